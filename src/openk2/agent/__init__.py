@@ -1,0 +1,1 @@
+"""Agent core and swarm runtime; reaches models only through the provider protocol."""

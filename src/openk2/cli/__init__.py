@@ -1,0 +1,42 @@
+"""The `openk2` command line: the composition root.
+
+Each area registers its subcommands from its own module in this package, so the root stays a
+list of imports. Command modules import heavy packages (torch, fastapi) inside the command
+functions, which keeps `openk2 --help` fast.
+"""
+
+from __future__ import annotations
+
+import typer
+
+app = typer.Typer(
+    name="openk2",
+    help="Run, inspect, serve, train and build agents on Kimi K2.6-architecture models.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+@app.callback()
+def _root() -> None:
+    """Keep `openk2` a command group even while it has a single subcommand."""
+
+
+def _register_commands() -> None:
+    """Import each command module; importing one adds its commands to `app`."""
+    # Area modules are added here as they land, e.g. `from openk2.cli import model_commands`.
+
+
+@app.command()
+def version() -> None:
+    """Print the openk2 version."""
+    from openk2 import __version__
+
+    typer.echo(__version__)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    _register_commands()
+    app()

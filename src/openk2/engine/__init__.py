@@ -1,0 +1,1 @@
+"""Inference engine: continuous batching over the paged MLA latent cache."""

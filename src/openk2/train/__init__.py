@@ -1,0 +1,1 @@
+"""MuonClip training, SFT and LoRA fine-tuning."""
