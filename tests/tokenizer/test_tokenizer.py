@@ -96,6 +96,11 @@ def test_decode_rejects_unknown_ids() -> None:
         TOK.token_bytes(-1)
 
 
+def test_encode_rejects_non_strings() -> None:
+    with pytest.raises(TypeError, match="takes a str"):
+        TOK.encode(b"bytes")  # type: ignore[arg-type]
+
+
 def test_unknown_special_name_is_a_clear_key_error() -> None:
     with pytest.raises(KeyError, match="not a special token"):
         TOK.token_id("<|nope|>")
