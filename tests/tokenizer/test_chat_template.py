@@ -238,3 +238,21 @@ def test_bad_tools_raise_clear_errors() -> None:
         render_chat([{"role": "user", "content": "x"}],
                     [{"type": "function", "function": {"name": "f", "parameters": {
                         "type": "object", "properties": {"a": {"x": object()}}}}}])
+
+
+def test_matches_prompts_published_by_an_independent_k26_harness() -> None:
+    """Facts from a public K2.6 end-to-end fixture (InternLM/LMDeploy Kimi-K2.6 benchmark), whose
+    prompts were frozen after the official HF processor agreed with them: images render as the
+    placeholder plus a newline, no default system prompt, instant-mode generation prompt."""
+    image = {"type": "image", "image": "gradient.png"}
+    question = {"type": "text", "text": "请用中文简短比较这两张图片。"}
+    marker = "<|media_begin|>image<|media_content|><|media_pad|><|media_end|>"
+    assert render_chat([{"role": "user", "content": [image, image, question]}],
+                       thinking=False) == (
+        f"<|im_user|>user<|im_middle|>{marker}\n{marker}\n请用中文简短比较这两张图片。"
+        "<|im_end|><|im_assistant|>assistant<|im_middle|><think></think>")
+
+
+def test_empty_tool_list_declares_nothing() -> None:
+    assert render_chat([{"role": "user", "content": "x"}], [], add_generation_prompt=False) == (
+        "<|im_user|>user<|im_middle|>x<|im_end|>")
