@@ -50,7 +50,10 @@ def test_two_tool_calls_with_content_and_whitespace() -> None:
     assert r.content == "Let me check."
     assert r.tool_calls == [tc(0, "get_weather", '{"city": "Paris"}'), tc(1, "search", '{"q":"x"}')]
     assert r.errors == []
-    assert r.to_message()["tool_calls"] == r.tool_calls
+    assert r.to_message() == {"role": "assistant", "content": "Let me check.",
+                              "reasoning_content": "Plan.", "tool_calls": r.tool_calls}
+    assert r.to_message(reasoning_key="reasoning")["reasoning"] == "Plan."
+    assert Delta(reasoning_content="x").to_openai("reasoning") == {"reasoning": "x"}
 
 
 def test_reasoning_ends_at_the_section_begin() -> None:
