@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
 
 from openk2.agent.llm.message import Completion, Message, ToolCall, tool_result
@@ -23,6 +24,21 @@ from openk2.agent.loop.events import AssistantDelta, ToolCallFinished, ToolCallS
 from openk2.agent.tools.base import ToolResult, Toolset
 
 ToolDone = Callable[[ToolCall, ToolResult], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCallContext:
+    """Which agent, step and call a running tool serves (for idempotency keys and logs)."""
+
+    agent_id: str
+    step: int
+    call: ToolCall
+
+
+current_tool_call: ContextVar[ToolCallContext | None] = ContextVar(
+    "openk2_current_tool_call", default=None
+)
+"""Set by `run_tools` around each dispatch; each concurrent call sees its own value."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,7 +96,11 @@ async def run_tools(
     async def one(i: int, call: ToolCall) -> None:
         if wire is not None and wire.active:
             wire.emit(ToolCallStarted(agent_id, step, call))
-        result = await toolset.dispatch(call)
+        token = current_tool_call.set(ToolCallContext(agent_id, step, call))
+        try:
+            result = await toolset.dispatch(call)
+        finally:
+            current_tool_call.reset(token)
         results[i] = result
         if on_result is not None:
             await on_result(call, result)

@@ -136,6 +136,10 @@ class Toolset:
         """Registered tool names, in registration order."""
         return list(self._tools)
 
+    def get(self, name: str) -> Tool[Any]:
+        """The tool called `name` (KeyError if none)."""
+        return self._tools[name]
+
     def specs(self) -> list[ToolSpec]:
         """What the model is told about every tool."""
         return [t.spec() for t in self._tools.values()]
