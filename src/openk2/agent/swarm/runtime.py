@@ -71,6 +71,8 @@ class SwarmConfig:
     """Per-call backoff after HTTP 429."""
     pricing: Pricing | None = None
     """Prices for cost accounting (None = cost 0)."""
+    settings: GenerationSettings | None = None
+    """Sampling settings for every call (each agent gets its own copy)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -367,6 +369,7 @@ class Swarm:
             provider, toolset, rec.history, agent_id=rec.agent_id, max_steps=max_steps,
             wire=self.wire, hooks=SwarmHooks(self, rec), repeat_limit=self.config.repeat_limit,
             steps_done=rec.steps, usage=rec.usage,
+            settings=dataclasses.replace(self.config.settings) if self.config.settings else None,
         )
         rec.history = runner.history  # one list: the record always shows the live context
         return runner
