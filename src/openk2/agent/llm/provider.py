@@ -120,9 +120,18 @@ class StreamedMessage:
     async def collect(self) -> Completion:
         """Drain the stream (if not yet drained) and return the assembled completion."""
         if not self._done:
-            async for _ in self:
-                pass
+            self._done = True
+            accumulate = self._accumulate
+            async for part in self._parts:
+                accumulate(part)
         return self.completion()
+
+    def raw(self) -> AsyncIterator[StreamPart]:
+        """The parts without accumulation, for wrappers that re-stream them (consumes)."""
+        if self._done:
+            raise RuntimeError("a StreamedMessage can be consumed only once")
+        self._done = True
+        return self._parts
 
     def _accumulate(self, part: StreamPart) -> None:
         if isinstance(part, TextDelta):

@@ -80,11 +80,13 @@ class LoopGuard:
 
     def repeated(self, result: StepResult) -> bool:
         """Record a step; True once `limit` identical steps happened in a row."""
-        calls = result.message.tool_calls
-        sig = tuple((c.name, c.arguments) for c in calls) + tuple(r.output for r in result.results)
-        self._count = self._count + 1 if sig == self._last else 1
-        self._last = sig
-        return self.limit > 0 and self._count >= self.limit
+        if self.limit <= 0:
+            return False
+        calls = tuple((c.name, c.arguments) for c in result.message.tool_calls)
+        same = self._last is not None and self._last == (calls, result.results)
+        self._count = self._count + 1 if same else 1
+        self._last = (calls, result.results)
+        return self._count >= self.limit
 
 
 class AgentRunner:
@@ -156,7 +158,9 @@ class AgentRunner:
             on_result=self._after_tool,
         )
         result = StepResult(completion, results)
-        self.history.extend(m for m in result.tool_messages() if m.tool_call_id not in done)
+        messages = result.tool_messages()
+        self.history.extend(m for m in messages if m.tool_call_id not in done) if done \
+            else self.history.extend(messages)
         await self.hooks.after_step(self, result)
         self._emit(StepEnd(self.agent_id, self.steps, completion.message, completion.usage))
         return result

@@ -134,6 +134,7 @@ class Swarm:
         self.registry = tools or Toolset()
         self._orchestrator_tools = list(orchestrator_tools)
         self.budget = Budget(self.config.limits)
+        self._ledger: list[StoredEvent] = []
         self._global_slots = asyncio.Semaphore(self.config.max_concurrency)
         self._providers = {"default": self._schedule(provider)}
         for key, p in (providers or {}).items():
@@ -145,10 +146,20 @@ class Swarm:
     @classmethod
     def restore(cls, provider: ChatProvider, store: EventStore, run_id: str, **kw: Any) -> Swarm:
         """A swarm rebuilt from `store`'s log, ready to `run()` again."""
-        state = replay(run_id, store.events())
+        events = list(store.events())
+        state = replay(run_id, events)
         if MAIN not in state.agents:
             raise ValueError(f"run {run_id!r} has no start event; nothing to resume")
-        return cls(provider, store=store, state=state, run_id=run_id, **kw)
+        swarm = cls(provider, store=store, state=state, run_id=run_id, **kw)
+        swarm._ledger = [ev for ev in events if ev.kind in _LEDGER_KINDS]
+        return swarm
+
+    def log(self, agent_id: str, kind: str, step: int, data: dict[str, Any]) -> None:
+        """Append an event to the durable log (and to the in-memory accounting ledger)."""
+        self.store.append(agent_id, kind, step, data)
+        if kind in _LEDGER_KINDS:
+            light = {k: data[k] for k in ("parent", "parent_step", "usage") if k in data}
+            self._ledger.append(StoredEvent(0, agent_id, kind, step, light, 0.0))
 
     def _schedule(self, provider: ChatProvider) -> ScheduledProvider:
         limit = self.config.provider_concurrency or self.config.max_concurrency
@@ -197,14 +208,14 @@ class Swarm:
         if not task.strip():
             raise ValueError("the swarm needs a non-empty task")
         data = {"task": task, "system_prompt": system_prompt, "meta": self.state.meta}
-        self.store.append(MAIN, "run", 0, data)
+        self.log(MAIN, "run", 0, data)
         apply_event(self.state, StoredEvent(0, MAIN, "run", 0, data, 0.0))
         for spec in self.state.specs.values():
-            self.store.append(MAIN, "spec", 0, spec.to_dict())
+            self.log(MAIN, "spec", 0, spec.to_dict())
 
     def _finish(self, state: str, answer: str, error: str | None) -> None:
         self.state.final = {"state": state, "answer": answer, "error": error}
-        self.store.append(MAIN, "final", self.state.agents[MAIN].steps, self.state.final)
+        self.log(MAIN, "final", self.state.agents[MAIN].steps, self.state.final)
 
     def outcome(self) -> SwarmOutcome:
         """The run's outcome (final if the run ended, else as of now)."""
@@ -212,7 +223,7 @@ class Swarm:
         results = [r.result or _unfinished(r) for r in self.state.agents.values()
                    if r.agent_id != MAIN]
         return SwarmOutcome(self.state.run_id, final["state"], final["answer"], final["error"],
-                            results, account(self.store.events(), self.config.pricing))
+                            results, account(self._ledger, self.config.pricing))
 
     def _orchestrator_toolset(self) -> Toolset:
         tools = Toolset(swarm_tools(self, MAIN))
@@ -233,7 +244,7 @@ class Swarm:
         if len(self.state.specs) >= self.config.max_specs:
             return ToolError(f"at most {self.config.max_specs} agent types per run; reuse one.")
         self.state.specs[spec.name] = spec
-        self.store.append(MAIN, "spec", 0, spec.to_dict())
+        self.log(MAIN, "spec", 0, spec.to_dict())
         return ToolOk(f"created agent {spec.name!r}; give it work with assign_task or swarm.")
 
     async def delegate(
@@ -265,7 +276,7 @@ class Swarm:
         agent_id = self.state.new_agent_id(spec.name)
         data = {"spec": spec.to_dict(), "parent": parent_id, "parent_step": step, "key": key,
                 "prompt": prompt}
-        self.store.append(agent_id, "spawn", 0, data)
+        self.log(agent_id, "spawn", 0, data)
         apply_event(self.state, StoredEvent(0, agent_id, "spawn", 0, data, 0.0))
         if self.wire is not None:
             self.wire.emit(AgentSpawned(agent_id, spec.name, parent_id, prompt))
@@ -281,7 +292,7 @@ class Swarm:
                 continue  # this very call resumed it before a crash
             data = {"prompt": follow_ups[rec.agent_id], "parent": parent_id,
                     "parent_step": step, "key": key}
-            self.store.append(rec.agent_id, "resume", rec.steps, data)
+            self.log(rec.agent_id, "resume", rec.steps, data)
             apply_event(self.state, StoredEvent(0, rec.agent_id, "resume", rec.steps, data, 0.0))
         await self.store.sync()
         return list(await asyncio.gather(*(self._supervise(r) for r in records)))
@@ -345,7 +356,7 @@ class Swarm:
     async def _settle(self, rec: AgentRecord, result: SubagentResult) -> SubagentResult:
         rec.state = result.state
         rec.result = result
-        self.store.append(rec.agent_id, "done", rec.steps, {
+        self.log(rec.agent_id, "done", rec.steps, {
             "state": result.state, "output": result.output, "error": result.error})
         await self.store.sync()
         if self.wire is not None:
@@ -373,6 +384,9 @@ class Swarm:
         )
         rec.history = runner.history  # one list: the record always shows the live context
         return runner
+
+
+_LEDGER_KINDS = frozenset({"spawn", "resume", "llm"})
 
 
 class StalledError(Exception):
@@ -403,13 +417,13 @@ class SwarmHooks(RunHooks):
         self.swarm.budget.add_usage(completion.usage)
         self.rec.steps = runner.steps
         self.rec.usage = runner.usage
-        self.swarm.store.append(self.rec.agent_id, "llm", runner.steps, {
+        self.swarm.log(self.rec.agent_id, "llm", runner.steps, {
             "message": completion.message.to_openai(), "usage": completion.usage.to_dict()})
-        if completion.message.tool_calls:
-            await self.swarm.store.sync()  # the calls must be durable before they run
+        # No wait here: the group commit runs on the next loop iteration, and tools that
+        # start long work (the swarm tools) sync before they begin.
 
     async def after_tool(self, runner: AgentRunner, call: ToolCall, result: ToolResult) -> None:
-        self.swarm.store.append(self.rec.agent_id, "tool", runner.steps,
+        self.swarm.log(self.rec.agent_id, "tool", runner.steps,
                                 {"call_id": call.id, "output": result.output})
 
     async def after_step(self, runner: AgentRunner, result: StepResult) -> None:

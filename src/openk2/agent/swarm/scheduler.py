@@ -174,7 +174,7 @@ class ScheduledProvider:
             try:
                 await self._acquire(front=attempt > 0)
                 try:
-                    async for part in self.inner.generate(messages, tools, settings):
+                    async for part in self.inner.generate(messages, tools, settings).raw():
                         yielded = True
                         yield part
                 finally:

@@ -9,6 +9,7 @@ failed sub-agent result instead of hiding it.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import json
 from abc import ABC, abstractmethod
@@ -67,13 +68,18 @@ class Tool(ABC, Generic[ParamsT]):
         return ToolSpec(self.name, self.description, params_schema(self.Params))
 
 
-def params_schema(model: type[BaseModel]) -> dict[str, Any]:
-    """JSON schema of a params model without pydantic's `title` noise."""
+@functools.cache
+def _schema(model: type[BaseModel]) -> str:
     schema = model.model_json_schema()
     schema.pop("title", None)
     for prop in schema.get("properties", {}).values():
         prop.pop("title", None)
-    return schema
+    return json.dumps(schema)
+
+
+def params_schema(model: type[BaseModel]) -> dict[str, Any]:
+    """JSON schema of a params model without pydantic's `title` noise (cached per model)."""
+    return json.loads(_schema(model))
 
 
 class FunctionTool(Tool[BaseModel]):
@@ -116,6 +122,7 @@ class Toolset:
 
     def __init__(self, tools: Iterable[Tool[Any]] = ()) -> None:
         self._tools: dict[str, Tool[Any]] = {}
+        self._specs: list[ToolSpec] | None = None
         for t in tools:
             self.add(t)
 
@@ -124,6 +131,7 @@ class Toolset:
         if t.name in self._tools:
             raise ValueError(f"duplicate tool name {t.name!r}")
         self._tools[t.name] = t
+        self._specs = None
 
     def __contains__(self, name: str) -> bool:
         return name in self._tools
@@ -141,8 +149,10 @@ class Toolset:
         return self._tools[name]
 
     def specs(self) -> list[ToolSpec]:
-        """What the model is told about every tool."""
-        return [t.spec() for t in self._tools.values()]
+        """What the model is told about every tool (built once; tools are immutable)."""
+        if self._specs is None:
+            self._specs = [t.spec() for t in self._tools.values()]
+        return self._specs
 
     def subset(self, names: Iterable[str]) -> Toolset:
         """A toolset with only `names`; unknown names are an error (typos in agent specs)."""
