@@ -25,6 +25,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel
 
@@ -41,7 +42,7 @@ from openk2.agent.swarm import (
     open_run_store,
 )
 from openk2.agent.tools import Toolset, tool
-from swarm_workloads import TokenBucket, Workload, deep, heavy_tail, make, wide
+from swarm_workloads import ConcurrencyCap, TokenBucket, Workload, deep, heavy_tail, make, wide
 
 
 class NoteParams(BaseModel):
@@ -58,34 +59,43 @@ async def note(p: NoteParams) -> str:
 USAGE = Usage(prompt_tokens=200, completion_tokens=20)  # fixed: the fake model costs nothing
 
 
-def _script(w: Workload, bucket: TokenBucket | None):
-    """The fake model: replies are built up front so the model itself costs ~nothing."""
-    replies = {}
+def _script(w: Workload, bucket: Any):
+    """The fake model: replies are built up front so the model itself costs ~nothing.
+
+    With a simulated provider limit (`bucket`), the limit decides whether a call is served
+    (after its latency) or refused with 429.
+    """
+    replies: dict[tuple[str, int], Reply] = {}
     for item, n in w.steps.items():
         for k in range(1, n + 1):
-            lat = w.latency[(item, k)]
+            lat = 0.0 if bucket else w.latency[(item, k)]
             replies[(item, k)] = (
                 Reply(tool_calls=[call("note", 0, item=item, k=k)], delay=lat, usage=USAGE)
                 if k < n else Reply(text=f"<result>{item}</result>", delay=lat, usage=USAGE))
 
-    def answer(c: ChatCall):
-        if bucket is not None:
-            retry_after = bucket.try_acquire()
-            if retry_after is not None:
-                return RateLimitError("simulated 429", retry_after=retry_after)
+    def plain(c: ChatCall) -> Reply:
         done = (len(c.messages) - 2) // 2
         if c.messages[0].content is ORCHESTRATOR_PROMPT:
+            lat = 0.0 if bucket else w.orch_latency[done]
             if done < len(w.rounds):
                 return Reply(tool_calls=[call("swarm", 0, prompt_template="Do {{item}}",
-                                              items=w.rounds[done])],
-                             delay=w.orch_latency[done], usage=USAGE)
-            return Reply(text="all done", delay=w.orch_latency[done], usage=USAGE)
+                                              items=w.rounds[done])], delay=lat, usage=USAGE)
+            return Reply(text="all done", delay=lat, usage=USAGE)
         return replies[(c.messages[1].content[3:], done + 1)]
 
-    return answer
+    async def limited(c: ChatCall) -> Reply | RateLimitError:
+        done = (len(c.messages) - 2) // 2
+        if c.messages[0].content is ORCHESTRATOR_PROMPT:
+            lat = w.orch_latency[done]
+        else:
+            lat = w.latency[(c.messages[1].content[3:], done + 1)]
+        ok, retry_after = await bucket.serve(lat)
+        return plain(c) if ok else RateLimitError("simulated 429", retry_after=retry_after)
+
+    return limited if bucket else plain
 
 
-async def run_openk2(w: Workload, bucket: TokenBucket | None = None,
+async def run_openk2(w: Workload, bucket: Any = None,
                      run_dir: Path | None = None) -> dict[str, float]:
     """Run `w` on openk2's swarm; returns wall-clock and step counts."""
     limits = BudgetLimits(max_steps=w.total_steps + 1, max_agents=w.agents)
@@ -149,19 +159,26 @@ def section_critical(repeats: int) -> None:
               f"total {w.total_steps})")
 
 
-def section_ratelimit(rate: float, burst: int) -> None:
+def section_ratelimit(rate: float, burst: int, cap: int) -> None:
     w = make("wide-429", 1, 200, 5, 0.05, seed=4)
-    print(f"\n[429] {w.total_steps} steps behind a {rate:.0f} req/s bucket (burst {burst})")
-    b1 = TokenBucket(rate, burst)
-    ours = asyncio.run(run_openk2(w, bucket=b1))
-    b2 = TokenBucket(rate, burst)
-    lg = asyncio.run(swarm_langgraph.run(w, bucket=b2))
-    g1, g2 = ours["steps"] / ours["wall"], lg["steps"] / lg["wall"]
-    print(f"  openk2     {ours['wall']:6.2f}s  goodput {g1:6.1f} steps/s ({g1 / rate:4.0%} of the "
-          f"limit), 429s {b1.rejected}")
-    print(f"  LangGraph  {lg['wall']:6.2f}s  goodput {g2:6.1f} steps/s ({g2 / rate:4.0%} of the "
-          f"limit), 429s {b2.rejected}")
-    print(f"  goodput ratio openk2/LangGraph: {g1 / g2:.1f}x")
+    mean = sum(w.latency.values()) / len(w.latency)
+    print(f"\n[429] {w.total_steps} steps, 200 agents, mean step {mean * 1e3:.0f} ms; "
+          "goodput = successful steps/s")
+    for label, make_limit in ((f"RPM-style bucket {rate:.0f} req/s, burst {burst}",
+                               lambda: TokenBucket(rate, burst)),
+                              (f"concurrency cap {cap} in flight",
+                               lambda: ConcurrencyCap(cap))):
+        b1, b2 = make_limit(), make_limit()
+        ours = asyncio.run(run_openk2(w, bucket=b1))
+        lg = asyncio.run(swarm_langgraph.run(w, bucket=b2))
+        best = b1.capacity(mean)
+        g1, g2 = ours["steps"] / ours["wall"], lg["steps"] / lg["wall"]
+        print(f"  {label} (best possible {best:.0f} steps/s)")
+        print(f"    openk2     {ours['wall']:6.2f}s  goodput {g1:6.1f}/s ({g1 / best:4.0%}), "
+              f"429s {b1.rejected}")
+        print(f"    LangGraph  {lg['wall']:6.2f}s  goodput {g2:6.1f}/s ({g2 / best:4.0%}), "
+              f"429s {b2.rejected}")
+        print(f"    goodput ratio openk2/LangGraph: {g1 / g2:.1f}x")
 
 
 def scale_child() -> None:
@@ -196,6 +213,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--rate", type=float, default=100.0)
     parser.add_argument("--burst", type=int, default=10)
+    parser.add_argument("--cap", type=int, default=8)
     args = parser.parse_args()
     if args.section == "scale-child":
         scale_child()
@@ -205,7 +223,7 @@ def main() -> None:
     if args.section in ("all", "critical"):
         section_critical(1)
     if args.section in ("all", "ratelimit"):
-        section_ratelimit(args.rate, args.burst)
+        section_ratelimit(args.rate, args.burst, args.cap)
     if args.section in ("all", "scale"):
         section_scale()
 

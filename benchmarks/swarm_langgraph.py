@@ -18,7 +18,7 @@ from typing import Annotated, Any, TypedDict
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import Command, RetryPolicy, Send
 
-from swarm_workloads import RateLimitedError, TokenBucket, Workload
+from swarm_workloads import RateLimitedError, Workload
 
 
 class RunState(TypedDict):
@@ -31,15 +31,15 @@ class WorkState(TypedDict):
     k: int
 
 
-def build(w: Workload, bucket: TokenBucket | None, counter: list[int], fused: bool) -> Any:
-    """Compile the graph for workload `w`."""
+def build(w: Workload, bucket: Any, counter: list[int], fused: bool) -> Any:
+    """Compile the graph for workload `w`; `bucket` is a simulated provider limit or None."""
 
     async def llm(latency: float) -> None:
         if bucket is not None:
-            retry_after = bucket.try_acquire()
-            if retry_after is not None:
-                raise RateLimitedError(retry_after)
-        if latency > 0:
+            ok, retry_after = await bucket.serve(latency)
+            if not ok:
+                raise RateLimitedError(retry_after or 0.0)
+        elif latency > 0:
             await asyncio.sleep(latency)
         counter[0] += 1
 
@@ -88,8 +88,7 @@ def _tool(item: str, k: int) -> str:
     return f"noted {item} {k}"
 
 
-async def run(w: Workload, bucket: TokenBucket | None = None, *, fused: bool = False) \
-        -> dict[str, float]:
+async def run(w: Workload, bucket: Any = None, *, fused: bool = False) -> dict[str, float]:
     """Run `w` once; wall-clock, successful LLM steps."""
     counter = [0]
     graph = build(w, bucket, counter, fused)

@@ -9,6 +9,7 @@ the slowest item's summed latencies, plus the final answer.
 
 from __future__ import annotations
 
+import asyncio
 import random
 import time
 from dataclasses import dataclass
@@ -100,7 +101,7 @@ class RateLimitedError(Exception):
 
 
 class TokenBucket:
-    """A provider-side limiter: `rate` requests per second, bursts of `burst`."""
+    """A provider-side RPM-style limiter: `rate` requests per second, bursts of `burst`."""
 
     def __init__(self, rate: float, burst: int) -> None:
         self.rate = rate
@@ -121,3 +122,45 @@ class TokenBucket:
             return None
         self.rejected += 1
         return (1.0 - self.tokens) / self.rate
+
+    async def serve(self, latency: float) -> tuple[bool, float | None]:
+        """Answer one call: (True, None) after `latency`, or (False, Retry-After) at once."""
+        retry_after = self.try_acquire()
+        if retry_after is not None:
+            return False, retry_after
+        if latency > 0:
+            await asyncio.sleep(latency)
+        return True, None
+
+    def capacity(self, median_latency: float) -> float:
+        """Best possible steps per second."""
+        return self.rate
+
+
+class ConcurrencyCap:
+    """A provider-side concurrency limit (as in per-account caps): at most `cap` calls in
+    flight, the others refused at once with 429 and no Retry-After."""
+
+    def __init__(self, cap: int) -> None:
+        self.cap = cap
+        self.in_flight = 0
+        self.accepted = 0
+        self.rejected = 0
+
+    async def serve(self, latency: float) -> tuple[bool, float | None]:
+        """Answer one call, or refuse it when `cap` calls are already in flight."""
+        if self.in_flight >= self.cap:
+            self.rejected += 1
+            return False, None
+        self.in_flight += 1
+        try:
+            if latency > 0:
+                await asyncio.sleep(latency)
+        finally:
+            self.in_flight -= 1
+        self.accepted += 1
+        return True, None
+
+    def capacity(self, mean_latency: float) -> float:
+        """Best possible steps per second."""
+        return self.cap / mean_latency

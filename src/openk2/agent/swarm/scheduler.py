@@ -43,7 +43,7 @@ class AdaptiveLimiter:
         initial: int | None = None,
         min_limit: int = 1,
         decrease: float = 0.5,
-        cooldown_s: float = 1.0,
+        cooldown_s: float = 0.25,
     ) -> None:
         if max_limit < 1 or not 0 < decrease < 1:
             raise ValueError("max_limit must be >= 1 and 0 < decrease < 1")
@@ -121,10 +121,16 @@ class BackoffPolicy:
     """429s one call may absorb before the error reaches the agent."""
 
     def delay(self, attempt: int, retry_after: float | None) -> float:
-        """Seconds to wait before re-driving the call."""
-        if retry_after is not None:
-            return min(max(retry_after, 0.0), self.max_s)
-        return min(self.base_s * 2 ** (attempt - 1), self.max_s) * random.uniform(0.5, 1.0)
+        """Seconds to wait before re-driving the call.
+
+        The exponential backoff of this call's consecutive 429s, with jitter so that calls
+        refused together do not come back together; a server's `Retry-After` is a lower bound
+        (it is exact for one client, too short for hundreds waiting on the same quota).
+        """
+        backoff = min(self.base_s * 2 ** (attempt - 1), self.max_s) * random.uniform(0.5, 1.0)
+        if retry_after is None:
+            return backoff
+        return min(max(retry_after, backoff), self.max_s)
 
 
 class ScheduledProvider:
