@@ -1,0 +1,449 @@
+"""The swarm runtime: an orchestrator agent that spawns isolated sub-agents.
+
+Each sub-agent is a supervisor boundary: whatever happens inside it (a provider error, a bug
+in a tool, a hang, a spent budget) becomes a `SubagentResult` with state completed, failed or
+aborted, and its siblings keep running. Every step is logged before the next begins, so a run
+killed at any point is resumed by `Swarm.restore(...)` + `run()` without repeating logged
+steps. Budgets are reserved before each step and spawn (see `budgets.py`), model calls go
+through the AIMD scheduler (`scheduler.py`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from openk2.agent.llm.message import Completion, ToolCall, Usage
+from openk2.agent.llm.provider import ChatProvider, GenerationSettings, ProviderError
+from openk2.agent.loop.events import AgentFinished, AgentSpawned, Wire
+from openk2.agent.loop.runner import AgentRunner, MaxStepsReachedError, RunHooks, TurnOutcome
+from openk2.agent.loop.step import StepResult
+from openk2.agent.swarm.accounting import Pricing, RunAccounting, account
+from openk2.agent.swarm.budgets import Budget, BudgetExceededError, BudgetLimits
+from openk2.agent.swarm.prompts import ORCHESTRATOR_PROMPT
+from openk2.agent.swarm.results import ArtifactStore, SubagentResult
+from openk2.agent.swarm.scheduler import (
+    AdaptiveLimiter,
+    BackoffPolicy,
+    ScheduledProvider,
+    current_agent,
+)
+from openk2.agent.swarm.spec import AgentSpec
+from openk2.agent.swarm.state import MAIN, AgentRecord, RunState, apply_event, replay
+from openk2.agent.swarm.store import EventStore, MemoryEventStore, StoredEvent
+from openk2.agent.swarm.tools import swarm_tools
+from openk2.agent.tools.base import ToolError, ToolOk, ToolResult, Toolset
+
+
+@dataclass(kw_only=True, slots=True)
+class SwarmConfig:
+    """Limits and knobs of a swarm run."""
+
+    limits: BudgetLimits = field(default_factory=BudgetLimits)
+    """Run-wide budgets (steps, agents, tokens, wall-clock)."""
+    agent_max_steps: int = 100
+    """Steps one sub-agent may take per invocation."""
+    orchestrator_max_steps: int = 4000
+    """Steps the orchestrator may take (the run's step budget applies as well)."""
+    agent_timeout_s: float | None = 7200.0
+    """Wall-clock limit of one sub-agent invocation."""
+    stall_timeout_s: float | None = 600.0
+    """Watchdog: a sub-agent that completes no step for this long is aborted."""
+    max_concurrency: int = 300
+    """Model calls in flight across all providers."""
+    provider_concurrency: int | None = None
+    """Starting (and maximum) AIMD limit per provider; None = `max_concurrency`."""
+    max_return_chars: int = 8000
+    """Characters of sub-agent output returned to the parent per tool call."""
+    repeat_limit: int = 3
+    """Loop guard: identical consecutive steps that stop an agent."""
+    max_depth: int = 1
+    """Nesting: sub-agents at a depth below this get the swarm tools too."""
+    max_batch: int = 300
+    """Items one `swarm` call may fan out over."""
+    max_specs: int = 64
+    """Agent types the orchestrator may create."""
+    backoff: BackoffPolicy = field(default_factory=BackoffPolicy)
+    """Per-call backoff after HTTP 429."""
+    pricing: Pricing | None = None
+    """Prices for cost accounting (None = cost 0)."""
+    settings: GenerationSettings | None = None
+    """Sampling settings for every call (each agent gets its own copy)."""
+
+
+@dataclass(frozen=True, slots=True)
+class SwarmOutcome:
+    """The result of a run."""
+
+    run_id: str
+    state: str
+    answer: str
+    error: str | None
+    agents: list[SubagentResult]
+    accounting: RunAccounting
+
+    def to_json(self) -> dict[str, Any]:
+        """The `--json` summary object."""
+        acc = self.accounting
+        return {
+            "run_id": self.run_id,
+            "state": self.state,
+            "answer": self.answer,
+            "error": self.error,
+            "agents": len(self.agents),
+            "steps": acc.total_steps,
+            "critical_steps": acc.critical_steps,
+            "usage": acc.usage.to_dict(),
+            "cost_usd": round(acc.cost, 6),
+            "failures": [
+                {"agent_id": r.agent_id, "name": r.name, "state": r.state, "error": r.error}
+                for r in self.agents if r.state != "completed"
+            ],
+            "agents_by_state": {s: sum(r.state == s for r in self.agents)
+                                for s in ("completed", "failed", "aborted")},
+        }
+
+
+class Swarm:
+    """One run of an orchestrator and its sub-agents."""
+
+    def __init__(
+        self,
+        provider: ChatProvider,
+        *,
+        config: SwarmConfig | None = None,
+        tools: Toolset | None = None,
+        orchestrator_tools: Sequence[str] = (),
+        specs: Sequence[AgentSpec] = (),
+        providers: Mapping[str, ChatProvider] | None = None,
+        store: EventStore | None = None,
+        wire: Wire | None = None,
+        artifacts: ArtifactStore | None = None,
+        run_id: str | None = None,
+        state: RunState | None = None,
+    ) -> None:
+        self.config = config or SwarmConfig()
+        self.store: EventStore = store or MemoryEventStore()
+        self.wire = wire
+        self.artifacts = artifacts or ArtifactStore()
+        self.state = state or RunState(run_id or uuid.uuid4().hex[:12])
+        self.registry = tools or Toolset()
+        self._orchestrator_tools = list(orchestrator_tools)
+        self.budget = Budget(self.config.limits)
+        self._ledger: list[StoredEvent] = []
+        self._global_slots = asyncio.Semaphore(self.config.max_concurrency)
+        self._providers = {"default": self._schedule(provider)}
+        for key, p in (providers or {}).items():
+            self._providers[key] = self._schedule(p)
+        for spec in specs:
+            self.state.specs.setdefault(spec.name, spec)
+        self._restore_budget()
+
+    @classmethod
+    def restore(cls, provider: ChatProvider, store: EventStore, run_id: str, **kw: Any) -> Swarm:
+        """A swarm rebuilt from `store`'s log, ready to `run()` again."""
+        events = list(store.events())
+        state = replay(run_id, events)
+        if MAIN not in state.agents:
+            raise ValueError(f"run {run_id!r} has no start event; nothing to resume")
+        swarm = cls(provider, store=store, state=state, run_id=run_id, **kw)
+        swarm._ledger = [ev for ev in events if ev.kind in _LEDGER_KINDS]
+        return swarm
+
+    def log(self, agent_id: str, kind: str, step: int, data: dict[str, Any]) -> None:
+        """Append an event to the durable log (and to the in-memory accounting ledger)."""
+        self.store.append(agent_id, kind, step, data)
+        if kind in _LEDGER_KINDS:
+            light = {k: data[k] for k in ("parent", "parent_step", "usage") if k in data}
+            self._ledger.append(StoredEvent(0, agent_id, kind, step, light, 0.0))
+
+    def _schedule(self, provider: ChatProvider) -> ScheduledProvider:
+        limit = self.config.provider_concurrency or self.config.max_concurrency
+        return ScheduledProvider(provider, AdaptiveLimiter(limit), global_slots=self._global_slots,
+                                 backoff=self.config.backoff, wire=self.wire)
+
+    def _restore_budget(self) -> None:
+        subs = [r for r in self.state.agents.values() if r.agent_id != MAIN]
+        self.budget.steps = sum(r.steps for r in self.state.agents.values())
+        self.budget.agents = len(subs)
+        self.budget.usage = sum((r.usage for r in self.state.agents.values()), Usage())
+
+    @property
+    def rate_limited(self) -> int:
+        """429 responses absorbed by the scheduler so far."""
+        return sum(p.rate_limited for p in self._providers.values())
+
+    # ---- the orchestrator -------------------------------------------------------------
+
+    async def run(
+        self, task: str = "", *, system_prompt: str = ORCHESTRATOR_PROMPT
+    ) -> SwarmOutcome:
+        """Run (or, after `restore`, continue) the orchestrator until it answers."""
+        if self.state.final is not None:
+            return self.outcome()
+        if MAIN not in self.state.agents:
+            self._start(task, system_prompt)
+        main = self.state.agents[MAIN]
+        tools = self._orchestrator_toolset()
+        runner = self._runner(main, tools, self.config.orchestrator_max_steps)
+        token = current_agent.set(MAIN)
+        try:
+            async with asyncio.timeout(self.budget.seconds_left()):
+                outcome = await runner.run()
+            self._finish("completed", outcome.text, None)
+        except (BudgetExceededError, MaxStepsReachedError, TimeoutError) as exc:
+            self._finish("aborted", _last_text(runner), _describe(exc))
+        except ProviderError as exc:
+            self._finish("failed", _last_text(runner), _describe(exc))
+        finally:
+            current_agent.reset(token)
+        await self.store.sync()
+        return self.outcome()
+
+    def _start(self, task: str, system_prompt: str) -> None:
+        if not task.strip():
+            raise ValueError("the swarm needs a non-empty task")
+        data = {"task": task, "system_prompt": system_prompt, "meta": self.state.meta}
+        self.log(MAIN, "run", 0, data)
+        apply_event(self.state, StoredEvent(0, MAIN, "run", 0, data, 0.0))
+        for spec in self.state.specs.values():
+            self.log(MAIN, "spec", 0, spec.to_dict())
+
+    def _finish(self, state: str, answer: str, error: str | None) -> None:
+        self.state.final = {"state": state, "answer": answer, "error": error}
+        self.log(MAIN, "final", self.state.agents[MAIN].steps, self.state.final)
+
+    def outcome(self) -> SwarmOutcome:
+        """The run's outcome (final if the run ended, else as of now)."""
+        final = self.state.final or {"state": "running", "answer": "", "error": None}
+        results = [r.result or _unfinished(r) for r in self.state.agents.values()
+                   if r.agent_id != MAIN]
+        return SwarmOutcome(self.state.run_id, final["state"], final["answer"], final["error"],
+                            results, account(self._ledger, self.config.pricing))
+
+    def _orchestrator_toolset(self) -> Toolset:
+        tools = Toolset(swarm_tools(self, MAIN))
+        for name in self._orchestrator_tools:
+            tools.add(self.registry.get(name))
+        return tools
+
+    # ---- sub-agents -----------------------------------------------------------------------
+
+    def register_spec(self, spec: AgentSpec) -> ToolResult:
+        """`create_subagent`: add an agent type (same name + same prompt is a no-op)."""
+        known = self.state.specs.get(spec.name)
+        if known is not None:
+            if known.system_prompt == spec.system_prompt:
+                return ToolOk(f"agent {spec.name!r} already exists; assign tasks to it.")
+            return ToolError(f"an agent named {spec.name!r} already exists with another prompt; "
+                             "pick a new name.")
+        if len(self.state.specs) >= self.config.max_specs:
+            return ToolError(f"at most {self.config.max_specs} agent types per run; reuse one.")
+        self.state.specs[spec.name] = spec
+        self.log(MAIN, "spec", 0, spec.to_dict())
+        return ToolOk(f"created agent {spec.name!r}; give it work with assign_task or swarm.")
+
+    async def delegate(
+        self, parent_id: str, step: int, jobs: Sequence[tuple[str, str, str]]
+    ) -> list[SubagentResult]:
+        """Run one sub-agent per (agent name, prompt, key) concurrently; keys make it idempotent.
+
+        Raises KeyError for an unknown agent name and BudgetExceededError when the agent budget
+        cannot admit every new sub-agent (then none is started).
+        """
+        new = [j for j in jobs if j[2] not in self.state.by_key]
+        for name, _, _ in new:
+            if self.state.spec(name) is None:
+                known = ", ".join(["worker", *self.state.specs])
+                raise KeyError(f"no agent named {name!r}; create it with create_subagent first "
+                               f"(known: {known})")
+        self.budget.admit_agents(len(new))
+        records = [self._record_for(parent_id, step, *job) for job in jobs]
+        await self.store.sync()
+        return list(await asyncio.gather(*(self._supervise(r) for r in records)))
+
+    def _record_for(self, parent_id: str, step: int, name: str, prompt: str, key: str) \
+            -> AgentRecord:
+        existing = self.state.by_key.get(key)
+        if existing is not None:
+            return self.state.agents[existing]
+        spec = self.state.spec(name)
+        assert spec is not None
+        agent_id = self.state.new_agent_id(spec.name)
+        data = {"spec": spec.to_dict(), "parent": parent_id, "parent_step": step, "key": key,
+                "prompt": prompt}
+        self.log(agent_id, "spawn", 0, data)
+        apply_event(self.state, StoredEvent(0, agent_id, "spawn", 0, data, 0.0))
+        if self.wire is not None:
+            self.wire.emit(AgentSpawned(agent_id, spec.name, parent_id, prompt))
+        return self.state.agents[agent_id]
+
+    async def resume_agents(
+        self, parent_id: str, step: int, follow_ups: Mapping[str, str], key: str
+    ) -> list[SubagentResult]:
+        """`resume`: continue the given agents with their context, concurrently."""
+        records = [self._resumable(agent_id, key) for agent_id in follow_ups]
+        for rec in records:
+            if f"{key}:{rec.agent_id}" in self.state.by_key:
+                continue  # this very call resumed it before a crash
+            data = {"prompt": follow_ups[rec.agent_id], "parent": parent_id,
+                    "parent_step": step, "key": key}
+            self.log(rec.agent_id, "resume", rec.steps, data)
+            apply_event(self.state, StoredEvent(0, rec.agent_id, "resume", rec.steps, data, 0.0))
+        await self.store.sync()
+        return list(await asyncio.gather(*(self._supervise(r) for r in records)))
+
+    def _resumable(self, agent_id: str, key: str) -> AgentRecord:
+        rec = self.state.agents.get(agent_id)
+        if rec is None or agent_id == MAIN:
+            known = ", ".join(a for a in self.state.agents if a != MAIN) or "none"
+            raise KeyError(f"no sub-agent with id {agent_id!r} (known: {known})")
+        if not rec.finished and f"{key}:{agent_id}" not in self.state.by_key:
+            raise KeyError(f"agent {agent_id!r} is still running; wait for its result")
+        return rec
+
+    async def _supervise(self, rec: AgentRecord) -> SubagentResult:
+        """Run a sub-agent to a final state; never raises except on cancellation."""
+        if rec.finished and rec.result is not None:
+            return rec.result  # finished before a crash: reuse, do not redo
+        token = current_agent.set(rec.agent_id)
+        max_steps = rec.base_steps + (rec.spec.max_steps or self.config.agent_max_steps)
+        runner = self._runner(rec, self._toolset_for(rec), max_steps)
+        try:
+            outcome = await self._run_watched(runner)
+            result = self._completed(rec, outcome)
+        except Exception as exc:  # the supervisor boundary: every failure becomes a result
+            result = self._failed(rec, runner, exc)
+        finally:
+            current_agent.reset(token)
+        return await self._settle(rec, result)
+
+    async def _run_watched(self, runner: AgentRunner) -> TurnOutcome:
+        """Run with the per-agent timeout and the stall watchdog (reset after each step)."""
+        hooks = runner.hooks
+        assert isinstance(hooks, SwarmHooks)
+        async with asyncio.timeout(self.config.agent_timeout_s) as overall:
+            try:
+                async with asyncio.timeout(self.config.stall_timeout_s) as stall:
+                    hooks.watchdog = stall
+                    return await runner.run()
+            except TimeoutError:
+                if overall.expired():
+                    raise
+                raise StalledError(self.config.stall_timeout_s) from None
+        raise AssertionError("unreachable")
+
+    def _completed(self, rec: AgentRecord, outcome: TurnOutcome) -> SubagentResult:
+        if outcome.stop_reason == "tool_call_repeat":
+            return SubagentResult(rec.agent_id, rec.spec.name, "aborted", outcome.text,
+                                  rec.steps, rec.usage, "stopped by the loop guard: it repeated "
+                                  f"the same tool call {self.config.repeat_limit} times")
+        return SubagentResult(rec.agent_id, rec.spec.name, "completed", outcome.text, rec.steps,
+                              rec.usage)
+
+    def _failed(self, rec: AgentRecord, runner: AgentRunner, exc: Exception) -> SubagentResult:
+        aborted = (BudgetExceededError, MaxStepsReachedError, TimeoutError, StalledError)
+        state = "aborted" if isinstance(exc, aborted) else "failed"
+        if isinstance(exc, TimeoutError):
+            exc = TimeoutError(f"timed out after {self.config.agent_timeout_s} s")
+        return SubagentResult(rec.agent_id, rec.spec.name, state, _last_text(runner), rec.steps,
+                              rec.usage, _describe(exc))
+
+    async def _settle(self, rec: AgentRecord, result: SubagentResult) -> SubagentResult:
+        rec.state = result.state
+        rec.result = result
+        self.log(rec.agent_id, "done", rec.steps, {
+            "state": result.state, "output": result.output, "error": result.error})
+        await self.store.sync()
+        if self.wire is not None:
+            self.wire.emit(AgentFinished(rec.agent_id, result.state, rec.steps, rec.usage,
+                                         result.error))
+        return result
+
+    def _toolset_for(self, rec: AgentRecord) -> Toolset:
+        tools = self.registry.subset(rec.spec.tools)
+        if rec.depth < self.config.max_depth:
+            for t in swarm_tools(self, rec.agent_id):
+                tools.add(t)
+        return tools
+
+    def _runner(self, rec: AgentRecord, toolset: Toolset, max_steps: int) -> AgentRunner:
+        provider = self._providers.get(rec.spec.provider or "default")
+        if provider is None:
+            raise KeyError(f"agent type {rec.spec.name!r} names unknown provider "
+                           f"{rec.spec.provider!r}; known: {sorted(self._providers)}")
+        runner = AgentRunner(
+            provider, toolset, rec.history, agent_id=rec.agent_id, max_steps=max_steps,
+            wire=self.wire, hooks=SwarmHooks(self, rec), repeat_limit=self.config.repeat_limit,
+            steps_done=rec.steps, usage=rec.usage,
+            settings=dataclasses.replace(self.config.settings) if self.config.settings else None,
+        )
+        rec.history = runner.history  # one list: the record always shows the live context
+        return runner
+
+
+_LEDGER_KINDS = frozenset({"spawn", "resume", "llm"})
+
+
+class StalledError(Exception):
+    """The watchdog saw no completed step for `stall_timeout_s`."""
+
+    def __init__(self, seconds: float | None) -> None:
+        super().__init__(f"no progress for {seconds} s; stopped by the watchdog")
+
+
+class SwarmHooks(RunHooks):
+    """Budgets before each step, durable logging after it, watchdog reset."""
+
+    def __init__(self, swarm: Swarm, rec: AgentRecord) -> None:
+        self.swarm = swarm
+        self.rec = rec
+        self.watchdog: asyncio.Timeout | None = None
+
+    async def before_step(self, runner: AgentRunner) -> None:
+        budget = self.swarm.budget
+        budget.reserve_steps(1, orchestrator=self.rec.agent_id == MAIN)
+        left = budget.tokens_left()
+        if left is not None:
+            settings = runner.settings or GenerationSettings()
+            cap = left if settings.max_tokens is None else min(settings.max_tokens, left)
+            runner.settings = dataclasses.replace(settings, max_tokens=max(cap, 1))
+
+    async def after_llm(self, runner: AgentRunner, completion: Completion) -> None:
+        self.swarm.budget.add_usage(completion.usage)
+        self.rec.steps = runner.steps
+        self.rec.usage = runner.usage
+        self.swarm.log(self.rec.agent_id, "llm", runner.steps, {
+            "message": completion.message.to_openai(), "usage": completion.usage.to_dict()})
+        # No wait here: the group commit runs on the next loop iteration, and tools that
+        # start long work (the swarm tools) sync before they begin.
+
+    async def after_tool(self, runner: AgentRunner, call: ToolCall, result: ToolResult) -> None:
+        self.swarm.log(self.rec.agent_id, "tool", runner.steps,
+                                {"call_id": call.id, "output": result.output})
+
+    async def after_step(self, runner: AgentRunner, result: StepResult) -> None:
+        await self.swarm.store.sync()
+        if self.watchdog is not None and self.swarm.config.stall_timeout_s is not None:
+            loop = asyncio.get_running_loop()
+            self.watchdog.reschedule(loop.time() + self.swarm.config.stall_timeout_s)
+
+
+def _last_text(runner: AgentRunner) -> str:
+    last = runner.last_assistant()
+    return last.content if last is not None else ""
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    known = (BudgetExceededError, MaxStepsReachedError, StalledError, ProviderError, TimeoutError)
+    return text if isinstance(exc, known) else f"{type(exc).__name__}: {text}"
+
+
+def _unfinished(rec: AgentRecord) -> SubagentResult:
+    return SubagentResult(rec.agent_id, rec.spec.name, "aborted", "", rec.steps, rec.usage,
+                          "the run ended before this agent finished")

@@ -1,0 +1,101 @@
+"""`openk2 swarm`: run an agent swarm against any OpenAI-compatible server, or resume one."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from openk2.cli import app
+
+RUNS = Path("runs")
+
+
+@app.command("swarm")
+def swarm(
+    task: str = typer.Argument("", help="What the orchestrator should do."),
+    base_url: str = typer.Option("", "--base-url", envvar="OPENK2_BASE_URL",
+                                 help="OpenAI-compatible endpoint, e.g. http://localhost:8000/v1"),
+    model: str = typer.Option("", "--model", envvar="OPENK2_MODEL", help="Model id."),
+    api_key: str | None = typer.Option(None, "--api-key", envvar="OPENK2_API_KEY",
+                                       help="Bearer token (never stored)."),
+    max_agents: int = typer.Option(300, "--max-agents", min=0, help="Sub-agents per run."),
+    max_steps: int = typer.Option(4000, "--max-steps", min=1, help="LLM steps per run."),
+    max_tokens: int | None = typer.Option(None, "--max-tokens", min=1, help="Tokens per run."),
+    wall_clock: float | None = typer.Option(None, "--wall-clock", help="Seconds per session."),
+    agent_max_steps: int = typer.Option(100, "--agent-max-steps", min=1,
+                                        help="Steps per sub-agent."),
+    max_concurrency: int = typer.Option(300, "--max-concurrency", min=1,
+                                        help="Model calls in flight."),
+    temperature: float | None = typer.Option(None, "--temperature"),
+    agents_file: Annotated[Path | None, typer.Option(
+        "--agents", exists=True, dir_okay=False, help="YAML list of predefined sub-agent types.",
+    )] = None,
+    run_dir: Annotated[Path, typer.Option("--run-dir", help="Where runs are kept.")] = RUNS,
+    run_id: str | None = typer.Option(None, "--run-id", help="Id for a new run."),
+    resume: str | None = typer.Option(None, "--resume", help="Continue run RUN_ID."),
+    as_json: bool = typer.Option(False, "--json", help="Print a JSON summary instead."),
+    progress: bool | None = typer.Option(None, "--progress/--no-progress",
+                                         help="Live view on stderr (default: when a terminal)."),
+) -> None:
+    """Run an orchestrator that fans work out to up to 300 sub-agents; durable and resumable."""
+    import asyncio
+
+    from openk2.agent.swarm.launcher import LaunchOptions, launch, options_for_resume
+    from openk2.agent.swarm.spec import load_specs
+
+    show = sys.stderr.isatty() if progress is None else progress
+    if resume:
+        try:
+            opts = options_for_resume(run_dir, resume, api_key)
+        except (FileNotFoundError, ValueError) as exc:
+            raise typer.BadParameter(str(exc), param_hint="--resume") from exc
+        opts.progress = show
+    else:
+        _require(task, base_url, model)
+        opts = LaunchOptions(
+            task=task, base_url=base_url, model=model, api_key=api_key, run_dir=run_dir,
+            run_id=run_id, max_agents=max_agents, max_steps=max_steps, max_tokens=max_tokens,
+            wall_clock_s=wall_clock, agent_max_steps=agent_max_steps,
+            max_concurrency=max_concurrency, temperature=temperature, progress=show,
+            specs=load_specs(agents_file) if agents_file else [],
+        )
+    try:
+        outcome = asyncio.run(launch(opts, resume=bool(resume)))
+    except (FileExistsError, ValueError) as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    except KeyboardInterrupt:
+        typer.echo(f"interrupted; continue with: openk2 swarm --resume {opts.run_id} "
+                   f"--run-dir {run_dir}", err=True)
+        raise typer.Exit(130) from None
+    _report(outcome, as_json, opts.run_dir)
+
+
+def _require(task: str, base_url: str, model: str) -> None:
+    missing = [n for n, v in (("TASK", task), ("--base-url", base_url), ("--model", model))
+               if not v.strip()]
+    if missing:
+        raise typer.BadParameter(f"missing {', '.join(missing)} (or use --resume RUN_ID)")
+
+
+def _report(outcome: object, as_json: bool, run_dir: Path) -> None:
+    from openk2.agent.swarm.runtime import SwarmOutcome
+
+    assert isinstance(outcome, SwarmOutcome)
+    if as_json:
+        summary = outcome.to_json() | {"run_dir": str(run_dir / outcome.run_id)}
+        typer.echo(json.dumps(summary, ensure_ascii=False))
+    else:
+        typer.echo(outcome.answer)
+        acc = outcome.accounting
+        typer.echo(
+            f"[run {outcome.run_id}: {outcome.state}; {len(outcome.agents)} agents, "
+            f"{acc.total_steps} steps, {acc.critical_steps} critical steps, "
+            f"{acc.usage.total_tokens} tokens]", err=True)
+    if outcome.state != "completed":
+        typer.echo(f"run {outcome.run_id} {outcome.state}: {outcome.error}; resume with "
+                   f"openk2 swarm --resume {outcome.run_id} --run-dir {run_dir}", err=True)
+        raise typer.Exit(1)

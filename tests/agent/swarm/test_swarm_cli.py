@@ -1,0 +1,110 @@
+"""`openk2 swarm` as a real subprocess against a real local OpenAI-protocol server."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sys
+from pathlib import Path
+
+from swarm_scripts import echo_worker, fan_out, is_orchestrator, route, steps_done, task_of
+
+from openk2.agent.llm import RateLimitError
+from openk2.agent.swarm import open_run_store
+
+CLI = [sys.executable, "-c", "from openk2.cli import main; main()", "swarm"]
+
+
+async def _cli(*args: str) -> asyncio.subprocess.Process:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OPENK2_")}
+    return await asyncio.create_subprocess_exec(
+        *CLI, *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env
+    )
+
+
+def _key(c) -> tuple[str, int]:
+    return ("main" if is_orchestrator(c) else task_of(c), steps_done(c) + 1)
+
+
+def _logged(run_dir: Path, run_id: str) -> set[tuple[str, int]]:
+    store = open_run_store(run_dir, run_id, must_exist=True)
+    tasks, out = {"main": "main"}, set()
+    for ev in store.events():
+        if ev.kind == "spawn":
+            tasks[ev.agent_id] = ev.data["prompt"]
+        elif ev.kind == "llm":
+            out.add((tasks[ev.agent_id], ev.step))
+    store.close()
+    return out
+
+
+async def test_cli_json_summary_with_429s_trace_and_spans(openai_server, tmp_path) -> None:
+    ok = route(fan_out([f"row{i}" for i in range(5)]), echo_worker(steps=2))
+    limited: set[str] = set()
+
+    def handler(c):
+        if not is_orchestrator(c) and task_of(c) not in limited:
+            limited.add(task_of(c))
+            return RateLimitError("busy", retry_after=0.05)
+        return ok(c)
+
+    server = await openai_server(handler)
+    proc = await _cli("Fill five rows.", "--base-url", server.base_url, "--model", "fake",
+                      "--run-dir", str(tmp_path), "--run-id", "r1", "--json")
+    out, err = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode == 0, err.decode()
+    summary = json.loads(out)
+    assert summary["run_id"] == "r1" and summary["state"] == "completed"
+    assert summary["agents"] == 5 and summary["steps"] == 2 + 5 * 2
+    assert summary["critical_steps"] == 1 + 2 + 1 and summary["failures"] == []
+    assert summary["usage"]["total_tokens"] > 0 and "completed: 5" in summary["answer"]
+    assert len(server.requests) == 2 + 5 * 2 + 5  # five 429s re-driven
+    trace = (tmp_path / "r1" / "trace.jsonl").read_text().splitlines()
+    assert json.loads(trace[0])["kind"] == "run" and json.loads(trace[-1])["kind"] == "final"
+    spans = tmp_path / "r1" / "spans.jsonl"
+    if spans.exists():  # the otel extra is installed
+        names = [json.loads(line)["name"] for line in spans.read_text().splitlines()]
+        assert names.count("agent worker") == 5 and "swarm.run" in names
+
+
+async def test_kill_9_then_resume_redoes_no_completed_step(openai_server, tmp_path) -> None:
+    script = route(fan_out([f"part{i}" for i in range(8)]), echo_worker(delay=0.1, steps=4))
+    seen: list[tuple[str, int]] = []
+    enough = asyncio.Event()
+
+    def handler(c):
+        seen.append(_key(c))
+        if len(seen) >= 16:
+            enough.set()
+        return script(c)
+
+    server = await openai_server(handler)
+    proc = await _cli("Do eight parts.", "--base-url", server.base_url, "--model", "fake",
+                      "--run-dir", str(tmp_path), "--run-id", "k9", "--json")
+    await asyncio.wait_for(enough.wait(), 60)
+    proc.send_signal(signal.SIGKILL)
+    await proc.wait()
+    before = _logged(tmp_path, "k9")
+    assert 6 <= len(before) < 2 + 8 * 4
+    cut = len(seen)
+
+    proc = await _cli("--resume", "k9", "--run-dir", str(tmp_path), "--json")
+    out, err = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode == 0, err.decode()
+    summary = json.loads(out)
+    assert summary["state"] == "completed" and summary["steps"] == 2 + 8 * 4
+    assert summary["agents"] == 8 and "completed: 8, failed: 0" in summary["answer"]
+    assert set(seen[cut:]) & before == set()  # no logged step was requested again
+    assert _logged(tmp_path, "k9") == {("main", 1), ("main", 2)} | {
+        (f"Research part{i}.", s) for i in range(8) for s in range(1, 5)}
+
+
+async def test_cli_reports_bad_usage(tmp_path) -> None:
+    proc = await _cli("--resume", "ghost", "--run-dir", str(tmp_path))
+    _, err = await proc.communicate()
+    assert proc.returncode == 2 and b"no run 'ghost'" in err
+    proc = await _cli("task only")
+    _, err = await proc.communicate()
+    assert proc.returncode == 2 and b"missing --base-url, --model" in err
