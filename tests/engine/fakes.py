@@ -31,9 +31,13 @@ class ByteTokenizer:
     def stop_ids(self) -> list[int]:
         return [self.eos_id, self.im_end_id]
 
-    @property
-    def special_ids(self) -> set[int]:
-        return set(range(256, self.vocab_size))
+    def is_special(self, token_id: int) -> bool:
+        return token_id >= 256
+
+    def token_bytes(self, token_id: int) -> bytes:
+        if token_id < 256:
+            return bytes([token_id])
+        return self._names.get(token_id, f"<|r{token_id}|>").encode()
 
     def encode(self, text: str, allow_special: bool = True) -> list[int]:
         ids: list[int] = []
@@ -48,10 +52,10 @@ class ByteTokenizer:
         return ids
 
     def decode(self, ids: list[int], skip_special_tokens: bool = False) -> str:
-        dec = self.incremental_decoder(skip_special_tokens)
+        dec = self.incremental_decoder(skip_special_tokens=skip_special_tokens)
         return "".join(dec.push(i) for i in ids) + dec.flush()
 
-    def incremental_decoder(self, skip_special_tokens: bool = False) -> ByteDecoder:
+    def incremental_decoder(self, *, skip_special_tokens: bool = False) -> ByteDecoder:
         return ByteDecoder(self._names, skip_special_tokens)
 
 

@@ -1,7 +1,6 @@
 """The background-thread engine: streaming, cancellation and shutdown."""
 
 import asyncio
-import time
 
 import pytest
 
@@ -43,8 +42,9 @@ async def test_leaving_a_stream_early_frees_its_pages(aengine: AsyncLLMEngine) -
     async for _ in stream:
         break
     await stream.aclose()
-    deadline = time.monotonic() + 5
-    while aengine.stats().num_used_blocks and time.monotonic() < deadline:
+    for _ in range(500):  # the abort lands before the engine's next step
+        if not aengine.stats().num_used_blocks:
+            break
         await asyncio.sleep(0.01)
     stats = aengine.stats()
     assert stats.num_used_blocks == 0 and stats.finished.get("abort") == 1

@@ -28,7 +28,7 @@ class EngineTokenizer(Protocol):
 
     def decode(self, ids: list[int], skip_special_tokens: bool = False) -> str: ...
 
-    def incremental_decoder(self) -> IncrementalDecoder: ...
+    def incremental_decoder(self, *, skip_special_tokens: bool = False) -> IncrementalDecoder: ...
 
 
 class StopStringDetokenizer:
@@ -39,12 +39,10 @@ class StopStringDetokenizer:
         decoder: IncrementalDecoder,
         stop: list[str],
         include_stop: bool = False,
-        skip_ids: frozenset[int] = frozenset(),
     ) -> None:
         self._decoder = decoder
         self._stop = stop
         self._include_stop = include_stop
-        self._skip_ids = skip_ids
         self._holdback = max((len(s) for s in stop), default=1) - 1
         self.text = ""
         self._emitted = 0
@@ -52,8 +50,7 @@ class StopStringDetokenizer:
 
     def push(self, token_id: int) -> tuple[str, bool]:
         """Add one token; return (text delta safe to emit, whether a stop string matched)."""
-        if token_id not in self._skip_ids:
-            self.text += self._decoder.push(token_id)
+        self.text += self._decoder.push(token_id)
         if self._match_stop():
             return self._take(len(self.text)), True
         return self._take(len(self.text) - self._holdback), False

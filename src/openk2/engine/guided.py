@@ -49,13 +49,15 @@ class TokenTable:
 
     @classmethod
     def build(
-        cls, vocab_size: int, decode_one: Callable[[int], str], special_ids: Iterable[int]
+        cls,
+        vocab_size: int,
+        token_bytes: Callable[[int], bytes],
+        is_special: Callable[[int], bool],
     ) -> TokenTable:
-        special = set(special_ids)
-        texts: list[str | None] = []
-        for token_id in range(vocab_size):
-            text = None if token_id in special else decode_one(token_id)
-            texts.append(text if text and "\ufffd" not in text else None)
+        texts = [
+            None if is_special(token_id) else _utf8_or_none(token_bytes(token_id))
+            for token_id in range(vocab_size)
+        ]
         by_text: dict[str, int] = {}
         for token_id, text in enumerate(texts):
             if text is not None:
@@ -68,6 +70,14 @@ class TokenTable:
             token_id = self.by_text.get(text[:end])
             if token_id is not None:
                 return token_id
+        return None
+
+
+def _utf8_or_none(raw: bytes) -> str | None:
+    """The token's text when it is complete UTF-8 on its own (else it cannot be checked)."""
+    try:
+        return raw.decode("utf-8") or None
+    except UnicodeDecodeError:
         return None
 
 

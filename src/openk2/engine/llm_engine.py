@@ -55,7 +55,6 @@ class LLMEngine:
             self.cache.num_blocks * self.config.block_size,
         )
         self.stop_ids = frozenset(int(i) for i in tokenizer.stop_ids)
-        self.special_ids = frozenset(getattr(tokenizer, "special_ids", ()))
         self._requests: dict[str, list[Sequence]] = {}
         self._ids = itertools.count()
         self.stats = EngineStats(num_blocks=self.cache.num_blocks, block_size=self.cache.block_size)
@@ -201,13 +200,8 @@ class LLMEngine:
         return frozenset(banned)
 
     def _detokenizer(self, params: SamplingParams) -> StopStringDetokenizer:
-        skip = self.special_ids if params.skip_special_tokens else frozenset()
-        return StopStringDetokenizer(
-            self.tokenizer.incremental_decoder(),
-            params.stop,
-            params.include_stop_str_in_output,
-            skip,
-        )
+        decoder = self.tokenizer.incremental_decoder(skip_special_tokens=params.skip_special_tokens)
+        return StopStringDetokenizer(decoder, params.stop, params.include_stop_str_in_output)
 
     def _check_prompt(self, prompt_token_ids: list[int]) -> None:
         if not prompt_token_ids:
