@@ -115,3 +115,16 @@ def test_invalid_params_are_rejected_with_the_field_name() -> None:
     ]:
         with pytest.raises(ValueError, match=word):
             SamplingParams(**bad)
+
+
+def test_logit_bias_and_penalties_shift_the_choice() -> None:
+    logits = torch.tensor([[1.0, 0.5, 0.0]])
+    assert sample(logits, [row(temperature=0.0, logit_bias={2: 5.0})])[0].token_id == 2
+    r = row(temperature=0.0, presence_penalty=0.8)
+    r.seq.append_token(0)
+    assert sample(logits, [r])[0].token_id == 1  # 1.0 - 0.8 < 0.5
+    f = row(temperature=0.0, frequency_penalty=0.4)
+    f.seq.append_token(0)
+    assert sample(logits, [f])[0].token_id == 0  # one occurrence: 0.6 > 0.5
+    f.seq.append_token(0)
+    assert sample(logits, [f])[0].token_id == 1  # two: 0.2 < 0.5

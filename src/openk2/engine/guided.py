@@ -167,3 +167,39 @@ class FreePiece:
     def advance(self, token_id: int) -> None:
         self._left -= 1
         self.done = token_id == self._end_id
+
+
+Piece = FreePiece | TextPiece | TokenPiece
+
+
+class PieceGuide:
+    """A `TokenGuide` that walks through pieces in order; `on_done` may extend the plan."""
+
+    def __init__(self, pieces: list[Piece], end_id: int) -> None:
+        self.pieces = pieces
+        self._end_id = end_id
+
+    @property
+    def done(self) -> bool:
+        return not self.pieces
+
+    def forced_token(self) -> int | None:
+        return self.pieces[0].forced_token() if self.pieces else None
+
+    def accepts(self, token_id: int) -> bool:
+        return bool(self.pieces) and self.pieces[0].accepts(token_id)
+
+    def fallback_token(self) -> int:
+        return self.pieces[0].fallback_token() if self.pieces else self._end_id
+
+    def advance(self, token_id: int) -> None:
+        if not self.pieces:
+            return
+        piece = self.pieces[0]
+        piece.advance(token_id)
+        if piece.done:
+            self.pieces.pop(0)
+            self.on_done(piece)
+
+    def on_done(self, piece: Piece) -> None:
+        """Hook for subclasses whose later pieces depend on earlier output."""

@@ -223,6 +223,20 @@ def candidates(schema: dict[str, Any]) -> tuple[dict[str, Any], ...]:
     return (schema,)
 
 
+def check_schema(schema: dict[str, Any], depth: int = 0) -> None:
+    """Raise ValueError if any part of `schema` is outside the supported subset."""
+    if depth > 32:
+        raise ValueError("schema nesting deeper than 32 levels")
+    for option in candidates(schema):
+        _first_chars(option)
+        if "enum" in option and not option["enum"]:
+            raise ValueError("enum must list at least one value")
+        for sub in (option.get("properties") or {}).values():
+            check_schema(sub, depth + 1)
+        if option.get("type") == "array":
+            check_schema(option.get("items", {}), depth + 1)
+
+
 def _first_chars(schema: dict[str, Any]) -> str:
     if "const" in schema:
         return _dumps(schema["const"])[0]

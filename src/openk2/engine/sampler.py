@@ -33,11 +33,24 @@ def sample(logits_RV: torch.Tensor, rows: list[SampleRow]) -> list[TokenLogprob]
         raise ValueError(f"{logits_RV.shape[0]} logit rows for {len(rows)} sequences")
     scores_RV = logits_RV.clone()
     for r, row in enumerate(rows):
-        if row.banned:
-            scores_RV[r, list(row.banned)] = _NEG_INF
+        _adjust_row(scores_RV[r], row)
     scores_RV = _filtered_scores(scores_RV, [row.seq for row in rows])
     tokens = [_choose(scores_RV[r], row.seq) for r, row in enumerate(rows)]
     return _logprobs(logits_RV, tokens, [row.seq.params.logprobs for row in rows])
+
+
+def _adjust_row(scores_V: torch.Tensor, row: SampleRow) -> None:
+    """Logit bias, presence/frequency penalties over the output so far, then bans (in place)."""
+    params = row.seq.params
+    if params.logit_bias:
+        ids = torch.tensor(list(params.logit_bias), dtype=torch.long)
+        scores_V[ids] += torch.tensor(list(params.logit_bias.values()), dtype=scores_V.dtype)
+    if (params.presence_penalty or params.frequency_penalty) and row.seq.num_output_tokens:
+        out_ids = torch.tensor(row.seq.output_token_ids, dtype=torch.long)
+        counts_V = torch.bincount(out_ids, minlength=scores_V.shape[0]).to(scores_V.dtype)
+        scores_V -= params.frequency_penalty * counts_V + params.presence_penalty * (counts_V > 0)
+    if row.banned:
+        scores_V[list(row.banned)] = _NEG_INF
 
 
 def _filtered_scores(scores_RV: torch.Tensor, seqs: list[Sequence]) -> torch.Tensor:

@@ -47,6 +47,12 @@ class SamplingParams:
     """None: no logprobs; k >= 0: the chosen token's logprob plus the k most likely alternatives."""
     skip_special_tokens: bool = False
     """Drop special tokens from the text (the chat server keeps them for its parsers)."""
+    presence_penalty: float = 0.0
+    """Subtracted once from the logit of every token already generated (OpenAI semantics)."""
+    frequency_penalty: float = 0.0
+    """Subtracted per earlier occurrence of a token in the output."""
+    logit_bias: dict[int, float] = field(default_factory=dict)
+    """Added to the logits of the given token ids before sampling."""
     banned_token_ids: list[int] = field(default_factory=list)
     """Tokens that may never be sampled (the tool-call section marker under tool_choice=none)."""
     guide_factory: Callable[[], TokenGuide] | None = None
@@ -69,6 +75,9 @@ class SamplingParams:
         )
         _check(all(isinstance(s, str) and s for s in self.stop), "stop strings must be non-empty")
         _check(len(self.stop) <= 16, "at most 16 stop strings")
+        _check(-2.0 <= self.presence_penalty <= 2.0, "presence_penalty must be in [-2, 2]")
+        _check(-2.0 <= self.frequency_penalty <= 2.0, "frequency_penalty must be in [-2, 2]")
+        _check(all(-100 <= b <= 100 for b in self.logit_bias.values()), "logit_bias in [-100, 100]")
 
     @property
     def greedy(self) -> bool:
