@@ -175,7 +175,7 @@ class AssistantMessage(BaseModel):
     role: Literal["assistant"] = "assistant"
     content: str | None = None
     reasoning_content: str | None = None
-    tool_calls: list[ToolCall] = Field(default_factory=list)
+    tool_calls: list[ToolCall] | None = None
 
 
 class ChatChoice(BaseModel):
@@ -227,6 +227,13 @@ class ChatCompletionChunk(BaseModel):
     model: str
     choices: list[ChunkChoice]
     usage: Usage | None = None
+
+    def payload(self) -> dict[str, Any]:
+        """Wire form: unset fields dropped, but every choice states its finish_reason."""
+        body = self.model_dump(exclude_none=True)
+        for choice in body["choices"]:
+            choice.setdefault("finish_reason", None)
+        return body
 
 
 class CompletionLogprobs(BaseModel):

@@ -45,6 +45,11 @@ from openk2.serve.state import ServerState
 from openk2.tokenizer.parse import OutputParser
 
 log = logging.getLogger(__name__)
+TOOL_CALL_ERRORS = frozenset({
+    "tools_disabled", "invalid_tool_call_id", "malformed_tool_call", "invalid_arguments",
+    "unterminated_tool_call", "unterminated_tool_section",
+})  # fmt: skip
+"""Parser error kinds that mean the model botched a tool call (logged as warnings)."""
 
 
 class ChoiceState:
@@ -70,7 +75,8 @@ class ChoiceState:
         result = self.parser.finish()
         delta = _merge_deltas(self.parser.final_deltas())
         for error in result.errors:
-            log.warning("model output problem (%s): %s", error.kind, error.message)
+            level = logging.WARNING if error.kind in TOOL_CALL_ERRORS else logging.DEBUG
+            log.log(level, "model output problem (%s): %s", error.kind, error.message)
             if error.tool_call_index is not None:
                 delta.content = (delta.content or "") + error.raw
         self.tool_calls = result.tool_calls
@@ -237,7 +243,7 @@ def _full_choice(
     message = AssistantMessage(
         content=content,
         reasoning_content=result.reasoning_content,
-        tool_calls=[ToolCall.model_validate(c) for c in choice.tool_calls],
+        tool_calls=[ToolCall.model_validate(c) for c in choice.tool_calls] or None,
     )
     lp = ChoiceLogprobs(content=logprobs) if plan.logprobs else None
     return ChatChoice(index=index, message=message, finish_reason=choice.finish_reason, logprobs=lp)

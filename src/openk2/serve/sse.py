@@ -24,7 +24,12 @@ class ClientDisconnected(Exception):
 
 def sse(payload: BaseModel | dict[str, Any]) -> str:
     """One `data:` event (None fields dropped, as OpenAI does for stream chunks)."""
-    body = payload.model_dump(exclude_none=True) if isinstance(payload, BaseModel) else payload
+    if hasattr(payload, "payload"):
+        body = payload.payload()
+    elif isinstance(payload, BaseModel):
+        body = payload.model_dump(exclude_none=True)
+    else:
+        body = payload
     return f"data: {json.dumps(body, ensure_ascii=False, separators=(',', ':'))}\n\n"
 
 

@@ -69,6 +69,7 @@ class ToolCallGuide(PieceGuide):
         self._schemas = dict(plan.tools)
         self._calls = 0
         self._name_piece: TextPiece | None = None
+        self._more_piece: TokenPiece | None = None
         pieces = [*plan.reasoning(), plan.token(SECTION_BEGIN), *self._call_pieces()]
         super().__init__(pieces, plan.ids[IM_END])
 
@@ -78,7 +79,7 @@ class ToolCallGuide(PieceGuide):
             name = piece.text.removeprefix("functions.").rsplit(":", 1)[0]
             schema = self._schemas[name] or EMPTY_OBJECT
             self.pieces.insert(1, TextPiece(self._plan.table, ja.start(schema)))
-        elif isinstance(piece, TokenPiece) and piece.chosen == self._plan.ids[CALL_BEGIN]:
+        elif piece is self._more_piece and piece.chosen == self._plan.ids[CALL_BEGIN]:
             self.pieces = self._call_pieces(with_begin=False)
 
     def _call_pieces(self, with_begin: bool = True) -> list[Piece]:
@@ -91,8 +92,8 @@ class ToolCallGuide(PieceGuide):
         pieces: list[Piece] = [plan.token(CALL_BEGIN)] if with_begin else []
         pieces += [self._name_piece, plan.token(ARG_BEGIN), plan.token(CALL_END)]
         more = [CALL_BEGIN, SECTION_END] if self._calls < plan.max_calls else [SECTION_END]
-        pieces += [TokenPiece([plan.ids[m] for m in more]), plan.token(IM_END)]
-        return pieces
+        self._more_piece = TokenPiece([plan.ids[m] for m in more])
+        return [*pieces, self._more_piece, plan.token(IM_END)]
 
 
 def json_reply_guide(plan: GuidePlan, schema: dict[str, Any]) -> PieceGuide:
