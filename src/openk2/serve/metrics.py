@@ -44,6 +44,10 @@ class ServerMetrics:
         with self._lock:
             self.requests[(endpoint, status)] += 1
 
+    def record_disconnect(self) -> None:
+        with self._lock:
+            self.disconnects += 1
+
     def record_ttft(self, seconds: float) -> None:
         with self._lock:
             self.ttft.observe(seconds)

@@ -101,11 +101,13 @@ async def create_chat_completion(
     slot = state.limiter.acquire()
     request_id = f"chatcmpl-{uuid.uuid4().hex}"
     if req.stream:
-        return event_stream(_stream(state, req, plan, request_id), slot)
+        return event_stream(
+            _stream(state, req, plan, request_id), slot, state.metrics.record_disconnect
+        )
     try:
         body = await unless_disconnected(raw, _complete(state, req, plan, request_id))
     except ClientDisconnected:
-        state.metrics.disconnects += 1
+        state.metrics.record_disconnect()
         return Response(status_code=499)
     finally:
         slot.release()

@@ -44,11 +44,13 @@ async def create_completion(state: ServerState, req: CompletionRequest, raw: Req
     slot = state.limiter.acquire()
     request_id = f"cmpl-{uuid.uuid4().hex}"
     if req.stream:
-        return event_stream(_stream(state, req, runs, request_id), slot)
+        return event_stream(
+            _stream(state, req, runs, request_id), slot, state.metrics.record_disconnect
+        )
     try:
         body = await unless_disconnected(raw, _complete(state, req, runs, request_id))
     except ClientDisconnected:
-        state.metrics.disconnects += 1
+        state.metrics.record_disconnect()
         return Response(status_code=499)
     finally:
         slot.release()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
 from fastapi import Request
@@ -33,15 +33,22 @@ def sse(payload: BaseModel | dict[str, Any]) -> str:
     return f"data: {json.dumps(body, ensure_ascii=False, separators=(',', ':'))}\n\n"
 
 
-def event_stream(events: AsyncIterator[str], slot: Slot) -> StreamingResponse:
-    """A streaming response that releases the request's slot however the stream ends."""
+def event_stream(
+    events: AsyncIterator[str], slot: Slot, on_disconnect: Callable[[], None]
+) -> StreamingResponse:
+    """A streaming response that releases the request's slot however the stream ends, and
+    reports a stream the client left before its end."""
 
     async def guarded() -> AsyncIterator[str]:
+        complete = False
         try:
             async for event in events:
                 yield event
+            complete = True
         finally:
             slot.release()
+            if not complete:
+                on_disconnect()
 
     return StreamingResponse(
         guarded(),
