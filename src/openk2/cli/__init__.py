@@ -30,6 +30,7 @@ def _register_commands() -> None:
     from openk2.cli import weights_commands  # noqa: F401
     from openk2.cli import tokenizer_commands  # noqa: F401
     from openk2.cli import swarm_commands  # noqa: F401
+    from openk2.cli import serve_commands, tokenizer_commands  # noqa: F401
 
 
 @app.command()

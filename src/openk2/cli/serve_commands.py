@@ -1,0 +1,50 @@
+"""`openk2 serve`: the OpenAI-compatible server and web chat for a checkpoint or a preset."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from openk2.cli import app
+
+
+@app.command()
+def serve(
+    model: Annotated[str, typer.Option("--model", help="Checkpoint directory or preset name "
+                                       "(debug, tiny, small: seeded random weights).")],
+    host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    api_key: Annotated[list[str] | None, typer.Option(
+        "--api-key", help="Accepted bearer key for /v1 (repeatable); none = open.")] = None,
+    served_model_name: Annotated[str | None, typer.Option(
+        help="Model name clients send; default: the preset or directory name.")] = None,
+    max_concurrency: Annotated[int | None, typer.Option(
+        min=1, help="Requests in flight before the server answers 429.")] = None,
+    max_model_len: Annotated[int, typer.Option(min=16, help="Longest prompt + output.")] = 4096,
+    max_num_seqs: Annotated[int, typer.Option(min=1, help="Rows in the running batch.")] = 64,
+    cache_mb: Annotated[int, typer.Option(min=1, help="Latent cache memory in MiB.")] = 256,
+    dtype: Annotated[str, typer.Option(help="float32, bfloat16 or float16.")] = "float32",
+    device: Annotated[str, typer.Option(help="torch device, e.g. cpu or cuda.")] = "cpu",
+    seed: Annotated[int, typer.Option(help="Seed of a preset's random weights.")] = 0,
+) -> None:
+    """Serve /v1/chat/completions, /v1/completions, /v1/models, /metrics and the chat page."""
+    from openk2.engine.config import EngineConfig
+    from openk2.serve.launch import ServeConfig, run
+
+    try:
+        engine = EngineConfig(
+            max_model_len=max_model_len,
+            max_num_seqs=max_num_seqs,
+            max_num_batched_tokens=max(512, max_num_seqs),
+            cache_memory_bytes=cache_mb * 2**20,
+        )
+        cfg = ServeConfig(
+            model=model, host=host, port=port, api_keys=api_key or [],
+            served_model_name=served_model_name, max_concurrency=max_concurrency,
+            seed=seed, dtype=dtype, device=device, engine=engine,
+        )  # fmt: skip
+        run(cfg)
+    except ValueError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(code=1) from exc

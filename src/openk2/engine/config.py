@@ -1,0 +1,41 @@
+"""Engine sizing: batch limits, page geometry and how much memory the latent cache gets."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(kw_only=True, slots=True)
+class EngineConfig:
+    """Knobs of the scheduler and the paged cache; validated on construction."""
+
+    max_model_len: int = 4096
+    """Longest sequence (prompt + output) accepted; capped by the model's position limit."""
+    max_num_seqs: int = 64
+    """Most sequences in the running batch at once."""
+    max_num_batched_tokens: int = 512
+    """Token budget of one step: decode rows take 1 each, prefill chunks take the rest."""
+    block_size: int = 16
+    """Tokens per cache page."""
+    num_blocks: int | None = None
+    """Pages in the cache; None derives it from cache_memory_bytes."""
+    cache_memory_bytes: int = 256 * 2**20
+    """Memory for the latent cache when num_blocks is None."""
+    enable_prefix_caching: bool = True
+    """Reuse computed pages of identical prefixes (system prompts, n > 1, multi-turn chats)."""
+
+    def __post_init__(self) -> None:
+        positive = {
+            "max_model_len": self.max_model_len,
+            "max_num_seqs": self.max_num_seqs,
+            "max_num_batched_tokens": self.max_num_batched_tokens,
+            "block_size": self.block_size,
+            "cache_memory_bytes": self.cache_memory_bytes,
+        }
+        for name, value in positive.items():
+            if value < 1:
+                raise ValueError(f"{name} must be >= 1, got {value}")
+        if self.num_blocks is not None and self.num_blocks < 1:
+            raise ValueError(f"num_blocks must be >= 1, got {self.num_blocks}")
+        if self.max_num_batched_tokens < self.max_num_seqs:
+            raise ValueError("max_num_batched_tokens must be >= max_num_seqs (one token per row)")

@@ -1,0 +1,130 @@
+"""Batched token selection: temperature, top-k, top-p, seeds, bans, guides and logprobs.
+
+Sampling uses the exponential-race form of the Gumbel-max trick: token = argmax(log p - log q)
+with q ~ Exp(1) drawn from the sequence's own generator. That makes a seeded sequence repeat
+exactly whatever else is in the batch, and it lets a constrained row take the best-scoring token
+its guide accepts by scanning scores in descending order, which samples exactly from the
+renormalised allowed distribution without building a vocabulary-wide mask.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+
+from openk2.engine.sequence import Sequence, TokenLogprob
+
+_NEG_INF = float("-inf")
+
+
+@dataclass(slots=True)
+class SampleRow:
+    """A sequence to sample for, and the token ids it may not produce right now."""
+
+    seq: Sequence
+    banned: frozenset[int] = frozenset()
+
+
+def sample(logits_RV: torch.Tensor, rows: list[SampleRow]) -> list[TokenLogprob]:
+    """Pick one token per row of logits (float32); returns the token with its logprobs."""
+    if logits_RV.shape[0] != len(rows):
+        raise ValueError(f"{logits_RV.shape[0]} logit rows for {len(rows)} sequences")
+    scores_RV = logits_RV.clone()
+    for r, row in enumerate(rows):
+        _adjust_row(scores_RV[r], row)
+    scores_RV = _filtered_scores(scores_RV, [row.seq for row in rows])
+    tokens = [_choose(scores_RV[r], row.seq) for r, row in enumerate(rows)]
+    return _logprobs(logits_RV, tokens, [row.seq.params.logprobs for row in rows])
+
+
+def _adjust_row(scores_V: torch.Tensor, row: SampleRow) -> None:
+    """Logit bias, presence/frequency penalties over the output so far, then bans (in place)."""
+    params = row.seq.params
+    if params.logit_bias:
+        ids = torch.tensor(list(params.logit_bias), dtype=torch.long)
+        scores_V[ids] += torch.tensor(list(params.logit_bias.values()), dtype=scores_V.dtype)
+    if (params.presence_penalty or params.frequency_penalty) and row.seq.num_output_tokens:
+        out_ids = torch.tensor(row.seq.output_token_ids, dtype=torch.long)
+        counts_V = torch.bincount(out_ids, minlength=scores_V.shape[0]).to(scores_V.dtype)
+        scores_V -= params.frequency_penalty * counts_V + params.presence_penalty * (counts_V > 0)
+    if row.banned:
+        scores_V[list(row.banned)] = _NEG_INF
+
+
+def _filtered_scores(scores_RV: torch.Tensor, seqs: list[Sequence]) -> torch.Tensor:
+    """Temperature, top-k, top-p, then Gumbel noise; greedy rows keep their raw logits."""
+    temps = torch.tensor([s.params.temperature or 1.0 for s in seqs])
+    scores_RV = scores_RV / temps[:, None]
+    top_k = [s.params.top_k for s in seqs]
+    if any(top_k):
+        scores_RV = apply_top_k(scores_RV, torch.tensor(top_k))
+    top_p = [s.params.top_p for s in seqs]
+    if any(p < 1.0 for p in top_p):
+        scores_RV = apply_top_p(scores_RV, torch.tensor(top_p))
+    for r, seq in enumerate(seqs):
+        if not seq.params.greedy:
+            noise_V = torch.empty(scores_RV.shape[1]).exponential_(generator=seq.generator)
+            scores_RV[r] -= noise_V.log()
+    return scores_RV
+
+
+def apply_top_k(scores_RV: torch.Tensor, k_R: torch.Tensor) -> torch.Tensor:
+    """Set all but each row's k highest scores to -inf (k = 0 keeps the row unchanged)."""
+    vocab = scores_RV.shape[1]
+    k_R = torch.where(k_R <= 0, vocab, k_R.clamp(max=vocab))
+    sorted_RV = scores_RV.sort(dim=1, descending=True).values
+    kth_R = sorted_RV.gather(1, (k_R - 1)[:, None])
+    return scores_RV.masked_fill(scores_RV < kth_R, _NEG_INF)
+
+
+def apply_top_p(scores_RV: torch.Tensor, p_R: torch.Tensor) -> torch.Tensor:
+    """Keep each row's smallest top set whose probability mass reaches p (always the best)."""
+    sorted_RV, order_RV = scores_RV.sort(dim=1, descending=True)
+    probs_RV = sorted_RV.softmax(dim=1)
+    mass_before_RV = probs_RV.cumsum(dim=1) - probs_RV
+    drop_sorted = mass_before_RV >= p_R[:, None]
+    drop_sorted[:, 0] = False
+    drop_RV = torch.zeros_like(drop_sorted).scatter(1, order_RV, drop_sorted)
+    return scores_RV.masked_fill(drop_RV, _NEG_INF)
+
+
+def _choose(scores_V: torch.Tensor, seq: Sequence) -> int:
+    guide = seq.guide
+    if guide is None:
+        return int(scores_V.argmax())
+    forced = guide.forced_token()
+    if forced is not None:
+        return forced
+    return _first_accepted(scores_V, guide.accepts, guide.fallback_token)
+
+
+def _first_accepted(
+    scores_V: torch.Tensor, accepts: Callable[[int], bool], fallback: Callable[[], int]
+) -> int:
+    """Best-scoring token the guide accepts; the guide's fallback if none in the support does."""
+    finite = max(int(torch.isfinite(scores_V).sum()), 1)
+    for token_id in scores_V.argsort(descending=True)[:finite].tolist():
+        if accepts(token_id):
+            return token_id
+    return fallback()
+
+
+def _logprobs(
+    logits_RV: torch.Tensor, tokens: list[int], top: list[int | None]
+) -> list[TokenLogprob]:
+    """Logprobs of the raw model distribution, as OpenAI reports them."""
+    if not any(k is not None for k in top):
+        return [TokenLogprob(t, 0.0) for t in tokens]
+    logp_RV = logits_RV.log_softmax(dim=1)
+    chosen = logp_RV.gather(1, torch.tensor(tokens)[:, None])[:, 0].tolist()
+    width = max(k or 0 for k in top)
+    best_val, best_idx = logp_RV.topk(width, dim=1) if width else (None, None)
+    out = []
+    for r, (token, k) in enumerate(zip(tokens, top, strict=True)):
+        alts = []
+        if k and best_val is not None and best_idx is not None:
+            alts = list(zip(best_idx[r, :k].tolist(), best_val[r, :k].tolist(), strict=True))
+        out.append(TokenLogprob(token, chosen[r], alts))
+    return out

@@ -1,0 +1,235 @@
+"""From an OpenAI chat request to what the engine runs: prompt ids, sampling params, parser mode.
+
+All request checks that need the tokenizer or the model live here, so every client mistake is a
+400 (with the offending `param`) before any engine work starts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from openk2.engine import json_automaton as ja
+from openk2.engine.guided import TokenGuide
+from openk2.engine.llm_engine import ContextLengthError
+from openk2.engine.sampling_params import SamplingParams
+from openk2.serve import tool_choice as tc
+from openk2.serve.errors import BadRequestError
+from openk2.serve.protocol import ChatCompletionRequest, MediaPart, SamplingFields
+from openk2.serve.state import ServerState
+from openk2.tokenizer.chat import encode_chat
+
+THINKING_DEFAULTS = (1.0, 0.95)
+"""K2.6 official sampling with thinking on: temperature 1.0, top_p 0.95."""
+INSTANT_DEFAULTS = (0.6, 0.95)
+"""K2.6 official sampling in instant mode (thinking off)."""
+GuideFactory = Callable[[], TokenGuide]
+MAX_PARALLEL_FORCED_CALLS = 4
+MAX_FORCED_REASONING = 128
+
+
+@dataclass(slots=True)
+class ChatPlan:
+    """Everything derived from one chat request before generation starts."""
+
+    prompt_ids: list[int]
+    params: SamplingParams
+    thinking: bool
+    parse_tools: bool
+    include_usage: bool
+    logprobs: bool
+
+
+def build_chat_plan(state: ServerState, req: ChatCompletionRequest) -> ChatPlan:
+    """Validate and translate a chat request; raises BadRequestError with the reason."""
+    state.check_model(req.model)
+    messages = [_message_dict(m, i) for i, m in enumerate(req.messages)]
+    tools = [t.model_dump(exclude_none=True) for t in req.tools or []]
+    choice = _tool_choice(req)
+    thinking, preserve = _thinking_mode(req)
+    try:
+        prompt_ids = encode_chat(
+            state.tokenizer, messages, tools or None, thinking=thinking, preserve_thinking=preserve
+        )
+    except (ValueError, TypeError, KeyError) as exc:
+        raise BadRequestError(f"Cannot render the conversation: {exc}", param="messages") from exc
+    max_tokens = _max_tokens(state, req, len(prompt_ids))
+    defaults = THINKING_DEFAULTS if thinking else INSTANT_DEFAULTS
+    params = sampling_params(state, req, defaults, max_tokens)
+    _constrain(state, req, params, messages, choice, thinking, max_tokens)
+    return ChatPlan(
+        prompt_ids=prompt_ids,
+        params=params,
+        thinking=thinking,
+        parse_tools=bool(tools) and choice != "none",
+        include_usage=bool(req.stream_options and req.stream_options.include_usage),
+        logprobs=req.logprobs,
+    )
+
+
+def sampling_params(
+    state: ServerState,
+    req: SamplingFields,
+    defaults: tuple[float, float],
+    max_tokens: int,
+    **extra: Any,
+) -> SamplingParams:
+    """SamplingParams from the request; `defaults` = (temperature, top_p) when it sets none."""
+    temperature, top_p = defaults
+    try:
+        return SamplingParams(
+            temperature=temperature if req.temperature is None else req.temperature,
+            top_p=top_p if req.top_p is None else req.top_p,
+            top_k=req.top_k or 0,
+            seed=req.seed,
+            max_tokens=max_tokens,
+            min_tokens=req.min_tokens,
+            stop=req.stop_list,
+            ignore_eos=req.ignore_eos,
+            n=req.n,
+            presence_penalty=req.presence_penalty,
+            frequency_penalty=req.frequency_penalty,
+            logit_bias=_logit_bias(state, req.logit_bias),
+            **extra,
+        )
+    except ValueError as exc:
+        raise BadRequestError(str(exc)) from exc
+
+
+def check_length(state: ServerState, prompt_len: int, max_tokens: int | None, param: str) -> int:
+    """The output budget; a 400 that states the context limit when the request exceeds it."""
+    try:
+        return state.engine.engine.resolve_max_tokens(prompt_len, max_tokens)
+    except ContextLengthError as exc:
+        raise BadRequestError(str(exc), param=param, code="context_length_exceeded") from exc
+
+
+def _max_tokens(state: ServerState, req: ChatCompletionRequest, prompt_len: int) -> int:
+    wanted = req.max_completion_tokens or req.max_tokens
+    return check_length(state, prompt_len, wanted, "messages")
+
+
+def _message_dict(message: Any, index: int) -> dict[str, Any]:
+    """The template's message dict; media parts are refused (the served model reads text)."""
+    if isinstance(message.content, list) and any(isinstance(p, MediaPart) for p in message.content):
+        raise BadRequestError(
+            "This server's model accepts text only; remove image/audio/video parts.",
+            param=f"messages.{index}.content",
+            code="unsupported_content",
+        )
+    data = message.model_dump(exclude_none=True)
+    if "reasoning" in data:
+        data.setdefault("reasoning_content", data.pop("reasoning"))
+    return data
+
+
+def _tool_choice(req: ChatCompletionRequest) -> str:
+    """'none' | 'auto' | 'required' | the forced function's name (validated against tools)."""
+    choice = req.tool_choice
+    names = [t.function.name for t in req.tools or []]
+    if choice is None:
+        return "auto" if names else "none"
+    if isinstance(choice, str):
+        if choice == "required" and not names:
+            raise BadRequestError("tool_choice 'required' needs tools", param="tool_choice")
+        return choice
+    if choice.function.name not in names:
+        raise BadRequestError(
+            f"tool_choice names function {choice.function.name!r}, which is not in tools",
+            param="tool_choice",
+        )
+    return f"function:{choice.function.name}"
+
+
+def _thinking_mode(req: ChatCompletionRequest) -> tuple[bool, bool]:
+    """(thinking, preserve_thinking) from `thinking` or `chat_template_kwargs` (default on)."""
+    kwargs = req.chat_template_kwargs or {}
+    thinking = kwargs.get("thinking", kwargs.get("enable_thinking", True))
+    preserve = kwargs.get("preserve_thinking", False)
+    if req.thinking is not None:
+        thinking = req.thinking.type == "enabled"
+        preserve = preserve or req.thinking.keep == "all"
+    if not isinstance(thinking, bool) or not isinstance(preserve, bool):
+        raise BadRequestError("thinking flags must be booleans", param="chat_template_kwargs")
+    return thinking, preserve and thinking
+
+
+def _logit_bias(state: ServerState, bias: dict[str, float] | None) -> dict[int, float]:
+    out: dict[int, float] = {}
+    for key, value in (bias or {}).items():
+        if not key.lstrip("-").isdigit() or not 0 <= int(key) < state.tokenizer.vocab_size:
+            raise BadRequestError(f"logit_bias key {key!r} is not a token id", param="logit_bias")
+        out[int(key)] = value
+    return out
+
+
+def _constrain(
+    state: ServerState,
+    req: ChatCompletionRequest,
+    params: SamplingParams,
+    messages: list[dict[str, Any]],
+    choice: str,
+    thinking: bool,
+    max_tokens: int,
+) -> None:
+    """Logprobs, tool_choice and response_format: bans and guides on `params`."""
+    if req.top_logprobs is not None and not req.logprobs:
+        raise BadRequestError("top_logprobs requires logprobs=true", param="top_logprobs")
+    params.logprobs = (req.top_logprobs or 0) if req.logprobs else None
+    if choice == "none" and req.tools:
+        params.banned_token_ids = [state.tokenizer.token_id(tc.SECTION_BEGIN)]
+    if choice in ("none", "auto") and not req.response_format:
+        return
+    plan = _guide_plan(state, thinking, max_tokens)
+    if choice not in ("none", "auto"):
+        params.guide_factory = _tool_guide_factory(plan, req, messages, choice)
+    else:
+        params.guide_factory = _response_format_factory(plan, req.response_format or {})
+
+
+def _guide_plan(state: ServerState, thinking: bool, max_tokens: int) -> tc.GuidePlan:
+    tok = state.tokenizer
+    ids = tc.marker_ids(tok.token_id)
+    banned = frozenset([*tok.stop_ids, *(ids[m] for m in tc.TOOL_MARKERS)])
+    budget = min(MAX_FORCED_REASONING, max_tokens // 4) if thinking else None
+    return tc.GuidePlan(ids, state.token_table, budget, banned)
+
+
+def _tool_guide_factory(
+    plan: tc.GuidePlan, req: ChatCompletionRequest, messages: list[dict[str, Any]], choice: str
+) -> GuideFactory:
+    tools = [(t.function.name, t.function.parameters or tc.EMPTY_OBJECT) for t in req.tools or []]
+    if choice.startswith("function:"):
+        tools = [t for t in tools if t[0] == choice.removeprefix("function:")]
+    parallel = choice == "required" and req.parallel_tool_calls is not False
+    full = tc.GuidePlan(
+        plan.ids, plan.table, plan.reasoning_budget, plan.banned_in_reasoning, tuple(tools),
+        tc.next_tool_call_index(messages), MAX_PARALLEL_FORCED_CALLS if parallel else 1,
+    )  # fmt: skip
+    _check_schemas([schema for _, schema in tools], "tools")
+    return lambda: tc.ToolCallGuide(full)
+
+
+def _response_format_factory(plan: tc.GuidePlan, fmt: dict[str, Any]) -> GuideFactory | None:
+    kind = fmt.get("type")
+    if kind == "text":
+        return None
+    if kind != "json_schema" or not isinstance(fmt.get("json_schema", {}).get("schema"), dict):
+        raise BadRequestError(
+            "response_format must be {'type': 'text'} or {'type': 'json_schema', "
+            "'json_schema': {'schema': {...}}}",
+            param="response_format",
+        )
+    schema = fmt["json_schema"]["schema"]
+    _check_schemas([schema], "response_format")
+    return lambda: tc.json_reply_guide(plan, schema)
+
+
+def _check_schemas(schemas: list[dict[str, Any]], param: str) -> None:
+    """Fail fast (400) on schemas the guided decoder cannot follow."""
+    for schema in schemas:
+        try:
+            ja.check_schema(schema)
+        except ValueError as exc:
+            raise BadRequestError(f"Unsupported JSON schema: {exc}", param=param) from exc

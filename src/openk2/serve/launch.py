@@ -1,0 +1,132 @@
+"""Build and run the server: a checkpoint directory or a preset name -> engine -> app -> uvicorn.
+
+A preset name serves a randomly initialised model (seeded, so every run is the same) with the
+bundled 8192-id tokenizer; the preset's vocabulary is resized to the tokenizer's. That lets the
+whole stack run with no weights at all.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from fastapi import FastAPI
+
+from openk2.engine.async_engine import AsyncLLMEngine
+from openk2.engine.config import EngineConfig
+from openk2.engine.llm_engine import LLMEngine
+from openk2.serve.api import create_app
+from openk2.serve.state import ConcurrencyLimiter, ServerState
+
+log = logging.getLogger(__name__)
+MAX_RANDOM_PARAMS = 4_000_000_000
+"""Presets above this size are refused: a random model that large serves no purpose."""
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+@dataclass(kw_only=True, slots=True)
+class ServeConfig:
+    """Everything `openk2 serve` needs to start."""
+
+    model: str
+    """A preset name (debug, tiny, small, ...) or a checkpoint directory."""
+    host: str = "127.0.0.1"
+    port: int = 8000
+    api_keys: list[str] = field(default_factory=list)
+    """Accepted bearer keys for /v1; empty means no authentication."""
+    served_model_name: str | None = None
+    """Name clients use in `model`; defaults to the preset name or directory name."""
+    max_concurrency: int | None = None
+    """Requests in flight before the server answers 429."""
+    seed: int = 0
+    """Seed of a preset's random weights."""
+    dtype: str = "float32"
+    device: str = "cpu"
+    threads: int | None = None
+    """torch threads for the engine; default leaves one core to the HTTP event loop."""
+    engine: EngineConfig = field(default_factory=EngineConfig)
+
+
+def load_model_and_tokenizer(cfg: ServeConfig) -> tuple[Any, Any, str]:
+    """(model, tokenizer, default served name) for a preset or a checkpoint directory."""
+    from openk2.model import PRESETS
+
+    if cfg.model in PRESETS:
+        return _preset(cfg)
+    path = Path(cfg.model)
+    if not path.is_dir():
+        raise ValueError(
+            f"--model {cfg.model!r} is neither a preset ({', '.join(PRESETS)}) nor a directory"
+        )
+    from openk2.model.weights import load_model
+    from openk2.tokenizer import Tokenizer
+
+    model = load_model(path, dtype=DTYPES[cfg.dtype], device=cfg.device).eval()
+    return model, Tokenizer.from_pretrained(path), path.resolve().name
+
+
+def _preset(cfg: ServeConfig) -> tuple[Any, Any, str]:
+    from openk2.model import build_model, get_preset
+    from openk2.tokenizer import default_tokenizer
+
+    tokenizer = default_tokenizer()
+    config = get_preset(cfg.model)
+    config = dataclasses.replace(
+        config,
+        vocab_size=tokenizer.vocab_size,
+        bos_token_id=tokenizer.bos_id,
+        eos_token_id=tokenizer.eos_id,
+        pad_token_id=tokenizer.pad_id,
+    )
+    if estimate_params(config) > MAX_RANDOM_PARAMS:
+        raise ValueError(
+            f"preset {cfg.model!r} is too large to serve with random weights; "
+            "pass a checkpoint directory instead"
+        )
+    model = build_model(config, device=cfg.device, dtype=DTYPES[cfg.dtype], seed=cfg.seed)
+    return model.eval(), tokenizer, cfg.model
+
+
+def estimate_params(config: Any) -> int:
+    """Rough parameter count (experts dominate), without building anything."""
+    d, layers = config.hidden_size, config.num_hidden_layers
+    experts = config.n_routed_experts * 3 * d * config.moe_intermediate_size
+    attention = 4 * d * d
+    return layers * (experts + attention) + 2 * config.vocab_size * d
+
+
+def build_state(cfg: ServeConfig) -> ServerState:
+    if cfg.dtype not in DTYPES:
+        raise ValueError(f"--dtype must be one of {', '.join(DTYPES)}")
+    model, tokenizer, name = load_model_and_tokenizer(cfg)
+    engine = LLMEngine(model, tokenizer, cfg.engine)
+    log.info(
+        "engine ready: %d cache pages x %d tokens, max_model_len %d",
+        engine.cache.num_blocks, engine.config.block_size, engine.max_model_len,
+    )  # fmt: skip
+    return ServerState(
+        engine=AsyncLLMEngine(engine),
+        tokenizer=tokenizer,
+        served_model_names=[cfg.served_model_name or name],
+        api_keys=list(cfg.api_keys),
+        limiter=ConcurrencyLimiter(cfg.max_concurrency),
+    )
+
+
+def build_app(cfg: ServeConfig) -> FastAPI:
+    """The app for `cfg` (the engine thread starts with the app's lifespan)."""
+    torch.set_num_threads(cfg.threads or max(1, (os.cpu_count() or 2) - 1))
+    return create_app(build_state(cfg))
+
+
+def run(cfg: ServeConfig) -> None:
+    """Serve until interrupted."""
+    import uvicorn
+
+    app = build_app(cfg)
+    uvicorn.run(app, host=cfg.host, port=cfg.port, log_level="info", timeout_graceful_shutdown=5)

@@ -1,0 +1,130 @@
+"""Token selection: filters, seeds, bans, guides and logprobs."""
+
+import pytest
+import torch
+
+from openk2.engine.sampler import SampleRow, apply_top_k, apply_top_p, sample
+from openk2.engine.sampling_params import SamplingParams
+from openk2.engine.sequence import Sequence
+
+
+def row(seed: int | None = None, index: int = 0, **kw: object) -> SampleRow:
+    return SampleRow(Sequence("r", index, [1], SamplingParams(seed=seed, **kw), max_tokens=4))
+
+
+def test_greedy_takes_argmax_and_bans_apply() -> None:
+    logits = torch.tensor([[0.0, 3.0, 1.0], [5.0, 0.0, 1.0]])
+    rows = [row(temperature=0.0), row(temperature=0.0)]
+    rows[1].banned = frozenset({0})
+    assert [t.token_id for t in sample(logits, rows)] == [1, 2]
+
+
+def test_top_k_and_top_p_filters() -> None:
+    scores = torch.tensor([[1.0, 4.0, 3.0, 2.0]])
+    assert torch.isinf(apply_top_k(scores, torch.tensor([2]))).tolist() == [
+        [True, False, False, True]
+    ]
+    assert not torch.isinf(apply_top_k(scores, torch.tensor([0]))).any()
+    probs = torch.tensor([[0.5, 0.3, 0.15, 0.05]]).log()
+    kept = ~torch.isinf(apply_top_p(probs, torch.tensor([0.75])))
+    assert kept.tolist() == [[True, True, False, False]]
+    kept = ~torch.isinf(apply_top_p(probs, torch.tensor([0.01])))
+    assert kept.tolist() == [[True, False, False, False]]
+
+
+def test_seeded_rows_repeat_regardless_of_batch_neighbours() -> None:
+    logits = torch.randn(1, 50)
+    alone = [sample(logits, [r])[0].token_id for r in [row(seed=7)] for _ in range(1)]
+    r = row(seed=7)
+    first = [sample(logits, [r])[0].token_id for _ in range(20)]
+    r2, other = row(seed=7), row(seed=None)
+    batched = [sample(torch.cat([logits, logits]), [other, r2])[1].token_id for _ in range(20)]
+    assert first == batched and first[0] == alone[0]
+    assert len(set(first)) > 1  # it really samples
+
+
+def test_different_choice_indices_get_different_streams() -> None:
+    logits = torch.zeros(1, 1000)
+    a = [sample(logits, [row(seed=3, index=0)])[0].token_id for _ in range(1)]
+    b = [sample(logits, [row(seed=3, index=1)])[0].token_id for _ in range(1)]
+    assert a != b
+
+
+def test_sampling_follows_the_distribution() -> None:
+    probs = torch.tensor([0.6, 0.3, 0.1])
+    r = row(seed=1)
+    counts = torch.zeros(3)
+    for _ in range(3000):
+        counts[sample(probs.log()[None], [r])[0].token_id] += 1
+    assert torch.allclose(counts / 3000, probs, atol=0.03)
+
+
+def test_temperature_sharpens() -> None:
+    logits = torch.tensor([[1.0, 0.0]])
+    r = row(seed=2, temperature=0.1)
+    picks = [sample(logits, [r])[0].token_id for _ in range(200)]
+    assert picks.count(0) > 195
+
+
+def test_logprobs_are_raw_log_softmax_with_top_alternatives() -> None:
+    logits = torch.tensor([[2.0, 1.0, 0.0, -1.0]])
+    out = sample(logits, [row(temperature=0.0, logprobs=2)])[0]
+    ref = logits.log_softmax(-1)[0]
+    assert out.token_id == 0
+    assert out.logprob == pytest.approx(float(ref[0]))
+    assert [t for t, _ in out.top] == [0, 1]
+    assert out.top[1][1] == pytest.approx(float(ref[1]))
+
+
+class OnlyOdd:
+    """A guide that accepts odd token ids only."""
+
+    done = False
+
+    def forced_token(self) -> int | None:
+        return None
+
+    def accepts(self, token_id: int) -> bool:
+        return token_id % 2 == 1
+
+    def fallback_token(self) -> int:
+        return 1
+
+    def advance(self, token_id: int) -> None:
+        pass
+
+
+def test_guided_rows_take_the_best_accepted_token() -> None:
+    logits = torch.tensor([[0.0, 1.0, 9.0, 3.0, 8.0]])
+    seq = Sequence("r", 0, [1], SamplingParams(temperature=0.0), max_tokens=4)
+    seq.guide = OnlyOdd()
+    assert sample(logits, [SampleRow(seq)])[0].token_id == 3
+    seq_top1 = Sequence("r", 0, [1], SamplingParams(temperature=1.0, top_k=1, seed=0), 4)
+    seq_top1.guide = OnlyOdd()
+    assert sample(logits, [SampleRow(seq_top1)])[0].token_id == 1  # support empty -> fallback
+
+
+def test_invalid_params_are_rejected_with_the_field_name() -> None:
+    for bad, word in [
+        ({"temperature": -1}, "temperature"),
+        ({"top_p": 0}, "top_p"),
+        ({"n": 0}, "n"),
+        ({"logprobs": 50}, "top_logprobs"),
+        ({"max_tokens": 0}, "max_tokens"),
+        ({"stop": [""]}, "stop"),
+    ]:
+        with pytest.raises(ValueError, match=word):
+            SamplingParams(**bad)
+
+
+def test_logit_bias_and_penalties_shift_the_choice() -> None:
+    logits = torch.tensor([[1.0, 0.5, 0.0]])
+    assert sample(logits, [row(temperature=0.0, logit_bias={2: 5.0})])[0].token_id == 2
+    r = row(temperature=0.0, presence_penalty=0.8)
+    r.seq.append_token(0)
+    assert sample(logits, [r])[0].token_id == 1  # 1.0 - 0.8 < 0.5
+    f = row(temperature=0.0, frequency_penalty=0.4)
+    f.seq.append_token(0)
+    assert sample(logits, [f])[0].token_id == 0  # one occurrence: 0.6 > 0.5
+    f.seq.append_token(0)
+    assert sample(logits, [f])[0].token_id == 1  # two: 0.2 < 0.5
