@@ -1,0 +1,95 @@
+"""`openk2 convert`: write a Hugging Face checkpoint from a checkpoint or a preset.
+
+Converting re-lays a checkpoint (K2.5/K2.6 `language_model.` names, transformers' fused experts,
+INT4 or FP8 weights) into openk2's layout, optionally in another dtype or with INT4 routed
+experts. A preset name writes a seeded random model: a real, loadable checkpoint for tests and
+demos.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from openk2.cli import app
+
+_DTYPES = {"bf16": "bfloat16", "fp32": "float32"}
+
+
+@app.command()
+def convert(
+    model: Annotated[str, typer.Option(help="Checkpoint directory/file, or a preset name.")],
+    out: Annotated[Path, typer.Option(help="Output checkpoint directory.")],
+    int4_experts: Annotated[
+        bool, typer.Option("--int4-experts", help="Store routed experts as INT4 pack-quantized.")
+    ] = False,
+    dtype: Annotated[
+        str | None,
+        typer.Option(help="bf16 or fp32 (default: keep the checkpoint's; presets bf16)."),
+    ] = None,
+    layout: Annotated[
+        str, typer.Option(help="k2 (model.*) or k25 (language_model.*) names.")
+    ] = "k2",
+    max_shard_size: Annotated[str, typer.Option(help="Largest shard, e.g. 5GB or 500MiB.")] = "5GB",
+    seed: Annotated[int, typer.Option(help="Seed of a preset's random weights.")] = 0,
+) -> None:
+    """Write MODEL as a safetensors checkpoint (config.json + shards) into OUT."""
+    import torch
+
+    from openk2.model.weights import save_model
+
+    if dtype is not None and dtype not in _DTYPES:
+        raise typer.BadParameter(f"use one of {', '.join(_DTYPES)}", param_hint="--dtype")
+    if layout not in ("k2", "k25"):
+        raise typer.BadParameter("use k2 or k25", param_hint="--layout")
+    torch_dtype = getattr(torch, _DTYPES[dtype]) if dtype else None
+    loaded = _load_or_build(model, torch_dtype, seed)
+    files = save_model(
+        loaded, out, int4_experts=int4_experts, max_shard_size=max_shard_size, layout=layout
+    )
+    size = sum(f.stat().st_size for f in files)
+    typer.echo(f"wrote {len(files)} shard(s), {size / 2**20:.1f} MiB, to {out}")
+
+
+def _load_or_build(source: str, dtype: object, seed: int) -> object:
+    """Load a checkpoint path, or build a seeded random model from a preset name."""
+    import torch
+
+    from openk2.model import PRESETS, build_model, get_preset
+    from openk2.model.safetensors_io import CheckpointError
+    from openk2.model.weights import load_model
+
+    if Path(source).exists():
+        try:
+            return load_model(source, dtype=dtype)  # type: ignore[arg-type]
+        except CheckpointError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--model") from exc
+    if source not in PRESETS:
+        raise typer.BadParameter(
+            f"{source!r} is neither a path nor a preset ({', '.join(PRESETS)})",
+            param_hint="--model",
+        )
+    config = get_preset(source)
+    dtype = dtype or torch.bfloat16
+    _check_memory(config, dtype)  # type: ignore[arg-type]
+    return build_model(config, dtype=dtype, seed=seed)  # type: ignore[arg-type]
+
+
+def _check_memory(config: object, dtype: object) -> None:
+    """Refuse presets that cannot fit in RAM (kimi-k2.6 is ~2 TB in bf16) before allocating."""
+    import psutil
+    import torch
+
+    from openk2.model import KimiK2ForCausalLM
+
+    with torch.device("meta"):
+        meta = KimiK2ForCausalLM(config)  # type: ignore[arg-type]
+    need = sum(p.numel() for p in meta.parameters()) * dtype.itemsize  # type: ignore[attr-defined]
+    have = psutil.virtual_memory().available
+    if need > have:
+        raise typer.BadParameter(
+            f"the preset needs {need / 2**30:.1f} GiB in memory, {have / 2**30:.1f} GiB available",
+            param_hint="--model",
+        )

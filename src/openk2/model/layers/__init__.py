@@ -1,0 +1,1 @@
+"""Model components, one concept per file: norm, rope (YaRN), mla, moe, mlp."""

@@ -1,0 +1,201 @@
+"""Multi-head latent attention (MLA) with a naive and an absorbed (latent-space) form.
+
+Shape legend: B batch, T new tokens, S attendable tokens, H heads, N nope dims, R rope dims,
+V value dims, L kv_lora_rank, C = L + R latent width, Q = N + R query/key head width.
+
+Naive form (training, prefill): expand every cached latent into per-head keys and values with
+`kv_b_proj`, then plain attention (SDPA). Cost grows with S * L * H * (N + V).
+Absorbed form (decode): fold the key up-projection into the queries (q_lat = W_UK^T q_nope) and
+the value up-projection into the output, so attention runs directly on the C-wide latents, as
+MQA with H query heads. Cost grows with T * S * H * C. `_prefers_absorbed` picks the cheaper one;
+both compute the same function (tests check it).
+
+`q_b_proj` rows are head-major ([h*Q, h*Q+N) nope, then R rope rows); `kv_b_proj` rows are
+[h*(N+V), h*(N+V)+N) for K_nope(h), then V rows for V(h).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from openk2.model.cache import LatentCache
+from openk2.model.config import ModelConfig
+from openk2.model.layers.norm import LATENT_NORM_EPS, RMSNorm
+from openk2.model.layers.rope import apply_rope, softmax_scale
+
+MlaMode = Literal["auto", "naive", "absorbed"]
+
+
+class MLA(nn.Module):
+    """Attention block of one decoder layer (module names follow the HF checkpoint).
+
+    Training hook: with `record_max_logit = True`, each forward stores `max_logit_H`, the
+    per-head max pre-softmax logit (softmax scale included) over the batch, detached, fp32.
+    """
+
+    def __init__(self, config: ModelConfig, layer_idx: int) -> None:
+        super().__init__()
+        self.layer_idx = layer_idx
+        self.num_heads = config.num_attention_heads
+        self.nope_dim, self.rope_dim = config.qk_nope_head_dim, config.qk_rope_head_dim
+        self.v_dim, self.kv_rank = config.v_head_dim, config.kv_lora_rank
+        self.scale = softmax_scale(config)
+        d, h, q_dim = config.hidden_size, self.num_heads, config.qk_head_dim
+        if config.q_lora_rank is None:
+            self.q_proj = nn.Linear(d, h * q_dim, bias=False)
+        else:
+            self.q_a_proj = nn.Linear(d, config.q_lora_rank, bias=False)
+            self.q_a_layernorm = RMSNorm(config.q_lora_rank, LATENT_NORM_EPS)
+            self.q_b_proj = nn.Linear(config.q_lora_rank, h * q_dim, bias=False)
+        self.kv_a_proj_with_mqa = nn.Linear(d, config.latent_dim, bias=False)
+        self.kv_a_layernorm = RMSNorm(self.kv_rank, LATENT_NORM_EPS)
+        self.kv_b_proj = nn.Linear(self.kv_rank, h * (self.nope_dim + self.v_dim), bias=False)
+        self.o_proj = nn.Linear(h * self.v_dim, d, bias=False)
+        self.mode: MlaMode = "auto"
+        self.record_max_logit = False
+        self.max_logit_H: torch.Tensor | None = None
+
+    def forward(
+        self,
+        x_BTD: torch.Tensor,
+        cos_BTP: torch.Tensor,
+        sin_BTP: torch.Tensor,
+        cache: LatentCache | None = None,
+    ) -> torch.Tensor:
+        """Attend the T new tokens over themselves and, with a cache, over its earlier latents."""
+        q_nope_BTHN, q_pe_BTHR = self._queries(x_BTD, cos_BTP, sin_BTP)
+        latent_BTC = self._latents(x_BTD, cos_BTP, sin_BTP)
+        mask_BTS = None
+        latent_BSC = latent_BTC
+        if cache is not None:
+            latent_BSC, mask_BTS = cache.update(self.layer_idx, latent_BTC)
+        mask = _attention_mask(mask_BTS, latent_BTC.shape[1], latent_BSC.shape[1], x_BTD.device)
+        if self._prefers_absorbed(latent_BTC.shape[1], latent_BSC.shape[1]):
+            out_BTHV = self._attend_absorbed(q_nope_BTHN, q_pe_BTHR, latent_BSC, mask)
+        else:
+            out_BTHV = self._attend_naive(q_nope_BTHN, q_pe_BTHR, latent_BSC, mask)
+        return self.o_proj(out_BTHV.flatten(-2))
+
+    def _queries(
+        self, x_BTD: torch.Tensor, cos_BTP: torch.Tensor, sin_BTP: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(q_nope [B,T,H,N], rotated q_pe [B,T,H,R])."""
+        if hasattr(self, "q_proj"):
+            q = self.q_proj(x_BTD)
+        else:
+            q = self.q_b_proj(self.q_a_layernorm(self.q_a_proj(x_BTD)))
+        q_BTHQ = q.unflatten(-1, (self.num_heads, -1))
+        q_nope_BTHN, q_pe_BTHR = q_BTHQ.split([self.nope_dim, self.rope_dim], dim=-1)
+        q_pe_BTHR = apply_rope(q_pe_BTHR, cos_BTP.unsqueeze(2), sin_BTP.unsqueeze(2))
+        return q_nope_BTHN, q_pe_BTHR
+
+    def _latents(
+        self, x_BTD: torch.Tensor, cos_BTP: torch.Tensor, sin_BTP: torch.Tensor
+    ) -> torch.Tensor:
+        """What the cache stores per token: [normalised c_kv ; rotated k_pe], [B, T, C]."""
+        c_kv_BTL, k_pe_BTR = self.kv_a_proj_with_mqa(x_BTD).split(
+            [self.kv_rank, self.rope_dim], dim=-1
+        )
+        c_kv_BTL = self.kv_a_layernorm(c_kv_BTL)
+        return torch.cat([c_kv_BTL, apply_rope(k_pe_BTR, cos_BTP, sin_BTP)], dim=-1)
+
+    def _prefers_absorbed(self, new: int, total: int) -> bool:
+        """Whether the latent-space form costs fewer multiply-adds per head for these lengths."""
+        if self.mode != "auto":
+            return self.mode == "absorbed"
+        n, r, v, rank = self.nope_dim, self.rope_dim, self.v_dim, self.kv_rank
+        naive = total * rank * (n + v) + new * total * (n + r + v)
+        absorbed = new * rank * (n + v) + new * total * (2 * rank + r)
+        return absorbed < naive
+
+    def _attend_naive(
+        self,
+        q_nope_BTHN: torch.Tensor,
+        q_pe_BTHR: torch.Tensor,
+        latent_BSC: torch.Tensor,
+        mask: torch.Tensor | None,
+    ) -> torch.Tensor:
+        """Expanded keys/values per head; returns [B, T, H, V]."""
+        c_kv_BSL, k_pe_BSR = latent_BSC.split([self.kv_rank, self.rope_dim], dim=-1)
+        kv_BSHX = self.kv_b_proj(c_kv_BSL).unflatten(-1, (self.num_heads, -1))
+        k_nope_BSHN, v_BSHV = kv_BSHX.split([self.nope_dim, self.v_dim], dim=-1)
+        k_pe_BSHR = k_pe_BSR.unsqueeze(2).expand(-1, -1, self.num_heads, -1)
+        q_BHTQ = torch.cat([q_nope_BTHN, q_pe_BTHR], dim=-1).transpose(1, 2)
+        k_BHSQ = torch.cat([k_nope_BSHN, k_pe_BSHR], dim=-1).transpose(1, 2)
+        v_BHSV = v_BSHV.transpose(1, 2)
+        if self.record_max_logit:
+            out_BHTV = self._eager_attention(q_BHTQ, k_BHSQ, v_BHSV, mask)
+        else:
+            out_BHTV = _sdpa(q_BHTQ, k_BHSQ, v_BHSV, mask, self.scale)
+        return out_BHTV.transpose(1, 2)
+
+    def _attend_absorbed(
+        self,
+        q_nope_BTHN: torch.Tensor,
+        q_pe_BTHR: torch.Tensor,
+        latent_BSC: torch.Tensor,
+        mask: torch.Tensor | None,
+    ) -> torch.Tensor:
+        """Attention over the latents themselves; returns [B, T, H, V]."""
+        w_HXL = self.kv_b_proj.weight.unflatten(0, (self.num_heads, -1))
+        w_uk_HNL, w_uv_HVL = w_HXL.split([self.nope_dim, self.v_dim], dim=1)
+        q_lat_HBTL = torch.matmul(q_nope_BTHN.permute(2, 0, 1, 3), w_uk_HNL.unsqueeze(1))
+        q_BHTC = torch.cat([q_lat_HBTL.permute(1, 0, 2, 3), q_pe_BTHR.transpose(1, 2)], dim=-1)
+        keys_B1SC = latent_BSC.unsqueeze(1)
+        values_B1SL = keys_B1SC[..., : self.kv_rank]
+        out_lat_BHTL = self._eager_attention(q_BHTC, keys_B1SC, values_B1SL, mask)
+        out_HBTV = torch.matmul(out_lat_BHTL.transpose(0, 1), w_uv_HVL.transpose(1, 2).unsqueeze(1))
+        return out_HBTV.permute(1, 2, 0, 3)
+
+    def _eager_attention(
+        self,
+        q_BHTX: torch.Tensor,
+        k_BhSX: torch.Tensor,
+        v_BhSY: torch.Tensor,
+        mask: torch.Tensor | None,
+    ) -> torch.Tensor:
+        """softmax(q k^T * scale) v with fp32 softmax; h is H or 1 (shared latent keys)."""
+        scores_BHTS = torch.matmul(q_BHTX, k_BhSX.transpose(-1, -2)) * self.scale
+        new, total = scores_BHTS.shape[-2:]
+        if mask is None and new > 1:
+            mask = _causal_mask(new, total, scores_BHTS.device)
+        if mask is not None:
+            scores_BHTS = scores_BHTS.masked_fill(~mask, float("-inf"))
+        if self.record_max_logit:
+            self.max_logit_H = scores_BHTS.detach().float().amax(dim=(0, 2, 3))
+        probs_BHTS = torch.softmax(scores_BHTS.float(), dim=-1).to(v_BhSY.dtype)
+        return torch.matmul(probs_BHTS, v_BhSY)
+
+
+def _attention_mask(
+    mask_BTS: torch.Tensor | None, new: int, total: int, device: torch.device
+) -> torch.Tensor | None:
+    """Boolean [B|1, 1, T, S] mask (True = may attend); None for square causal (SDPA's own)."""
+    if mask_BTS is not None:
+        return mask_BTS.unsqueeze(1)
+    if new == total:
+        return None
+    return _causal_mask(new, total, device)
+
+
+def _causal_mask(new: int, total: int, device: torch.device) -> torch.Tensor:
+    """[1, 1, T, S] causal mask with the T new tokens last among the S."""
+    rows = torch.arange(new, device=device).unsqueeze(1) + (total - new)
+    return (torch.arange(total, device=device) <= rows).view(1, 1, new, total)
+
+
+def _sdpa(
+    q_BHTQ: torch.Tensor,
+    k_BHSQ: torch.Tensor,
+    v_BHSV: torch.Tensor,
+    mask: torch.Tensor | None,
+    scale: float,
+) -> torch.Tensor:
+    causal = mask is None and q_BHTQ.shape[2] > 1
+    return F.scaled_dot_product_attention(
+        q_BHTQ, k_BHSQ, v_BHSV, attn_mask=mask, is_causal=causal, scale=scale
+    )

@@ -1,0 +1,144 @@
+"""Mixture of experts: DeepSeek-V3 sigmoid router, bias-corrected top-k, routed + shared experts.
+
+Shape legend: N tokens (batch and time flattened), D hidden, E routed experts, K experts per
+token, G expert groups.
+
+Router (fp32): scores = sigmoid(x W^T); experts are *selected* by top-k of scores +
+e_score_correction_bias (restricted to the best `topk_group` groups when n_group > 1), but
+*weighted* by the unbiased scores, renormalised when norm_topk_prob, times
+routed_scaling_factor. The bias is a fp32 buffer: it is in the state dict, never in
+`parameters()`, so no optimizer touches it (training updates it with a load-balancing hook).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from openk2.model.config import ModelConfig
+from openk2.model.layers.mlp import MLP
+
+_NORM_EPS = 1e-20
+"""Added to the selected scores' sum before renormalising (as the reference does)."""
+
+
+class MoEGate(nn.Module):
+    """Top-k router; `record_tokens_per_expert` keeps the last call's per-expert token counts."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.top_k = config.num_experts_per_tok
+        self.n_group = config.n_group
+        self.topk_group = config.topk_group
+        self.norm_topk_prob = config.norm_topk_prob
+        self.routed_scaling_factor = config.routed_scaling_factor
+        self.weight = nn.Parameter(torch.empty(config.n_routed_experts, config.hidden_size))
+        self.register_buffer(
+            "e_score_correction_bias", torch.empty(config.n_routed_experts, dtype=torch.float32)
+        )
+        self.record_tokens_per_expert = False
+        self.tokens_per_expert: torch.Tensor | None = None
+
+    def forward(self, x_ND: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(weights_NK fp32, expert ids_NK int64) of the experts each token uses."""
+        scores_NE = F.linear(x_ND.float(), self.weight.float()).sigmoid()
+        choice_NE = scores_NE + self.e_score_correction_bias
+        if self.n_group > 1:
+            choice_NE = self._restrict_to_top_groups(choice_NE)
+        ids_NK = choice_NE.topk(self.top_k, dim=-1, sorted=False).indices
+        weights_NK = scores_NE.gather(1, ids_NK)
+        if self.norm_topk_prob:
+            weights_NK = weights_NK / (weights_NK.sum(dim=-1, keepdim=True) + _NORM_EPS)
+        weights_NK = weights_NK * self.routed_scaling_factor
+        if self.record_tokens_per_expert:
+            experts = self.weight.shape[0]
+            self.tokens_per_expert = torch.bincount(ids_NK.flatten(), minlength=experts)
+        return weights_NK, ids_NK
+
+    def _restrict_to_top_groups(self, choice_NE: torch.Tensor) -> torch.Tensor:
+        """-inf outside the `topk_group` groups with the largest sum of their top-2 scores."""
+        n = choice_NE.shape[0]
+        grouped_NGe = choice_NE.view(n, self.n_group, -1)
+        group_score_NG = grouped_NGe.topk(2, dim=-1).values.sum(dim=-1)
+        top_groups_NG = group_score_NG.topk(self.topk_group, dim=-1, sorted=False).indices
+        keep_NG = torch.zeros_like(group_score_NG, dtype=torch.bool)
+        keep_NG.scatter_(1, top_groups_NG, True)
+        masked = grouped_NGe.masked_fill(~keep_NG.unsqueeze(-1), float("-inf"))
+        return masked.view(n, -1)
+
+    def init_weights(self, std: float, generator: torch.Generator | None = None) -> None:
+        """weight ~ N(0, std); e_score_correction_bias = 0."""
+        nn.init.normal_(self.weight, std=std, generator=generator)
+        nn.init.zeros_(self.e_score_correction_bias)
+
+    def _apply(self, fn: Callable[[torch.Tensor], torch.Tensor], recurse: bool = True) -> MoEGate:
+        """Move like any module, but keep the correction bias fp32 through dtype casts."""
+        bias = self.e_score_correction_bias
+        super()._apply(fn, recurse)
+        moved = self.e_score_correction_bias
+        if moved.dtype != torch.float32:
+            if bias.is_meta or moved.is_meta:
+                kept = torch.empty(bias.shape, dtype=torch.float32, device=moved.device)
+            else:
+                kept = bias.to(device=moved.device, dtype=torch.float32)
+            self.e_score_correction_bias = kept
+        return self
+
+
+class MoE(nn.Module):
+    """Routed experts (`experts.{e}`) plus always-on `shared_experts`, HF checkpoint names."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        hidden, width = config.hidden_size, config.moe_intermediate_size
+        self.gate = MoEGate(config)
+        self.experts = nn.ModuleList(MLP(hidden, width) for _ in range(config.n_routed_experts))
+        self.shared_experts = (
+            MLP(hidden, width * config.n_shared_experts) if config.n_shared_experts else None
+        )
+
+    def forward(self, x_BTD: torch.Tensor) -> torch.Tensor:
+        x_ND = x_BTD.reshape(-1, x_BTD.shape[-1])
+        weights_NK, ids_NK = self.gate(x_ND)
+        if x_ND.shape[0] == 1 and not torch.is_grad_enabled():
+            out_ND = self._shared_or_zeros(x_ND)
+            self._add_single_token_(out_ND, x_ND, weights_NK[0], ids_NK[0])
+        else:
+            out_ND = self._routed_grouped(x_ND, weights_NK, ids_NK)
+            if self.shared_experts is not None:
+                out_ND = out_ND + self.shared_experts(x_ND)
+        return out_ND.view_as(x_BTD)
+
+    def _shared_or_zeros(self, x_ND: torch.Tensor) -> torch.Tensor:
+        if self.shared_experts is None:
+            return torch.zeros_like(x_ND)
+        return self.shared_experts(x_ND)
+
+    def _add_single_token_(
+        self, out_ND: torch.Tensor, x_ND: torch.Tensor, weights_K: torch.Tensor, ids_K: torch.Tensor
+    ) -> None:
+        """Decode path: loop over the K selected experts only, reading their weights in place."""
+        for weight, expert_id in zip(weights_K.tolist(), ids_K.tolist(), strict=True):
+            self.experts[expert_id].add_into_(out_ND, x_ND, weight)
+
+    def _routed_grouped(
+        self, x_ND: torch.Tensor, weights_NK: torch.Tensor, ids_NK: torch.Tensor
+    ) -> torch.Tensor:
+        """Batch path: sort the N*K assignments by expert and run each used expert once."""
+        top_k = ids_NK.shape[1]
+        flat_ids = ids_NK.flatten()
+        order = flat_ids.argsort(stable=True)
+        counts = torch.bincount(flat_ids, minlength=len(self.experts)).tolist()
+        token_of = order // top_k
+        inputs = x_ND[token_of]
+        outputs, start = [], 0
+        for expert_id, count in enumerate(counts):
+            if count:
+                outputs.append(self.experts[expert_id](inputs[start : start + count]))
+                start += count
+        scale = weights_NK.flatten()[order].unsqueeze(-1)
+        weighted = (torch.cat(outputs).float() * scale).to(x_ND.dtype)
+        return torch.zeros_like(x_ND).index_add_(0, token_of, weighted)

@@ -1,0 +1,109 @@
+"""Rotary position embedding with DeepSeek's YaRN extension, rotating interleaved pairs.
+
+Elements (2i, 2i+1) of a rope vector form one complex pair rotated by angle p * inv_freq[i]; the
+pairs stay in place (complex-multiplication layout). Never use the NeoX half-split on raw K2
+weights. Dot products, hence attention, do not depend on the output layout; the latent cache
+stores k_pe in this interleaved layout.
+
+YaRN (DeepSeek formula) blends interpolated and extrapolated frequencies with a linear ramp over
+the dimensions between the beta_fast and beta_slow correction dims, and sharpens the softmax by
+mscale^2 (`softmax_scale`). Shape legend: B batch, T tokens, R rope dims, P = R / 2 pairs.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+from torch import nn
+
+from openk2.model.config import ModelConfig
+
+
+def yarn_get_mscale(scale: float, mscale: float = 1.0) -> float:
+    """YaRN magnitude correction 0.1 * mscale * ln(scale) + 1 (1 when not extending)."""
+    if scale <= 1:
+        return 1.0
+    return 0.1 * mscale * math.log(scale) + 1.0
+
+
+def _yarn(config: ModelConfig) -> dict[str, Any] | None:
+    scaling = config.rope_scaling
+    return scaling if scaling is not None and scaling["type"] == "yarn" else None
+
+
+def softmax_scale(config: ModelConfig) -> float:
+    """Attention logit scale qk_head_dim^-0.5, times mscale(factor, mscale_all_dim)^2 under YaRN."""
+    scale = config.qk_head_dim**-0.5
+    yarn = _yarn(config)
+    if yarn is not None and yarn.get("mscale_all_dim", 0):
+        m = yarn_get_mscale(yarn["factor"], yarn["mscale_all_dim"])
+        scale *= m * m
+    return scale
+
+
+def rope_attention_factor(config: ModelConfig) -> float:
+    """Multiplier on cos/sin: mscale(f, mscale) / mscale(f, mscale_all_dim) (1.0 for K2)."""
+    yarn = _yarn(config)
+    if yarn is None:
+        return 1.0
+    factor = yarn["factor"]
+    return yarn_get_mscale(factor, yarn.get("mscale", 1.0)) / yarn_get_mscale(
+        factor, yarn.get("mscale_all_dim", 0.0)
+    )
+
+
+def _correction_dim(rotations: float, dim: int, base: float, max_pos: int) -> float:
+    """Dimension whose wavelength completes `rotations` turns over `max_pos` tokens."""
+    return dim * math.log(max_pos / (rotations * 2 * math.pi)) / (2 * math.log(base))
+
+
+def rope_inv_freq(config: ModelConfig) -> torch.Tensor:
+    """[P] fp32 inverse frequencies on the CPU, YaRN-blended when configured."""
+    dim, base = config.qk_rope_head_dim, config.rope_theta
+    idx = torch.arange(0, dim, 2, dtype=torch.float32, device="cpu")
+    extra = 1.0 / (base ** (idx / dim))
+    yarn = _yarn(config)
+    if yarn is None:
+        return extra
+    original = yarn["original_max_position_embeddings"]
+    low = _correction_dim(yarn.get("beta_fast") or 32, dim, base, original)
+    high = _correction_dim(yarn.get("beta_slow") or 1, dim, base, original)
+    if yarn.get("truncate", True):
+        low, high = math.floor(low), math.ceil(high)
+    low, high = max(low, 0), min(high, dim - 1)
+    if low == high:
+        high += 0.001
+    ramp = (torch.arange(dim // 2, dtype=torch.float32, device="cpu") - low) / (high - low)
+    ramp = ramp.clamp(0, 1)
+    return extra / yarn["factor"] * ramp + extra * (1 - ramp)
+
+
+class RotaryEmbedding(nn.Module):
+    """Turns positions into (cos, sin) angles shared by every layer of one forward."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        # A plain attribute, not a buffer: it is recomputed from the config, so a model built
+        # on the meta device or loaded from a checkpoint never holds stale frequencies.
+        self.inv_freq_P = rope_inv_freq(config)
+        self.attention_factor = rope_attention_factor(config)
+
+    def forward(self, positions_BT: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """fp32 (cos, sin), each [B, T, P]."""
+        if self.inv_freq_P.device != positions_BT.device:
+            self.inv_freq_P = self.inv_freq_P.to(positions_BT.device)
+        angles_BTP = positions_BT.unsqueeze(-1).float() * self.inv_freq_P
+        cos, sin = angles_BTP.cos(), angles_BTP.sin()
+        if self.attention_factor != 1.0:
+            cos, sin = cos * self.attention_factor, sin * self.attention_factor
+        return cos, sin
+
+
+def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """Rotate interleaved pairs of x [..., R] in fp32; cos/sin [..., P] broadcast against x."""
+    x32 = x.float()
+    even, odd = x32[..., 0::2], x32[..., 1::2]
+    rotated = torch.stack((even * cos - odd * sin, odd * cos + even * sin), dim=-1)
+    return rotated.flatten(-2).to(x.dtype)

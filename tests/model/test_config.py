@@ -1,0 +1,158 @@
+"""ModelConfig reads real K2 / K2.6 config shapes, validates, and writes HF-compatible JSON."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from openk2.model.config import PRESETS, ModelConfig, get_preset
+
+
+def _k2_thinking_json() -> dict[str, Any]:
+    """The text keys of a K2-Thinking style config.json, plus keys openk2 ignores."""
+    values = get_preset("kimi-k2.6").to_hf_json()
+    values.update(
+        model_type="kimi_k2",
+        eos_token_id=163585,
+        rope_scaling=dict(values["rope_scaling"], beta_fast=1.0, beta_slow=1.0),
+        auto_map={"AutoConfig": "configuration_deepseek.DeepseekV3Config"},
+        ep_size=1,
+        pretraining_tp=1,
+        seq_aux=True,
+        aux_loss_alpha=0.001,
+        torch_dtype="bfloat16",
+    )
+    del values["dtype"]
+    return values
+
+
+def test_presets_build_and_k26_has_real_dims() -> None:
+    for name in PRESETS:
+        assert isinstance(get_preset(name), ModelConfig)
+    k26 = get_preset("kimi-k2.6")
+    assert (k26.hidden_size, k26.num_hidden_layers, k26.n_routed_experts) == (7168, 61, 384)
+    assert k26.latent_dim == 576 and k26.qk_head_dim == 192
+    assert k26.rope_scaling is not None
+    assert (k26.rope_scaling["factor"], k26.rope_scaling["beta_fast"]) == (64.0, 32.0)
+    assert k26.rope_scaling["beta_slow"] == 1.0
+    assert (k26.bos_token_id, k26.eos_token_id) == (163584, 163586)
+    assert [k26.is_moe_layer(i) for i in range(3)] == [False, True, True]
+    assert k26.num_moe_layers == 60
+
+
+@pytest.mark.parametrize("name", ["tiny", "small"])
+def test_small_presets_share_the_bundled_vocabulary(name: str) -> None:
+    config = get_preset(name)
+    assert config.vocab_size == 8192
+    assert (config.bos_token_id, config.eos_token_id) == (8192 - 256, 8192 - 255)
+
+
+def test_unknown_preset_names_the_choices() -> None:
+    with pytest.raises(KeyError, match="debug"):
+        get_preset("gigantic")
+
+
+def test_reads_plain_k2_json_ignoring_unknown_keys(tmp_path: Path) -> None:
+    (tmp_path / "config.json").write_text(json.dumps(_k2_thinking_json()))
+    config = ModelConfig.from_hf_json(tmp_path)
+    assert config.eos_token_id == 163585
+    assert config.dtype == "bfloat16"
+    assert config.rope_scaling is not None and config.rope_scaling["beta_fast"] == 1.0
+    assert ModelConfig.from_hf_json(tmp_path / "config.json") == config
+
+
+def test_reads_kimi_k25_text_config_with_top_level_fallbacks() -> None:
+    text = _k2_thinking_json()
+    for key in ("bos_token_id", "eos_token_id", "pad_token_id"):
+        del text[key]
+    text["quantization_config"] = {"quant_method": "compressed-tensors"}
+    raw = {
+        "model_type": "kimi_k25",
+        "text_config": text,
+        "vision_config": {"hidden_size": 1152},
+        "bos_token_id": 163584,
+        "eos_token_id": 163585,
+        "pad_token_id": 163839,
+        "media_placeholder_token_id": 163605,
+    }
+    config = ModelConfig.from_hf_json(raw)
+    assert (config.bos_token_id, config.eos_token_id, config.pad_token_id) == (
+        163584,
+        163585,
+        163839,
+    )
+    assert config.quantization_config == {"quant_method": "compressed-tensors"}
+    assert config.hidden_size == 7168
+
+
+def test_reads_rope_parameters_from_newer_transformers() -> None:
+    values = get_preset("debug").to_hf_json()
+    scaling = values.pop("rope_scaling")
+    del values["rope_theta"]
+    values["rope_parameters"] = dict(scaling, rope_type="yarn", rope_theta=1234.0)
+    del values["rope_parameters"]["type"]
+    config = ModelConfig.from_hf_json(values)
+    assert config.rope_theta == 1234.0
+    assert config.rope_scaling == scaling
+    values["rope_parameters"] = {"rope_type": "default", "rope_theta": 999.0}
+    plain = ModelConfig.from_hf_json(values)
+    assert plain.rope_scaling is None and plain.rope_theta == 999.0
+
+
+def test_to_hf_json_round_trips() -> None:
+    config = get_preset("small")
+    again = ModelConfig.from_hf_json(json.loads(json.dumps(config.to_hf_json())))
+    assert again == config
+    assert config.to_hf_json()["architectures"] == ["DeepseekV3ForCausalLM"]
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"hidden_size": 0}, "hidden_size"),
+        ({"hidden_size": "64"}, "hidden_size"),
+        ({"num_experts_per_tok": 9}, "num_experts_per_tok"),
+        ({"n_group": 3}, "divisible"),
+        ({"n_group": 2, "topk_group": 3}, "topk_group"),
+        ({"n_group": 4, "topk_group": 1, "num_experts_per_tok": 3}, "reachable"),
+        ({"scoring_func": "softmax"}, "scoring_func"),
+        ({"tie_word_embeddings": True}, "tie_word_embeddings"),
+        ({"attention_bias": True}, "attention_bias"),
+        ({"hidden_act": "gelu"}, "hidden_act"),
+        ({"rope_scaling": {"type": "linear", "factor": 2.0}}, "yarn"),
+        ({"rope_scaling": {"factor": 2.0}}, "type"),
+        ({"rope_scaling": {"type": "yarn", "factor": 0.5}}, "factor"),
+        ({"rope_scaling": {"type": "yarn", "factor": 4.0}}, "original_max"),
+        ({"qk_rope_head_dim": 7}, "even"),
+        ({"eos_token_id": 512}, "eos_token_id"),
+        ({"eos_token_id": [3, -1]}, "eos_token_id"),
+        ({"rms_norm_eps": 0.0}, "rms_norm_eps"),
+        ({"first_k_dense_replace": 4}, "first_k_dense_replace"),
+        ({"q_lora_rank": 0}, "q_lora_rank"),
+    ],
+)
+def test_invalid_values_are_rejected_by_name(change: dict[str, Any], message: str) -> None:
+    values = dict(PRESETS["debug"], **change)
+    with pytest.raises(ValueError, match=message):
+        ModelConfig(**values)
+
+
+def test_missing_file_and_bad_json_give_clear_errors(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="config.json"):
+        ModelConfig.from_hf_json(tmp_path)
+    (tmp_path / "config.json").write_text("{not json")
+    with pytest.raises(ValueError, match="not valid JSON"):
+        ModelConfig.from_hf_json(tmp_path)
+    (tmp_path / "config.json").write_text("[1, 2]")
+    with pytest.raises(ValueError, match="JSON object"):
+        ModelConfig.from_hf_json(tmp_path)
+
+
+def test_missing_required_key_is_an_error() -> None:
+    values = get_preset("debug").to_hf_json()
+    del values["kv_lora_rank"]
+    with pytest.raises(ValueError, match="missing required keys: kv_lora_rank"):
+        ModelConfig.from_hf_json(values)

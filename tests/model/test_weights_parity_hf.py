@@ -1,0 +1,78 @@
+"""Checkpoints written by transformers 5.23 load into openk2 and give the same logits (fp32)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from hf_oracle import random_hf_model
+from safetensors import safe_open
+from transformers import Kimi_K25Config, Kimi_K25ForConditionalGeneration
+
+from openk2.model import ModelConfig, get_preset
+from openk2.model.weights import load_model
+
+TOLERANCE = 1e-4
+
+
+def _config() -> ModelConfig:
+    """debug with K2.6's YaRN values and group-limited routing."""
+    return get_preset("debug").replace(
+        n_routed_experts=16, num_experts_per_tok=4, n_group=4, topk_group=2
+    )
+
+
+def _ids(config: ModelConfig) -> torch.Tensor:
+    return torch.randint(0, config.vocab_size, (2, 10), generator=torch.Generator().manual_seed(3))
+
+
+@pytest.mark.parametrize("original_format", [True, False])
+def test_save_pretrained_checkpoint_matches_transformers(
+    tmp_path: Path, original_format: bool
+) -> None:
+    config = _config()
+    hf_model = random_hf_model(config, seed=2)
+    hf_model.save_pretrained(tmp_path, save_original_format=original_format)
+    with safe_open(tmp_path / "model.safetensors", "pt") as f:  # what transformers wrote
+        fused = "model.layers.1.mlp.experts.gate_up_proj" in set(f.keys())
+    assert fused is not original_format
+
+    model = load_model(tmp_path)
+    ids = _ids(config)
+    with torch.no_grad():
+        expected, actual = hf_model(ids).logits, model(ids)
+    assert (actual - expected).abs().max().item() <= TOLERANCE
+
+
+def test_kimi_k25_save_pretrained_checkpoint_matches_transformers(tmp_path: Path) -> None:
+    config = _config()
+    hf_text = random_hf_model(config, seed=4)
+    vision = {
+        "num_hidden_layers": 1,
+        "hidden_size": 16,
+        "intermediate_size": 32,
+        "num_attention_heads": 2,
+        "pos_emb_height": 4,
+        "pos_emb_width": 4,
+    }
+    k25 = Kimi_K25Config(
+        text_config=hf_text.config.to_dict(),
+        vision_config=vision,
+        projection_hidden_size=16,
+        tie_word_embeddings=False,
+    )
+    hf_model = Kimi_K25ForConditionalGeneration(k25).eval()
+    hf_model.model.language_model.load_state_dict(hf_text.model.state_dict())
+    hf_model.lm_head.load_state_dict(hf_text.lm_head.state_dict())
+    hf_model.save_pretrained(tmp_path)
+    with safe_open(tmp_path / "model.safetensors", "pt") as f:  # transformers' K2.5 layout
+        names = set(f.keys())
+    assert "language_model.lm_head.weight" in names
+    assert any(n.startswith("vision_tower.") for n in names)
+
+    model = load_model(tmp_path)
+    ids = _ids(config)
+    with torch.no_grad():
+        expected, actual = hf_model(input_ids=ids).logits, model(ids)
+    assert (actual - expected).abs().max().item() <= TOLERANCE
