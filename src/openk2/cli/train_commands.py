@@ -1,9 +1,9 @@
-"""`openk2 train` (MuonClip / SFT / LoRA from a run file) and `openk2 synth-chats` (training data)."""
+"""`openk2 train` (MuonClip, SFT, LoRA from a run file) and `openk2 synth-chats` (tool-use data)."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 
@@ -12,10 +12,10 @@ from openk2.cli import app
 
 @app.command("train")
 def train_command(
-    config: Path = typer.Option(..., "--config", "-c", help="Run file (.yaml/.yml/.toml)."),
-    steps: int | None = typer.Option(None, help="Override the number of optimizer steps."),
-    out_dir: Path | None = typer.Option(None, help="Override the run directory."),
-    resume: bool = typer.Option(True, help="Continue from the newest checkpoint if any."),
+    config: Annotated[Path, typer.Option("--config", "-c", help="Run file (.yaml/.yml/.toml).")],
+    steps: Annotated[int | None, typer.Option(help="Override the optimizer steps.")] = None,
+    out_dir: Annotated[Path | None, typer.Option(help="Override the run directory.")] = None,
+    resume: Annotated[bool, typer.Option(help="Continue from the newest checkpoint.")] = True,
 ) -> None:
     """Train or fine-tune a model (MuonClip, SFT, LoRA) with a live progress bar."""
     from openk2.train.build import build_run
@@ -41,7 +41,13 @@ def train_command(
 
 def _train_with_progress(run: Any) -> None:
     """Run the loop under a rich progress bar: loss, tokens/s, lr, max logit, clip events."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
 
     from openk2.train.loop import steps
 
@@ -66,11 +72,13 @@ def _train_with_progress(run: Any) -> None:
 
 @app.command("synth-chats")
 def synth_chats_command(
-    out: Path = typer.Option(..., help="Output directory."),
-    train: int = typer.Option(20000, help="Training tasks to generate."),
-    heldout: int = typer.Option(200, help="Held-out tasks to generate."),
-    seed: int = typer.Option(0, help="Generator seed."),
-    followup_rate: float = typer.Option(0.25, help="Fraction of chats with an earlier turn."),
+    out: Annotated[Path, typer.Option(help="Output directory.")],
+    train: Annotated[int, typer.Option(help="Training tasks to generate.")] = 20000,
+    heldout: Annotated[int, typer.Option(help="Held-out tasks to generate.")] = 200,
+    seed: Annotated[int, typer.Option(help="Generator seed.")] = 0,
+    followup_rate: Annotated[
+        float, typer.Option(help="Share of chats with an earlier turn.")
+    ] = 0.25,
 ) -> None:
     """Write synthetic tool-use chats: train.jsonl (SFT records) and {train,heldout}_tasks.jsonl."""
     from openk2.train.synthetic import generate_tasks, training_records, write_jsonl

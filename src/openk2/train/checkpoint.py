@@ -138,9 +138,11 @@ def save_weights(model: nn.Module, path: Path) -> None:
 
 def load_weights_into(model: nn.Module, path: Path) -> None:
     """Copy weights saved by `save_weights` into an existing model of the same config, exactly."""
-    from openk2.model.weights import load_model
+    from openk2.model.weights import load_state_dict
 
-    loaded = load_model(path)
-    missing, unexpected = model.load_state_dict(loaded.state_dict(), strict=True)
-    if missing or unexpected:
-        raise ValueError(f"{path}: checkpoint keys differ (missing {missing}, extra {unexpected})")
+    saved = load_state_dict(path)
+    expected = set(model.state_dict())
+    if set(saved) != expected:
+        missing, extra = sorted(expected - set(saved)), sorted(set(saved) - expected)
+        raise ValueError(f"{path}: checkpoint keys differ (missing {missing}, extra {extra})")
+    model.load_state_dict(saved, strict=True)

@@ -43,6 +43,10 @@ class Run:
     optimizer: torch.optim.Optimizer
     loader: BatchLoader
     out_dir: Path
+    qk_clip_tau: float | None = None
+    """Effective QK-Clip threshold (None: off, e.g. under LoRA, where the base is frozen)."""
+    router_bias_rate: float = 0.0
+    """Effective router-bias update rate (0 under LoRA)."""
     step: int = 0
     """Optimizer steps completed so far (restored on resume)."""
     history: list[StepMetrics] = field(default_factory=list)
@@ -63,17 +67,20 @@ def lm_loss_sum(logits_BTV: torch.Tensor, labels_BT: torch.Tensor) -> torch.Tens
     )
 
 
-def forward_backward(run: Run, batches: list[tuple[torch.Tensor, torch.Tensor]]) -> float:
-    """Accumulate gradients of the step's mean loss; return that loss."""
-    targets = max(1, sum(int((y != IGNORE).sum()) for _, y in batches))
+def forward_backward(
+    run: Run, batches: list[tuple[torch.Tensor, torch.Tensor]], targets: int
+) -> tuple[float, hooks.StepRecords]:
+    """Accumulate gradients of the mean loss over `targets` tokens; return it and the records."""
+    records = hooks.StepRecords()
     total = 0.0
     for inputs_BT, labels_BT in batches:
         with autocast(run.cfg.precision):
             logits_BTV = run.model(inputs_BT)
-        loss = lm_loss_sum(logits_BTV, labels_BT) / targets
+        records.collect(run.model)
+        loss = lm_loss_sum(logits_BTV, labels_BT) / max(1, targets)
         loss.backward()
         total += float(loss.detach())
-    return total
+    return total, records
 
 
 def clip_gradients(run: Run) -> float:
@@ -89,14 +96,14 @@ def train_step(run: Run) -> StepMetrics:
     cfg = run.cfg
     start = time.perf_counter()
     batches = [run.loader.next_batch() for _ in range(cfg.grad_accum)]
-    hooks.reset_records(run.model)
-    loss = forward_backward(run, batches)
+    targets = sum(int((y != IGNORE).sum()) for _, y in batches)
+    loss, records = forward_backward(run, batches, targets)
     grad_norm = clip_gradients(run)
     lr = apply_lr(run.optimizer, lr_factor(run.step, cfg.steps, cfg.schedule))
     run.optimizer.step()
     run.optimizer.zero_grad(set_to_none=True)
-    clip = hooks.qk_clip(run.model, cfg.optim.qk_clip_tau)
-    imbalance = hooks.balance_routers(run.model, cfg.optim.router_bias_rate)
+    clip = hooks.qk_clip(run.model, records, run.qk_clip_tau)
+    imbalance = hooks.balance_routers(run.model, records, run.router_bias_rate)
     run.step += 1
     seconds = time.perf_counter() - start
     tokens = sum(x.numel() for x, _ in batches)
@@ -106,7 +113,7 @@ def train_step(run: Run) -> StepMetrics:
         lr=lr,
         grad_norm=grad_norm,
         tokens=tokens,
-        targets=sum(int((y != IGNORE).sum()) for _, y in batches),
+        targets=targets,
         tokens_per_s=tokens / seconds if seconds > 0 else 0.0,
         max_logit=clip.max_logit,
         clipped_heads=clip.clipped_heads,
