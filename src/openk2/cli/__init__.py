@@ -28,6 +28,8 @@ def _register_commands() -> None:
     # Area modules are added here as they land, e.g. `from openk2.cli import model_commands`.
     from openk2.cli import model_commands  # noqa: F401
     from openk2.cli import tokenizer_commands  # noqa: F401
+    from openk2.cli import train_commands  # noqa: F401
+    from openk2.cli import weights_commands  # noqa: F401
 
 
 @app.command()
