@@ -48,7 +48,7 @@ def load_codec(cfg: DataConfig) -> TextCodec:
         )
 
     return TextCodec(
-        encode=encode,
+        encode=tok.encode,
         render=render,
         eos_id=tok.eos_id,
         pad_id=tok.pad_id,
