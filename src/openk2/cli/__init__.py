@@ -31,6 +31,12 @@ def _register_commands() -> None:
     from openk2.cli import tokenizer_commands  # noqa: F401
     from openk2.cli import swarm_commands  # noqa: F401
     from openk2.cli import serve_commands, tokenizer_commands  # noqa: F401
+    from openk2.cli import (
+        model_commands,  # noqa: F401
+        tokenizer_commands,  # noqa: F401
+        train_commands,  # noqa: F401
+        weights_commands,  # noqa: F401
+    )
 
 
 @app.command()

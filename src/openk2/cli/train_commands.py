@@ -1,0 +1,96 @@
+"""`openk2 train` (MuonClip, SFT, LoRA from a run file) and `openk2 synth-chats` (tool-use data)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from openk2.cli import app
+
+
+@app.command("train")
+def train_command(
+    config: Annotated[Path, typer.Option("--config", "-c", help="Run file (.yaml/.yml/.toml).")],
+    steps: Annotated[int | None, typer.Option(help="Override the optimizer steps.")] = None,
+    out_dir: Annotated[Path | None, typer.Option(help="Override the run directory.")] = None,
+    resume: Annotated[bool, typer.Option(help="Continue from the newest checkpoint.")] = True,
+) -> None:
+    """Train or fine-tune a model (MuonClip, SFT, LoRA) with a live progress bar."""
+    from openk2.train.build import build_run
+    from openk2.train.config import load_config
+    from openk2.train.finish import finish_run
+
+    try:
+        cfg = load_config(config)
+        if steps is not None:
+            cfg.steps = steps
+        if out_dir is not None:
+            cfg.out_dir = str(out_dir)
+        cfg.resume = resume
+        run = build_run(cfg)
+    except (ValueError, FileNotFoundError) as exc:
+        typer.secho(f"error: {exc}", fg="red", err=True)
+        raise typer.Exit(2) from exc
+    _train_with_progress(run)
+    summary = finish_run(run)
+    for key, value in summary.items():
+        typer.echo(f"{key}: {value}")
+
+
+def _train_with_progress(run: Any) -> None:
+    """Run the loop under a rich progress bar: loss, tokens/s, lr, max logit, clip events."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
+    from openk2.train.loop import steps
+
+    clips = 0
+    columns = (
+        TextColumn("[bold]train"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[stats]}"),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns) as progress:
+        task = progress.add_task("train", total=run.cfg.steps, completed=run.step, stats="")
+        for m in steps(run):
+            clips += m.clipped_heads
+            stats = (
+                f"loss {m.loss:.4f} | {m.tokens_per_s:,.0f} tok/s | lr {m.lr:.2e} | "
+                f"max logit {m.max_logit:.1f} | clips {clips}"
+            )
+            progress.update(task, completed=m.step, stats=stats)
+
+
+@app.command("synth-chats")
+def synth_chats_command(
+    out: Annotated[Path, typer.Option(help="Output directory.")],
+    train: Annotated[int, typer.Option(help="Training tasks to generate.")] = 20000,
+    heldout: Annotated[int, typer.Option(help="Held-out tasks to generate.")] = 200,
+    seed: Annotated[int, typer.Option(help="Generator seed.")] = 0,
+    followup_rate: Annotated[
+        float, typer.Option(help="Share of chats with an earlier turn.")
+    ] = 0.25,
+) -> None:
+    """Write synthetic tool-use chats: train.jsonl (SFT records) and {train,heldout}_tasks.jsonl."""
+    from openk2.train.synthetic import generate_tasks, training_records, write_jsonl
+
+    try:
+        train_tasks = generate_tasks(train, seed=seed, followup_rate=followup_rate)
+        held = generate_tasks(heldout, seed=seed, split="heldout", followup_rate=followup_rate)
+    except ValueError as exc:
+        typer.secho(f"error: {exc}", fg="red", err=True)
+        raise typer.Exit(2) from exc
+    n_records = write_jsonl(out / "train.jsonl", training_records(train_tasks))
+    write_jsonl(out / "heldout.jsonl", training_records(held))
+    write_jsonl(out / "train_tasks.jsonl", (t.to_json() for t in train_tasks))
+    write_jsonl(out / "heldout_tasks.jsonl", (t.to_json() for t in held))
+    typer.echo(f"wrote {n_records} training chats from {train} tasks and {heldout} held-out tasks")
