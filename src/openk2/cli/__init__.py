@@ -25,17 +25,13 @@ def _root() -> None:
 
 def _register_commands() -> None:
     """Import each command module; importing one adds its commands to `app`."""
-    # Area modules are added here as they land, e.g. `from openk2.cli import model_commands`.
-    from openk2.cli import model_commands  # noqa: F401
-    from openk2.cli import weights_commands  # noqa: F401
-    from openk2.cli import tokenizer_commands  # noqa: F401
-    from openk2.cli import swarm_commands  # noqa: F401
-    from openk2.cli import serve_commands, tokenizer_commands  # noqa: F401
-    from openk2.cli import (
-        model_commands,  # noqa: F401
-        tokenizer_commands,  # noqa: F401
-        train_commands,  # noqa: F401
-        weights_commands,  # noqa: F401
+    from openk2.cli import (  # noqa: F401
+        model_commands,
+        serve_commands,
+        swarm_commands,
+        tokenizer_commands,
+        train_commands,
+        weights_commands,
     )
 
 
