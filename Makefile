@@ -7,9 +7,16 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup test lint demo clean
+.PHONY: setup browser test lint demo clean
 
 setup: $(STAMP)
+
+# The web chat page is tested in a real headless Chromium (Debian's package). Installing it needs
+# root and the Debian mirror; without it the browser test skips and says why.
+browser:
+	@command -v chromium >/dev/null 2>&1 || \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || \
+	  echo "chromium could not be installed: the web chat browser test will be skipped"
 
 # torch goes in first and pinned: the local CPU wheel. Anything later that asks for torch finds
 # it satisfied and pip never reaches for a CUDA build.
@@ -24,7 +31,7 @@ lint: setup
 	$(VENV)/bin/ruff check src tests benchmarks
 	$(VENV)/bin/lint-imports
 
-test: lint
+test: lint browser
 	$(VENV)/bin/pytest
 
 demo: setup
