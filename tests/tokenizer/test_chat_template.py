@@ -155,13 +155,14 @@ def test_media_placeholders_and_text_parts() -> None:
     msgs = [{"role": "user", "content": [
         {"type": "image_url", "image_url": {"url": "data:..."}},
         {"type": "image", "image": "x.png"},
+        {"image_url": {"url": "no-type.png"}},
         {"type": "text", "text": "Compare"},
         {"type": "video_url", "video_url": {"url": "v.mp4"}},
         {"type": "text", "text": " them."},
     ]}]
     image = "<|media_begin|>image<|media_content|><|media_pad|><|media_end|>\n"
     assert render_chat(msgs, add_generation_prompt=False) == (
-        "<|im_user|>user<|im_middle|>" + image + image + "Compare"
+        "<|im_user|>user<|im_middle|>" + image * 3 + "Compare"
         "<|kimi_k25_video_placeholder|>\n them.<|im_end|>")
     assert video_chunk_prompt("00:00:01.500") == (
         "00:00:01.500<|media_begin|>video<|media_content|><|media_pad|><|media_end|>")
