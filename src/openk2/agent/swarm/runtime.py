@@ -25,6 +25,7 @@ from openk2.agent.loop.step import StepResult
 from openk2.agent.swarm.accounting import Pricing, RunAccounting, account
 from openk2.agent.swarm.budgets import Budget, BudgetExceededError, BudgetLimits
 from openk2.agent.swarm.prompts import ORCHESTRATOR_PROMPT
+from openk2.agent.swarm.remote import RemoteBackend, RemoteJob, RemoteReport
 from openk2.agent.swarm.results import ArtifactStore, SubagentResult
 from openk2.agent.swarm.scheduler import (
     AdaptiveLimiter,
@@ -125,6 +126,7 @@ class Swarm:
         artifacts: ArtifactStore | None = None,
         run_id: str | None = None,
         state: RunState | None = None,
+        backend: RemoteBackend | None = None,
     ) -> None:
         self.config = config or SwarmConfig()
         self.store: EventStore = store or MemoryEventStore()
@@ -136,9 +138,9 @@ class Swarm:
         self.budget = Budget(self.config.limits)
         self._ledger: list[StoredEvent] = []
         self._global_slots = asyncio.Semaphore(self.config.max_concurrency)
-        self._providers = {"default": self._schedule(provider)}
-        for key, p in (providers or {}).items():
-            self._providers[key] = self._schedule(p)
+        self.backend = backend
+        self._raw_providers = {"default": provider, **(providers or {})}
+        self._providers = {k: self._schedule(p) for k, p in self._raw_providers.items()}
         for spec in specs:
             self.state.specs.setdefault(spec.name, spec)
         self._restore_budget()
@@ -310,6 +312,8 @@ class Swarm:
         """Run a sub-agent to a final state; never raises except on cancellation."""
         if rec.finished and rec.result is not None:
             return rec.result  # finished before a crash: reuse, do not redo
+        if self.backend is not None:
+            return await self._settle(rec, await self._run_remote(rec))
         token = current_agent.set(rec.agent_id)
         max_steps = rec.base_steps + (rec.spec.max_steps or self.config.agent_max_steps)
         runner = self._runner(rec, self._toolset_for(rec), max_steps)
@@ -363,6 +367,50 @@ class Swarm:
             self.wire.emit(AgentFinished(rec.agent_id, result.state, rec.steps, rec.usage,
                                          result.error))
         return result
+
+    async def _run_remote(self, rec: AgentRecord) -> SubagentResult:
+        """One invocation on the remote backend; its steps are logged when it returns."""
+        assert self.backend is not None
+        want = rec.base_steps + (rec.spec.max_steps or self.config.agent_max_steps) - rec.steps
+        try:
+            granted = self.budget.grant_steps(want)
+        except BudgetExceededError as exc:
+            return SubagentResult(rec.agent_id, rec.spec.name, "aborted", "", rec.steps,
+                                  rec.usage, str(exc))
+        if granted == 0:
+            return SubagentResult(rec.agent_id, rec.spec.name, "aborted", "", rec.steps,
+                                  rec.usage, "step budget exhausted")
+        job = RemoteJob(rec.agent_id, self._raw_providers[rec.spec.provider or "default"],
+                        [self.registry.get(n) for n in rec.spec.tools], list(rec.history),
+                        rec.steps, rec.steps + granted, self.config.repeat_limit,
+                        self.config.settings, self.config.agent_timeout_s)
+        report = await self.backend.run(job)
+        self._absorb(rec, report)
+        self.budget.refund_steps(granted - len(report.steps))
+        return self._remote_result(rec, report, budget_cut=granted < want)
+
+    def _absorb(self, rec: AgentRecord, report: RemoteReport) -> None:
+        for st in report.steps:
+            data = {"message": st.message, "usage": st.usage.to_dict()}
+            self.log(rec.agent_id, "llm", st.step, data)
+            apply_event(self.state, StoredEvent(0, rec.agent_id, "llm", st.step, data, 0.0))
+            self.budget.add_usage(st.usage)
+            for call_id, output in st.outputs:
+                tool = {"call_id": call_id, "output": output}
+                self.log(rec.agent_id, "tool", st.step, tool)
+                apply_event(self.state, StoredEvent(0, rec.agent_id, "tool", st.step, tool, 0.0))
+
+    def _remote_result(self, rec: AgentRecord, report: RemoteReport, *, budget_cut: bool) \
+            -> SubagentResult:
+        state, error = "completed", None
+        if report.error_kind is not None:
+            state, error = report.error_kind, report.error
+            if budget_cut and "limit of" in (error or ""):
+                error = "step budget exhausted"
+        elif report.stop_reason == "tool_call_repeat":
+            state, error = "aborted", "stopped by the loop guard"
+        return SubagentResult(rec.agent_id, rec.spec.name, state, report.text,  # type: ignore[arg-type]
+                              rec.steps, rec.usage, error)
 
     def _toolset_for(self, rec: AgentRecord) -> Toolset:
         tools = self.registry.subset(rec.spec.tools)
