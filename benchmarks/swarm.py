@@ -107,14 +107,14 @@ async def run_openk2(w: Workload, bucket: Any = None,
     store = open_run_store(run_dir, "bench") if run_dir else None
     swarm = Swarm(ScriptedProvider(_script(w, bucket)), config=config, tools=Toolset([note]),
                   specs=[worker], store=store)
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     out = await swarm.run("SwarmBench-Sim task")
-    wall = time.perf_counter() - start
+    wall, cpu = time.perf_counter() - start, time.process_time() - cpu
     assert out.state == "completed", out.error
     assert all(a.state == "completed" for a in out.agents) and len(out.agents) == w.agents
     if store is not None:
         store.close()
-    return {"wall": wall, "steps": out.accounting.total_steps,
+    return {"wall": wall, "cpu": cpu, "steps": out.accounting.total_steps,
             "critical_steps": out.accounting.critical_steps, "rate_limited": swarm.rate_limited}
 
 
@@ -133,14 +133,17 @@ def section_overhead(repeats: int) -> dict[str, float]:
         durable = _best(lambda: run_openk2(w, run_dir=Path(tmp) / "x"), 1)
     lg = _best(lambda: swarm_langgraph.run(w), repeats)
     fused = _best(lambda: swarm_langgraph.run(w, fused=True), repeats)
-    per = {k: r["wall"] / w.total_steps * 1e6 for k, r in
-           (("openk2", ours), ("openk2_sqlite", durable), ("langgraph", lg),
-            ("langgraph_fused", fused))}
-    print(f"\n[overhead] zero latency, {w.agents} agents x 10 steps = {w.total_steps} steps")
-    print(f"  openk2 (memory log)   {per['openk2']:8.1f} us/step")
-    print(f"  openk2 (SQLite WAL)   {per['openk2_sqlite']:8.1f} us/step")
-    print(f"  LangGraph Send        {per['langgraph']:8.1f} us/step (agent node + tool node)")
-    print(f"  LangGraph Send, fused {per['langgraph_fused']:8.1f} us/step (one node per step)")
+    runs = (("openk2", ours), ("openk2_sqlite", durable), ("langgraph", lg),
+            ("langgraph_fused", fused))
+    per = {k: r["wall"] / w.total_steps * 1e6 for k, r in runs}
+    cpu = {k: r["cpu"] / w.total_steps * 1e6 for k, r in runs}
+    print(f"\n[overhead] zero latency, {w.agents} agents x 10 steps = {w.total_steps} steps "
+          "(wall-clock and process CPU time per step, best of runs)")
+    labels = {"openk2": "openk2 (memory log)", "openk2_sqlite": "openk2 (SQLite WAL)",
+              "langgraph": "LangGraph Send (agent node + tool node)",
+              "langgraph_fused": "LangGraph Send (one fused node per step)"}
+    for key, label in labels.items():
+        print(f"  {label:<42} {per[key]:7.1f} us wall {cpu[key]:7.1f} us CPU")
     print(f"  ratio LangGraph/openk2: {per['langgraph'] / per['openk2']:.1f}x "
           f"(durable: {per['langgraph'] / per['openk2_sqlite']:.1f}x; fused LangGraph: "
           f"{per['langgraph_fused'] / per['openk2']:.1f}x)")

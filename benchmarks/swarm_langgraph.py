@@ -92,8 +92,8 @@ async def run(w: Workload, bucket: Any = None, *, fused: bool = False) -> dict[s
     """Run `w` once; wall-clock, successful LLM steps."""
     counter = [0]
     graph = build(w, bucket, counter, fused)
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     out = await graph.ainvoke({"round": 0, "done": []}, {"recursion_limit": 1_000_000})
-    wall = time.perf_counter() - start
+    wall, cpu = time.perf_counter() - start, time.process_time() - cpu
     assert len(out["done"]) == w.agents, "LangGraph lost items"
-    return {"wall": wall, "steps": counter[0]}
+    return {"wall": wall, "cpu": cpu, "steps": counter[0]}

@@ -31,6 +31,8 @@ def swarm(
     max_concurrency: int = typer.Option(300, "--max-concurrency", min=1,
                                         help="Model calls in flight."),
     temperature: float | None = typer.Option(None, "--temperature"),
+    price: str | None = typer.Option(None, "--price", help="Dollars per million tokens for "
+                                     "cost accounting: IN,OUT[,CACHED_IN]."),
     agents_file: Annotated[Path | None, typer.Option(
         "--agents", exists=True, dir_okay=False, help="YAML list of predefined sub-agent types.",
     )] = None,
@@ -61,7 +63,7 @@ def swarm(
             run_id=run_id, max_agents=max_agents, max_steps=max_steps, max_tokens=max_tokens,
             wall_clock_s=wall_clock, agent_max_steps=agent_max_steps,
             max_concurrency=max_concurrency, temperature=temperature, progress=show,
-            specs=load_specs(agents_file) if agents_file else [],
+            specs=load_specs(agents_file) if agents_file else [], price=_price(price),
         )
     try:
         outcome = asyncio.run(launch(opts, resume=bool(resume)))
@@ -72,6 +74,19 @@ def swarm(
                    f"--run-dir {run_dir}", err=True)
         raise typer.Exit(130) from None
     _report(outcome, as_json, opts.run_dir)
+
+
+def _price(text: str | None) -> list[float] | None:
+    if text is None:
+        return None
+    try:
+        parts = [float(x) for x in text.split(",")]
+    except ValueError:
+        parts = []
+    if not 2 <= len(parts) <= 3 or min(parts) < 0:
+        raise typer.BadParameter("expected IN,OUT or IN,OUT,CACHED_IN (dollars per million "
+                                 "tokens, >= 0)", param_hint="--price")
+    return parts
 
 
 def _require(task: str, base_url: str, model: str) -> None:

@@ -52,7 +52,8 @@ async def test_cli_json_summary_with_429s_trace_and_spans(openai_server, tmp_pat
 
     server = await openai_server(handler)
     proc = await _cli("Fill five rows.", "--base-url", server.base_url, "--model", "fake",
-                      "--run-dir", str(tmp_path), "--run-id", "r1", "--json")
+                      "--run-dir", str(tmp_path), "--run-id", "r1", "--json",
+                      "--price", "1000000,2000000")
     out, err = await asyncio.wait_for(proc.communicate(), 60)
     assert proc.returncode == 0, err.decode()
     summary = json.loads(out)
@@ -60,6 +61,8 @@ async def test_cli_json_summary_with_429s_trace_and_spans(openai_server, tmp_pat
     assert summary["agents"] == 5 and summary["steps"] == 2 + 5 * 2
     assert summary["critical_steps"] == 1 + 2 + 1 and summary["failures"] == []
     assert summary["usage"]["total_tokens"] > 0 and "completed: 5" in summary["answer"]
+    usage = summary["usage"]
+    assert summary["cost_usd"] == usage["prompt_tokens"] + 2 * usage["completion_tokens"]
     assert len(server.requests) == 2 + 5 * 2 + 5  # five 429s re-driven
     trace = (tmp_path / "r1" / "trace.jsonl").read_text().splitlines()
     assert json.loads(trace[0])["kind"] == "run" and json.loads(trace[-1])["kind"] == "final"
@@ -108,3 +111,6 @@ async def test_cli_reports_bad_usage(tmp_path) -> None:
     proc = await _cli("task only")
     _, err = await proc.communicate()
     assert proc.returncode == 2 and b"missing --base-url, --model" in err
+    proc = await _cli("t", "--base-url", "http://x/v1", "--model", "m", "--price", "cheap")
+    _, err = await proc.communicate()
+    assert proc.returncode == 2 and b"expected IN,OUT" in err

@@ -230,3 +230,15 @@ async def test_wall_clock_budget_aborts_the_run() -> None:
     out = await asyncio.wait_for(swarm.run("Never ends."), 5)
     assert out.state == "aborted"
     assert {a.state for a in out.agents} == {"aborted"}
+
+
+def test_agent_specs_are_checked_against_providers_and_tools() -> None:
+    provider = ScriptedProvider([])
+    with pytest.raises(ValueError, match="unknown provider 'fast'"):
+        Swarm(provider, specs=[AgentSpec(name="a", system_prompt="p", provider="fast")])
+    with pytest.raises(ValueError, match=r"unknown tools \['search'\]"):
+        Swarm(provider, specs=[AgentSpec(name="a", system_prompt="p", tools=("search",))])
+    fast = ScriptedProvider([])
+    swarm = Swarm(provider, providers={"fast": fast},
+                  specs=[AgentSpec(name="a", system_prompt="p", provider="fast")])
+    assert swarm.state.specs["a"].provider == "fast"

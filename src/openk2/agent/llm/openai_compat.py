@@ -103,6 +103,7 @@ class OpenAICompatProvider:
         if api_key:
             self._headers["Authorization"] = f"Bearer {api_key}"
         self._session: aiohttp.ClientSession | None = None
+        self._session_loop: asyncio.AbstractEventLoop | None = None
 
     @property
     def model_name(self) -> str:
@@ -181,12 +182,12 @@ class OpenAICompatProvider:
     def _get_session(self) -> aiohttp.ClientSession:
         loop = asyncio.get_running_loop()
         session = self._session
-        if session is None or session.closed or session._loop is not loop:  # noqa: SLF001
+        if session is None or session.closed or self._session_loop is not loop:
             t = self.timeouts
             timeout = aiohttp.ClientTimeout(total=t.total, sock_connect=t.connect, sock_read=t.read)
             connector = aiohttp.TCPConnector(limit=self._max_connections, limit_per_host=0)
             session = aiohttp.ClientSession(timeout=timeout, connector=connector)
-            self._session = session
+            self._session, self._session_loop = session, loop
         return session
 
     async def aclose(self) -> None:

@@ -10,7 +10,6 @@ to simulate HTTP 429), or `HANG` to never answer.
 from __future__ import annotations
 
 import asyncio
-import inspect
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -84,6 +83,7 @@ class ScriptedProvider:
         self._script = script
         self._model = model
         self._next = 0
+        self._parts: dict[int, tuple[Reply, list[StreamPart]]] = {}
         self.calls: list[ChatCall] = []
 
     @property
@@ -105,7 +105,7 @@ class ScriptedProvider:
     async def _next_step(self, chat_call: ChatCall) -> Step:
         if callable(self._script):
             step = self._script(chat_call)
-            return await step if inspect.isawaitable(step) else step
+            return await step if hasattr(step, "__await__") else step  # type: ignore[misc]
         if self._next >= len(self._script):
             raise ScriptExhaustedError(f"script has only {len(self._script)} steps")
         self._next += 1
@@ -120,8 +120,18 @@ class ScriptedProvider:
         assert isinstance(step, Reply)
         if step.delay > 0:
             await asyncio.sleep(step.delay)
-        for part in reply_parts(step, chat_call.messages):
+        for part in self._parts_of(step, chat_call.messages):
             yield part
+
+    def _parts_of(self, step: Reply, messages: Sequence[Message]) -> list[StreamPart]:
+        """Parts of `step`; cached when they do not depend on the prompt (fixed usage)."""
+        if step.usage is None:
+            return reply_parts(step, messages)
+        cached = self._parts.get(id(step))
+        if cached is None or cached[0] is not step:
+            cached = (step, reply_parts(step, messages))
+            self._parts[id(step)] = cached
+        return cached[1]
 
 
 def reply_parts(reply: Reply, messages: Sequence[Message]) -> list[StreamPart]:

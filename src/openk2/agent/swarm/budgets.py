@@ -78,6 +78,14 @@ class Budget:
             )
         self.steps += n
 
+    def grant_steps(self, want: int) -> int:
+        """Reserve up to `want` sub-agent steps at once (remote backends); returns how many."""
+        self.reserve_steps(0)  # clock and tokens
+        cap = self.limits.max_steps - self.limits.orchestrator_reserve
+        granted = max(0, min(want, cap - self.steps))
+        self.steps += granted
+        return granted
+
     def refund_steps(self, n: int) -> None:
         """Give back steps reserved in bulk but not used (remote backends)."""
         self.steps -= n

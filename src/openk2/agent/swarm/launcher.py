@@ -17,6 +17,7 @@ from typing import Any
 from openk2.agent.llm.openai_compat import OpenAICompatProvider, RetryPolicy
 from openk2.agent.llm.provider import ChatProvider, GenerationSettings
 from openk2.agent.loop.events import Wire
+from openk2.agent.swarm.accounting import Pricing
 from openk2.agent.swarm.budgets import BudgetLimits
 from openk2.agent.swarm.results import ArtifactStore
 from openk2.agent.swarm.runtime import Swarm, SwarmConfig, SwarmOutcome
@@ -62,19 +63,26 @@ class LaunchOptions:
     """Show the live view on stderr."""
     otel: bool = True
     """Write OpenTelemetry spans when the SDK is installed."""
+    price: list[float] | None = None
+    """Dollars per million tokens: [input, output] or [input, output, cached input]."""
 
 
 def _config(opts: LaunchOptions) -> SwarmConfig:
     limits = BudgetLimits(max_steps=opts.max_steps, max_agents=opts.max_agents,
                           max_tokens=opts.max_tokens, wall_clock_s=opts.wall_clock_s)
     settings = GenerationSettings(temperature=opts.temperature)
+    pricing = None
+    if opts.price:
+        cached = opts.price[2] if len(opts.price) > 2 else None
+        pricing = Pricing(input_per_mtok=opts.price[0], output_per_mtok=opts.price[1],
+                          cached_per_mtok=cached)
     return SwarmConfig(limits=limits, agent_max_steps=opts.agent_max_steps,
-                       max_concurrency=opts.max_concurrency, settings=settings)
+                       max_concurrency=opts.max_concurrency, settings=settings, pricing=pricing)
 
 
 def _meta(opts: LaunchOptions) -> dict[str, Any]:
     keep = ("base_url", "model", "max_agents", "max_steps", "max_tokens", "wall_clock_s",
-            "agent_max_steps", "max_concurrency", "temperature")
+            "agent_max_steps", "max_concurrency", "temperature", "price")
     return {k: getattr(opts, k) for k in keep}
 
 

@@ -14,21 +14,21 @@ import asyncio
 import dataclasses
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
-from openk2.agent.llm.message import Completion, ToolCall, Usage
-from openk2.agent.llm.provider import ChatProvider, GenerationSettings, ProviderError
+from openk2.agent.llm.message import Usage
+from openk2.agent.llm.provider import ChatProvider, ProviderError
 from openk2.agent.loop.events import AgentFinished, AgentSpawned, Wire
-from openk2.agent.loop.runner import AgentRunner, MaxStepsReachedError, RunHooks, TurnOutcome
-from openk2.agent.loop.step import StepResult
-from openk2.agent.swarm.accounting import Pricing, RunAccounting, account
-from openk2.agent.swarm.budgets import Budget, BudgetExceededError, BudgetLimits
+from openk2.agent.loop.runner import AgentRunner, MaxStepsReachedError, TurnOutcome
+from openk2.agent.swarm.accounting import account
+from openk2.agent.swarm.budgets import Budget, BudgetExceededError
+from openk2.agent.swarm.config import SwarmConfig, SwarmOutcome
+from openk2.agent.swarm.hooks import StalledError, SwarmHooks
 from openk2.agent.swarm.prompts import ORCHESTRATOR_PROMPT
+from openk2.agent.swarm.remote import RemoteBackend, RemoteJob, RemoteReport
 from openk2.agent.swarm.results import ArtifactStore, SubagentResult
 from openk2.agent.swarm.scheduler import (
     AdaptiveLimiter,
-    BackoffPolicy,
     ScheduledProvider,
     current_agent,
 )
@@ -37,75 +37,6 @@ from openk2.agent.swarm.state import MAIN, AgentRecord, RunState, apply_event, r
 from openk2.agent.swarm.store import EventStore, MemoryEventStore, StoredEvent
 from openk2.agent.swarm.tools import swarm_tools
 from openk2.agent.tools.base import ToolError, ToolOk, ToolResult, Toolset
-
-
-@dataclass(kw_only=True, slots=True)
-class SwarmConfig:
-    """Limits and knobs of a swarm run."""
-
-    limits: BudgetLimits = field(default_factory=BudgetLimits)
-    """Run-wide budgets (steps, agents, tokens, wall-clock)."""
-    agent_max_steps: int = 100
-    """Steps one sub-agent may take per invocation."""
-    orchestrator_max_steps: int = 4000
-    """Steps the orchestrator may take (the run's step budget applies as well)."""
-    agent_timeout_s: float | None = 7200.0
-    """Wall-clock limit of one sub-agent invocation."""
-    stall_timeout_s: float | None = 600.0
-    """Watchdog: a sub-agent that completes no step for this long is aborted."""
-    max_concurrency: int = 300
-    """Model calls in flight across all providers."""
-    provider_concurrency: int | None = None
-    """Starting (and maximum) AIMD limit per provider; None = `max_concurrency`."""
-    max_return_chars: int = 8000
-    """Characters of sub-agent output returned to the parent per tool call."""
-    repeat_limit: int = 3
-    """Loop guard: identical consecutive steps that stop an agent."""
-    max_depth: int = 1
-    """Nesting: sub-agents at a depth below this get the swarm tools too."""
-    max_batch: int = 300
-    """Items one `swarm` call may fan out over."""
-    max_specs: int = 64
-    """Agent types the orchestrator may create."""
-    backoff: BackoffPolicy = field(default_factory=BackoffPolicy)
-    """Per-call backoff after HTTP 429."""
-    pricing: Pricing | None = None
-    """Prices for cost accounting (None = cost 0)."""
-    settings: GenerationSettings | None = None
-    """Sampling settings for every call (each agent gets its own copy)."""
-
-
-@dataclass(frozen=True, slots=True)
-class SwarmOutcome:
-    """The result of a run."""
-
-    run_id: str
-    state: str
-    answer: str
-    error: str | None
-    agents: list[SubagentResult]
-    accounting: RunAccounting
-
-    def to_json(self) -> dict[str, Any]:
-        """The `--json` summary object."""
-        acc = self.accounting
-        return {
-            "run_id": self.run_id,
-            "state": self.state,
-            "answer": self.answer,
-            "error": self.error,
-            "agents": len(self.agents),
-            "steps": acc.total_steps,
-            "critical_steps": acc.critical_steps,
-            "usage": acc.usage.to_dict(),
-            "cost_usd": round(acc.cost, 6),
-            "failures": [
-                {"agent_id": r.agent_id, "name": r.name, "state": r.state, "error": r.error}
-                for r in self.agents if r.state != "completed"
-            ],
-            "agents_by_state": {s: sum(r.state == s for r in self.agents)
-                                for s in ("completed", "failed", "aborted")},
-        }
 
 
 class Swarm:
@@ -125,6 +56,7 @@ class Swarm:
         artifacts: ArtifactStore | None = None,
         run_id: str | None = None,
         state: RunState | None = None,
+        backend: RemoteBackend | None = None,
     ) -> None:
         self.config = config or SwarmConfig()
         self.store: EventStore = store or MemoryEventStore()
@@ -136,10 +68,17 @@ class Swarm:
         self.budget = Budget(self.config.limits)
         self._ledger: list[StoredEvent] = []
         self._global_slots = asyncio.Semaphore(self.config.max_concurrency)
-        self._providers = {"default": self._schedule(provider)}
-        for key, p in (providers or {}).items():
-            self._providers[key] = self._schedule(p)
+        self.backend = backend
+        self._raw_providers = {"default": provider, **(providers or {})}
+        self._providers = {k: self._schedule(p) for k, p in self._raw_providers.items()}
         for spec in specs:
+            if spec.provider is not None and spec.provider not in self._providers:
+                raise ValueError(f"agent type {spec.name!r} names unknown provider "
+                                 f"{spec.provider!r}; known: {sorted(self._providers)}")
+            missing = [t for t in spec.tools if t not in self.registry]
+            if missing:
+                raise ValueError(f"agent type {spec.name!r} names unknown tools {missing}; "
+                                 f"registered: {self.registry.names}")
             self.state.specs.setdefault(spec.name, spec)
         self._restore_budget()
 
@@ -310,6 +249,8 @@ class Swarm:
         """Run a sub-agent to a final state; never raises except on cancellation."""
         if rec.finished and rec.result is not None:
             return rec.result  # finished before a crash: reuse, do not redo
+        if self.backend is not None:
+            return await self._settle(rec, await self._run_remote(rec))
         token = current_agent.set(rec.agent_id)
         max_steps = rec.base_steps + (rec.spec.max_steps or self.config.agent_max_steps)
         runner = self._runner(rec, self._toolset_for(rec), max_steps)
@@ -364,6 +305,50 @@ class Swarm:
                                          result.error))
         return result
 
+    async def _run_remote(self, rec: AgentRecord) -> SubagentResult:
+        """One invocation on the remote backend; its steps are logged when it returns."""
+        assert self.backend is not None
+        want = rec.base_steps + (rec.spec.max_steps or self.config.agent_max_steps) - rec.steps
+        try:
+            granted = self.budget.grant_steps(want)
+        except BudgetExceededError as exc:
+            return SubagentResult(rec.agent_id, rec.spec.name, "aborted", "", rec.steps,
+                                  rec.usage, str(exc))
+        if granted == 0:
+            return SubagentResult(rec.agent_id, rec.spec.name, "aborted", "", rec.steps,
+                                  rec.usage, "step budget exhausted")
+        job = RemoteJob(rec.agent_id, self._raw_providers[rec.spec.provider or "default"],
+                        [self.registry.get(n) for n in rec.spec.tools], list(rec.history),
+                        rec.steps, rec.steps + granted, self.config.repeat_limit,
+                        self.config.settings, self.config.agent_timeout_s)
+        report = await self.backend.run(job)
+        self._absorb(rec, report)
+        self.budget.refund_steps(granted - len(report.steps))
+        return self._remote_result(rec, report, budget_cut=granted < want)
+
+    def _absorb(self, rec: AgentRecord, report: RemoteReport) -> None:
+        for st in report.steps:
+            data = {"message": st.message, "usage": st.usage.to_dict()}
+            self.log(rec.agent_id, "llm", st.step, data)
+            apply_event(self.state, StoredEvent(0, rec.agent_id, "llm", st.step, data, 0.0))
+            self.budget.add_usage(st.usage)
+            for call_id, output in st.outputs:
+                tool = {"call_id": call_id, "output": output}
+                self.log(rec.agent_id, "tool", st.step, tool)
+                apply_event(self.state, StoredEvent(0, rec.agent_id, "tool", st.step, tool, 0.0))
+
+    def _remote_result(self, rec: AgentRecord, report: RemoteReport, *, budget_cut: bool) \
+            -> SubagentResult:
+        state, error = "completed", None
+        if report.error_kind is not None:
+            state, error = report.error_kind, report.error
+            if budget_cut and "limit of" in (error or ""):
+                error = "step budget exhausted"
+        elif report.stop_reason == "tool_call_repeat":
+            state, error = "aborted", "stopped by the loop guard"
+        return SubagentResult(rec.agent_id, rec.spec.name, state, report.text,  # type: ignore[arg-type]
+                              rec.steps, rec.usage, error)
+
     def _toolset_for(self, rec: AgentRecord) -> Toolset:
         tools = self.registry.subset(rec.spec.tools)
         if rec.depth < self.config.max_depth:
@@ -387,50 +372,6 @@ class Swarm:
 
 
 _LEDGER_KINDS = frozenset({"spawn", "resume", "llm"})
-
-
-class StalledError(Exception):
-    """The watchdog saw no completed step for `stall_timeout_s`."""
-
-    def __init__(self, seconds: float | None) -> None:
-        super().__init__(f"no progress for {seconds} s; stopped by the watchdog")
-
-
-class SwarmHooks(RunHooks):
-    """Budgets before each step, durable logging after it, watchdog reset."""
-
-    def __init__(self, swarm: Swarm, rec: AgentRecord) -> None:
-        self.swarm = swarm
-        self.rec = rec
-        self.watchdog: asyncio.Timeout | None = None
-
-    async def before_step(self, runner: AgentRunner) -> None:
-        budget = self.swarm.budget
-        budget.reserve_steps(1, orchestrator=self.rec.agent_id == MAIN)
-        left = budget.tokens_left()
-        if left is not None:
-            settings = runner.settings or GenerationSettings()
-            cap = left if settings.max_tokens is None else min(settings.max_tokens, left)
-            runner.settings = dataclasses.replace(settings, max_tokens=max(cap, 1))
-
-    async def after_llm(self, runner: AgentRunner, completion: Completion) -> None:
-        self.swarm.budget.add_usage(completion.usage)
-        self.rec.steps = runner.steps
-        self.rec.usage = runner.usage
-        self.swarm.log(self.rec.agent_id, "llm", runner.steps, {
-            "message": completion.message.to_openai(), "usage": completion.usage.to_dict()})
-        # No wait here: the group commit runs on the next loop iteration, and tools that
-        # start long work (the swarm tools) sync before they begin.
-
-    async def after_tool(self, runner: AgentRunner, call: ToolCall, result: ToolResult) -> None:
-        self.swarm.log(self.rec.agent_id, "tool", runner.steps,
-                                {"call_id": call.id, "output": result.output})
-
-    async def after_step(self, runner: AgentRunner, result: StepResult) -> None:
-        await self.swarm.store.sync()
-        if self.watchdog is not None and self.swarm.config.stall_timeout_s is not None:
-            loop = asyncio.get_running_loop()
-            self.watchdog.reschedule(loop.time() + self.swarm.config.stall_timeout_s)
 
 
 def _last_text(runner: AgentRunner) -> str:
