@@ -35,18 +35,24 @@ def sample(logits_RV: torch.Tensor, rows: list[SampleRow]) -> list[TokenLogprob]
     for r, row in enumerate(rows):
         _adjust_row(scores_RV[r], row)
     scores_RV = _filtered_scores(scores_RV, [row.seq for row in rows])
-    tokens = [_choose(scores_RV[r], row.seq) for r, row in enumerate(rows)]
+    best = scores_RV.argmax(dim=1).tolist()
+    tokens = [
+        best[r] if row.seq.guide is None else _guided(scores_RV[r], row.seq)
+        for r, row in enumerate(rows)
+    ]
     return _logprobs(logits_RV, tokens, [row.seq.params.logprobs for row in rows])
 
 
 def _adjust_row(scores_V: torch.Tensor, row: SampleRow) -> None:
     """Logit bias, presence/frequency penalties over the output so far, then bans (in place)."""
     params = row.seq.params
+    device = scores_V.device
     if params.logit_bias:
-        ids = torch.tensor(list(params.logit_bias), dtype=torch.long)
-        scores_V[ids] += torch.tensor(list(params.logit_bias.values()), dtype=scores_V.dtype)
+        ids = torch.tensor(list(params.logit_bias), dtype=torch.long, device=device)
+        bias = torch.tensor(list(params.logit_bias.values()), dtype=scores_V.dtype, device=device)
+        scores_V[ids] += bias
     if (params.presence_penalty or params.frequency_penalty) and row.seq.num_output_tokens:
-        out_ids = torch.tensor(row.seq.output_token_ids, dtype=torch.long)
+        out_ids = torch.tensor(row.seq.output_token_ids, dtype=torch.long, device=device)
         counts_V = torch.bincount(out_ids, minlength=scores_V.shape[0]).to(scores_V.dtype)
         scores_V -= params.frequency_penalty * counts_V + params.presence_penalty * (counts_V > 0)
     if row.banned:
@@ -55,18 +61,22 @@ def _adjust_row(scores_V: torch.Tensor, row: SampleRow) -> None:
 
 def _filtered_scores(scores_RV: torch.Tensor, seqs: list[Sequence]) -> torch.Tensor:
     """Temperature, top-k, top-p, then Gumbel noise; greedy rows keep their raw logits."""
-    temps = torch.tensor([s.params.temperature or 1.0 for s in seqs])
+    device = scores_RV.device
+    temps = torch.tensor([s.params.temperature or 1.0 for s in seqs], device=device)
     scores_RV = scores_RV / temps[:, None]
     top_k = [s.params.top_k for s in seqs]
     if any(top_k):
-        scores_RV = apply_top_k(scores_RV, torch.tensor(top_k))
+        scores_RV = apply_top_k(scores_RV, torch.tensor(top_k, device=device))
     top_p = [s.params.top_p for s in seqs]
     if any(p < 1.0 for p in top_p):
-        scores_RV = apply_top_p(scores_RV, torch.tensor(top_p))
-    for r, seq in enumerate(seqs):
-        if not seq.params.greedy:
-            noise_V = torch.empty(scores_RV.shape[1]).exponential_(generator=seq.generator)
-            scores_RV[r] -= noise_V.log()
+        scores_RV = apply_top_p(scores_RV, torch.tensor(top_p, device=device))
+    sampled = [r for r, seq in enumerate(seqs) if not seq.params.greedy]
+    if sampled:
+        # Noise comes from each sequence's own CPU generator: reproducible on any device.
+        vocab = scores_RV.shape[1]
+        noise = [torch.empty(vocab).exponential_(generator=seqs[r].generator) for r in sampled]
+        rows = torch.tensor(sampled, device=device)
+        scores_RV[rows] -= torch.stack(noise).to(device).log()
     return scores_RV
 
 
@@ -90,10 +100,9 @@ def apply_top_p(scores_RV: torch.Tensor, p_R: torch.Tensor) -> torch.Tensor:
     return scores_RV.masked_fill(drop_RV, _NEG_INF)
 
 
-def _choose(scores_V: torch.Tensor, seq: Sequence) -> int:
+def _guided(scores_V: torch.Tensor, seq: Sequence) -> int:
     guide = seq.guide
-    if guide is None:
-        return int(scores_V.argmax())
+    assert guide is not None
     forced = guide.forced_token()
     if forced is not None:
         return forced
@@ -118,7 +127,8 @@ def _logprobs(
     if not any(k is not None for k in top):
         return [TokenLogprob(t, 0.0) for t in tokens]
     logp_RV = logits_RV.log_softmax(dim=1)
-    chosen = logp_RV.gather(1, torch.tensor(tokens)[:, None])[:, 0].tolist()
+    chosen_R1 = torch.tensor(tokens, device=logits_RV.device)[:, None]
+    chosen = logp_RV.gather(1, chosen_R1)[:, 0].tolist()
     width = max(k or 0 for k in top)
     best_val, best_idx = logp_RV.topk(width, dim=1) if width else (None, None)
     out = []
