@@ -1,0 +1,150 @@
+"""`openk2 inspect` and `openk2 generate`: look at a model's size, run it on token ids."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from openk2.cli import app
+
+if TYPE_CHECKING:
+    from rich.table import Table
+
+    from openk2.model import KimiK2ForCausalLM, ModelConfig
+
+_DTYPES = ("float32", "bfloat16", "float16")
+
+
+@app.command("inspect")
+def inspect_command(
+    preset: Annotated[str | None, typer.Option(help="preset name, e.g. kimi-k2.6")] = None,
+    model: Annotated[Path | None, typer.Option(help="checkpoint dir (reads config.json)")] = None,
+) -> None:
+    """Print total and active parameter counts per component."""
+    from rich.console import Console
+
+    config = _inspect_config(preset, model)
+    Console().print(_params_table(config, title=preset or str(model)))
+
+
+def _inspect_config(preset: str | None, model: Path | None) -> ModelConfig:
+    from openk2.model import ModelConfig, get_preset
+
+    if (preset is None) == (model is None):
+        raise typer.BadParameter("pass exactly one of --preset and --model")
+    try:
+        return get_preset(preset) if preset is not None else ModelConfig.from_hf_json(model)
+    except (KeyError, ValueError, FileNotFoundError) as exc:
+        raise typer.BadParameter(str(exc).strip("'\"")) from exc
+
+
+def _params_table(config: ModelConfig, title: str) -> Table:
+    from rich.table import Table
+
+    from openk2.model.params import count_parameters, latent_cache_bytes_per_token
+
+    counts = count_parameters(config)
+    total = sum(c.total for c in counts)
+    active = sum(c.active for c in counts)
+    table = Table(title=f"{title}: {human_count(total)} total, {human_count(active)} active")
+    for column in ("component", "total", "active", "share of total"):
+        table.add_column(column, justify="left" if column == "component" else "right")
+    for c in counts:
+        table.add_row(c.name, human_count(c.total), human_count(c.active), f"{c.total / total:.1%}")
+    table.add_row("all", human_count(total), human_count(active), "100.0%", style="bold")
+    cache = latent_cache_bytes_per_token(config)
+    table.caption = (
+        f"{config.num_hidden_layers} layers, d={config.hidden_size}, "
+        f"{config.n_routed_experts} experts top-{config.num_experts_per_tok}, "
+        f"latent cache {cache:,} B/token (bf16)"
+    )
+    return table
+
+
+def human_count(n: int) -> str:
+    """1_026_408_209_408 -> '1.03T', 31_687_079_936 -> '31.69B'."""
+    for scale, suffix in ((10**12, "T"), (10**9, "B"), (10**6, "M"), (10**3, "K")):
+        if n >= scale:
+            return f"{n / scale:.2f}{suffix}"
+    return str(n)
+
+
+@app.command("generate")
+def generate_command(
+    model: Annotated[str, typer.Option(help="preset name (random weights) or checkpoint dir")],
+    prompt_ids: Annotated[str, typer.Option(help="comma-separated token ids, e.g. 1,2,3")],
+    max_new_tokens: Annotated[int, typer.Option(min=0)] = 32,
+    temperature: Annotated[float, typer.Option(min=0.0, help="0 = greedy")] = 0.0,
+    top_p: Annotated[float, typer.Option(min=0.0, max=1.0)] = 1.0,
+    top_k: Annotated[int, typer.Option(min=0, help="0 = off")] = 0,
+    seed: Annotated[int, typer.Option(help="seeds sampling and a preset's weights")] = 0,
+    dtype: Annotated[str, typer.Option(help=f"one of {', '.join(_DTYPES)}")] = "float32",
+) -> None:
+    """Generate token ids from a prompt of token ids (greedy or sampled), with the latent cache."""
+    from openk2.model.generate import stream_generate
+
+    ids = _parse_ids(prompt_ids)
+    network = _load(model, dtype, seed)
+    start = time.perf_counter()
+    produced: list[int] = []
+    try:
+        for token in stream_generate(
+            network,
+            ids,
+            max_new_tokens=max_new_tokens,
+            temperature=temperature,
+            top_k=top_k,
+            top_p=top_p,
+            seed=seed,
+        ):
+            produced.append(token)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    elapsed = time.perf_counter() - start
+    typer.echo(",".join(str(t) for t in produced))
+    sys.stdout.flush()
+    rate = len(produced) / elapsed if elapsed > 0 else 0.0
+    print(f"{len(produced)} tokens in {elapsed:.2f} s ({rate:.1f} tok/s)", file=sys.stderr)
+
+
+def _parse_ids(text: str) -> list[int]:
+    try:
+        ids = [int(part) for part in text.replace(" ", "").split(",") if part]
+    except ValueError as exc:
+        raise typer.BadParameter(f"--prompt-ids must be comma-separated integers: {exc}") from exc
+    if not ids:
+        raise typer.BadParameter("--prompt-ids needs at least one id")
+    return ids
+
+
+def _load(name_or_path: str, dtype_name: str, seed: int) -> KimiK2ForCausalLM:
+    """A preset with seeded random weights, or a checkpoint directory."""
+    import torch
+
+    from openk2.model import PRESETS, build_model, get_preset
+
+    if dtype_name not in _DTYPES:
+        raise typer.BadParameter(f"--dtype must be one of {', '.join(_DTYPES)}")
+    dtype = getattr(torch, dtype_name)
+    if name_or_path in PRESETS:
+        return build_model(get_preset(name_or_path), dtype=dtype, seed=seed).eval()
+    path = Path(name_or_path)
+    if not path.exists():
+        raise typer.BadParameter(
+            f"{name_or_path!r} is neither a preset ({', '.join(PRESETS)}) nor an existing path"
+        )
+    return _load_checkpoint(path, dtype)
+
+
+def _load_checkpoint(path: Path, dtype: object) -> KimiK2ForCausalLM:
+    try:
+        from openk2.model.weights import load_model  # type: ignore[import-not-found]
+    except ImportError as exc:
+        raise typer.BadParameter(
+            "checkpoint loading needs openk2.model.weights, which is not installed here"
+        ) from exc
+    return load_model(path, dtype=dtype).eval()

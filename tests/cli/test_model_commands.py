@@ -1,0 +1,55 @@
+"""`openk2 inspect` and `openk2 generate` from the command line (in process)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from openk2.cli import _register_commands, app
+from openk2.model import get_preset
+
+_register_commands()
+runner = CliRunner()
+
+
+def test_inspect_kimi_k26_reports_1_03t_total_and_32b_active() -> None:
+    result = runner.invoke(app, ["inspect", "--preset", "kimi-k2.6"], env={"COLUMNS": "120"})
+    assert result.exit_code == 0, result.output
+    assert "1.03T total" in result.output and "31.69B active" in result.output
+    assert "routed experts" in result.output
+
+
+def test_inspect_reads_a_checkpoint_config(tmp_path: Path) -> None:
+    (tmp_path / "config.json").write_text(json.dumps(get_preset("small").to_hf_json()))
+    result = runner.invoke(app, ["inspect", "--model", str(tmp_path)], env={"COLUMNS": "120"})
+    assert result.exit_code == 0, result.output
+    assert "169.27M total" in result.output
+
+
+def test_inspect_errors_are_clear(tmp_path: Path) -> None:
+    assert "exactly one" in runner.invoke(app, ["inspect"]).output
+    assert "unknown preset" in runner.invoke(app, ["inspect", "--preset", "nope"]).output
+    assert "not found" in runner.invoke(app, ["inspect", "--model", str(tmp_path)]).output
+
+
+def test_generate_from_a_preset_is_seeded() -> None:
+    args = ["generate", "--model", "debug", "--prompt-ids", "1,2,3", "--max-new-tokens", "5"]
+    first = runner.invoke(app, [*args, "--temperature", "1.0", "--seed", "4"])
+    second = runner.invoke(app, [*args, "--temperature", "1.0", "--seed", "4"])
+    assert first.exit_code == 0, first.output
+    ids = first.stdout.strip().splitlines()[0].split(",")
+    assert 1 <= len(ids) <= 5 and all(0 <= int(t) < 512 for t in ids)
+    assert first.stdout == second.stdout
+
+
+def test_generate_rejects_bad_input() -> None:
+    base = ["generate", "--prompt-ids", "1,2"]
+    assert "neither a preset" in runner.invoke(app, [*base, "--model", "no/such"]).output
+    bad_ids = ["generate", "--model", "debug", "--prompt-ids", "1,x"]
+    assert "comma-separated" in runner.invoke(app, bad_ids).output
+    out_of_vocab = ["generate", "--model", "debug", "--prompt-ids", "999"]
+    assert "vocabulary" in runner.invoke(app, out_of_vocab).output
+    bad_dtype = [*base, "--model", "debug", "--dtype", "int8"]
+    assert "--dtype" in runner.invoke(app, bad_dtype).output
