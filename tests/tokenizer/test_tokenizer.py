@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from openk2.tokenizer import Tokenizer, default_tokenizer, default_tokenizer_path
-from openk2.tokenizer.bpe_file import VocabFileError, load_ranks
+from openk2.tokenizer.bpe_file import VocabFileError, load_ranks, save_ranks
 from openk2.tokenizer.chunking import MAX_RUN_CHARS, split_for_encoding
 
 TOK = default_tokenizer()
@@ -96,6 +96,11 @@ def test_decode_rejects_unknown_ids() -> None:
         TOK.token_bytes(-1)
 
 
+def test_encode_rejects_non_strings() -> None:
+    with pytest.raises(TypeError, match="takes a str"):
+        TOK.encode(b"bytes")  # type: ignore[arg-type]
+
+
 def test_unknown_special_name_is_a_clear_key_error() -> None:
     with pytest.raises(KeyError, match="not a special token"):
         TOK.token_id("<|nope|>")
@@ -148,3 +153,21 @@ def test_bundled_vocab_is_a_valid_bpe_table() -> None:
         assert any(token[:k] in ranks and token[k:] in ranks
                    and max(ranks[token[:k]], ranks[token[k:]]) < rank
                    for k in range(1, len(token)))
+
+
+def test_real_k2_scale_layout(tmp_path: Path) -> None:
+    """A 163,584-rank vocabulary with a K2-style config puts the specials at the real ids."""
+    ranks = {bytes([b]): b for b in range(256)}
+    ranks.update({f"<w{i}>".encode(): 256 + i for i in range(163_584 - 256)})
+    save_ranks(tmp_path / "tiktoken.model", ranks)
+    added = {str(163_584 + off): {"content": name, "special": special}
+             for off, name, special in [(0, "[BOS]", True), (1, "[EOS]", True),
+                                        (2, "<|im_end|>", True), (22, "<think>", False),
+                                        (255, "[PAD]", True)]}
+    (tmp_path / "tokenizer_config.json").write_text(json.dumps({"added_tokens_decoder": added}))
+    tok = Tokenizer.from_pretrained(tmp_path)
+    assert tok.vocab_size == 163_840
+    assert tok.stop_ids == [163_585, 163_586]
+    assert tok.encode("x<|im_end|><think>") == [ord("x"), 163_586, 163_606]
+    assert tok.token_id("<|reserved_token_163589|>") == 163_589
+    assert tok.decode([163_606, 163_839], skip_special_tokens=True) == "<think>"

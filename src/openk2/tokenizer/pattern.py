@@ -16,8 +16,10 @@ its parsing. The semantics it spells out explicitly (checked against tiktoken):
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
-import regex
+if TYPE_CHECKING:
+    import regex
 
 _UPPER = r"[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}&&[^\p{Han}]]"
 _LOWER = r"[\p{Ll}\p{Lm}\p{Lo}\p{M}&&[^\p{Han}]]"
@@ -62,6 +64,8 @@ REFERENCE_PAT_STR = "|".join(
 
 @lru_cache(maxsize=1)
 def _reference_regex() -> regex.Pattern[str]:
+    import regex  # only the reference needs the `regex` module; tiktoken compiles its own
+
     return regex.compile(REFERENCE_PAT_STR)
 
 

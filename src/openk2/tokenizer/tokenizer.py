@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from functools import cached_property, lru_cache
-from importlib import resources
 from pathlib import Path
 
 import tiktoken
@@ -122,6 +121,8 @@ class Tokenizer:
     def encode(self, text: str, *, allow_special: bool = True) -> list[int]:
         """Text -> ids. With `allow_special`, special-token strings in `text` become specials
         (what the real tokenizer does); otherwise they are encoded as plain text."""
+        if not isinstance(text, str):
+            raise TypeError(f"encode() takes a str, got {type(text).__name__}")
         if len(text) <= MAX_RUN_CHARS:  # no split can apply: one tiktoken call
             return self._encode_piece(text, allow_special)
         ids: list[int] = []
@@ -179,7 +180,7 @@ class Tokenizer:
 
 def default_tokenizer_path() -> Path:
     """Directory of the bundled 8192-id vocabulary."""
-    return Path(str(resources.files("openk2.tokenizer").joinpath("assets", DEFAULT_ASSET)))
+    return Path(__file__).resolve().parent / "assets" / DEFAULT_ASSET
 
 
 @lru_cache(maxsize=1)

@@ -48,9 +48,11 @@ def _render_part(part: Any, where: str) -> str:
     if not isinstance(part, dict):
         raise MessageFormatError(f"{where} must be an object with a 'type', got {part!r}")
     kind = part.get("type")
-    if kind in IMAGE_PART_TYPES:
+    # Like the K2 templates, a part carrying an `image`/`image_url` key is an image whatever
+    # its `type` says.
+    if kind in IMAGE_PART_TYPES or not IMAGE_PART_TYPES.isdisjoint(part):
         return IMAGE_PLACEHOLDER + "\n"
-    if kind in VIDEO_PART_TYPES:
+    if kind in VIDEO_PART_TYPES or not VIDEO_PART_TYPES.isdisjoint(part):
         return VIDEO_PLACEHOLDER + "\n"
     if kind == "text":
         text = part.get("text")

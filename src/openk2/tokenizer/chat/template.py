@@ -159,7 +159,8 @@ def _render_message(message: dict[str, Any], index: int, keep_reasoning: bool) -
 
 
 def _assistant_body(message: dict[str, Any], where: str, keep_reasoning: bool) -> str:
-    reasoning = _reasoning(message, where) if keep_reasoning else ""
+    reasoning = _reasoning(message, where)  # validated even where the template drops it
+    reasoning = reasoning if keep_reasoning else ""
     text = f"{sp.THINK_OPEN}{reasoning}{sp.THINK_CLOSE}"
     text += render_content(message.get("content"), where)
     if message.get("tool_calls"):

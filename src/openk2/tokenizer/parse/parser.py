@@ -22,65 +22,13 @@ the same result.
 from __future__ import annotations
 
 import json
-import re
 
+from openk2.tokenizer.parse.calls import CallState, Held, parse_tool_call_id
 from openk2.tokenizer.parse.markers import Event, MarkerScanner
 from openk2.tokenizer.parse.types import Delta, ParseError, ParseResult, ToolCallDelta, fold_deltas
 
-_ID_RE = re.compile(r"(?P<name>[^\s<>]+):(?P<index>\d+)")
-_FUNCTIONS_PREFIX = "functions."
-
 REASONING, CONTENT, SECTION, CALL_ID, CALL_ARGS, RAW_CALL, DONE = (
     "reasoning", "content", "section", "call_id", "call_args", "raw_call", "done")
-
-
-def parse_tool_call_id(raw_id: str) -> tuple[str, str] | None:
-    """`functions.get_weather:0` -> (id, name); None if it is not a K2 tool-call id."""
-    call_id = raw_id.strip()
-    match = _ID_RE.fullmatch(call_id)
-    if match is None:
-        return None
-    name = match["name"].removeprefix(_FUNCTIONS_PREFIX)
-    return (call_id, name) if name else None
-
-
-class _Arguments:
-    """Streams a call's JSON arguments: strips outer whitespace, tracks JSON string state."""
-
-    __slots__ = ("in_string", "pending_space", "started", "text", "_escape")
-
-    def __init__(self) -> None:
-        self.text = ""  # everything emitted so far
-        self.pending_space = ""  # whitespace that is trailing unless more text follows
-        self.started = False
-        self.in_string = False
-        self._escape = False
-
-    def add(self, chunk: str) -> str:
-        """Feed raw argument text; return the fragment that is now certain."""
-        out = []
-        for ch in chunk:
-            if not self.in_string and ch.isspace():
-                if self.started:
-                    self.pending_space += ch
-                continue
-            self.started = True
-            out.append(self.pending_space + ch)
-            self.pending_space = ""
-            self._track_string(ch)
-        fragment = "".join(out)
-        self.text += fragment
-        return fragment
-
-    def _track_string(self, ch: str) -> None:
-        if not self.in_string:
-            self.in_string = ch == '"'
-        elif self._escape:
-            self._escape = False
-        elif ch == "\\":
-            self._escape = True
-        elif ch == '"':
-            self.in_string = False
 
 
 class OutputParser:
@@ -100,16 +48,10 @@ class OutputParser:
         self._reasoning_chars = 0
         self._dropped_think_open = False
         self._section_start = 0
-        self._stray = ""
-        self._stray_position = 0
-        self._call_raw = ""
-        self._call_id = ""
-        self._call_position = 0
-        self._call_index = -1
+        self._stray = Held()  # text between calls inside a section
+        self._trailing = Held()  # text after <|im_end|>
+        self._call = CallState()
         self._next_index = 0
-        self._args = _Arguments()
-        self._trailing = ""
-        self._trailing_position = 0
         self._finished: ParseResult | None = None
 
     # ---- public API ------------------------------------------------------------------------
@@ -206,16 +148,14 @@ class OutputParser:
     # ---- tool-call section -----------------------------------------------------------------
 
     def _on_section_text(self, event: Event) -> None:
-        if not self._stray:
-            self._stray_position = event.position
-        self._stray += event.text
+        self._stray.add(event)
 
     def _flush_stray(self) -> None:
-        stray, self._stray = self._stray, ""
+        position, stray = self._stray.position, self._stray.take()
         if stray.strip():
             self._text(stray)
             self._error("unexpected_text", "text between tool calls; kept as content",
-                        self._stray_position, stray)
+                        position, stray)
 
     def _on_section_marker(self, event: Event) -> None:
         self._flush_stray()
@@ -235,13 +175,11 @@ class OutputParser:
 
     def _start_call(self, event: Event) -> None:
         self._state = CALL_ID
-        self._call_raw = event.text
-        self._call_id = ""
-        self._call_position = event.position
+        self._call = CallState(raw=event.text, position=event.position)
 
     def _on_call_id_text(self, event: Event) -> None:
-        self._call_raw += event.text
-        self._call_id += event.text
+        self._call.raw += event.text
+        self._call.id_text += event.text
 
     def _on_call_id_marker(self, event: Event) -> None:
         if event.role == "argument_begin":
@@ -255,49 +193,49 @@ class OutputParser:
 
     def _abandon_call(self, extra: str, kind: str, message: str) -> None:
         """Return a call that never started streaming as content, with an error."""
-        raw = self._call_raw + extra
+        raw = self._call.raw + extra
         self._state = SECTION
         self._text(raw)
-        self._error(kind, message, self._call_position, raw)
+        self._error(kind, message, self._call.position, raw)
 
     def _begin_arguments(self, event: Event) -> None:
-        self._call_raw += event.text
-        parsed = parse_tool_call_id(self._call_id)
+        self._call.raw += event.text
+        parsed = parse_tool_call_id(self._call.id_text)
         if parsed is None:
             self._state = RAW_CALL
             return
         call_id, name = parsed
-        self._call_index, self._next_index = self._next_index, self._next_index + 1
-        self._args = _Arguments()
+        self._call.index, self._next_index = self._next_index, self._next_index + 1
         self._state = CALL_ARGS
-        self._emit(Delta(tool_call=ToolCallDelta(self._call_index, call_id, name)))
+        self._emit(Delta(tool_call=ToolCallDelta(self._call.index, call_id, name)))
 
     def _on_raw_call_text(self, event: Event) -> None:
-        self._call_raw += event.text
+        self._call.raw += event.text
 
     def _on_raw_call_marker(self, event: Event) -> None:
-        message = f"invalid tool-call id {self._call_id.strip()!r} (expected functions.NAME:IDX)"
+        message = (f"invalid tool-call id {self._call.id_text.strip()!r} "
+                   "(expected functions.NAME:IDX)")
         if event.role == "call_end":
             self._abandon_call(event.text, "invalid_tool_call_id", message)
         elif event.role in ("section_begin", "section_end", "call_begin", "im_end"):
             self._abandon_call("", "invalid_tool_call_id", message)
             self._dispatch(event)
         else:
-            self._call_raw += event.text
+            self._call.raw += event.text
 
     # ---- arguments -------------------------------------------------------------------------
 
     def _on_args_text(self, event: Event) -> None:
-        self._call_raw += event.text
-        fragment = self._args.add(event.text)
+        self._call.raw += event.text
+        fragment = self._call.args.add(event.text)
         if fragment:
-            self._emit(Delta(tool_call=ToolCallDelta(self._call_index, arguments=fragment)))
+            self._emit(Delta(tool_call=ToolCallDelta(self._call.index, arguments=fragment)))
 
     def _on_args_marker(self, event: Event) -> None:
-        if self._args.in_string:  # a marker inside a JSON string is argument text
+        if self._call.args.in_string:  # a marker inside a JSON string is argument text
             self._on_args_text(event)
         elif event.role == "call_end":
-            self._call_raw += event.text
+            self._call.raw += event.text
             self._state = SECTION
             self._validate_arguments()
         else:
@@ -307,7 +245,7 @@ class OutputParser:
 
     def _validate_arguments(self) -> None:
         try:
-            value = json.loads(self._args.text)
+            value = json.loads(self._call.args.text)
         except ValueError as e:
             self._drop_call("invalid_arguments", f"arguments are not valid JSON: {e}")
             return
@@ -315,14 +253,12 @@ class OutputParser:
             self._drop_call("invalid_arguments", "arguments must be a JSON object")
 
     def _drop_call(self, kind: str, message: str) -> None:
-        self._error(kind, message, self._call_position, self._call_raw, self._call_index)
+        self._error(kind, message, self._call.position, self._call.raw, self._call.index)
 
     # ---- end of stream ---------------------------------------------------------------------
 
     def _on_done(self, event: Event) -> None:
-        if not self._trailing:
-            self._trailing_position = event.position
-        self._trailing += event.text
+        self._trailing.add(event)
 
     def _close(self) -> None:
         state = self._state
@@ -336,10 +272,10 @@ class OutputParser:
             self._drop_call("unterminated_tool_call", "output ended inside tool-call arguments")
         elif state == RAW_CALL:
             self._abandon_call("", "invalid_tool_call_id", "output ended inside a tool call "
-                               f"with invalid id {self._call_id.strip()!r}")
-        elif state == DONE and self._trailing.strip():
+                               f"with invalid id {self._call.id_text.strip()!r}")
+        elif state == DONE and self._trailing.text.strip():
             self._error("text_after_end", "text after <|im_end|> was dropped",
-                        self._trailing_position, self._trailing)
+                        self._trailing.position, self._trailing.text)
         if state in (SECTION, CALL_ID, CALL_ARGS, RAW_CALL):
             self._unterminated_section()
 

@@ -53,12 +53,16 @@ class Delta:
     tool_call: ToolCallDelta | None = None
     error: ParseError | None = None
 
-    def to_openai(self) -> dict[str, Any] | None:
-        """The `choices[0].delta` payload of an OpenAI stream chunk (None for errors)."""
+    def to_openai(self, reasoning_key: str = "reasoning_content") -> dict[str, Any] | None:
+        """The `choices[0].delta` payload of an OpenAI stream chunk (None for errors).
+
+        `reasoning_key`: vLLM-style servers send `reasoning_content`; the K2.6 API says
+        `reasoning`.
+        """
         if self.content is not None:
             return {"content": self.content}
         if self.reasoning_content is not None:
-            return {"reasoning_content": self.reasoning_content}
+            return {reasoning_key: self.reasoning_content}
         if self.tool_call is None:
             return None
         call = self.tool_call
@@ -81,11 +85,11 @@ class ParseResult:
     """OpenAI shape: `{"id", "type": "function", "function": {"name", "arguments"}}`."""
     errors: list[ParseError] = field(default_factory=list)
 
-    def to_message(self) -> dict[str, Any]:
+    def to_message(self, reasoning_key: str = "reasoning_content") -> dict[str, Any]:
         """An OpenAI assistant message (`tool_calls` only when there are some)."""
         message: dict[str, Any] = {"role": "assistant", "content": self.content}
         if self.reasoning_content is not None:
-            message["reasoning_content"] = self.reasoning_content
+            message[reasoning_key] = self.reasoning_content
         if self.tool_calls:
             message["tool_calls"] = self.tool_calls
         return message
