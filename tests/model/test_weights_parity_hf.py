@@ -27,16 +27,27 @@ def _ids(config: ModelConfig) -> torch.Tensor:
     return torch.randint(0, config.vocab_size, (2, 10), generator=torch.Generator().manual_seed(3))
 
 
-@pytest.mark.parametrize("original_format", [True, False])
-def test_save_pretrained_checkpoint_matches_transformers(
-    tmp_path: Path, original_format: bool
-) -> None:
+# What transformers 5.23 `save_pretrained` writes for routed experts: per-expert K2 names only
+# when the in-memory config's model_type is `deepseek_v3` (its conversion mapping is keyed by
+# model_type) and save_original_format is left True; fused [E, 2I, H] / [E, H, I] otherwise,
+# e.g. for a config read from a K2 hub file, whose model_type is `kimi_k2`.
+SAVE_CASES = {
+    "per_expert": ("deepseek_v3", True, False),
+    "fused_kimi_k2_model_type": ("kimi_k2", True, True),
+    "fused_save_original_format_false": ("deepseek_v3", False, True),
+}
+
+
+@pytest.mark.parametrize("case", list(SAVE_CASES))
+def test_save_pretrained_checkpoint_matches_transformers(tmp_path: Path, case: str) -> None:
+    model_type, original_format, expect_fused = SAVE_CASES[case]
     config = _config()
     hf_model = random_hf_model(config, seed=2)
+    hf_model.config.model_type = model_type
     hf_model.save_pretrained(tmp_path, save_original_format=original_format)
     with safe_open(tmp_path / "model.safetensors", "pt") as f:  # what transformers wrote
         fused = "model.layers.1.mlp.experts.gate_up_proj" in set(f.keys())
-    assert fused is not original_format
+    assert fused is expect_fused
 
     model = load_model(tmp_path)
     ids = _ids(config)
@@ -57,7 +68,7 @@ def test_kimi_k25_save_pretrained_checkpoint_matches_transformers(tmp_path: Path
         "pos_emb_width": 4,
     }
     k25 = Kimi_K25Config(
-        text_config=hf_text.config.to_dict(),
+        text_config=hf_text.config.to_dict() | {"dtype": "float32"},
         vision_config=vision,
         projection_hidden_size=16,
         tie_word_embeddings=False,

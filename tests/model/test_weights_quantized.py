@@ -104,4 +104,5 @@ def test_fp8_block_checkpoint_loads_with_partial_edge_blocks(tmp_path: Path) -> 
     for key, tensor in loaded.state_dict().items():
         assert torch.equal(tensor, reference.state_dict()[key]), key
     assert loaded.get_submodule("model.layers.0.mlp.down_proj").weight.shape == (136, 200)
-    assert _relative_error(_logits(loaded), _logits(model)) < 0.05
+    # e4m3 keeps 3 mantissa bits (~3% RMS per weight); every Linear is quantized here
+    assert 0 < _relative_error(_logits(loaded), _logits(model)) < 0.15

@@ -29,6 +29,7 @@ def _register_commands() -> None:
     from openk2.cli import model_commands  # noqa: F401
     from openk2.cli import serve_commands  # noqa: F401
     from openk2.cli import tokenizer_commands  # noqa: F401
+    from openk2.cli import weights_commands  # noqa: F401
 
 
 @app.command()

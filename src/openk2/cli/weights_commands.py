@@ -9,11 +9,16 @@ demos.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from openk2.cli import app
+
+if TYPE_CHECKING:
+    import torch
+
+    from openk2.model import KimiK2ForCausalLM, ModelConfig
 
 _DTYPES = {"bf16": "bfloat16", "fp32": "float32"}
 
@@ -53,7 +58,7 @@ def convert(
     typer.echo(f"wrote {len(files)} shard(s), {size / 2**20:.1f} MiB, to {out}")
 
 
-def _load_or_build(source: str, dtype: object, seed: int) -> object:
+def _load_or_build(source: str, dtype: torch.dtype | None, seed: int) -> KimiK2ForCausalLM:
     """Load a checkpoint path, or build a seeded random model from a preset name."""
     import torch
 
@@ -63,7 +68,7 @@ def _load_or_build(source: str, dtype: object, seed: int) -> object:
 
     if Path(source).exists():
         try:
-            return load_model(source, dtype=dtype)  # type: ignore[arg-type]
+            return load_model(source, dtype=dtype)
         except CheckpointError as exc:
             raise typer.BadParameter(str(exc), param_hint="--model") from exc
     if source not in PRESETS:
@@ -73,11 +78,11 @@ def _load_or_build(source: str, dtype: object, seed: int) -> object:
         )
     config = get_preset(source)
     dtype = dtype or torch.bfloat16
-    _check_memory(config, dtype)  # type: ignore[arg-type]
-    return build_model(config, dtype=dtype, seed=seed)  # type: ignore[arg-type]
+    _check_memory(config, dtype)
+    return build_model(config, dtype=dtype, seed=seed)
 
 
-def _check_memory(config: object, dtype: object) -> None:
+def _check_memory(config: ModelConfig, dtype: torch.dtype) -> None:
     """Refuse presets that cannot fit in RAM (kimi-k2.6 is ~2 TB in bf16) before allocating."""
     import psutil
     import torch
@@ -85,8 +90,8 @@ def _check_memory(config: object, dtype: object) -> None:
     from openk2.model import KimiK2ForCausalLM
 
     with torch.device("meta"):
-        meta = KimiK2ForCausalLM(config)  # type: ignore[arg-type]
-    need = sum(p.numel() for p in meta.parameters()) * dtype.itemsize  # type: ignore[attr-defined]
+        meta = KimiK2ForCausalLM(config)
+    need = sum(p.numel() for p in meta.parameters()) * dtype.itemsize
     have = psutil.virtual_memory().available
     if need > have:
         raise typer.BadParameter(

@@ -92,7 +92,8 @@ def _check_unexpected(
     key = plan.sources[extra[0]].keys[0]
     raise CheckpointError(
         f"unexpected: the model built from config.json has no tensor '{extra[0]}' "
-        f"({len(extra)} unexpected in all: {_listing(extra)}){_structure_hint(extra, config)}",
+        f"({len(extra)} unexpected in all: {_listing(extra)})"
+        f"{_structure_hint(extra, config, plan)}",
         file=reader.info(key).file,
         tensor=key,
     )

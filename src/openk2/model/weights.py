@@ -22,11 +22,13 @@ import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 import torch
 from torch import nn
 
+from openk2.model.config import ModelConfig
+from openk2.model.model import KimiK2ForCausalLM
 from openk2.model.quant.int4 import int4_quantization_config, quantize_int4
 from openk2.model.safetensors_io import (
     CONFIG_NAME,
@@ -37,9 +39,6 @@ from openk2.model.safetensors_io import (
 from openk2.model.safetensors_writer import ShardedWriter
 from openk2.model.weight_check import ExpectedTensor, validate_plan
 from openk2.model.weight_plan import CheckpointPlan, QuantSettings, plan_checkpoint, read_source
-
-if TYPE_CHECKING:
-    from openk2.model.model import KimiK2ForCausalLM
 
 log = logging.getLogger(__name__)
 
@@ -115,23 +114,34 @@ def load_model(
 
     Every tensor is checked against the model (names, shapes, dtypes) from file headers before
     any data is read; then each tensor is read from its memory-mapped file, decoded, cast and
-    placed one at a time, so peak memory is the model plus one tensor. `dtype` None keeps the
-    checkpoint's dtype (bf16 for quantized weights); the router bias stays float32.
+    placed one at a time, so peak memory is the model plus one tensor. `dtype` None means
+    config.json's `dtype` (or `torch_dtype`), else each tensor's stored dtype (bf16 for
+    quantized weights); the router's `e_score_correction_bias` always stays float32.
     """
-    from openk2.model.config import ModelConfig
-    from openk2.model.model import KimiK2ForCausalLM
-
     raw_config = read_config(path)
-    config_file = str(_config_file(path))
+    dtype = dtype or _config_dtype(raw_config)
     try:
         config = ModelConfig.from_hf_json(raw_config)
+        if dtype is not None:
+            config = config.replace(dtype=str(dtype).removeprefix("torch."))
     except (ValueError, TypeError, KeyError) as exc:
-        raise CheckpointError(f"invalid config: {exc}", file=config_file) from exc
+        raise CheckpointError(f"invalid config: {exc}", file=_config_file(path)) from exc
     with torch.device("meta"):
         model = KimiK2ForCausalLM(config)
     with CheckpointReader(path) as reader:
         _fill(model, reader, config, dtype=dtype, device=torch.device(device))
     return model.eval()
+
+
+def _config_dtype(raw_config: dict[str, Any]) -> torch.dtype | None:
+    """The float dtype a config.json names for the text model (K2.5: in text_config), if any."""
+    for source in (raw_config.get("text_config") or {}, raw_config):
+        name = source.get("dtype") or source.get("torch_dtype")
+        if name is not None:
+            dtype = getattr(torch, str(name).removeprefix("torch."), None)
+            if isinstance(dtype, torch.dtype) and dtype.is_floating_point:
+                return dtype
+    return None
 
 
 def _fill(
