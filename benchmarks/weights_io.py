@@ -70,7 +70,6 @@ def bench_load_model(preset: str, out: Path) -> None:
     """save_model then load_model of a seeded preset, bf16 and INT4-expert checkpoints."""
     from openk2.model.config import get_preset
     from openk2.model.model import KimiK2ForCausalLM
-
     from openk2.model.weights import load_model, save_model
 
     torch.manual_seed(0)
