@@ -89,15 +89,29 @@ def apply_top_k(scores_RV: torch.Tensor, k_R: torch.Tensor) -> torch.Tensor:
     return scores_RV.masked_fill(scores_RV < kth_R, _NEG_INF)
 
 
-def apply_top_p(scores_RV: torch.Tensor, p_R: torch.Tensor) -> torch.Tensor:
-    """Keep each row's smallest top set whose probability mass reaches p (always the best)."""
-    sorted_RV, order_RV = scores_RV.sort(dim=1, descending=True)
-    probs_RV = sorted_RV.softmax(dim=1)
-    mass_before_RV = probs_RV.cumsum(dim=1) - probs_RV
-    drop_sorted = mass_before_RV >= p_R[:, None]
-    drop_sorted[:, 0] = False
-    drop_RV = torch.zeros_like(drop_sorted).scatter(1, order_RV, drop_sorted)
-    return scores_RV.masked_fill(drop_RV, _NEG_INF)
+def apply_top_p(scores_RV: torch.Tensor, p_R: torch.Tensor, first_k: int = 128) -> torch.Tensor:
+    """Keep each row's smallest top set whose probability mass reaches p (always the best).
+
+    A trained model's nucleus is usually a few dozen tokens, so the `first_k` best are checked
+    first (a partial top-k); only rows whose nucleus is wider pay for a full-vocabulary sort.
+    """
+    k = min(first_k, scores_RV.shape[1])
+    probs_RK, order_RK = scores_RV.softmax(dim=1).topk(k, dim=1)
+    keep = _nucleus(scores_RV, probs_RK, order_RK, p_R)
+    wide = probs_RK.sum(dim=1) < p_R
+    if bool(wide.any()):
+        sorted_RV, order_RV = scores_RV[wide].sort(dim=1, descending=True)
+        keep[wide] = _nucleus(scores_RV[wide], sorted_RV.softmax(dim=1), order_RV, p_R[wide])
+    return scores_RV.masked_fill(~keep, _NEG_INF)
+
+
+def _nucleus(
+    scores_RV: torch.Tensor, probs_RK: torch.Tensor, order_RK: torch.Tensor, p_R: torch.Tensor
+) -> torch.Tensor:
+    """[R, V] mask of the tokens whose preceding mass (in descending order) is below p."""
+    inside_RK = (probs_RK.cumsum(dim=1) - probs_RK) < p_R[:, None]
+    inside_RK[:, 0] = True
+    return torch.zeros_like(scores_RV, dtype=torch.bool).scatter(1, order_RK, inside_RK)
 
 
 def _guided(scores_V: torch.Tensor, seq: Sequence) -> int:
