@@ -1,10 +1,10 @@
 """Batched token selection: temperature, top-k, top-p, seeds, bans, guides and logprobs.
 
-Sampling uses the exponential-race form of the Gumbel-max trick: token = argmax(log p - log q)
-with q ~ Exp(1) drawn from the sequence's own generator. That makes a seeded sequence repeat
-exactly whatever else is in the batch, and it lets a constrained row take the best-scoring token
-its guide accepts by scanning scores in descending order, which samples exactly from the
-renormalised allowed distribution without building a vocabulary-wide mask.
+Every random draw comes from the sequence's own generator, so a seeded sequence repeats exactly
+whatever else is in the batch. Free rows sample by inverse CDF (one uniform per row and token).
+Guided rows use the exponential-race form of the Gumbel-max trick, token = argmax(log p - log q)
+with q ~ Exp(1): scanning those scores in descending order for the first token the guide accepts
+samples exactly from the renormalised allowed distribution, without a vocabulary-wide mask.
 """
 
 from __future__ import annotations
@@ -34,13 +34,18 @@ def sample(logits_RV: torch.Tensor, rows: list[SampleRow]) -> list[TokenLogprob]
     scores_RV = logits_RV.clone()
     for r, row in enumerate(rows):
         _adjust_row(scores_RV[r], row)
-    scores_RV = _filtered_scores(scores_RV, [row.seq for row in rows])
-    best = scores_RV.argmax(dim=1).tolist()
-    tokens = [
-        best[r] if row.seq.guide is None else _guided(scores_RV[r], row.seq)
-        for r, row in enumerate(rows)
-    ]
-    return _logprobs(logits_RV, tokens, [row.seq.params.logprobs for row in rows])
+    seqs = [row.seq for row in rows]
+    scores_RV = _filtered_scores(scores_RV, seqs)
+    tokens = scores_RV.argmax(dim=1).tolist()
+    free = [r for r, s in enumerate(seqs) if not s.params.greedy and s.guide is None]
+    if free:
+        drawn = _inverse_cdf(scores_RV[free], [seqs[r].generator for r in free])
+        for r, token in zip(free, drawn, strict=True):
+            tokens[r] = token
+    for r, seq in enumerate(seqs):
+        if seq.guide is not None:
+            tokens[r] = _guided(scores_RV[r], seq)
+    return _logprobs(logits_RV, tokens, [s.params.logprobs for s in seqs])
 
 
 def _adjust_row(scores_V: torch.Tensor, row: SampleRow) -> None:
@@ -60,7 +65,7 @@ def _adjust_row(scores_V: torch.Tensor, row: SampleRow) -> None:
 
 
 def _filtered_scores(scores_RV: torch.Tensor, seqs: list[Sequence]) -> torch.Tensor:
-    """Temperature, top-k, top-p, then Gumbel noise; greedy rows keep their raw logits."""
+    """Temperature, top-k and top-p (greedy rows are divided by 1, so their argmax stays)."""
     device = scores_RV.device
     temps = torch.tensor([s.params.temperature or 1.0 for s in seqs], device=device)
     scores_RV = scores_RV / temps[:, None]
@@ -70,22 +75,24 @@ def _filtered_scores(scores_RV: torch.Tensor, seqs: list[Sequence]) -> torch.Ten
     top_p = [s.params.top_p for s in seqs]
     if any(p < 1.0 for p in top_p):
         scores_RV = apply_top_p(scores_RV, torch.tensor(top_p, device=device))
-    sampled = [r for r, seq in enumerate(seqs) if not seq.params.greedy]
-    if sampled:
-        # Noise comes from each sequence's own CPU generator: reproducible on any device.
-        vocab = scores_RV.shape[1]
-        noise = [torch.empty(vocab).exponential_(generator=seqs[r].generator) for r in sampled]
-        rows = torch.tensor(sampled, device=device)
-        scores_RV[rows] -= torch.stack(noise).to(device).log()
     return scores_RV
+
+
+def _inverse_cdf(scores_RV: torch.Tensor, generators: list[torch.Generator]) -> list[int]:
+    """One categorical draw per row from softmax(scores), using one uniform per generator."""
+    cdf_RV = scores_RV.softmax(dim=1).cumsum(dim=1)
+    # The uniforms come from CPU generators, so a seed means the same draw on any device.
+    u_R = torch.cat([torch.rand(1, generator=g) for g in generators]).to(scores_RV.device)
+    picks = torch.searchsorted(cdf_RV, (u_R * cdf_RV[:, -1])[:, None], right=True)
+    return picks[:, 0].clamp(max=scores_RV.shape[1] - 1).tolist()
 
 
 def apply_top_k(scores_RV: torch.Tensor, k_R: torch.Tensor) -> torch.Tensor:
     """Set all but each row's k highest scores to -inf (k = 0 keeps the row unchanged)."""
     vocab = scores_RV.shape[1]
     k_R = torch.where(k_R <= 0, vocab, k_R.clamp(max=vocab))
-    sorted_RV = scores_RV.sort(dim=1, descending=True).values
-    kth_R = sorted_RV.gather(1, (k_R - 1)[:, None])
+    best_RK = scores_RV.topk(int(k_R.max()), dim=1).values
+    kth_R = best_RK.gather(1, (k_R - 1)[:, None])
     return scores_RV.masked_fill(scores_RV < kth_R, _NEG_INF)
 
 
@@ -120,6 +127,9 @@ def _guided(scores_V: torch.Tensor, seq: Sequence) -> int:
     forced = guide.forced_token()
     if forced is not None:
         return forced
+    if not seq.params.greedy:
+        noise_V = torch.empty(scores_V.shape[0]).exponential_(generator=seq.generator)
+        scores_V = scores_V - noise_V.to(scores_V.device).log()
     return _first_accepted(scores_V, guide.accepts, guide.fallback_token)
 
 
