@@ -30,9 +30,9 @@ def test_model_cache_holds_kv_lora_rank_plus_rope_dims_per_token() -> None:
     assert cache.seq_len == 5
     layer0 = model.model.layers[0]
     x = model.model.embed_tokens(torch.ones(2, 5, dtype=torch.long))
-    cos, sin = model.model.rotary_emb(torch.arange(5).expand(2, 5))
+    rotation = model.model.rotary_emb(torch.arange(5).expand(2, 5))
     with torch.no_grad():
-        expected = layer0.self_attn._latents(layer0.input_layernorm(x), cos, sin)
+        expected = layer0.self_attn._latents(layer0.input_layernorm(x), rotation)
     assert torch.allclose(cache.latents_LBSC[0, :, :5], expected)
 
 

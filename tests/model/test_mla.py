@@ -22,9 +22,8 @@ def _mla(config: ModelConfig | None = None) -> tuple[MLA, RotaryEmbedding]:
 def _run(mla: MLA, rope: RotaryEmbedding, x: torch.Tensor, mode: str, cache=None, offset=0):
     mla.mode = mode  # type: ignore[assignment]
     positions = torch.arange(offset, offset + x.shape[1]).expand(x.shape[0], -1)
-    cos, sin = rope(positions)
     with torch.no_grad():
-        return mla(x, cos, sin, cache)
+        return mla(x, rope(positions), cache)
 
 
 class MaskingCache:
@@ -115,9 +114,9 @@ def test_max_logit_hook_is_off_by_default_and_matches_manual_scores() -> None:
 def _manual_max_logit(mla: MLA, rope: RotaryEmbedding, x: torch.Tensor) -> torch.Tensor:
     """Per-head max of causal q.k * scale from explicit per-head keys."""
     with torch.no_grad():
-        cos, sin = rope(torch.arange(x.shape[1]).expand(x.shape[0], -1))
-        q_nope, q_pe = mla._queries(x, cos, sin)
-        latent = mla._latents(x, cos, sin)
+        rotation = rope(torch.arange(x.shape[1]).expand(x.shape[0], -1))
+        q_nope, q_pe = mla._queries(x, rotation)
+        latent = mla._latents(x, rotation)
         c_kv, k_pe = latent.split([mla.kv_rank, mla.rope_dim], dim=-1)
         kv = mla.kv_b_proj(c_kv).unflatten(-1, (mla.num_heads, -1))
         k_nope = kv[..., : mla.nope_dim]

@@ -55,11 +55,17 @@ def test_rotation_is_complex_multiplication_of_interleaved_pairs() -> None:
     generator = torch.Generator().manual_seed(0)
     x = torch.randn(3, 8, generator=generator)
     angles = torch.randn(3, 4, generator=generator)
-    rotated = apply_rope(x, angles.cos(), angles.sin())
-    expected = torch.view_as_real(
-        torch.view_as_complex(x.view(3, 4, 2)) * torch.polar(torch.ones_like(angles), angles)
-    ).flatten(-2)
+    rotated = apply_rope(x, torch.polar(torch.ones_like(angles), angles))
+    even, odd = x[:, 0::2], x[:, 1::2]
+    cos, sin = angles.cos(), angles.sin()
+    expected = torch.stack([even * cos - odd * sin, odd * cos + even * sin], dim=-1).flatten(-2)
     assert torch.allclose(rotated, expected, atol=1e-6)
+
+
+def test_rotation_of_strided_slices_with_odd_offsets() -> None:
+    x = torch.randn(2, 13)
+    rotation = torch.polar(torch.ones(4), torch.randn(4))
+    assert torch.equal(apply_rope(x[:, 1:9], rotation), apply_rope(x[:, 1:9].clone(), rotation))
 
 
 def test_scores_depend_only_on_relative_position() -> None:
@@ -68,8 +74,8 @@ def test_scores_depend_only_on_relative_position() -> None:
     q, k = torch.randn(8, generator=generator), torch.randn(8, generator=generator)
 
     def score(pq: int, pk: int) -> float:
-        cos, sin = rope(torch.tensor([[pq, pk]]))
-        return float(apply_rope(q, cos[0, 0], sin[0, 0]) @ apply_rope(k, cos[0, 1], sin[0, 1]))
+        rotation = rope(torch.tensor([[pq, pk]]))
+        return float(apply_rope(q, rotation[0, 0]) @ apply_rope(k, rotation[0, 1]))
 
     assert score(10, 3) == pytest.approx(score(107, 100), abs=1e-4)
     assert not math.isclose(score(10, 3), score(10, 4), abs_tol=1e-3)
@@ -77,6 +83,6 @@ def test_scores_depend_only_on_relative_position() -> None:
 
 def test_rotation_keeps_bf16_dtype() -> None:
     x = torch.randn(2, 5, 8).bfloat16()
-    cos, sin = RotaryEmbedding(get_preset("debug"))(torch.arange(5).expand(2, 5))
-    assert cos.dtype == torch.float32
-    assert apply_rope(x, cos, sin).dtype == torch.bfloat16
+    rotation = RotaryEmbedding(get_preset("debug"))(torch.arange(5).expand(2, 5))
+    assert rotation.dtype == torch.complex64
+    assert apply_rope(x, rotation).dtype == torch.bfloat16

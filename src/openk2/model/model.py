@@ -44,11 +44,10 @@ class DecoderLayer(nn.Module):
     def forward(
         self,
         x_BTD: torch.Tensor,
-        cos_BTP: torch.Tensor,
-        sin_BTP: torch.Tensor,
+        rotation_BTP: torch.Tensor,
         cache: LatentCache | None,
     ) -> torch.Tensor:
-        h = x_BTD + self.self_attn(self.input_layernorm(x_BTD), cos_BTP, sin_BTP, cache)
+        h = x_BTD + self.self_attn(self.input_layernorm(x_BTD), rotation_BTP, cache)
         return h + self.mlp(self.post_attention_layernorm(h))
 
 
@@ -75,9 +74,9 @@ class KimiK2Model(nn.Module):
         """Final-normed hidden states [B, T, D]."""
         x_BTD = _embed(self.embed_tokens, input_ids, inputs_embeds)
         positions_BT = _positions(positions, cache, x_BTD)
-        cos_BTP, sin_BTP = self.rotary_emb(positions_BT)
+        rotation_BTP = self.rotary_emb(positions_BT)
         for layer in self.layers:
-            x_BTD = layer(x_BTD, cos_BTP, sin_BTP, cache)
+            x_BTD = layer(x_BTD, rotation_BTP, cache)
         return self.norm(x_BTD)
 
 

@@ -56,19 +56,20 @@ class MLA(nn.Module):
         self.kv_b_proj = nn.Linear(self.kv_rank, h * (self.nope_dim + self.v_dim), bias=False)
         self.o_proj = nn.Linear(h * self.v_dim, d, bias=False)
         self.mode: MlaMode = "auto"
+        self._absorbed: tuple[torch.Tensor, torch.Tensor] | None = None
+        self._absorbed_key: tuple[object, ...] | None = None
         self.record_max_logit = False
         self.max_logit_H: torch.Tensor | None = None
 
     def forward(
         self,
         x_BTD: torch.Tensor,
-        cos_BTP: torch.Tensor,
-        sin_BTP: torch.Tensor,
+        rotation_BTP: torch.Tensor,
         cache: LatentCache | None = None,
     ) -> torch.Tensor:
         """Attend the T new tokens over themselves and, with a cache, over its earlier latents."""
-        q_nope_BTHN, q_pe_BTHR = self._queries(x_BTD, cos_BTP, sin_BTP)
-        latent_BTC = self._latents(x_BTD, cos_BTP, sin_BTP)
+        q_nope_BTHN, q_pe_BTHR = self._queries(x_BTD, rotation_BTP)
+        latent_BTC = self._latents(x_BTD, rotation_BTP)
         mask_BTS = None
         latent_BSC = latent_BTC
         if cache is not None:
@@ -81,7 +82,7 @@ class MLA(nn.Module):
         return self.o_proj(out_BTHV.flatten(-2))
 
     def _queries(
-        self, x_BTD: torch.Tensor, cos_BTP: torch.Tensor, sin_BTP: torch.Tensor
+        self, x_BTD: torch.Tensor, rotation_BTP: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """(q_nope [B,T,H,N], rotated q_pe [B,T,H,R])."""
         if hasattr(self, "q_proj"):
@@ -90,18 +91,16 @@ class MLA(nn.Module):
             q = self.q_b_proj(self.q_a_layernorm(self.q_a_proj(x_BTD)))
         q_BTHQ = q.unflatten(-1, (self.num_heads, -1))
         q_nope_BTHN, q_pe_BTHR = q_BTHQ.split([self.nope_dim, self.rope_dim], dim=-1)
-        q_pe_BTHR = apply_rope(q_pe_BTHR, cos_BTP.unsqueeze(2), sin_BTP.unsqueeze(2))
+        q_pe_BTHR = apply_rope(q_pe_BTHR, rotation_BTP.unsqueeze(2))
         return q_nope_BTHN, q_pe_BTHR
 
-    def _latents(
-        self, x_BTD: torch.Tensor, cos_BTP: torch.Tensor, sin_BTP: torch.Tensor
-    ) -> torch.Tensor:
+    def _latents(self, x_BTD: torch.Tensor, rotation_BTP: torch.Tensor) -> torch.Tensor:
         """What the cache stores per token: [normalised c_kv ; rotated k_pe], [B, T, C]."""
         c_kv_BTL, k_pe_BTR = self.kv_a_proj_with_mqa(x_BTD).split(
             [self.kv_rank, self.rope_dim], dim=-1
         )
         c_kv_BTL = self.kv_a_layernorm(c_kv_BTL)
-        return torch.cat([c_kv_BTL, apply_rope(k_pe_BTR, cos_BTP, sin_BTP)], dim=-1)
+        return torch.cat([c_kv_BTL, apply_rope(k_pe_BTR, rotation_BTP)], dim=-1)
 
     def _prefers_absorbed(self, new: int, total: int) -> bool:
         """Whether the latent-space form costs fewer multiply-adds per head for these lengths."""
@@ -140,26 +139,52 @@ class MLA(nn.Module):
         latent_BSC: torch.Tensor,
         mask: torch.Tensor | None,
     ) -> torch.Tensor:
-        """Attention over the latents themselves; returns [B, T, H, V]."""
-        w_HXL = self.kv_b_proj.weight.unflatten(0, (self.num_heads, -1))
-        w_uk_HNL, w_uv_HVL = w_HXL.split([self.nope_dim, self.v_dim], dim=1)
-        q_lat_HBTL = torch.matmul(q_nope_BTHN.permute(2, 0, 1, 3), w_uk_HNL.unsqueeze(1))
-        q_BHTC = torch.cat([q_lat_HBTL.permute(1, 0, 2, 3), q_pe_BTHR.transpose(1, 2)], dim=-1)
-        keys_B1SC = latent_BSC.unsqueeze(1)
-        values_B1SL = keys_B1SC[..., : self.kv_rank]
-        out_lat_BHTL = self._eager_attention(q_BHTC, keys_B1SC, values_B1SL, mask)
-        out_HBTV = torch.matmul(out_lat_BHTL.transpose(0, 1), w_uv_HVL.transpose(1, 2).unsqueeze(1))
-        return out_HBTV.permute(1, 2, 0, 3)
+        """Attention over the latents themselves (MQA, keys [S, C], values [S, L]); [B,T,H,V]."""
+        batch, new, heads, _ = q_nope_BTHN.shape
+        w_uk_HNL, w_uv_HVL = self._absorbed_weights()
+        q_HMN = q_nope_BTHN.permute(2, 0, 1, 3).reshape(heads, batch * new, self.nope_dim)
+        q_lat_BHTL = torch.bmm(q_HMN, w_uk_HNL).view(heads, batch, new, -1).transpose(0, 1)
+        q_BHTC = torch.cat([q_lat_BHTL, q_pe_BTHR.transpose(1, 2)], dim=-1)
+        scores_BHTS = _shared_kv_matmul(q_BHTC, latent_BSC.transpose(1, 2)) * self.scale
+        probs_BHTS = self._probabilities(scores_BHTS, mask).to(latent_BSC.dtype)
+        out_BHTL = _shared_kv_matmul(probs_BHTS, latent_BSC[..., : self.kv_rank])
+        out_HML = out_BHTL.transpose(0, 1).reshape(heads, batch * new, self.kv_rank)
+        out_HMV = torch.bmm(out_HML, w_uv_HVL.transpose(1, 2))
+        return out_HMV.view(heads, batch, new, -1).permute(1, 2, 0, 3)
+
+    def _absorbed_weights(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(W_UK [H, N, L], W_UV [H, V, L]) from `kv_b_proj`, as contiguous per-head blocks.
+
+        Without autograd, contiguous copies are cached (some bf16 batched matmuls copy strided
+        operands on every call) and rebuilt whenever the weight tensor or its values change.
+        """
+        weight = self.kv_b_proj.weight
+        w_HXL = weight.unflatten(0, (self.num_heads, -1))
+        if torch.is_grad_enabled():
+            return w_HXL.split([self.nope_dim, self.v_dim], dim=1)
+        key = (weight.data_ptr(), weight._version, weight.dtype, weight.device)
+        if self._absorbed_key != key:
+            w_uk, w_uv = w_HXL.detach().split([self.nope_dim, self.v_dim], dim=1)
+            with torch.inference_mode(False):
+                self._absorbed = (w_uk.clone(), w_uv.clone())
+            self._absorbed_key = key
+        assert self._absorbed is not None
+        return self._absorbed
 
     def _eager_attention(
         self,
-        q_BHTX: torch.Tensor,
-        k_BhSX: torch.Tensor,
-        v_BhSY: torch.Tensor,
+        q_BHTQ: torch.Tensor,
+        k_BHSQ: torch.Tensor,
+        v_BHSV: torch.Tensor,
         mask: torch.Tensor | None,
     ) -> torch.Tensor:
-        """softmax(q k^T * scale) v with fp32 softmax; h is H or 1 (shared latent keys)."""
-        scores_BHTS = torch.matmul(q_BHTX, k_BhSX.transpose(-1, -2)) * self.scale
+        """softmax(q k^T * scale) v with explicit scores (used when recording max logits)."""
+        scores_BHTS = torch.matmul(q_BHTQ, k_BHSQ.transpose(-1, -2)) * self.scale
+        probs_BHTS = self._probabilities(scores_BHTS, mask)
+        return torch.matmul(probs_BHTS.to(v_BHSV.dtype), v_BHSV)
+
+    def _probabilities(self, scores_BHTS: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+        """Masked fp32 softmax of scaled scores; records `max_logit_H` when asked."""
         new, total = scores_BHTS.shape[-2:]
         if mask is None and new > 1:
             mask = _causal_mask(new, total, scores_BHTS.device)
@@ -167,8 +192,16 @@ class MLA(nn.Module):
             scores_BHTS = scores_BHTS.masked_fill(~mask, float("-inf"))
         if self.record_max_logit:
             self.max_logit_H = scores_BHTS.detach().float().amax(dim=(0, 2, 3))
-        probs_BHTS = torch.softmax(scores_BHTS.float(), dim=-1).to(v_BhSY.dtype)
-        return torch.matmul(probs_BHTS, v_BhSY)
+        return torch.softmax(scores_BHTS.float(), dim=-1)
+
+
+def _shared_kv_matmul(a_BHTX: torch.Tensor, b_BXY: torch.Tensor) -> torch.Tensor:
+    """a @ b with one b per batch row shared by all heads: heads fold into the rows, [B,H,T,Y]."""
+    batch, heads, new, width = a_BHTX.shape
+    a_BMX = a_BHTX.reshape(batch, heads * new, width)
+    # One row: a 2-D mm takes the strided cache view as is; bf16 bmm would copy it first.
+    out = torch.mm(a_BMX[0], b_BXY[0]).unsqueeze(0) if batch == 1 else torch.bmm(a_BMX, b_BXY)
+    return out.view(batch, heads, new, -1)
 
 
 def _attention_mask(
@@ -177,8 +210,8 @@ def _attention_mask(
     """Boolean [B|1, 1, T, S] mask (True = may attend); None for square causal (SDPA's own)."""
     if mask_BTS is not None:
         return mask_BTS.unsqueeze(1)
-    if new == total:
-        return None
+    if new == total or new == 1:
+        return None  # square causal: SDPA's own; a single new token sees every slot
     return _causal_mask(new, total, device)
 
 

@@ -44,19 +44,35 @@ class MoEGate(nn.Module):
 
     def forward(self, x_ND: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(weights_NK fp32, expert ids_NK int64) of the experts each token uses."""
+        scores_NE, ids_NK = self._select(x_ND)
+        weights_NK = scores_NE.gather(1, ids_NK)
+        if self.norm_topk_prob:
+            weights_NK = weights_NK / (weights_NK.sum(dim=-1, keepdim=True) + _NORM_EPS)
+        return weights_NK * self.routed_scaling_factor, ids_NK
+
+    def route_one(self, x_1D: torch.Tensor) -> list[tuple[float, int]]:
+        """(weight, expert id) pairs for a single token; the weighting runs on Python floats.
+
+        Same rule as `forward`, with fewer tensor ops: the decode hot path.
+        """
+        scores_1E, ids_1K = self._select(x_1D)
+        weights = scores_1E.gather(1, ids_1K)[0].tolist()
+        scale = self.routed_scaling_factor
+        if self.norm_topk_prob:
+            scale /= sum(weights) + _NORM_EPS
+        return [(w * scale, e) for w, e in zip(weights, ids_1K[0].tolist(), strict=True)]
+
+    def _select(self, x_ND: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(fp32 sigmoid scores_NE, chosen ids_NK) using the bias for selection only."""
         scores_NE = F.linear(x_ND.float(), self.weight.float()).sigmoid()
         choice_NE = scores_NE + self.e_score_correction_bias
         if self.n_group > 1:
             choice_NE = self._restrict_to_top_groups(choice_NE)
         ids_NK = choice_NE.topk(self.top_k, dim=-1, sorted=False).indices
-        weights_NK = scores_NE.gather(1, ids_NK)
-        if self.norm_topk_prob:
-            weights_NK = weights_NK / (weights_NK.sum(dim=-1, keepdim=True) + _NORM_EPS)
-        weights_NK = weights_NK * self.routed_scaling_factor
         if self.record_tokens_per_expert:
             experts = self.weight.shape[0]
             self.tokens_per_expert = torch.bincount(ids_NK.flatten(), minlength=experts)
-        return weights_NK, ids_NK
+        return scores_NE, ids_NK
 
     def _restrict_to_top_groups(self, choice_NE: torch.Tensor) -> torch.Tensor:
         """-inf outside the `topk_group` groups with the largest sum of their top-2 scores."""
@@ -102,27 +118,24 @@ class MoE(nn.Module):
 
     def forward(self, x_BTD: torch.Tensor) -> torch.Tensor:
         x_ND = x_BTD.reshape(-1, x_BTD.shape[-1])
-        weights_NK, ids_NK = self.gate(x_ND)
         if x_ND.shape[0] == 1 and not torch.is_grad_enabled():
-            out_ND = self._shared_or_zeros(x_ND)
-            self._add_single_token_(out_ND, x_ND, weights_NK[0], ids_NK[0])
-        else:
-            out_ND = self._routed_grouped(x_ND, weights_NK, ids_NK)
-            if self.shared_experts is not None:
-                out_ND = out_ND + self.shared_experts(x_ND)
+            return self._single_token(x_ND).view_as(x_BTD)
+        weights_NK, ids_NK = self.gate(x_ND)
+        out_ND = self._routed_grouped(x_ND, weights_NK, ids_NK)
+        if self.shared_experts is not None:
+            out_ND = out_ND + self.shared_experts(x_ND)
         return out_ND.view_as(x_BTD)
 
-    def _shared_or_zeros(self, x_ND: torch.Tensor) -> torch.Tensor:
-        if self.shared_experts is None:
-            return torch.zeros_like(x_ND)
-        return self.shared_experts(x_ND)
-
-    def _add_single_token_(
-        self, out_ND: torch.Tensor, x_ND: torch.Tensor, weights_K: torch.Tensor, ids_K: torch.Tensor
-    ) -> None:
+    def _single_token(self, x_1D: torch.Tensor) -> torch.Tensor:
         """Decode path: loop over the K selected experts only, reading their weights in place."""
-        for weight, expert_id in zip(weights_K.tolist(), ids_K.tolist(), strict=True):
-            self.experts[expert_id].add_into_(out_ND, x_ND, weight)
+        routes = self.gate.route_one(x_1D)
+        if self.shared_experts is None:
+            out_1D = torch.zeros_like(x_1D)
+        else:
+            out_1D = self.shared_experts(x_1D)
+        for weight, expert_id in routes:
+            self.experts[expert_id].add_into_(out_1D, x_1D, weight)
+        return out_1D
 
     def _routed_grouped(
         self, x_ND: torch.Tensor, weights_NK: torch.Tensor, ids_NK: torch.Tensor

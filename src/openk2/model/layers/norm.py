@@ -8,6 +8,7 @@ different bf16 results).
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 LATENT_NORM_EPS = 1e-6
@@ -24,9 +25,9 @@ class RMSNorm(nn.Module):
         self.weight = nn.Parameter(torch.empty(dim))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x32 = x.float()
-        x32 = x32 * torch.rsqrt(x32.pow(2).mean(-1, keepdim=True) + self.eps)
-        return self.weight * x32.to(x.dtype)
+        # F.rms_norm computes reduced-precision inputs in fp32 and casts back: exactly the
+        # reference order, in one kernel instead of six.
+        return self.weight * F.rms_norm(x, self.weight.shape, eps=self.eps)
 
     def init_weights(self) -> None:
         """Weight = 1."""

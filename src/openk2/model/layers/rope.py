@@ -81,7 +81,7 @@ def rope_inv_freq(config: ModelConfig) -> torch.Tensor:
 
 
 class RotaryEmbedding(nn.Module):
-    """Turns positions into (cos, sin) angles shared by every layer of one forward."""
+    """Turns positions into unit rotations (complex64) shared by every layer of one forward."""
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
@@ -90,20 +90,23 @@ class RotaryEmbedding(nn.Module):
         self.inv_freq_P = rope_inv_freq(config)
         self.attention_factor = rope_attention_factor(config)
 
-    def forward(self, positions_BT: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """fp32 (cos, sin), each [B, T, P]."""
+    def forward(self, positions_BT: torch.Tensor) -> torch.Tensor:
+        """complex64 [B, T, P]: attention_factor * (cos + i sin) of each pair's angle."""
         if self.inv_freq_P.device != positions_BT.device:
             self.inv_freq_P = self.inv_freq_P.to(positions_BT.device)
         angles_BTP = positions_BT.unsqueeze(-1).float() * self.inv_freq_P
-        cos, sin = angles_BTP.cos(), angles_BTP.sin()
-        if self.attention_factor != 1.0:
-            cos, sin = cos * self.attention_factor, sin * self.attention_factor
-        return cos, sin
+        return torch.polar(torch.full_like(angles_BTP, self.attention_factor), angles_BTP)
 
 
-def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    """Rotate interleaved pairs of x [..., R] in fp32; cos/sin [..., P] broadcast against x."""
-    x32 = x.float()
-    even, odd = x32[..., 0::2], x32[..., 1::2]
-    rotated = torch.stack((even * cos - odd * sin, odd * cos + even * sin), dim=-1)
-    return rotated.flatten(-2).to(x.dtype)
+def apply_rope(x: torch.Tensor, rotation: torch.Tensor) -> torch.Tensor:
+    """Rotate interleaved pairs of x [..., R] in fp32 by complex `rotation` [..., P] (broadcast).
+
+    Pair (x[2i], x[2i+1]) is the complex number x[2i] + i x[2i+1]; rotating it is a complex
+    multiplication, which gives (x0 cos - x1 sin, x1 cos + x0 sin).
+    """
+    x32 = x if x.dtype == torch.float32 else x.float()
+    pairs = x32.unflatten(-1, (-1, 2))
+    if pairs.storage_offset() % 2 or any(s % 2 for s in pairs.stride()[:-1]):
+        pairs = pairs.contiguous()
+    rotated = torch.view_as_real(torch.view_as_complex(pairs) * rotation).flatten(-2)
+    return rotated if x.dtype == torch.float32 else rotated.to(x.dtype)
