@@ -96,29 +96,48 @@ def apply_top_k(scores_RV: torch.Tensor, k_R: torch.Tensor) -> torch.Tensor:
     return scores_RV.masked_fill(scores_RV < kth_R, _NEG_INF)
 
 
-def apply_top_p(scores_RV: torch.Tensor, p_R: torch.Tensor, first_k: int = 128) -> torch.Tensor:
+def apply_top_p(
+    scores_RV: torch.Tensor, p_R: torch.Tensor, first_k: int = 128, last_k: int = 2048
+) -> torch.Tensor:
     """Keep each row's smallest top set whose probability mass reaches p (always the best).
 
-    A trained model's nucleus is usually a few dozen tokens, so the `first_k` best are checked
-    first (a partial top-k); only rows whose nucleus is wider pay for a full-vocabulary sort.
+    Full-vocabulary sorts are slow, so two partial top-k's come first. A trained model's nucleus
+    is usually a few dozen tokens: the `first_k` best settle it. A flat distribution's nucleus is
+    most of the vocabulary, so the excluded tail (mass <= 1 - p) lies in the `last_k` worst.
+    Only rows that fit neither pay for a sort.
     """
-    k = min(first_k, scores_RV.shape[1])
-    probs_RK, order_RK = scores_RV.softmax(dim=1).topk(k, dim=1)
-    keep = _nucleus(scores_RV, probs_RK, order_RK, p_R)
-    wide = probs_RK.sum(dim=1) < p_R
+    probs_RV = scores_RV.softmax(dim=1)
+    k = min(first_k, probs_RV.shape[1])
+    top_RK, order_RK = probs_RV.topk(k, dim=1)
+    keep = _nucleus(probs_RV, top_RK, order_RK, p_R)
+    wide = top_RK.sum(dim=1) < p_R
     if bool(wide.any()):
-        sorted_RV, order_RV = scores_RV[wide].sort(dim=1, descending=True)
-        keep[wide] = _nucleus(scores_RV[wide], sorted_RV.softmax(dim=1), order_RV, p_R[wide])
+        keep[wide] = _wide_nucleus(probs_RV[wide], p_R[wide], last_k)
     return scores_RV.masked_fill(~keep, _NEG_INF)
 
 
+def _wide_nucleus(probs_RV: torch.Tensor, p_R: torch.Tensor, last_k: int) -> torch.Tensor:
+    """Nucleus mask by excluding the least likely tokens whose total mass stays <= total - p."""
+    k = min(last_k, probs_RV.shape[1] - 1)
+    low_RK, order_RK = probs_RV.topk(k, dim=1, largest=False)
+    tail_RK = low_RK.cumsum(dim=1)
+    budget_R = probs_RV.sum(dim=1) - p_R
+    keep = torch.ones_like(probs_RV, dtype=torch.bool)
+    keep.scatter_(1, order_RK, tail_RK > budget_R[:, None])
+    deep = tail_RK[:, -1] <= budget_R  # the tail reaches past the last_k worst: sort
+    if bool(deep.any()):
+        sorted_RV, order_RV = probs_RV[deep].sort(dim=1, descending=True)
+        keep[deep] = _nucleus(probs_RV[deep], sorted_RV, order_RV, p_R[deep])
+    return keep
+
+
 def _nucleus(
-    scores_RV: torch.Tensor, probs_RK: torch.Tensor, order_RK: torch.Tensor, p_R: torch.Tensor
+    probs_RV: torch.Tensor, probs_RK: torch.Tensor, order_RK: torch.Tensor, p_R: torch.Tensor
 ) -> torch.Tensor:
     """[R, V] mask of the tokens whose preceding mass (in descending order) is below p."""
     inside_RK = (probs_RK.cumsum(dim=1) - probs_RK) < p_R[:, None]
     inside_RK[:, 0] = True
-    return torch.zeros_like(scores_RV, dtype=torch.bool).scatter(1, order_RK, inside_RK)
+    return torch.zeros_like(probs_RV, dtype=torch.bool).scatter(1, order_RK, inside_RK)
 
 
 def _guided(scores_V: torch.Tensor, seq: Sequence) -> int:
