@@ -128,3 +128,18 @@ def test_logit_bias_and_penalties_shift_the_choice() -> None:
     assert sample(logits, [f])[0].token_id == 0  # one occurrence: 0.6 > 0.5
     f.seq.append_token(0)
     assert sample(logits, [f])[0].token_id == 1  # two: 0.2 < 0.5
+
+
+def test_top_p_fast_path_matches_the_full_sort() -> None:
+    gen = torch.Generator().manual_seed(0)
+    peaky = torch.randn(6, 3000, generator=gen) * 6  # nucleus inside the first candidates
+    flat = torch.randn(6, 3000, generator=gen) * 0.1  # nucleus spans most of the vocabulary
+    scores = torch.cat([peaky, flat])
+    p = torch.tensor([0.5, 0.9, 0.95, 0.99, 1e-4, 0.7] * 2)
+    fast = torch.isinf(apply_top_p(scores, p))
+    full = torch.isinf(apply_top_p(scores, p, first_k=3000))
+    sorted_only = torch.isinf(apply_top_p(scores, p, last_k=1))  # wide rows fall back to a sort
+    assert torch.equal(fast, full)
+    assert (fast != sorted_only).sum(dim=1).max() <= 1  # at most a rounding tie at the edge
+    kept = (~fast).sum(dim=1)
+    assert kept[:6].max() < 128 < kept[6:][p[6:] > 0.01].min()

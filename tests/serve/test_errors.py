@@ -118,7 +118,8 @@ def test_engine_down_is_503_with_retry_after(debug_model: tuple) -> None:
         assert httpx.get(live.url + "/health").status_code == 503
 
 
-scalars = st.none() | st.booleans() | st.integers(-5, 5000) | st.floats(allow_nan=False)
+finite = st.floats(allow_nan=False, allow_infinity=False)
+scalars = st.none() | st.booleans() | st.integers(-5, 5000) | finite
 json_values = st.recursive(
     scalars | st.text(max_size=8),
     lambda inner: st.lists(inner, max_size=3)

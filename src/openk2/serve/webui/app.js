@@ -29,6 +29,10 @@ async function loadModels() {
     const body = await response.json();
     if (!response.ok) {
       setStatus(errorText(body, response.status), true);
+      if (response.status === 401) {
+        $("settings").open = true; // the key lives in the settings panel
+        $("api-key").focus();
+      }
       return;
     }
     const select = $("model");

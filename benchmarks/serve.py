@@ -1,0 +1,152 @@
+"""Serving throughput: aggregate generated tokens/s at 1, 8 and 32 concurrent streams.
+
+Starts `openk2 serve --model small` (seeded random weights, bundled tokenizer) in a subprocess,
+drives it over HTTP with aiohttp SSE clients, and prints per level: aggregate tokens/s, the ratio
+to the 1-stream figure (continuous batching target: >= 8x at 32), and time to first token.
+Every stream asks for exactly `--tokens` tokens (ignore_eos), instant mode, default sampling.
+
+    .venv/bin/python benchmarks/serve.py [--model small] [--tokens 64] [--levels 1,8,32]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+
+import aiohttp
+
+
+@dataclass
+class StreamResult:
+    ttft_s: float
+    tokens: int
+
+
+@dataclass
+class Level:
+    streams: int
+    wall_s: float
+    results: list[StreamResult]
+
+    @property
+    def tokens_per_s(self) -> float:
+        return sum(r.tokens for r in self.results) / self.wall_s
+
+    @property
+    def ttft_ms(self) -> tuple[float, float]:
+        """(median, max) time to first token in milliseconds."""
+        ttfts = [r.ttft_s * 1000 for r in self.results]
+        return statistics.median(ttfts), max(ttfts)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(args: argparse.Namespace, port: int) -> subprocess.Popen[bytes]:
+    cmd = [sys.executable, "-c", "from openk2.cli import main; main()", "serve",
+           "--model", args.model, "--port", str(port), "--max-num-seqs", "64",
+           "--max-model-len", "2048", "--device", args.device,
+           "--served-model-name", "bench"]  # fmt: skip
+    return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+async def wait_healthy(url: str, proc: subprocess.Popen[bytes], timeout_s: float = 300) -> None:
+    deadline = time.monotonic() + timeout_s
+    async with aiohttp.ClientSession() as http:
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise RuntimeError(proc.stderr.read().decode() if proc.stderr else "server died")
+            try:
+                async with http.get(url + "/health") as r:
+                    if r.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.5)
+    raise TimeoutError("server did not become healthy")
+
+
+async def one_stream(http: aiohttp.ClientSession, url: str, i: int, tokens: int) -> StreamResult:
+    body = {
+        "model": "bench",
+        "messages": [{"role": "user", "content": f"Stream {i}: tell me a long story."}],
+        "max_tokens": tokens,
+        "ignore_eos": True,
+        "stream": True,
+        "stream_options": {"include_usage": True},
+        "thinking": {"type": "disabled"},
+    }
+    start = time.monotonic()
+    ttft, produced = None, 0
+    async with http.post(url + "/v1/chat/completions", json=body) as response:
+        response.raise_for_status()
+        async for raw in response.content:
+            line = raw.decode().strip()
+            if not line.startswith("data:") or line == "data: [DONE]":
+                continue
+            chunk = json.loads(line[5:])
+            if ttft is None and any(c["delta"].get("content") for c in chunk["choices"]):
+                ttft = time.monotonic() - start
+            if chunk.get("usage"):
+                produced = chunk["usage"]["completion_tokens"]
+    return StreamResult(ttft if ttft is not None else time.monotonic() - start, produced)
+
+
+async def run_level(url: str, streams: int, tokens: int) -> Level:
+    connector = aiohttp.TCPConnector(limit=0)
+    async with aiohttp.ClientSession(connector=connector) as http:
+        start = time.monotonic()
+        results = await asyncio.gather(*(one_stream(http, url, i, tokens) for i in range(streams)))
+        return Level(streams, time.monotonic() - start, list(results))
+
+
+async def main_async(args: argparse.Namespace) -> list[Level]:
+    port = free_port()
+    proc = start_server(args, port)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        await wait_healthy(url, proc)
+        await run_level(url, 2, 8)  # warm-up: first-call allocations, thread start
+        return [await run_level(url, n, args.tokens) for n in args.levels]
+    finally:
+        proc.terminate()
+        proc.wait(30)
+
+
+def report(levels: list[Level], args: argparse.Namespace) -> None:
+    base = levels[0].tokens_per_s
+    print(f"model={args.model} tokens/stream={args.tokens} device={args.device} "
+          f"cpus={os.cpu_count()}")  # fmt: skip
+    print("| streams | aggregate tok/s | ratio to 1 stream | TTFT median / max (ms) |")
+    print("|---|---|---|---|")
+    for level in levels:
+        med, worst = level.ttft_ms
+        print(f"| {level.streams} | {level.tokens_per_s:.1f} | {level.tokens_per_s / base:.2f}x "
+              f"| {med:.0f} / {worst:.0f} |")  # fmt: skip
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="small", help="preset or checkpoint directory")
+    parser.add_argument("--tokens", type=int, default=64, help="tokens generated per stream")
+    parser.add_argument("--levels", default="1,8,32", help="comma-separated stream counts")
+    parser.add_argument("--device", default="cpu", help="torch device for the server")
+    args = parser.parse_args()
+    args.levels = [int(x) for x in args.levels.split(",")]
+    return args
+
+
+if __name__ == "__main__":
+    arguments = parse_args()
+    report(asyncio.run(main_async(arguments)), arguments)
