@@ -12,6 +12,7 @@ from openk2.tokenizer import default_tokenizer
 from openk2.tokenizer.chat import render_chat
 from openk2.train.synthetic import generate_tasks
 from openk2.train.synthetic.evaluate import run_task, success_by_family
+from openk2.train.synthetic.profile import DEFAULT_PROFILE, ChatProfile
 
 TOK = default_tokenizer()
 
@@ -59,3 +60,30 @@ def test_wrong_or_endless_replies_fail() -> None:
     endless = run_task(task, TOK, lambda _: TOK.encode(call), max_turns=3)
     assert endless.answer is None and not endless.success and endless.turns == 3
     assert endless.messages[-1]["content"].startswith("Error: no value")
+
+
+def test_a_runtime_profile_changes_prompts_tools_and_results_consistently() -> None:
+    params = {"type": "object", "properties": {}}
+    extra = {"type": "function", "function": {"name": "resume", "parameters": params}}
+    profile = ChatProfile(
+        system_prompt="You orchestrate a swarm.",
+        worker_system="Sub-agent.\n{worker_prompt}",
+        orchestrator_tools=[*DEFAULT_PROFILE.orchestrator_tools, extra],
+        created="created agent '{name}'",
+        subagent_result='<subagent name="{name}" n="{n}" steps="{steps}">\n{answer}\n</subagent>',
+    )
+    tasks = generate_tasks(3, seed=23, families=["swarm"], profile=profile)
+    task = tasks[0]
+    assert task.messages[0]["content"] == "You orchestrate a swarm." and task.tools[-1] == extra
+    results = [m["content"] for m in task.messages if m["role"] == "tool"]
+    assert results[0].startswith("created agent '") and results[0].endswith("_worker'")
+    assert results[1].startswith('<subagent name="') and 'n="1" steps="2">' in results[1]
+    assert task.subchats[0]["messages"][0]["content"].startswith("Sub-agent.\n")
+    chats = [(t.messages, t.tools) for t in tasks]
+    chats += [(s["messages"], s["tools"]) for t in tasks for s in t.subchats]
+    table = _oracle(chats)
+
+    def oracle(prompt: list[int]) -> list[int]:
+        return TOK.encode(table[TOK.decode(prompt)])
+
+    assert all(run_task(t, TOK, oracle, profile=profile).success for t in tasks)

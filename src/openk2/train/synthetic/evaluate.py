@@ -19,12 +19,8 @@ from openk2.tokenizer import Tokenizer
 from openk2.tokenizer.chat import render_chat
 from openk2.tokenizer.parse import parse_output
 from openk2.train.synthetic.generate import Task, check_answer
-from openk2.train.synthetic.world import (
-    SUBAGENT_CREATED,
-    WORKER_TOOL_NAMES,
-    ToolWorld,
-    tool_schemas,
-)
+from openk2.train.synthetic.profile import DEFAULT_PROFILE, ChatProfile
+from openk2.train.synthetic.world import ToolWorld
 
 Generate = Callable[[list[int]], list[int]]
 """Prompt ids → generated ids (ending at, and including or not, a stop id)."""
@@ -48,7 +44,9 @@ class _Session:
     generate: Generate
     world: ToolWorld
     max_turns: int
+    profile: ChatProfile
     agents: dict[str, str] = field(default_factory=dict)
+    runs: dict[str, int] = field(default_factory=dict)
     turns: int = 0
 
 
@@ -83,19 +81,41 @@ def _run_tool(session: _Session, name: str, arguments: str) -> str:
         args = json.loads(arguments)
         if name == "create_subagent":
             session.agents[str(args["name"])] = str(args["system_prompt"])
-            return SUBAGENT_CREATED.format(name=args["name"])
-        system = session.agents[str(args["agent"])]
-        prompt = str(args["prompt"])
+            return session.profile.created.format(name=args["name"])
+        agent, prompt = str(args["agent"]), str(args["prompt"])
+        system = session.agents[agent]
     except (json.JSONDecodeError, KeyError, TypeError) as exc:
         return f"Error: bad {name} call ({exc})."
+    return _run_worker(session, agent, system, prompt)
+
+
+def _run_worker(session: _Session, agent: str, system: str, prompt: str) -> str:
+    """Run a sub-agent as its own conversation; its answer formatted as the profile says."""
+    profile = session.profile
+    system = profile.worker_system.format(worker_prompt=system)
     worker = [{"role": "system", "content": system}, {"role": "user", "content": prompt}]
-    answer = run_conversation(session, worker, tool_schemas(WORKER_TOOL_NAMES))
-    return answer if answer is not None else "Error: the sub-agent did not finish."
+    before = session.turns
+    answer = run_conversation(session, worker, profile.worker_tools)
+    if answer is None:
+        return "Error: the sub-agent did not finish."
+    session.runs[agent] = session.runs.get(agent, 0) + 1
+    steps = session.turns - before
+    return profile.assign_result(answer=answer, name=agent, n=session.runs[agent], steps=steps)
 
 
-def run_task(task: Task, tok: Tokenizer, generate: Generate, *, max_turns: int = 12) -> Episode:
-    """Run one task from its prompt and grade the final answer exactly."""
-    session = _Session(tok, generate, ToolWorld.from_json(task.world), max_turns)
+def run_task(
+    task: Task,
+    tok: Tokenizer,
+    generate: Generate,
+    *,
+    max_turns: int = 12,
+    profile: ChatProfile = DEFAULT_PROFILE,
+) -> Episode:
+    """Run one task from its prompt and grade the final answer exactly.
+
+    `profile` must be the one the task was generated with.
+    """
+    session = _Session(tok, generate, ToolWorld.from_json(task.world), max_turns, profile)
     messages = [dict(m) for m in task.prompt]
     answer = run_conversation(session, messages, task.tools)
     return Episode(
