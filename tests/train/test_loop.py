@@ -10,8 +10,10 @@ import torch
 
 from openk2.train.build import build_run
 from openk2.train.checkpoint import latest_checkpoint
+from openk2.train.config import TrainConfig
 from openk2.train.finish import finish_run
 from openk2.train.loop import steps, train
+from openk2.train.lora import adapted_modules
 from openk2.train.metrics import read_metrics
 from openk2.train.text import TextCodec
 
@@ -57,3 +59,40 @@ def test_resume_gives_bit_identical_next_steps(
         assert torch.equal(value, resumed_state[key]), key
     steps_logged = [r["step"] for r in read_metrics(tmp_path / "b" / "metrics.jsonl")]
     assert steps_logged == [1, 2, 3, 4]
+
+
+def test_lora_run_trains_adapters_only_resumes_and_saves_merged(
+    tmp_path: Path, text_file: Path, byte_codec: TextCodec
+) -> None:
+    from openk2.train.config import LoRAConfig
+
+    lora = LoRAConfig(enabled=True, rank=2, targets=["q_b_proj", "up_proj"])
+
+    def cfg(out: str) -> TrainConfig:
+        return debug_config(
+            text_file, tmp_path / out, steps=3, ckpt_interval=1, grad_accum=1, lora=lora
+        )
+
+    full = build_run(cfg("a"), codec=byte_codec)
+    base = {k: v.clone() for k, v in full.model.state_dict().items() if "lora" not in k}
+    full_losses = [m.loss for m in train(full)]
+    frozen = {k: v for k, v in full.model.state_dict().items() if "lora" not in k}
+    assert all(torch.equal(base[k], frozen[k]) for k in base)  # base, router bias untouched
+
+    part = build_run(cfg("b"), codec=byte_codec)
+    list(itertools.islice(steps(part), 2))
+    resumed = build_run(cfg("b"), codec=byte_codec)
+    assert resumed.step == 2 and [m.loss for m in train(resumed)] == full_losses[2:]
+
+    ids = torch.tensor([[5, 6, 7, 8]])
+    with torch.no_grad():
+        adapted = full.model(ids)
+    n_adapted = len(adapted_modules(full.model))
+    summary = finish_run(full)
+    assert summary["merged_lora_modules"] == n_adapted > 3
+    from openk2.model.weights import load_model
+
+    merged = load_model(summary["final_model"], dtype=torch.float32)
+    assert set(merged.state_dict()) == set(base)
+    with torch.no_grad():
+        torch.testing.assert_close(merged(ids), adapted, atol=2e-5, rtol=1e-4)

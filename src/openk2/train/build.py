@@ -96,6 +96,7 @@ def build_run(cfg: TrainConfig, *, codec: TextCodec | None = None) -> Run:
     """Everything `loop.train` needs, resumed from the newest checkpoint when cfg.resume."""
     if cfg.threads is not None:
         torch.set_num_threads(cfg.threads)
+    expand_files(cfg.data.train_files)  # fail on missing data before building anything
     seed_everything(cfg.seed)
     codec = codec or load_codec(cfg.data)
     model = build_model(cfg.model, cfg.seed)

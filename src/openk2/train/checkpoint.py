@@ -36,13 +36,21 @@ def checkpoints_root(out_dir: Path) -> Path:
     return out_dir / "checkpoints"
 
 
+def complete_checkpoints(out_dir: Path) -> list[Path]:
+    """Finished step checkpoints under `out_dir`, oldest first (half-written `.tmp` skipped)."""
+    root = checkpoints_root(out_dir)
+    found = [
+        p
+        for p in root.glob(PREFIX + "*")
+        if p.name[len(PREFIX) :].isdigit() and (p / TRAINER_FILE).is_file()
+    ]
+    return sorted(found, key=lambda p: int(p.name[len(PREFIX) :]))
+
+
 def latest_checkpoint(out_dir: Path) -> Path | None:
     """The newest complete checkpoint directory under `out_dir`, or None."""
-    root = checkpoints_root(out_dir)
-    if not root.is_dir():
-        return None
-    done = [p for p in root.glob(PREFIX + "*") if (p / TRAINER_FILE).is_file()]
-    return max(done, key=lambda p: int(p.name[len(PREFIX) :]), default=None)
+    done = complete_checkpoints(out_dir)
+    return done[-1] if done else None
 
 
 def capture_rng() -> dict[str, Any]:
@@ -100,17 +108,35 @@ def load_checkpoint(
         _load_adapter(model, path / ADAPTER_FILE)
     else:
         load_weights_into(model, path / MODEL_DIR)
-    optimizer.load_state_dict(state["optimizer"])
+    load_optimizer_state(optimizer, state["optimizer"])
     loader.load_state_dict(state["loader"])
     restore_rng(state["rng"])
     return state
 
 
+def load_optimizer_state(optimizer: torch.optim.Optimizer, saved: dict[str, Any]) -> None:
+    """Restore per-parameter state (moments, momentum) but keep the configured hyperparameters.
+
+    torch's `load_state_dict` would also bring back the saved groups' lr, weight decay, ...;
+    the run config is the truth instead, so a resumed run with a changed LR uses the new one
+    (an unchanged config resumes bit-identically either way).
+    """
+    saved_names = [g.get("name") for g in saved["param_groups"]]
+    current = [g.get("name") for g in optimizer.param_groups]
+    if saved_names != current:
+        raise ValueError(
+            f"checkpoint optimizer groups {saved_names} do not match this run's {current}; "
+            "was the model or optimizer changed?"
+        )
+    hyper = [{k: v for k, v in g.items() if k != "params"} for g in optimizer.param_groups]
+    optimizer.load_state_dict(saved)
+    for group, values in zip(optimizer.param_groups, hyper, strict=True):
+        group.update(values)
+
+
 def prune_checkpoints(out_dir: Path, keep: int) -> None:
-    """Delete all but the newest `keep` step checkpoints."""
-    root = checkpoints_root(out_dir)
-    steps = sorted(root.glob(PREFIX + "*"), key=lambda p: p.name)
-    for old in [p for p in steps if not p.name.endswith(".tmp")][:-keep]:
+    """Delete all but the newest `keep` complete step checkpoints (leftovers are left alone)."""
+    for old in complete_checkpoints(out_dir)[:-keep]:
         shutil.rmtree(old)
 
 

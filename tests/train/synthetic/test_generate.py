@@ -17,8 +17,9 @@ from openk2.train.synthetic import (
     training_records,
     write_jsonl,
 )
-from openk2.train.synthetic.tasks import FAMILIES, WORKER_PROMPT
-from openk2.train.synthetic.world import SUBAGENT_CREATED, evaluate
+from openk2.train.synthetic.profile import DEFAULT_PROFILE
+from openk2.train.synthetic.tasks import FAMILIES
+from openk2.train.synthetic.world import evaluate
 
 ID = re.compile(r"^functions\.([a-z_]+):(\d+)$")
 
@@ -51,8 +52,8 @@ def _replay(task: Task) -> str:
         for call in msg.get("tool_calls", []):
             name, args = call["function"]["name"], json.loads(call["function"]["arguments"])
             if name == "create_subagent":
-                assert args["system_prompt"] == WORKER_PROMPT
-                results[call["id"]] = SUBAGENT_CREATED.format(name=args["name"])
+                assert args["system_prompt"] == DEFAULT_PROFILE.worker_prompt
+                results[call["id"]] = DEFAULT_PROFILE.created.format(name=args["name"])
             elif name == "assign_task":
                 results[call["id"]] = next(answers)
             else:

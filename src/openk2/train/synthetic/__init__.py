@@ -2,7 +2,9 @@
 
 `generate_tasks` yields scripted K2.6-style agent chats (calculator, files, key-value store and the
 swarm's `create_subagent`/`assign_task`) with a held-out split; `check_answer` grades a model's
-final answer exactly; `ToolWorld` answers a model's tool calls during evaluation.
+final answer exactly; `ToolWorld` answers a model's tool calls during evaluation; a `ChatProfile`
+sets the prompts, tool schemas and swarm result texts so the chats match the serving runtime;
+`evaluate.run_task` grades a model in process.
 """
 
 from openk2.train.synthetic.generate import (
@@ -13,9 +15,12 @@ from openk2.train.synthetic.generate import (
     training_records,
     write_jsonl,
 )
+from openk2.train.synthetic.profile import DEFAULT_PROFILE, ChatProfile
 from openk2.train.synthetic.world import ToolWorld
 
 __all__ = [
+    "DEFAULT_PROFILE",
+    "ChatProfile",
     "Task",
     "ToolWorld",
     "check_answer",

@@ -17,14 +17,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 from openk2.train.synthetic.items import add_distractors
-from openk2.train.synthetic.tasks import (
-    FAMILIES,
-    ORCHESTRATOR_TOOLS,
-    SYSTEM_PROMPT,
-    Chat,
-    run_family,
-)
-from openk2.train.synthetic.world import ToolWorld, tool_schemas
+from openk2.train.synthetic.profile import DEFAULT_PROFILE, ChatProfile
+from openk2.train.synthetic.tasks import FAMILIES, Chat, run_family
+from openk2.train.synthetic.world import ToolWorld
 
 Split = Literal["train", "heldout"]
 DIRECT_FAMILIES = ("calc", "file", "kv_get", "kv_set")
@@ -76,11 +71,13 @@ def generate_tasks(
     families: Iterable[str] = FAMILIES,
     heldout_percent: int = 10,
     followup_rate: float = 0.25,
+    profile: ChatProfile = DEFAULT_PROFILE,
 ) -> list[Task]:
     """Generate `n` tasks of `split`, cycling through `families` (repeat a name to weight it).
 
     With probability `followup_rate` a chat first solves a direct request, so the graded request
-    is a second user turn with history.
+    is a second user turn with history. `profile` sets prompts, tool schemas and swarm result
+    texts (see `profile.py`).
     """
     fams = list(families)
     if n < 0 or not fams:
@@ -91,14 +88,20 @@ def generate_tasks(
     tasks: list[Task] = []
     while len(tasks) < n:
         family = fams[len(tasks) % len(fams)]
-        task = _candidate(rng, family, followup_rate, heldout_percent)
+        task = _candidate(rng, family, followup_rate, heldout_percent, profile)
         if task.split == split:
             task.id = f"{split}-{family}-{len(tasks)}"
             tasks.append(task)
     return tasks
 
 
-def _candidate(rng: random.Random, family: str, followup_rate: float, heldout_percent: int) -> Task:
+def _candidate(
+    rng: random.Random,
+    family: str,
+    followup_rate: float,
+    heldout_percent: int,
+    profile: ChatProfile,
+) -> Task:
     """Build one task (id left empty); its split follows from its final request.
 
     The exported world is the state the graded request starts from: the initial files and keys
@@ -106,12 +109,12 @@ def _candidate(rng: random.Random, family: str, followup_rate: float, heldout_pe
     """
     world = ToolWorld()
     add_distractors(rng, world, rng.randint(1, 3))
-    chat = Chat(system=SYSTEM_PROMPT, tools=ORCHESTRATOR_TOOLS)
+    chat = Chat(system=profile.system_prompt, tools=profile.orchestrator_tools)
     if rng.random() < followup_rate:
-        run_family(rng.choice(DIRECT_FAMILIES), rng, world, chat)
+        run_family(rng.choice(DIRECT_FAMILIES), rng, world, chat, profile)
     initial = ToolWorld(files=dict(world.files), kv={**world.kv, **world.writes})
     n_before = len(chat.messages)
-    episode = run_family(family, rng, world, chat)
+    episode = run_family(family, rng, world, chat, profile)
     initial.files.update(world.files)
     initial.kv.update(world.kv)
     request = chat.messages[n_before]["content"]
@@ -120,7 +123,7 @@ def _candidate(rng: random.Random, family: str, followup_rate: float, heldout_pe
         id="",
         family=family,
         split=split,
-        tools=tool_schemas(ORCHESTRATOR_TOOLS),
+        tools=profile.orchestrator_tools,
         messages=chat.messages,
         prompt=chat.messages[: n_before + 1],
         expected=episode.expected,

@@ -26,22 +26,8 @@ from openk2.train.synthetic.items import (
     kv_item,
     make_item,
 )
-from openk2.train.synthetic.world import (
-    SUBAGENT_CREATED,
-    SWARM_TOOL_NAMES,
-    WORKER_TOOL_NAMES,
-    ToolWorld,
-    tool_schemas,
-)
-
-SYSTEM_PROMPT = "You are openk2. Use the tools, then reply with only the answer."
-"""System prompt of the top-level agent in every synthetic chat."""
-
-WORKER_PROMPT = "You are a worker. Use your tools, then reply with only the result."
-"""System prompt the orchestrator gives its sub-agents through `create_subagent`."""
-
-ORCHESTRATOR_TOOLS = (*WORKER_TOOL_NAMES, *SWARM_TOOL_NAMES)
-"""Tools declared in every top-level chat."""
+from openk2.train.synthetic.profile import ChatProfile
+from openk2.train.synthetic.world import ToolWorld
 
 FAMILIES = ("calc", "file", "kv_get", "kv_set", "file_sum", "swarm")
 """All task families, in the order `generate` cycles through them."""
@@ -52,7 +38,7 @@ class Chat:
     """Accumulates one conversation and numbers its tool calls."""
 
     system: str
-    tools: tuple[str, ...]
+    tools: list[dict[str, Any]]
     messages: list[dict[str, Any]] = field(default_factory=list)
     next_call: int = 0
 
@@ -84,7 +70,7 @@ class Chat:
 
     def record(self) -> dict[str, Any]:
         """The chat as an SFT record: OpenAI `messages` plus `tools` schemas."""
-        return {"messages": self.messages, "tools": tool_schemas(self.tools)}
+        return {"messages": self.messages, "tools": self.tools}
 
 
 @dataclass(slots=True)
@@ -152,7 +138,7 @@ _SWARM_ASKS: dict[ItemKind, str] = {
 }
 
 
-def family_swarm(rng: random.Random, world: ToolWorld, chat: Chat) -> Episode:
+def family_swarm(rng: random.Random, world: ToolWorld, chat: Chat, profile: ChatProfile) -> Episode:
     """Create one worker, assign it every item in one parallel turn, list the answers."""
     kind: ItemKind = rng.choice(("calc", "file", "kv"))
     field_name = rng.choice(("owner", "status", "port", "city"))
@@ -163,21 +149,25 @@ def family_swarm(rng: random.Random, world: ToolWorld, chat: Chat) -> Episode:
     labels = ", ".join(i.label for i in items)
     chat.user(_SWARM_ASKS[kind].format(labels=labels, field=field_name))
     agent = f"{kind}_worker"
-    create = {"name": agent, "system_prompt": WORKER_PROMPT}
-    chat.call([("create_subagent", create)], [SUBAGENT_CREATED.format(name=agent)])
-    subchats, answers = [], []
-    for item in items:
-        sub = Chat(system=WORKER_PROMPT, tools=WORKER_TOOL_NAMES)
+    create = {"name": agent, "system_prompt": profile.worker_prompt}
+    chat.call([("create_subagent", create)], [profile.created.format(name=agent)])
+    subchats, answers, results = [], [], []
+    for n, item in enumerate(items, 1):
+        sub = Chat(system=profile.worker_system_prompt(), tools=profile.worker_tools)
         sub.user(item.question)
         answers.append(solve_item(sub, item, world))
         subchats.append(sub)
-    chat.call([("assign_task", {"agent": agent, "prompt": i.question}) for i in items], answers)
+        steps = sum(m["role"] == "assistant" for m in sub.messages)
+        results.append(profile.assign_result(answer=answers[-1], name=agent, n=n, steps=steps))
+    chat.call([("assign_task", {"agent": agent, "prompt": i.question}) for i in items], results)
     expected = "\n".join(f"{i.label}: {a}" for i, a in zip(items, answers, strict=True))
     chat.answer(expected)
     return Episode(chat=chat, expected=expected, subchats=subchats)
 
 
-def run_family(name: str, rng: random.Random, world: ToolWorld, chat: Chat) -> Episode:
+def run_family(
+    name: str, rng: random.Random, world: ToolWorld, chat: Chat, profile: ChatProfile
+) -> Episode:
     """Append one request of family `name` (and its solution) to `chat`."""
     if name in ("calc", "file", "kv_get"):
         kind: ItemKind = "kv" if name == "kv_get" else name  # type: ignore[assignment]
@@ -187,5 +177,5 @@ def run_family(name: str, rng: random.Random, world: ToolWorld, chat: Chat) -> E
     if name == "file_sum":
         return Episode(chat=chat, expected=family_file_sum(rng, world, chat))
     if name == "swarm":
-        return family_swarm(rng, world, chat)
+        return family_swarm(rng, world, chat, profile)
     raise ValueError(f"unknown task family {name!r}; known: {FAMILIES}")

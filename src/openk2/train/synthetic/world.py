@@ -6,8 +6,8 @@ with the right arguments sees exactly the results it was trained on. Pure Python
 the evaluation harness and the agent runtime can use it too.
 
 The swarm tools (`create_subagent`, `assign_task`) are declared here but run by the swarm runtime:
-`create_subagent` only registers a sub-agent, and `assign_task` returns that sub-agent's answer.
-`SUBAGENT_CREATED` is the registration result the chats assume.
+`create_subagent` only registers a sub-agent, and `assign_task` returns that sub-agent's answer;
+their result texts are part of the `ChatProfile` (profile.py).
 """
 
 from __future__ import annotations
@@ -17,9 +17,6 @@ import json
 import operator
 from dataclasses import dataclass, field
 from typing import Any
-
-SUBAGENT_CREATED = "Created sub-agent {name}."
-"""Result text of `create_subagent`; the swarm runtime should return the same string."""
 
 KV_STORED = "Stored {key}."
 """Result text of a successful `kv_set`."""
