@@ -71,10 +71,6 @@ def bench_tensor_io(n_experts: int, out: Path) -> None:
     )
 
 
-def bench_load_model(preset: str, out: Path) -> None:
-    """save_model then load_model of a seeded preset, bf16 and INT4-expert checkpoints."""
-    from openk2.model.config import get_preset
-    from openk2.model.model import KimiK2ForCausalLM
 def _rss_anon_mib() -> float:
     """Anonymous (non file-backed) resident memory: what a load copies, unlike mmap'd pages."""
     with open("/proc/self/status") as status:
@@ -84,6 +80,7 @@ def _rss_anon_mib() -> float:
     return float("nan")
 
 
+def bench_load_model(preset: str, out: Path) -> None:
     """save_model then load_model of a seeded preset: bf16 and INT4-expert checkpoints."""
     from openk2.model import build_model, get_preset
     from openk2.model.weights import load_model, save_model
