@@ -139,18 +139,27 @@ class MLA(nn.Module):
         latent_BSC: torch.Tensor,
         mask: torch.Tensor | None,
     ) -> torch.Tensor:
-        """Attention over the latents themselves (MQA, keys [S, C], values [S, L]); [B,T,H,V]."""
+        """Attention over the latents themselves (MQA, keys [S, C], values [S, L]); [B,T,H,V].
+
+        Rows stay in [B, T, H] order throughout (M = B*T*H query rows), so heads fold into the
+        rows of one matmul per batch row and almost every reshape is a view.
+        """
         batch, new, heads, _ = q_nope_BTHN.shape
         w_uk_HNL, w_uv_HVL = self._absorbed_weights()
-        q_HMN = q_nope_BTHN.permute(2, 0, 1, 3).reshape(heads, batch * new, self.nope_dim)
-        q_lat_BHTL = torch.bmm(q_HMN, w_uk_HNL).view(heads, batch, new, -1).transpose(0, 1)
-        q_BHTC = torch.cat([q_lat_BHTL, q_pe_BTHR.transpose(1, 2)], dim=-1)
-        scores_BHTS = _shared_kv_matmul(q_BHTC, latent_BSC.transpose(1, 2)) * self.scale
-        probs_BHTS = self._probabilities(scores_BHTS, mask).to(latent_BSC.dtype)
-        out_BHTL = _shared_kv_matmul(probs_BHTS, latent_BSC[..., : self.kv_rank])
-        out_HML = out_BHTL.transpose(0, 1).reshape(heads, batch * new, self.kv_rank)
-        out_HMV = torch.bmm(out_HML, w_uv_HVL.transpose(1, 2))
-        return out_HMV.view(heads, batch, new, -1).permute(1, 2, 0, 3)
+        q_nope_HXN = q_nope_BTHN.reshape(batch * new, heads, -1).transpose(0, 1)
+        q_lat_XHL = torch.bmm(q_nope_HXN, w_uk_HNL).transpose(0, 1)
+        q_XHC = torch.cat([q_lat_XHL, q_pe_BTHR.reshape(batch * new, heads, -1)], dim=-1)
+        scores = _per_row_matmul(q_XHC.view(batch, new * heads, -1), latent_BSC.transpose(1, 2))
+        if mask is None and new > 1:
+            mask = _causal_mask(new, latent_BSC.shape[1], latent_BSC.device)
+        mask_BT1S = None if mask is None else mask.transpose(1, 2)
+        scores_BTHS = scores.view(batch, new, heads, -1) * self.scale
+        probs_BTHS = self._probabilities(scores_BTHS, mask_BT1S, head_axis=2)
+        probs = probs_BTHS.to(latent_BSC.dtype).view(batch, new * heads, -1)
+        out_lat = _per_row_matmul(probs, latent_BSC[..., : self.kv_rank])
+        out_HXL = out_lat.view(batch * new, heads, -1).transpose(0, 1)
+        out_XHV = torch.bmm(out_HXL, w_uv_HVL.transpose(1, 2)).transpose(0, 1)
+        return out_XHV.view(batch, new, heads, -1)
 
     def _absorbed_weights(self) -> tuple[torch.Tensor, torch.Tensor]:
         """(W_UK [H, N, L], W_UV [H, V, L]) from `kv_b_proj`, as contiguous per-head blocks.
@@ -179,29 +188,31 @@ class MLA(nn.Module):
         mask: torch.Tensor | None,
     ) -> torch.Tensor:
         """softmax(q k^T * scale) v with explicit scores (used when recording max logits)."""
+        new, total = q_BHTQ.shape[2], k_BHSQ.shape[2]
+        if mask is None and new > 1:
+            mask = _causal_mask(new, total, q_BHTQ.device)
         scores_BHTS = torch.matmul(q_BHTQ, k_BHSQ.transpose(-1, -2)) * self.scale
-        probs_BHTS = self._probabilities(scores_BHTS, mask)
+        probs_BHTS = self._probabilities(scores_BHTS, mask, head_axis=1)
         return torch.matmul(probs_BHTS.to(v_BHSV.dtype), v_BHSV)
 
-    def _probabilities(self, scores_BHTS: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
-        """Masked fp32 softmax of scaled scores; records `max_logit_H` when asked."""
-        new, total = scores_BHTS.shape[-2:]
-        if mask is None and new > 1:
-            mask = _causal_mask(new, total, scores_BHTS.device)
+    def _probabilities(
+        self, scores: torch.Tensor, mask: torch.Tensor | None, *, head_axis: int
+    ) -> torch.Tensor:
+        """fp32 softmax over the last axis of masked scaled scores; records `max_logit_H`."""
         if mask is not None:
-            scores_BHTS = scores_BHTS.masked_fill(~mask, float("-inf"))
+            scores = scores.masked_fill(~mask, float("-inf"))
         if self.record_max_logit:
-            self.max_logit_H = scores_BHTS.detach().float().amax(dim=(0, 2, 3))
-        return torch.softmax(scores_BHTS.float(), dim=-1)
+            others = tuple(axis for axis in range(scores.dim()) if axis != head_axis)
+            self.max_logit_H = scores.detach().float().amax(dim=others)
+        return torch.softmax(scores.float(), dim=-1)
 
 
-def _shared_kv_matmul(a_BHTX: torch.Tensor, b_BXY: torch.Tensor) -> torch.Tensor:
-    """a @ b with one b per batch row shared by all heads: heads fold into the rows, [B,H,T,Y]."""
-    batch, heads, new, width = a_BHTX.shape
-    a_BMX = a_BHTX.reshape(batch, heads * new, width)
-    # One row: a 2-D mm takes the strided cache view as is; bf16 bmm would copy it first.
-    out = torch.mm(a_BMX[0], b_BXY[0]).unsqueeze(0) if batch == 1 else torch.bmm(a_BMX, b_BXY)
-    return out.view(batch, heads, new, -1)
+def _per_row_matmul(a_BMX: torch.Tensor, b_BXY: torch.Tensor) -> torch.Tensor:
+    """Batched a @ b; one batch row uses a 2-D mm, which takes the strided cache view as is
+    (a bf16 bmm would copy it first)."""
+    if a_BMX.shape[0] == 1:
+        return torch.mm(a_BMX[0], b_BXY[0]).unsqueeze(0)
+    return torch.bmm(a_BMX, b_BXY)
 
 
 def _attention_mask(
