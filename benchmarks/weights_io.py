@@ -1,8 +1,9 @@
 """Checkpoint IO throughput: sharded write, lazy read, INT4 and FP8 decode, load_model.
 
 Prints one line per stage with MB/s of decoded (model-dtype) bytes. Run:
-    .venv/bin/python benchmarks/weights_io.py [--experts 16] [--preset small]
-Figures on a shared 2-core machine are noisy; compare stages within one run.
+    .venv/bin/python benchmarks/weights_io.py [--experts 16] [--preset small] [--threads 1]
+Figures on a shared 2-core machine are noisy; compare stages within one run. When the cores are
+oversubscribed, torch's 2-thread pool makes many small ops up to ~10x slower than 1 thread.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import torch
 
@@ -20,17 +22,20 @@ from openk2.model.quant.int4 import dequantize_int4, quantize_int4
 from openk2.model.safetensors_io import CheckpointReader
 from openk2.model.safetensors_writer import ShardedWriter
 
+T = TypeVar("T")
+
 # One K2.6 routed expert projection: gate/up [2048, 7168].
 EXPERT_SHAPE = (2048, 7168)
 
 
-def _timed(label: str, nbytes: int, fn: Callable[[], object]) -> float:
+def _timed(label: str, nbytes: int, fn: Callable[[], T]) -> T:
+    """Run `fn` once, print its throughput over `nbytes`, return its result."""
     start = time.perf_counter()
-    fn()
+    result = fn()
     seconds = time.perf_counter() - start
     mib = nbytes / 2**20
     print(f"{label:<34} {mib:9.1f} MiB  {seconds:7.3f} s  {mib / seconds:8.1f} MiB/s")
-    return seconds
+    return result
 
 
 def bench_tensor_io(n_experts: int, out: Path) -> None:
@@ -66,15 +71,21 @@ def bench_tensor_io(n_experts: int, out: Path) -> None:
     )
 
 
+def _rss_anon_mib() -> float:
+    """Anonymous (non file-backed) resident memory: what a load copies, unlike mmap'd pages."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("RssAnon:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
 def bench_load_model(preset: str, out: Path) -> None:
-    """save_model then load_model of a seeded preset, bf16 and INT4-expert checkpoints."""
-    from openk2.model.config import get_preset
-    from openk2.model.model import KimiK2ForCausalLM
+    """save_model then load_model of a seeded preset: bf16 and INT4-expert checkpoints."""
+    from openk2.model import build_model, get_preset
     from openk2.model.weights import load_model, save_model
 
-    torch.manual_seed(0)
-    model = KimiK2ForCausalLM(get_preset(preset)).to(torch.bfloat16)
-    model.init_weights()
+    model = build_model(get_preset(preset), dtype=torch.bfloat16, seed=0)
     nbytes = sum(t.nbytes for t in model.state_dict().values())
     for int4 in (False, True):
         target = out / f"{preset}-{'int4' if int4 else 'bf16'}"
@@ -83,15 +94,25 @@ def bench_load_model(preset: str, out: Path) -> None:
             nbytes,
             lambda t=target, q=int4: save_model(model, t, int4_experts=q),
         )
-        _timed(f"load_model {preset} int4={int4}", nbytes, lambda t=target: load_model(t))
+        for dtype in (None, torch.float32):
+            before = _rss_anon_mib()
+            label = f"load_model {preset} int4={int4} dtype={dtype}"
+            loaded = _timed(label, nbytes, lambda t=target, d=dtype: load_model(t, dtype=d))
+            print(f"{'':<34} anonymous memory +{_rss_anon_mib() - before:.0f} MiB")
+            del loaded
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--experts", type=int, default=16, help="expert matrices in the IO test")
     parser.add_argument("--preset", default="small", help="model preset for load_model ('' skips)")
+    parser.add_argument(
+        "--threads", type=int, default=0, help="torch intra-op threads (0: default)"
+    )
     args = parser.parse_args()
-    torch.set_num_threads(max(1, torch.get_num_threads()))
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    print(f"torch threads: {torch.get_num_threads()}")
     with tempfile.TemporaryDirectory() as tmp:
         bench_tensor_io(args.experts, Path(tmp) / "io")
         if args.preset:

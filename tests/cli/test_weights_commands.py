@@ -72,3 +72,15 @@ def test_bad_arguments_are_reported(tmp_path: Path) -> None:
     assert result.exit_code != 0 and "invalid config" in result.output
     assert "missing required keys" in result.output
     assert not (tmp_path / "o").exists()
+
+
+def test_generate_from_a_converted_preset_equals_generate_from_the_preset(tmp_path: Path) -> None:
+    args = ["convert", "--model", "debug", "--out", str(tmp_path), "--dtype", "fp32", "--seed", "5"]
+    assert runner.invoke(app, args).exit_code == 0
+    outputs = []
+    for model in ("debug", str(tmp_path)):
+        gen = ["generate", "--model", model, "--prompt-ids", "1,2,3", "--max-new-tokens", "6"]
+        result = runner.invoke(app, [*gen, "--seed", "5", "--dtype", "float32"])
+        assert result.exit_code == 0, result.output
+        outputs.append(result.stdout.strip().splitlines()[0])
+    assert outputs[0] == outputs[1] and len(outputs[0].split(",")) == 6

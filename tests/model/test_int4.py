@@ -85,6 +85,15 @@ def test_dequantize_equals_compressed_tensors_decompress() -> None:
     assert torch.equal(ours, theirs)
 
 
+def test_fp16_scales_decode_through_fp32() -> None:
+    torch.manual_seed(3)
+    q = quantize_int4(torch.randn(4, 64))
+    scale16 = q.weight_scale.to(torch.float16) * 1.001  # not representable in bf16
+    expected = unpack_int4(q.weight_packed, 64).float().view(4, 2, 32) * scale16.float()[..., None]
+    decoded = dequantize_int4(q.weight_packed, scale16, (4, 64), dtype=torch.bfloat16)
+    assert torch.equal(decoded, expected.view(4, 64).to(torch.bfloat16))
+
+
 def test_round_trip_error_is_within_half_a_step() -> None:
     torch.manual_seed(2)
     weight = torch.randn(32, 256)

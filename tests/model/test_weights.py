@@ -184,3 +184,24 @@ def test_missing_or_invalid_config(saved: Path) -> None:
     (saved / "config.json").unlink()
     err = _error(saved)
     assert err.file is not None and err.file.endswith("config.json")
+
+
+def test_resave_into_the_directory_the_model_was_loaded_from(tmp_path: Path) -> None:
+    """Loaded weights are memory-mapped views; the writer never rewrites a mapped file in place."""
+    model = _model(torch.bfloat16)
+    save_model(model, tmp_path, max_shard_size="200KB")
+    loaded = load_model(tmp_path)
+    save_model(loaded, tmp_path)  # one shard now: the old shards and index are replaced
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["config.json", SINGLE_NAME]
+    _assert_same(model, loaded)
+    _assert_same(model, load_model(tmp_path))
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_load_onto_cuda_decodes_int4_there(tmp_path: Path) -> None:
+    save_model(_model(torch.bfloat16), tmp_path, int4_experts=True)
+    on_cpu, on_gpu = load_model(tmp_path), load_model(tmp_path, device="cuda")
+    assert on_gpu.lm_head.weight.device.type == "cuda"
+    for name, tensor in on_gpu.state_dict().items():
+        assert torch.equal(tensor.cpu(), on_cpu.state_dict()[name]), name

@@ -16,11 +16,28 @@ from openk2.model.weights import load_model
 TOLERANCE = 1e-4
 
 
-def _config() -> ModelConfig:
-    """debug with K2.6's YaRN values and group-limited routing."""
-    return get_preset("debug").replace(
-        n_routed_experts=16, num_experts_per_tok=4, n_group=4, topk_group=2
-    )
+K26_YARN = {
+    "type": "yarn",
+    "factor": 64.0,
+    "original_max_position_embeddings": 4096,
+    "beta_fast": 32.0,
+    "beta_slow": 1.0,
+    "mscale": 1.0,
+    "mscale_all_dim": 1.0,
+}
+CONFIGS = {
+    "grouped": {"n_routed_experts": 16, "num_experts_per_tok": 4, "n_group": 4, "topk_group": 2},
+    "k26_yarn": {
+        "qk_rope_head_dim": 64,
+        "rope_scaling": K26_YARN,
+        "max_position_embeddings": 262144,
+    },
+}
+
+
+def _config(name: str = "grouped") -> ModelConfig:
+    """debug with group-limited routing, or with K2.6's real YaRN values."""
+    return get_preset("debug").replace(**CONFIGS[name])
 
 
 def _ids(config: ModelConfig) -> torch.Tensor:
@@ -38,10 +55,13 @@ SAVE_CASES = {
 }
 
 
+@pytest.mark.parametrize("config_name", list(CONFIGS))
 @pytest.mark.parametrize("case", list(SAVE_CASES))
-def test_save_pretrained_checkpoint_matches_transformers(tmp_path: Path, case: str) -> None:
+def test_save_pretrained_checkpoint_matches_transformers(
+    tmp_path: Path, case: str, config_name: str
+) -> None:
     model_type, original_format, expect_fused = SAVE_CASES[case]
-    config = _config()
+    config = _config(config_name)
     hf_model = random_hf_model(config, seed=2)
     hf_model.config.model_type = model_type
     hf_model.save_pretrained(tmp_path, save_original_format=original_format)

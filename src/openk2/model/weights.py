@@ -114,9 +114,12 @@ def load_model(
 
     Every tensor is checked against the model (names, shapes, dtypes) from file headers before
     any data is read; then each tensor is read from its memory-mapped file, decoded, cast and
-    placed one at a time, so peak memory is the model plus one tensor. `dtype` None means
-    config.json's `dtype` (or `torch_dtype`), else each tensor's stored dtype (bf16 for
-    quantized weights); the router's `e_score_correction_bias` always stays float32.
+    placed one at a time, so peak memory is the model plus one tensor. Tensors whose dtype does
+    not change stay memory-mapped views of the files (page cache, no private copy): rewrite a
+    checkpoint only by writing new files, as `save_model` does, never in place while loaded.
+
+    `dtype` None means config.json's `dtype` (or `torch_dtype`), else each tensor's stored
+    dtype (bf16 for quantized weights); the router's `e_score_correction_bias` stays float32.
     """
     raw_config = read_config(path)
     dtype = dtype or _config_dtype(raw_config)
@@ -147,7 +150,7 @@ def _config_dtype(raw_config: dict[str, Any]) -> torch.dtype | None:
 def _fill(
     model: nn.Module,
     reader: CheckpointReader,
-    config: Any,
+    config: ModelConfig,
     *,
     dtype: torch.dtype | None,
     device: torch.device,
@@ -163,10 +166,11 @@ def _fill(
         target = _target_dtype(name, dtype)
         tensor = read_source(reader, src, quant=quant, dtype=target, device=device)
         _assign(model, name, tensor)
-    _init_non_persistent(model, device)
+    _check_materialised(model)
 
 
 def _plan(reader: CheckpointReader) -> CheckpointPlan:
+    """The checkpoint's plan, logging the vision tensors it deliberately leaves out."""
     plan = plan_checkpoint(reader, model_name)
     if plan.skipped:
         log.info(
@@ -179,6 +183,7 @@ def _plan(reader: CheckpointReader) -> CheckpointPlan:
 
 
 def _quant_settings(reader: CheckpointReader) -> QuantSettings:
+    """Quantization parameters from the checkpoint's config.json (defaults without one)."""
     config_file = reader.root / CONFIG_NAME
     if not config_file.is_file():
         return QuantSettings()
@@ -191,6 +196,7 @@ def _config_file(path: str | os.PathLike[str]) -> Path:
 
 
 def _target_dtype(name: str, dtype: torch.dtype | None) -> torch.dtype | None:
+    """The dtype one tensor loads as (None: as stored)."""
     if name.endswith(KEEP_FP32):
         return torch.float32
     return dtype
@@ -208,8 +214,8 @@ def _assign(model: nn.Module, name: str, tensor: torch.Tensor) -> None:
         module._buffers[leaf] = tensor
 
 
-def _init_non_persistent(model: nn.Module, device: torch.device) -> None:
-    """Compute the buffers no checkpoint stores (RoPE tables), now that weights are real."""
+def _check_materialised(model: nn.Module) -> None:
+    """Every parameter and buffer came from the checkpoint (RoPE tables are not tensors here)."""
     left = [n for n, t in [*model.named_parameters(), *model.named_buffers()] if t.is_meta]
     if left:
         raise RuntimeError(f"tensors still on the meta device after loading: {left[:5]}")
@@ -249,6 +255,7 @@ def save_model(
 def _saved_tensors(
     name: str, tensor: torch.Tensor, int4_experts: bool
 ) -> Iterator[tuple[str, torch.Tensor]]:
+    """The stored tensors of one model tensor: itself, or its three INT4 parts."""
     if not (int4_experts and _ROUTED_EXPERT.match(name)):
         yield name, tensor
         return
@@ -259,9 +266,11 @@ def _saved_tensors(
     yield f"{base}.weight_shape", quantized.weight_shape
 
 
-def _saved_config(model: Any, *, int4_experts: bool, layout: Layout) -> dict[str, Any]:
+def _saved_config(
+    model: KimiK2ForCausalLM, *, int4_experts: bool, layout: Layout
+) -> dict[str, Any]:
+    """config.json for the saved layout: the model's config, its real dtype and quantization."""
     text = model.config.to_hf_json()
-    text = json.loads(text) if isinstance(text, str) else dict(text)
     text.pop("quantization_config", None)
     text["dtype"] = str(next(model.parameters()).dtype).removeprefix("torch.")
     if int4_experts:

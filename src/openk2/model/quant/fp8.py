@@ -14,6 +14,7 @@ import math
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 
 BLOCK = 128
 FP8_DTYPE = torch.float8_e4m3fn
@@ -27,7 +28,7 @@ def dequantize_fp8_block(
     block: tuple[int, int] = (BLOCK, BLOCK),
     dtype: torch.dtype = torch.bfloat16,
 ) -> torch.Tensor:
-    """Decode an FP8 block-quantized weight to `dtype`, one block row at a time (low peak)."""
+    """Decode an FP8 block-quantized weight to `dtype` (products in fp32, then one rounding)."""
     out_features, in_features = weight_OI.shape
     block_o, block_i = block
     expected = (math.ceil(out_features / block_o), math.ceil(in_features / block_i))
@@ -37,12 +38,13 @@ def dequantize_fp8_block(
             f"{[out_features, in_features]} with {block_o}x{block_i} blocks (expected "
             f"{list(expected)})"
         )
-    out = torch.empty(out_features, in_features, dtype=dtype, device=weight_OI.device)
-    for r in range(expected[0]):
-        rows = slice(r * block_o, (r + 1) * block_o)
-        scale_row_I = scale_inv_RC[r].to(torch.float32).repeat_interleave(block_i)[:in_features]
-        out[rows] = (weight_OI[rows].to(torch.float32) * scale_row_I).to(dtype)
-    return out
+    rows, cols = expected
+    pad = (0, cols * block_i - in_features, 0, rows * block_o - out_features)
+    padded = F.pad(weight_OI.view(torch.uint8), pad).view(FP8_DTYPE)  # partial edge blocks
+    blocks_RbCb = padded.view(rows, block_o, cols, block_i).to(torch.float32)
+    blocks_RbCb *= scale_inv_RC.to(torch.float32)[:, None, :, None]
+    decoded = blocks_RbCb.view(rows * block_o, cols * block_i)[:out_features, :in_features]
+    return decoded.to(dtype).contiguous()
 
 
 def quantize_fp8_block(

@@ -56,6 +56,11 @@ def pack_int4(q_OI: torch.Tensor) -> torch.Tensor:
 
 def unpack_int4(packed: torch.Tensor, in_features: int) -> torch.Tensor:
     """Inverse of `pack_int4`: int32 words [O, I/8] -> int8 values in [-8, 7], shape [O, I]."""
+    return _unpack_nibbles(packed, in_features).view(torch.int8) - OFFSET
+
+
+def _unpack_nibbles(packed: torch.Tensor, in_features: int) -> torch.Tensor:
+    """Stored nibbles (q + 8, uint8) [O, I] of int32 words [O, I/8], lowest nibble first."""
     out_features, n_words = packed.shape
     if n_words * VALUES_PER_WORD != in_features:
         raise ValueError(
@@ -66,8 +71,12 @@ def unpack_int4(packed: torch.Tensor, in_features: int) -> torch.Tensor:
     else:
         words = packed.to(torch.int64).unsqueeze(-1) >> _BYTE_SHIFTS.to(packed.device)
         bytes_OB = (words & 0xFF).to(torch.uint8).view(out_features, -1)
-    nibbles = torch.stack((bytes_OB & 0xF, bytes_OB >> 4), dim=-1)
-    return (nibbles.view(torch.int8) - OFFSET).view(out_features, in_features)
+    nibbles = torch.empty(
+        out_features, in_features // 2, 2, dtype=torch.uint8, device=packed.device
+    )
+    torch.bitwise_and(bytes_OB, 0xF, out=nibbles[..., 0])
+    torch.bitwise_right_shift(bytes_OB, 4, out=nibbles[..., 1])
+    return nibbles.view(out_features, in_features)
 
 
 def quantize_int4(weight_OI: torch.Tensor, group_size: int = GROUP_SIZE) -> Int4Weight:
@@ -98,16 +107,20 @@ def dequantize_int4(
     *,
     dtype: torch.dtype = torch.bfloat16,
 ) -> torch.Tensor:
-    """Decode pack-quantized INT4 to a float weight [O, I] of `dtype` (products taken in fp32)."""
+    """Decode pack-quantized INT4 to a float weight [O, I] of `dtype`."""
     out_features, in_features = shape
     if tuple(packed.shape) != (out_features, in_features // VALUES_PER_WORD):
         raise ValueError(f"weight_packed {list(packed.shape)} does not fit weight_shape {shape}")
     n_groups = scale.shape[-1]
     if scale.shape[0] != out_features or n_groups == 0 or in_features % n_groups:
         raise ValueError(f"weight_scale {list(scale.shape)} does not fit weight_shape {shape}")
-    q_OGS = unpack_int4(packed, in_features).view(out_features, n_groups, -1)
-    weight = q_OGS.to(torch.float32) * scale.to(torch.float32).unsqueeze(-1)
-    return weight.view(out_features, in_features).to(dtype)
+    # q * scale is exact in fp32, and in bf16 arithmetic (which rounds the exact product once)
+    # when the scale is bf16: compute directly in those; anything else goes through fp32.
+    direct = dtype == torch.float32 or dtype == scale.dtype == torch.bfloat16
+    compute = dtype if direct else torch.float32
+    nibbles_OGS = _unpack_nibbles(packed, in_features).view(out_features, n_groups, -1)
+    weight_OGS = (nibbles_OGS.to(compute) - OFFSET) * scale.to(compute).unsqueeze(-1)
+    return weight_OGS.view(out_features, in_features).to(dtype)
 
 
 def _check_group(in_features: int, group_size: int) -> None:
