@@ -23,6 +23,7 @@ from openk2.serve.serving_completions import create_completion
 from openk2.serve.state import ServerState
 
 WEBUI_DIR = Path(__file__).parent / "webui"
+KNOWN_ENDPOINTS = frozenset({"/v1/models", "/v1/chat/completions", "/v1/completions"})
 
 
 def create_app(state: ServerState) -> FastAPI:
@@ -110,7 +111,8 @@ class RequestCounter:
                 status = message["status"]
             await send(message)
 
+        path = scope["path"] if scope["path"] in KNOWN_ENDPOINTS else "other"
         try:
             await self.app(scope, receive, send_status)
         finally:
-            self.metrics.record_request(scope["path"], status)
+            self.metrics.record_request(path, status)  # bounded label set, whatever clients send

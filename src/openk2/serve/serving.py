@@ -12,6 +12,7 @@ import logging
 import time
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 from typing import Any
 
 from fastapi import Request
@@ -120,17 +121,18 @@ async def _complete(
     choices = [ChoiceState(state, plan) for _ in range(req.n)]
     logprobs: list[list[TokenLogprobEntry]] = [[] for _ in range(req.n)]
     started = time.monotonic()
-    async for out in _generate(state, plan, request_id):
-        if started:
-            state.metrics.record_ttft(time.monotonic() - started)
-            started = 0.0
-        choice = choices[out.index]
-        choice.feed(out)
-        entries = choice.logprobs(out)
-        if entries and entries.content:
-            logprobs[out.index] += entries.content
-        if out.finished:
-            choice.finish(out.finish_reason)
+    async with aclosing(_generate(state, plan, request_id)) as outputs:
+        async for out in outputs:
+            if started:
+                state.metrics.record_ttft(time.monotonic() - started)
+                started = 0.0
+            choice = choices[out.index]
+            choice.feed(out)
+            entries = choice.logprobs(out)
+            if entries and entries.content:
+                logprobs[out.index] += entries.content
+            if out.finished:
+                choice.finish(out.finish_reason)
     return ChatCompletion(
         id=request_id,
         model=req.model,
@@ -148,12 +150,13 @@ async def _stream(
         yield sse(chunk(i, DeltaMessage(role="assistant", content="")))
     started = time.monotonic()
     try:
-        async for out in _generate(state, plan, request_id):
-            if started:
-                state.metrics.record_ttft(time.monotonic() - started)
-                started = 0.0
-            for event in _step_events(choices[out.index], out, chunk):
-                yield event
+        async with aclosing(_generate(state, plan, request_id)) as outputs:
+            async for out in outputs:
+                if started:
+                    state.metrics.record_ttft(time.monotonic() - started)
+                    started = 0.0
+                for event in _step_events(choices[out.index], out, chunk):
+                    yield event
     except APIError as exc:
         yield sse(ErrorResponse(error=exc.info()))
         yield DONE
@@ -183,8 +186,10 @@ async def _generate(
 ) -> AsyncIterator[RequestOutput]:
     """Engine outputs; engine failures become API errors (the request is already aborted)."""
     try:
-        async for out in state.engine.generate(plan.prompt_ids, plan.params, request_id):
-            yield out
+        stream = state.engine.generate(plan.prompt_ids, plan.params, request_id)
+        async with aclosing(stream):
+            async for out in stream:
+                yield out
     except EngineDeadError as exc:
         raise UnavailableError(str(exc), retry_after_s=5) from exc
     except ValueError as exc:  # rejected by the engine (e.g. a race on context length)

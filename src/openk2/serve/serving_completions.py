@@ -10,6 +10,7 @@ import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 
 from fastapi import Request
 from fastapi.responses import JSONResponse, Response
@@ -106,14 +107,17 @@ async def _outputs(
 
     async def pump(k: int, ids: list[int], params: SamplingParams) -> None:
         try:
-            async for out in state.engine.generate(ids, params, f"{request_id}-{k}"):
-                await queue.put((k * n + out.index, out))
+            stream = state.engine.generate(ids, params, f"{request_id}-{k}")
+            async with aclosing(stream):
+                async for out in stream:
+                    await queue.put((k * n + out.index, out))
         except BaseException as exc:
             await queue.put(exc)
             raise
         await queue.put(None)
 
     tasks = [asyncio.create_task(pump(k, ids, p)) for k, (ids, p) in enumerate(runs)]
+    # The pumps are cancelled in `finally`, which aborts their engine requests.
     try:
         for _ in range(len(runs)):
             while (item := await queue.get()) is not None:
@@ -140,13 +144,14 @@ async def _complete(
     size = len(runs) * req.n
     texts, reasons = [""] * size, [None] * size  # type: list[str], list[str | None]
     tokens, logprobs = [0] * size, [CompletionLogprobs() for _ in range(size)]
-    async for i, out in _outputs(state, runs, request_id, req.n):
-        texts[i] += out.text
-        tokens[i] = out.num_output_tokens
-        if out.finished:
-            reasons[i] = out.finish_reason
-        if req.logprobs is not None:
-            _add_logprobs(state, logprobs[i], out, len(texts[i]) - len(out.text))
+    async with aclosing(_outputs(state, runs, request_id, req.n)) as outputs:
+        async for i, out in outputs:
+            texts[i] += out.text
+            tokens[i] = out.num_output_tokens
+            if out.finished:
+                reasons[i] = out.finish_reason
+            if req.logprobs is not None:
+                _add_logprobs(state, logprobs[i], out, len(texts[i]) - len(out.text))
     if req.echo:
         texts = [state.tokenizer.decode(runs[i // req.n][0]) + t for i, t in enumerate(texts)]
     choices = [
@@ -164,15 +169,19 @@ async def _stream(
     size = len(runs) * req.n
     tokens = [0] * size
     try:
-        async for i, out in _outputs(state, runs, request_id, req.n):
-            tokens[i] = out.num_output_tokens
-            lp = None
-            if req.logprobs is not None:
-                lp = CompletionLogprobs()
-                _add_logprobs(state, lp, out, 0)
-            choice = CompletionChoice(index=i, text=out.text, finish_reason=out.finish_reason,
-                                      logprobs=lp)  # fmt: skip
-            yield sse(Completion(id=request_id, created=created, model=req.model, choices=[choice]))
+        async with aclosing(_outputs(state, runs, request_id, req.n)) as outputs:
+            async for i, out in outputs:
+                tokens[i] = out.num_output_tokens
+                lp = None
+                if req.logprobs is not None:
+                    lp = CompletionLogprobs()
+                    _add_logprobs(state, lp, out, 0)
+                choice = CompletionChoice(
+                    index=i, text=out.text, finish_reason=out.finish_reason, logprobs=lp
+                )
+                yield sse(
+                    Completion(id=request_id, created=created, model=req.model, choices=[choice])
+                )
     except APIError as exc:
         yield sse(ErrorResponse(error=exc.info()))
         yield DONE

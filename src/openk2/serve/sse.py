@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import aclosing
 from typing import Any, TypeVar
 
 from fastapi import Request
@@ -42,8 +43,9 @@ def event_stream(
     async def guarded() -> AsyncIterator[str]:
         complete = False
         try:
-            async for event in events:
-                yield event
+            async with aclosing(events):  # closing the stream aborts its engine request now
+                async for event in events:
+                    yield event
             complete = True
         finally:
             slot.release()
