@@ -32,12 +32,6 @@ def _register_commands() -> None:
         tokenizer_commands,
         train_commands,
         weights_commands,
-    # Area modules are added here as they land, e.g. `from openk2.cli import model_commands`.
-    from openk2.cli import (
-        model_commands,  # noqa: F401
-        serve_commands,  # noqa: F401
-        tokenizer_commands,  # noqa: F401
-        weights_commands,  # noqa: F401
     )
 
 
