@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
+import torch
 from typer.testing import CliRunner
 
 from openk2.cli import _register_commands, app
@@ -12,6 +15,14 @@ from openk2.model import get_preset
 
 _register_commands()
 runner = CliRunner()
+
+
+@pytest.fixture(autouse=True)
+def _restore_torch_threads() -> Iterator[None]:
+    """`openk2 generate --threads` sets a process-wide value; keep it local to each test."""
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
 
 
 def test_inspect_kimi_k26_reports_1_03t_total_and_32b_active() -> None:

@@ -83,10 +83,16 @@ def generate_command(
     top_k: Annotated[int, typer.Option(min=0, help="0 = off")] = 0,
     seed: Annotated[int, typer.Option(help="seeds sampling and a preset's weights")] = 0,
     dtype: Annotated[str, typer.Option(help=f"one of {', '.join(_DTYPES)}")] = "float32",
+    threads: Annotated[
+        int, typer.Option(min=1, help="torch CPU threads (decode is bandwidth-bound: 1 is safest)")
+    ] = 1,
 ) -> None:
     """Generate token ids from a prompt of token ids (greedy or sampled), with the latent cache."""
+    import torch
+
     from openk2.model.generate import stream_generate
 
+    torch.set_num_threads(threads)
     ids = _parse_ids(prompt_ids)
     network = _load(model, dtype, seed)
     start = time.perf_counter()

@@ -12,6 +12,10 @@ both compute the same function (tests check it).
 
 `q_b_proj` rows are head-major ([h*Q, h*Q+N) nope, then R rope rows); `kv_b_proj` rows are
 [h*(N+V), h*(N+V)+N) for K_nope(h), then V rows for V(h).
+
+Masks: every query must be allowed at least one slot (normally itself); a fully masked row
+gives NaN, as in any softmax attention. Outside autograd the absorbed form keeps contiguous
+copies of W_UK / W_UV (the size of `kv_b_proj`, about 0.05% of K2.6's weights).
 """
 
 from __future__ import annotations
