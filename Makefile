@@ -35,7 +35,7 @@ test: lint browser
 	$(VENV)/bin/pytest
 
 demo: setup
-	$(VENV)/bin/openk2 generate --model tiny --prompt-ids 1,2,3 --max-new-tokens 16
+	$(VENV)/bin/openk2 generate --model tiny --prompt "def add(a, b):" --max-new-tokens 16
 
 clean:
 	rm -rf $(VENV)

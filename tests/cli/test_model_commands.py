@@ -64,3 +64,30 @@ def test_generate_rejects_bad_input() -> None:
     assert "vocabulary" in runner.invoke(app, out_of_vocab).output
     bad_dtype = [*base, "--model", "debug", "--dtype", "int8"]
     assert "--dtype" in runner.invoke(app, bad_dtype).output
+
+
+def test_generate_from_text_decodes_with_the_bundled_tokenizer() -> None:
+    from openk2.tokenizer import default_tokenizer
+
+    args = ["generate", "--model", "tiny", "--prompt", "def add(a, b):", "--max-new-tokens", "6"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    text = result.stdout.splitlines()[0]
+    assert text and len(default_tokenizer().encode(text)) <= 12
+    assert runner.invoke(app, args).stdout == result.stdout
+
+
+def test_generate_text_needs_a_tokenizer_that_fits_the_vocabulary(tmp_path: Path) -> None:
+    too_big = ["generate", "--model", "debug", "--prompt", "hi"]
+    assert "vocabulary is 512" in runner.invoke(app, too_big).output
+    both = ["generate", "--model", "debug", "--prompt", "hi", "--prompt-ids", "1"]
+    assert "exactly one" in runner.invoke(app, both).output
+
+
+def test_generate_reports_a_corrupt_checkpoint_without_a_traceback(tmp_path: Path) -> None:
+    (tmp_path / "config.json").write_text(json.dumps(get_preset("debug").to_hf_json()))
+    (tmp_path / "model.safetensors").write_bytes(b"\x08\x00\x00\x00\x00\x00\x00\x00{}")
+    args = ["generate", "--model", str(tmp_path), "--prompt-ids", "1"]
+    result = runner.invoke(app, args, env={"COLUMNS": "400"})
+    assert result.exit_code != 0
+    assert "model.safetensors" in result.output and "Traceback" not in result.output

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from rich.table import Table
 
     from openk2.model import KimiK2ForCausalLM, ModelConfig
+    from openk2.tokenizer import Tokenizer
 
 _DTYPES = ("float32", "bfloat16", "float16")
 
@@ -76,7 +77,14 @@ def human_count(n: int) -> str:
 @app.command("generate")
 def generate_command(
     model: Annotated[str, typer.Option(help="preset name (random weights) or checkpoint dir")],
-    prompt_ids: Annotated[str, typer.Option(help="comma-separated token ids, e.g. 1,2,3")],
+    prompt_ids: Annotated[
+        str | None, typer.Option(help="comma-separated token ids, e.g. 1,2,3")
+    ] = None,
+    prompt: Annotated[str | None, typer.Option(help="prompt text; output is decoded")] = None,
+    tokenizer: Annotated[
+        Path | None,
+        typer.Option(help="tokenizer dir; default: the model dir's, else the bundled one"),
+    ] = None,
     max_new_tokens: Annotated[int, typer.Option(min=0)] = 32,
     temperature: Annotated[float, typer.Option(min=0.0, help="0 = greedy")] = 0.0,
     top_p: Annotated[float, typer.Option(min=0.0, max=1.0)] = 1.0,
@@ -87,14 +95,21 @@ def generate_command(
         int, typer.Option(min=1, help="torch CPU threads (decode is bandwidth-bound: 1 is safest)")
     ] = 1,
 ) -> None:
-    """Generate token ids from a prompt of token ids (greedy or sampled), with the latent cache."""
+    """Generate from token ids or text (greedy or sampled), with the latent cache."""
     import torch
 
     from openk2.model.generate import stream_generate
 
+    if (prompt_ids is None) == (prompt is None):
+        raise typer.BadParameter("give exactly one of --prompt-ids or --prompt")
     torch.set_num_threads(threads)
-    ids = _parse_ids(prompt_ids)
     network = _load(model, dtype, seed)
+    text_tokenizer = None
+    if prompt is not None:
+        text_tokenizer = _text_tokenizer(tokenizer, model, network.config.vocab_size)
+        ids = text_tokenizer.encode(prompt)
+    else:
+        ids = _parse_ids(prompt_ids or "")
     start = time.perf_counter()
     produced: list[int] = []
     try:
@@ -106,15 +121,37 @@ def generate_command(
             top_k=top_k,
             top_p=top_p,
             seed=seed,
+            stop_ids=None if text_tokenizer is None else text_tokenizer.stop_ids,
         ):
             produced.append(token)
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc
     elapsed = time.perf_counter() - start
-    typer.echo(",".join(str(t) for t in produced))
+    if text_tokenizer is None:
+        typer.echo(",".join(str(t) for t in produced))
+    else:
+        typer.echo(text_tokenizer.decode(produced))
     sys.stdout.flush()
     rate = len(produced) / elapsed if elapsed > 0 else 0.0
     print(f"{len(produced)} tokens in {elapsed:.2f} s ({rate:.1f} tok/s)", file=sys.stderr)
+
+
+def _text_tokenizer(path: Path | None, model: str, vocab_size: int) -> Tokenizer:
+    """The tokenizer for --prompt: explicit, else the checkpoint's own, else the bundled one."""
+    from openk2.tokenizer import Tokenizer, default_tokenizer
+
+    if path is None and (Path(model) / "tiktoken.model").exists():
+        path = Path(model)
+    try:
+        found = default_tokenizer() if path is None else Tokenizer.from_pretrained(path)
+    except (OSError, ValueError) as exc:
+        raise typer.BadParameter(f"cannot load tokenizer {path}: {exc}") from exc
+    if found.vocab_size > vocab_size:
+        raise typer.BadParameter(
+            f"tokenizer has {found.vocab_size} ids but the model's vocabulary is {vocab_size}; "
+            "pass a matching --tokenizer"
+        )
+    return found
 
 
 def _parse_ids(text: str) -> list[int]:
@@ -147,10 +184,11 @@ def _load(name_or_path: str, dtype_name: str, seed: int) -> KimiK2ForCausalLM:
 
 
 def _load_checkpoint(path: Path, dtype: object) -> KimiK2ForCausalLM:
+    """Load a checkpoint dir; a bad checkpoint becomes a CLI error naming file and tensor."""
+    from openk2.model.safetensors_io import CheckpointError
+    from openk2.model.weights import load_model
+
     try:
-        from openk2.model.weights import load_model  # type: ignore[import-not-found]
-    except ImportError as exc:
-        raise typer.BadParameter(
-            "checkpoint loading needs openk2.model.weights, which is not installed here"
-        ) from exc
-    return load_model(path, dtype=dtype).eval()
+        return load_model(path, dtype=dtype).eval()
+    except CheckpointError as exc:
+        raise typer.BadParameter(str(exc)) from exc
