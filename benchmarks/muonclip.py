@@ -30,7 +30,6 @@ from openk2.train.build import build_model, build_optimizer, seed_everything
 from openk2.train.config import DataConfig, ModelSpec, OptimConfig, TrainConfig
 from openk2.train.data import BatchLoader, PackedText
 from openk2.train.loop import Run, lm_loss_sum, train_step
-from openk2.train.metrics import plot_curves
 from openk2.train.optim.schedule import ScheduleConfig
 
 
@@ -110,8 +109,17 @@ def val_loss(model: torch.nn.Module, rows: PackedText, n_rows: int, batch: int) 
     return total / count
 
 
-def first_step_below(points: list[tuple[int, float]], target: float) -> int | None:
-    return next((step for step, loss in points if loss <= target), None)
+def first_step_below(points: list[tuple[int, float]], target: float) -> float | None:
+    """First step where the loss reaches `target`, linearly interpolated between evaluations."""
+    prev: tuple[int, float] | None = None
+    for step, loss in points:
+        if loss <= target:
+            if prev is None or prev[1] == loss:
+                return float(step)
+            frac = (prev[1] - target) / (prev[1] - loss)
+            return prev[0] + frac * (step - prev[0])
+        prev = (step, loss)
+    return None
 
 
 def ema(values: list[float], beta: float = 0.9) -> list[float]:
@@ -150,7 +158,7 @@ def summarise(curves: list[Curve], args: argparse.Namespace) -> dict[str, object
         "tokens_per_step": args.batch * args.accum * args.seq_len,
         "adamw_final_val": round(target, 4),
         "muonclip_final_val": round(muon.val[-1][1], 4),
-        "muonclip_steps_to_adamw_final": reach,
+        "muonclip_steps_to_adamw_final": None if reach is None else round(reach, 1),
         "steps_ratio": None if reach is None else round(reach / args.steps, 3),
         "seconds_per_step": {c.name: round(sum(c.seconds) / len(c.seconds), 3) for c in curves},
         "wall_clock_ratio_per_step": round(t_muon / t_adamw, 3),
@@ -158,22 +166,54 @@ def summarise(curves: list[Curve], args: argparse.Namespace) -> dict[str, object
             c.name: round(max(x for x in c.max_logit if math.isfinite(x)), 2) for c in curves
         },  # fmt: skip
         "qk_clip_events": muon.clips,
-        "val": {c.name: c.val for c in curves},
+        "curves": {
+            c.name: {"train": c.train, "seconds": c.seconds, "val": c.val, "max_logit": c.max_logit}
+            for c in curves
+        },
     }
     if reach is not None:
-        t_reach = sum(muon.seconds[:reach])
+        whole = int(reach)
+        t_reach = (
+            sum(muon.seconds[:whole])
+            + (reach - whole) * muon.seconds[min(whole, len(muon.seconds) - 1)]
+        )
         result["wall_clock_ratio_to_target"] = round(t_reach / t_adamw, 3)
     return result
 
 
-def plot(curves: list[Curve], path: Path, result: dict[str, object]) -> None:
-    series = {}
-    for c in curves:
-        series[f"{c.name} train (EMA)"] = (list(range(1, len(c.train) + 1)), ema(c.train))
-        series[f"{c.name} val"] = ([s for s, _ in c.val], [v for _, v in c.val])
-    title = (f"tiny preset, {result['tokens_per_step']} tok/step: MuonClip reaches AdamW's final "
-             f"val loss at {result['steps_ratio']}x the steps")  # fmt: skip
-    plot_curves(series, path, title=title)
+def plot(result: dict[str, object], path: Path) -> None:
+    """Left: loss per step (train EMA thin, validation thick); right: validation vs seconds."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    curves = result["curves"]
+    assert isinstance(curves, dict)
+    fig, (by_step, by_time) = plt.subplots(1, 2, figsize=(11, 4.2))
+    for name, color in (("adamw", "tab:blue"), ("muonclip", "tab:red")):
+        c = curves[name]
+        steps = list(range(1, len(c["train"]) + 1))
+        by_step.plot(steps, ema(c["train"]), color=color, alpha=0.45, linewidth=1,
+                     label=f"{name} train (EMA)")  # fmt: skip
+        vs, vl = [s for s, _ in c["val"]], [v for _, v in c["val"]]
+        by_step.plot(vs, vl, color=color, marker="o", markersize=3, label=f"{name} val")
+        elapsed = [sum(c["seconds"][:s]) for s in vs]
+        by_time.plot(elapsed, vl, color=color, marker="o", markersize=3, label=f"{name} val")
+    target = result["adamw_final_val"]
+    for ax, xlabel in ((by_step, "optimizer step"), (by_time, "training seconds (shared CPU)")):
+        ax.axhline(target, color="gray", linestyle=":", linewidth=1)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel("loss")
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.suptitle(
+        f"MuonClip vs AdamW, tiny preset, {result['tokens_per_step']} tokens/step: MuonClip "
+        f"reaches AdamW's final val loss in {result['steps_ratio']}x the steps"
+    )
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
 
 
 def main() -> None:
@@ -204,8 +244,8 @@ def main() -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "result.json").write_text(json.dumps(result, indent=2) + "\n")
-    plot(curves, out / "muonclip_vs_adamw.png", result)
-    print(json.dumps({k: v for k, v in result.items() if k not in ("val", "args")}, indent=2))
+    plot(result, out / "muonclip_vs_adamw.png")
+    print(json.dumps({k: v for k, v in result.items() if k not in ("curves", "args")}, indent=2))
 
 
 if __name__ == "__main__":

@@ -46,3 +46,10 @@ def test_unknown_keys_and_bad_values_are_errors(tmp_path: Path) -> None:
     (tmp_path / "x.json").write_text("{}")
     with pytest.raises(ValueError, match=".yaml, .yml or .toml"):
         load_config(tmp_path / "x.json")
+
+
+@pytest.mark.parametrize("name", ["tiny_sft.yaml", "tiny_pretrain.toml", "lora.yaml"])
+def test_example_run_files_are_valid(name: str) -> None:
+    path = Path(__file__).parents[2] / "examples" / "train" / name
+    cfg = load_config(path)
+    assert cfg.steps > 0 and cfg.data.train_files
