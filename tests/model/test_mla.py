@@ -124,3 +124,15 @@ def _manual_max_logit(mla: MLA, rope: RotaryEmbedding, x: torch.Tensor) -> torch
         scores = (scores + torch.einsum("bthr,bsr->bhts", q_pe, k_pe)) * mla.scale
         causal = torch.ones(x.shape[1], x.shape[1], dtype=torch.bool).tril()
         return scores.masked_fill(~causal, float("-inf")).amax(dim=(0, 2, 3))
+
+
+@pytest.mark.parametrize("chunk", [1, 3, 4, 256])
+@pytest.mark.parametrize("cached", [0, 2])
+def test_chunked_max_logit_equals_dense_masked_max(chunk: int, cached: int) -> None:
+    from openk2.model.layers.mla import _causal_mask, _max_logit
+
+    q, k = torch.randn(2, 3, 7, 8), torch.randn(2, 3, 7 + cached, 8)
+    mask = _causal_mask(7, 7 + cached, q.device)
+    dense = (q @ k.transpose(-1, -2) * 0.5).masked_fill(~mask, float("-inf")).amax(dim=(0, 2, 3))
+    assert torch.allclose(_max_logit(q, k, None, 0.5, chunk=chunk), dense)
+    assert torch.allclose(_max_logit(q, k, mask, 0.5, chunk=chunk), dense)

@@ -96,3 +96,23 @@ def test_lora_run_trains_adapters_only_resumes_and_saves_merged(
     assert set(merged.state_dict()) == set(base)
     with torch.no_grad():
         torch.testing.assert_close(merged(ids), adapted, atol=2e-5, rtol=1e-4)
+
+
+def test_target_loss_equals_full_logits_loss_with_the_same_gradients() -> None:
+    from openk2.model import build_model, get_preset
+    from openk2.train.data import IGNORE
+    from openk2.train.loop import lm_loss_sum, target_loss_sum
+
+    model = build_model(get_preset("debug"), seed=0)
+    inputs = torch.randint(0, 512, (2, 12))
+    labels = inputs.roll(-1, dims=1)
+    labels[:, :7] = IGNORE
+    full = lm_loss_sum(model(inputs), labels)
+    full.backward()
+    grads = [p.grad.clone() for p in model.parameters()]
+    model.zero_grad()
+    part = target_loss_sum(model, inputs, labels, "fp32")
+    part.backward()
+    assert torch.allclose(part, full, atol=1e-5)
+    for g, p in zip(grads, model.parameters(), strict=True):
+        assert torch.allclose(g, p.grad, atol=1e-6)

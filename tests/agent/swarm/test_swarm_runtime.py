@@ -242,3 +242,8 @@ def test_agent_specs_are_checked_against_providers_and_tools() -> None:
     swarm = Swarm(provider, providers={"fast": fast},
                   specs=[AgentSpec(name="a", system_prompt="p", provider="fast")])
     assert swarm.state.specs["a"].provider == "fast"
+
+
+def test_subagent_tools_must_be_registered() -> None:
+    with pytest.raises(ValueError, match="unregistered tools \\['calculator'\\]"):
+        Swarm(ScriptedProvider([]), config=SwarmConfig(subagent_tools=("calculator",)))

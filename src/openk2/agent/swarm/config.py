@@ -34,6 +34,9 @@ class SwarmConfig:
     """Characters of sub-agent output returned to the parent per tool call."""
     repeat_limit: int = 3
     """Loop guard: identical consecutive steps that stop an agent."""
+    subagent_tools: tuple[str, ...] = ()
+    """Registered tools every sub-agent gets on top of its type's own (e.g. a workspace's file
+    and calculator tools), so types the orchestrator creates at run time can use them too."""
     max_depth: int = 1
     """Nesting: sub-agents at a depth below this get the swarm tools too."""
     max_batch: int = 300

@@ -71,6 +71,10 @@ class Swarm:
         self.backend = backend
         self._raw_providers = {"default": provider, **(providers or {})}
         self._providers = {k: self._schedule(p) for k, p in self._raw_providers.items()}
+        unknown = [t for t in self.config.subagent_tools if t not in self.registry]
+        if unknown:
+            raise ValueError(f"subagent_tools names unregistered tools {unknown}; "
+                             f"registered: {self.registry.names}")
         for spec in specs:
             if spec.provider is not None and spec.provider not in self._providers:
                 raise ValueError(f"agent type {spec.name!r} names unknown provider "
@@ -318,7 +322,8 @@ class Swarm:
             return SubagentResult(rec.agent_id, rec.spec.name, "aborted", "", rec.steps,
                                   rec.usage, "step budget exhausted")
         job = RemoteJob(rec.agent_id, self._raw_providers[rec.spec.provider or "default"],
-                        [self.registry.get(n) for n in rec.spec.tools], list(rec.history),
+                        [self.registry.get(n) for n in self._tool_names(rec.spec)],
+                        list(rec.history),
                         rec.steps, rec.steps + granted, self.config.repeat_limit,
                         self.config.settings, self.config.agent_timeout_s)
         report = await self.backend.run(job)
@@ -349,8 +354,12 @@ class Swarm:
         return SubagentResult(rec.agent_id, rec.spec.name, state, report.text,  # type: ignore[arg-type]
                               rec.steps, rec.usage, error)
 
+    def _tool_names(self, spec: AgentSpec) -> list[str]:
+        """The swarm-wide sub-agent tools, then the type's own (each once)."""
+        return list(dict.fromkeys((*self.config.subagent_tools, *spec.tools)))
+
     def _toolset_for(self, rec: AgentRecord) -> Toolset:
-        tools = self.registry.subset(rec.spec.tools)
+        tools = self.registry.subset(self._tool_names(rec.spec))
         if rec.depth < self.config.max_depth:
             for t in swarm_tools(self, rec.agent_id):
                 tools.add(t)

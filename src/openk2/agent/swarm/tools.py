@@ -12,11 +12,12 @@ from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, Field
 
+from openk2.agent.llm.message import ToolSpec
 from openk2.agent.loop.step import current_tool_call
 from openk2.agent.swarm.budgets import BudgetExceededError
 from openk2.agent.swarm.results import render_batch
 from openk2.agent.swarm.spec import DEFAULT_WORKER, AgentSpec
-from openk2.agent.tools.base import Tool, ToolError, ToolOk, ToolResult
+from openk2.agent.tools.base import Tool, ToolError, ToolOk, ToolResult, params_schema
 
 if TYPE_CHECKING:
     from openk2.agent.swarm.runtime import Swarm
@@ -167,7 +168,15 @@ class ReadArtifact(_SwarmTool, Tool[ReadArtifactParams]):
         return ToolOk(chunk + tail)
 
 
+_CLASSES = (CreateSubagent, AssignTask, SwarmFanOut, Resume, ReadArtifact)
+
+
 def swarm_tools(swarm: Swarm, parent_id: str) -> list[Tool[BaseModel]]:
     """The orchestration tools acting for `parent_id`."""
-    classes = (CreateSubagent, AssignTask, SwarmFanOut, Resume, ReadArtifact)
-    return [cls(swarm, parent_id) for cls in classes]  # type: ignore[misc]
+    return [cls(swarm, parent_id) for cls in _CLASSES]  # type: ignore[misc]
+
+
+def swarm_tool_specs() -> list[ToolSpec]:
+    """What an orchestrator is told about its tools, without a running swarm (e.g. to render
+    training chats that match the runtime exactly)."""
+    return [ToolSpec(cls.name, cls.description, params_schema(cls.Params)) for cls in _CLASSES]

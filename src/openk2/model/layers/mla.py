@@ -131,9 +131,8 @@ class MLA(nn.Module):
         k_BHSQ = torch.cat([k_nope_BSHN, k_pe_BSHR], dim=-1).transpose(1, 2)
         v_BHSV = v_BSHV.transpose(1, 2)
         if self.record_max_logit:
-            out_BHTV = self._eager_attention(q_BHTQ, k_BHSQ, v_BHSV, mask)
-        else:
-            out_BHTV = _sdpa(q_BHTQ, k_BHSQ, v_BHSV, mask, self.scale)
+            self.max_logit_H = _max_logit(q_BHTQ, k_BHSQ, mask, self.scale)
+        out_BHTV = _sdpa(q_BHTQ, k_BHSQ, v_BHSV, mask, self.scale)
         return out_BHTV.transpose(1, 2)
 
     def _attend_absorbed(
@@ -184,21 +183,6 @@ class MLA(nn.Module):
         assert self._absorbed is not None
         return self._absorbed
 
-    def _eager_attention(
-        self,
-        q_BHTQ: torch.Tensor,
-        k_BHSQ: torch.Tensor,
-        v_BHSV: torch.Tensor,
-        mask: torch.Tensor | None,
-    ) -> torch.Tensor:
-        """softmax(q k^T * scale) v with explicit scores (used when recording max logits)."""
-        new, total = q_BHTQ.shape[2], k_BHSQ.shape[2]
-        if mask is None and new > 1:
-            mask = _causal_mask(new, total, q_BHTQ.device)
-        scores_BHTS = torch.matmul(q_BHTQ, k_BHSQ.transpose(-1, -2)) * self.scale
-        probs_BHTS = self._probabilities(scores_BHTS, mask, head_axis=1)
-        return torch.matmul(probs_BHTS.to(v_BHSV.dtype), v_BHSV)
-
     def _probabilities(
         self, scores: torch.Tensor, mask: torch.Tensor | None, *, head_axis: int
     ) -> torch.Tensor:
@@ -236,6 +220,49 @@ def _causal_mask(new: int, total: int, device: torch.device) -> torch.Tensor:
     return (torch.arange(total, device=device) <= rows).view(1, 1, new, total)
 
 
+def _max_logit(
+    q_BHTQ: torch.Tensor,
+    k_BHSQ: torch.Tensor,
+    mask: torch.Tensor | None,
+    scale: float,
+    chunk: int = 256,
+) -> torch.Tensor:
+    """Per-head max of the masked, scaled pre-softmax logits, in fp32, without a graph.
+
+    QK-Clip needs only this statistic, so the attention itself stays on the fused SDPA kernel;
+    the scores are rebuilt here a block of query rows at a time ([B, H, chunk, S] extra
+    memory). Under a causal mask a block only scores the keys it can see, and only its
+    diagonal tile needs masking.
+    """
+    new, total = q_BHTQ.shape[2], k_BHSQ.shape[2]
+    best = torch.full((q_BHTQ.shape[1],), float("-inf"), device=q_BHTQ.device)
+    with torch.no_grad():
+        # fp32 operands: bf16 matmuls are slow on CPUs without AVX512-BF16
+        q_all, k_BHQS = q_BHTQ.detach().float(), k_BHSQ.detach().float().transpose(-1, -2)
+        for start in range(0, new, chunk):
+            q = q_all[:, :, start : start + chunk]
+            if mask is not None:
+                scores = torch.matmul(q, k_BHQS) * scale
+                scores = scores.masked_fill(~mask[..., start : start + chunk, :], float("-inf"))
+            else:
+                scores = _causal_block_scores(q, k_BHQS, start + total - new, scale)
+            best = torch.maximum(best, scores.amax(dim=(0, 2, 3)))
+    return best
+
+
+def _causal_block_scores(
+    q_BHCQ: torch.Tensor, k_BHQS: torch.Tensor, first_pos: int, scale: float
+) -> torch.Tensor:
+    """Scaled scores of query rows at positions first_pos.. against the keys they may see."""
+    rows = q_BHCQ.shape[2]
+    scores = torch.matmul(q_BHCQ, k_BHQS[..., : first_pos + rows]) * scale
+    if rows > 1:
+        tile = scores[..., first_pos:]
+        hidden = torch.ones(rows, rows, dtype=torch.bool, device=tile.device).triu(1)
+        tile.masked_fill_(hidden, float("-inf"))
+    return scores
+
+
 def _sdpa(
     q_BHTQ: torch.Tensor,
     k_BHSQ: torch.Tensor,
@@ -243,7 +270,15 @@ def _sdpa(
     mask: torch.Tensor | None,
     scale: float,
 ) -> torch.Tensor:
+    """Fused attention. MLA's value heads are narrower than its query/key heads (K2.6: 128 vs
+    192), which sends CPU SDPA to its unfused math path (~4x slower, [B, H, T, S] saved for
+    backward); zero-padding the values to the key width keeps the flash kernel, and the pad
+    columns of the output are dropped."""
     causal = mask is None and q_BHTQ.shape[2] > 1
-    return F.scaled_dot_product_attention(
+    v_dim, qk_dim = v_BHSV.shape[-1], q_BHTQ.shape[-1]
+    if v_dim < qk_dim:
+        v_BHSV = F.pad(v_BHSV, (0, qk_dim - v_dim))
+    out = F.scaled_dot_product_attention(
         q_BHTQ, k_BHSQ, v_BHSV, attn_mask=mask, is_causal=causal, scale=scale
     )
+    return out[..., :v_dim]
