@@ -23,6 +23,9 @@ class EngineConfig:
     """Memory for the latent cache when num_blocks is None."""
     enable_prefix_caching: bool = True
     """Reuse computed pages of identical prefixes (system prompts, n > 1, multi-turn chats)."""
+    packed_gemms: bool = True
+    """On CPU, run the model's GEMMs on oneDNN-packed weight copies (`enable_packed_gemms`):
+    1.3-2x faster batched steps for twice the weight memory."""
 
     def __post_init__(self) -> None:
         positive = {

@@ -11,6 +11,8 @@ import itertools
 from dataclasses import replace
 from typing import Any
 
+from torch import nn
+
 from openk2.engine.block_manager import BlockManager
 from openk2.engine.cache import PagedLatentCache
 from openk2.engine.config import EngineConfig
@@ -21,6 +23,7 @@ from openk2.engine.sampler import SampleRow, sample
 from openk2.engine.sampling_params import SamplingParams
 from openk2.engine.scheduler import Scheduler
 from openk2.engine.sequence import FinishReason, Sequence, TokenLogprob
+from openk2.model.layers.linear import enable_packed_gemms
 
 
 class ContextLengthError(ValueError):
@@ -49,6 +52,8 @@ class LLMEngine:
             self.block_manager, self.config.max_num_seqs, self.config.max_num_batched_tokens
         )
         self.runner = ModelRunner(model, self.cache)
+        if self.config.packed_gemms and isinstance(model, nn.Module):
+            enable_packed_gemms(model)
         self.max_model_len = min(
             self.config.max_model_len,
             int(getattr(model_cfg, "max_position_embeddings", self.config.max_model_len)),

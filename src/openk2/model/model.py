@@ -20,6 +20,7 @@ from torch import nn
 
 from openk2.model.cache import ContiguousLatentCache, LatentCache
 from openk2.model.config import ModelConfig
+from openk2.model.layers.linear import PackedGemm, use_packed
 from openk2.model.layers.mla import MLA
 from openk2.model.layers.mlp import MLP
 from openk2.model.layers.moe import MoE, MoEGate
@@ -88,6 +89,9 @@ class KimiK2ForCausalLM(nn.Module):
         self.config = config
         self.model = KimiK2Model(config)
         self.lm_head = nn.Linear(config.hidden_size, config.vocab_size, bias=False)
+        self.packed_gemms = False
+        """Inference GEMMs on packed weights (`layers/linear.py`; `enable_packed_gemms`)."""
+        self._packed_lm_head = PackedGemm()
 
     def forward(
         self,
@@ -113,6 +117,8 @@ class KimiK2ForCausalLM(nn.Module):
         hidden_BTD = self.model(input_ids, positions, cache, inputs_embeds=inputs_embeds)
         if logits_to_keep:
             hidden_BTD = hidden_BTD[:, -logits_to_keep:]
+        if use_packed(self.packed_gemms, hidden_BTD, self.lm_head.weight):
+            return self._packed_lm_head(hidden_BTD, self.lm_head.weight)
         return self.lm_head(hidden_BTD)
 
     @torch.no_grad()

@@ -28,6 +28,7 @@ from torch import nn
 
 from openk2.model.cache import LatentCache
 from openk2.model.config import ModelConfig
+from openk2.model.layers.linear import PackedGemm, use_packed
 from openk2.model.layers.norm import LATENT_NORM_EPS, RMSNorm
 from openk2.model.layers.rope import apply_rope, softmax_scale
 
@@ -39,6 +40,8 @@ class MLA(nn.Module):
 
     Training hook: with `record_max_logit = True`, each forward stores `max_logit_H`, the
     per-head max pre-softmax logit (softmax scale included) over the batch, detached, fp32.
+    Inference: with `packed_gemms` on (`layers/linear.py`), q_a (or q) and kv_a run as one
+    GEMM, and q_b and o_proj on packed weights.
     """
 
     def __init__(self, config: ModelConfig, layer_idx: int) -> None:
@@ -64,6 +67,8 @@ class MLA(nn.Module):
         self._absorbed_key: tuple[object, ...] | None = None
         self.record_max_logit = False
         self.max_logit_H: torch.Tensor | None = None
+        self.packed_gemms = False
+        self._qkv_a, self._q_b, self._o = PackedGemm(), PackedGemm(), PackedGemm()
 
     def forward(
         self,
@@ -72,8 +77,9 @@ class MLA(nn.Module):
         cache: LatentCache | None = None,
     ) -> torch.Tensor:
         """Attend the T new tokens over themselves and, with a cache, over its earlier latents."""
-        q_nope_BTHN, q_pe_BTHR = self._queries(x_BTD, rotation_BTP)
-        latent_BTC = self._latents(x_BTD, rotation_BTP)
+        q_in, kv_in = self._input_projections(x_BTD)
+        q_nope_BTHN, q_pe_BTHR = self._queries(q_in, rotation_BTP)
+        latent_BTC = self._latents(kv_in, rotation_BTP)
         mask_BTS = None
         latent_BSC = latent_BTC
         if cache is not None:
@@ -83,26 +89,40 @@ class MLA(nn.Module):
             out_BTHV = self._attend_absorbed(q_nope_BTHN, q_pe_BTHR, latent_BSC, mask)
         else:
             out_BTHV = self._attend_naive(q_nope_BTHN, q_pe_BTHR, latent_BSC, mask)
-        return self.o_proj(out_BTHV.flatten(-2))
+        return self._linear(self.o_proj, self._o, out_BTHV.flatten(-2))
+
+    def _input_projections(self, x_BTD: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """x through q_a_proj (or q_proj) and kv_a_proj_with_mqa; one GEMM when packed."""
+        q_first = self.q_proj if hasattr(self, "q_proj") else self.q_a_proj
+        kv_a = self.kv_a_proj_with_mqa
+        if not use_packed(self.packed_gemms, x_BTD, kv_a.weight):
+            return q_first(x_BTD), kv_a(x_BTD)
+        both = self._qkv_a(x_BTD, q_first.weight, kv_a.weight)
+        q_in, kv_in = both.split([q_first.weight.shape[0], kv_a.weight.shape[0]], dim=-1)
+        return q_in, kv_in
+
+    def _linear(self, layer: nn.Linear, packed: PackedGemm, x: torch.Tensor) -> torch.Tensor:
+        """`layer(x)`, on its packed weight when packed GEMMs are on."""
+        if use_packed(self.packed_gemms, x, layer.weight):
+            return packed(x, layer.weight)
+        return layer(x)
 
     def _queries(
-        self, x_BTD: torch.Tensor, rotation_BTP: torch.Tensor
+        self, q_in: torch.Tensor, rotation_BTP: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """(q_nope [B,T,H,N], rotated q_pe [B,T,H,R])."""
+        """(q_nope [B,T,H,N], rotated q_pe [B,T,H,R]) from q_proj's or q_a_proj's output."""
         if hasattr(self, "q_proj"):
-            q = self.q_proj(x_BTD)
+            q = q_in
         else:
-            q = self.q_b_proj(self.q_a_layernorm(self.q_a_proj(x_BTD)))
+            q = self._linear(self.q_b_proj, self._q_b, self.q_a_layernorm(q_in))
         q_BTHQ = q.unflatten(-1, (self.num_heads, -1))
         q_nope_BTHN, q_pe_BTHR = q_BTHQ.split([self.nope_dim, self.rope_dim], dim=-1)
         q_pe_BTHR = apply_rope(q_pe_BTHR, rotation_BTP.unsqueeze(2))
         return q_nope_BTHN, q_pe_BTHR
 
-    def _latents(self, x_BTD: torch.Tensor, rotation_BTP: torch.Tensor) -> torch.Tensor:
+    def _latents(self, kv_in: torch.Tensor, rotation_BTP: torch.Tensor) -> torch.Tensor:
         """What the cache stores per token: [normalised c_kv ; rotated k_pe], [B, T, C]."""
-        c_kv_BTL, k_pe_BTR = self.kv_a_proj_with_mqa(x_BTD).split(
-            [self.kv_rank, self.rope_dim], dim=-1
-        )
+        c_kv_BTL, k_pe_BTR = kv_in.split([self.kv_rank, self.rope_dim], dim=-1)
         c_kv_BTL = self.kv_a_layernorm(c_kv_BTL)
         return torch.cat([c_kv_BTL, apply_rope(k_pe_BTR, rotation_BTP)], dim=-1)
 

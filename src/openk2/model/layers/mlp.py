@@ -6,21 +6,41 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from openk2.model.layers.linear import PackedGemm, use_packed
+
 
 class MLP(nn.Module):
-    """Bias-free SwiGLU with HF checkpoint names `gate_proj`, `up_proj`, `down_proj`."""
+    """Bias-free SwiGLU with HF checkpoint names `gate_proj`, `up_proj`, `down_proj`.
+
+    With `packed_gemms` on (see `layers/linear.py`), inference runs gate and up as one GEMM on
+    a packed [2F, D] weight and down on a packed [D, F] one.
+    """
 
     def __init__(self, hidden_size: int, intermediate_size: int) -> None:
         super().__init__()
         self.gate_proj = nn.Linear(hidden_size, intermediate_size, bias=False)
         self.up_proj = nn.Linear(hidden_size, intermediate_size, bias=False)
         self.down_proj = nn.Linear(intermediate_size, hidden_size, bias=False)
+        self.packed_gemms = False
+        self._gate_up = PackedGemm()
+        self._down = PackedGemm()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if use_packed(self.packed_gemms, x, self.down_proj.weight):
+            return self._down(self._packed_hidden(x), self.down_proj.weight)
         return self.down_proj(F.silu(self.gate_proj(x)) * self.up_proj(x))
 
     def add_into_(self, out_ND: torch.Tensor, x_ND: torch.Tensor, scale: float) -> None:
         """out += scale * self(x), in place with as few ops as possible (the decode hot path)."""
+        if use_packed(self.packed_gemms, x_ND, self.down_proj.weight):
+            out_ND.add_(self._down(self._packed_hidden(x_ND), self.down_proj.weight), alpha=scale)
+            return
         hidden = F.silu(F.linear(x_ND, self.gate_proj.weight))
         hidden.mul_(F.linear(x_ND, self.up_proj.weight))
         out_ND.addmm_(hidden, self.down_proj.weight.t(), alpha=scale)
+
+    def _packed_hidden(self, x: torch.Tensor) -> torch.Tensor:
+        """silu(gate(x)) * up(x) from one fused GEMM."""
+        gate_up = self._gate_up(x, self.gate_proj.weight, self.up_proj.weight)
+        gate, up = gate_up.chunk(2, dim=-1)
+        return F.silu(gate).mul_(up)

@@ -1,0 +1,132 @@
+"""Inference GEMMs on weights packed once for oneDNN: the CPU fast path of batched decode.
+
+Why: torch's CPU `F.linear` runs on MKL's sgemm, which re-lays out (packs) the weight operand on
+every call and, on the AMD EPYC build machines, ran the small-M GEMMs of batched decode (M = 4-32
+rows against [256-8192, 768] weights) 1.3-2.3x slower than oneDNN does on a weight reordered
+once into its blocked layout (`benchmarks/README.md`, serve section). Packing also lets
+projections of the same input share one GEMM: an MLP's gate and up, MLA's q_a and kv_a.
+
+Opt-in (`enable_packed_gemms(model)`, the engine does it): a packed weight is a second copy of
+the weight, so memory for the packed modules doubles. Modules keep their `nn.Linear`
+parameters (state dict, training, autograd untouched) and take the packed path only without
+autograd, on CPU, in a dtype oneDNN packs (fp32; bf16 where the CPU has bf16 dot products).
+A pack is rebuilt whenever a source weight changes (storage, version, dtype or device), like
+MLA's absorbed weights. Results equal `F.linear` up to fp32 summation order.
+
+Shape legend: N rows, D input features, O output features (summed over the fused weights).
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import torch
+from torch import nn
+
+MIN_ROWS = 2
+_ENABLE_ATTR = "packed_gemms"
+"""Boolean attribute of every module that can take the packed path (off by default)."""
+
+
+@functools.cache
+def packed_gemms_available() -> bool:
+    """Whether this torch build can pack weights for oneDNN and run GEMMs on them."""
+    ops = torch.ops.mkldnn
+    if not torch.backends.mkldnn.is_available():
+        return False
+    try:
+        packed = ops._reorder_linear_weight(torch.ones(2, 3), None)
+        out = ops._linear_pointwise(torch.ones(1, 3), packed, None, "none", [], "")
+    except (AttributeError, RuntimeError):
+        return False
+    return bool(torch.equal(out, torch.full((1, 2), 3.0)))
+
+
+@functools.cache
+def _packable_dtypes() -> frozenset[torch.dtype]:
+    dtypes = {torch.float32}
+    if torch.ops.mkldnn._is_mkldnn_bf16_supported():
+        dtypes.add(torch.bfloat16)
+    return frozenset(dtypes)
+
+
+def use_packed(enabled: bool, x: torch.Tensor, weight: torch.Tensor) -> bool:
+    """Whether a module with `packed_gemms = enabled` should take the packed path for x."""
+    return (
+        enabled
+        and x.numel() >= MIN_ROWS * x.shape[-1]
+        and not torch.is_grad_enabled()
+        and x.device.type == "cpu"
+        and x.dtype == weight.dtype
+        and x.dtype in _packable_dtypes()
+        and packed_gemms_available()
+    )
+
+
+def enable_packed_gemms(model: nn.Module, enabled: bool = True) -> int:
+    """Switch every module of `model` that supports it to packed GEMMs; returns how many.
+
+    Returns 0 (and changes nothing) when the torch build cannot pack. Packs are built lazily on
+    first use; `enabled=False` switches back and frees them.
+    """
+    if enabled and not packed_gemms_available():
+        return 0
+    switched = 0
+    for module in model.modules():
+        if hasattr(module, _ENABLE_ATTR):
+            setattr(module, _ENABLE_ATTR, enabled)
+            switched += 1
+            if not enabled:
+                for value in vars(module).values():
+                    if isinstance(value, PackedGemm):
+                        value.clear()
+    return switched
+
+
+class PackedGemm:
+    """y = x @ cat(weights).T on one packed copy of the weights; repacked when any changes.
+
+    Holds no parameters (the owning module passes its weights at each call), so state dicts,
+    `.to()` and deep copies of the module are unaffected: a copy starts empty.
+    """
+
+    def __init__(self) -> None:
+        self._key: tuple[Any, ...] | None = None
+        self._packed_OD: torch.Tensor | None = None
+
+    def __call__(self, x_ND: torch.Tensor, *weights_OD: torch.Tensor) -> torch.Tensor:
+        """[N, D] @ cat(weights [O_i, D]).T -> [N, sum O_i] (input of any leading shape)."""
+        key = tuple(_identity(w) for w in weights_OD)
+        if key != self._key or self._packed_OD is None:
+            self._packed_OD = _pack(weights_OD)
+            self._key = key
+        lead = x_ND.shape[:-1]
+        x_2d = x_ND.reshape(-1, x_ND.shape[-1])
+        out = torch.ops.mkldnn._linear_pointwise(x_2d, self._packed_OD, None, "none", [], "")
+        return out.view(*lead, out.shape[-1])
+
+    def clear(self) -> None:
+        """Drop the packed copy (rebuilt on the next call)."""
+        self._key, self._packed_OD = None, None
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> PackedGemm:
+        return PackedGemm()
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"_key": None, "_packed_OD": None}
+
+
+def _identity(weight: torch.Tensor) -> tuple[Any, ...]:
+    """What must stay equal for a pack to remain valid."""
+    try:
+        version = weight._version
+    except RuntimeError:  # inference tensors keep no version counter
+        version = -1
+    return (weight.data_ptr(), version, weight.dtype, weight.device, tuple(weight.shape))
+
+
+def _pack(weights_OD: tuple[torch.Tensor, ...]) -> torch.Tensor:
+    with torch.no_grad():
+        joined = weights_OD[0] if len(weights_OD) == 1 else torch.cat(weights_OD)
+        return torch.ops.mkldnn._reorder_linear_weight(joined.detach().contiguous(), None)

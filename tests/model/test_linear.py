@@ -1,0 +1,85 @@
+"""Packed (oneDNN) inference GEMMs: same results as the plain modules, only where they apply."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from openk2.model import build_model, enable_packed_gemms, get_preset
+from openk2.model.layers.linear import PackedGemm, packed_gemms_available, use_packed
+from openk2.model.layers.mlp import MLP
+
+pytestmark = pytest.mark.skipif(
+    not packed_gemms_available(), reason="this torch build cannot pack weights for oneDNN"
+)
+
+
+def test_packed_gemm_equals_linear_on_the_concatenated_weights() -> None:
+    a, b = torch.randn(5, 12), torch.randn(3, 12)
+    x = torch.randn(2, 4, 12)
+    gemm = PackedGemm()
+    out = gemm(x, a, b)
+    assert out.shape == (2, 4, 8)
+    torch.testing.assert_close(out, F.linear(x, torch.cat([a, b])), rtol=1e-5, atol=1e-5)
+
+
+def test_packed_gemm_repacks_when_a_weight_changes_in_place() -> None:
+    w = torch.randn(6, 4)
+    x = torch.randn(3, 4)
+    gemm = PackedGemm()
+    gemm(x, w)
+    w.mul_(-2.0)
+    torch.testing.assert_close(gemm(x, w), F.linear(x, w), rtol=1e-5, atol=1e-5)
+    gemm.clear()
+    torch.testing.assert_close(gemm(x, w), F.linear(x, w), rtol=1e-5, atol=1e-5)
+
+
+def test_packed_path_only_without_autograd_and_for_several_rows() -> None:
+    w = torch.randn(4, 8)
+    rows = torch.randn(3, 8)
+    with torch.no_grad():
+        assert use_packed(True, rows, w)
+        assert not use_packed(False, rows, w)
+        assert not use_packed(True, rows[:1], w)  # one row: MKL's GEMV is as fast, no copy
+        assert not use_packed(True, rows.double(), w)
+    assert not use_packed(True, rows, w)  # autograd on
+
+
+def test_mlp_packed_forward_and_add_into_match_the_plain_path() -> None:
+    mlp = MLP(16, 24)
+    for p in mlp.parameters():
+        torch.nn.init.normal_(p, std=0.2)
+    x = torch.randn(5, 16)
+    with torch.no_grad():
+        plain = mlp(x)
+        acc_plain = torch.ones(5, 16)
+        mlp.add_into_(acc_plain, x, 0.5)
+        enable_packed_gemms(mlp)
+        packed = mlp(x)
+        acc = torch.ones(5, 16)
+        mlp.add_into_(acc, x, 0.5)
+    torch.testing.assert_close(packed, plain, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(acc, acc_plain, rtol=1e-5, atol=1e-5)
+    assert mlp._gate_up._packed_OD is not None  # the packed path really ran
+
+
+def test_whole_model_with_packed_gemms_matches_and_copies_cleanly() -> None:
+    model = build_model(get_preset("debug").replace(initializer_range=0.1), seed=3).eval()
+    ids = torch.randint(0, model.config.vocab_size, (3, 7))
+    with torch.inference_mode():
+        plain = model(ids)
+    assert enable_packed_gemms(model) > 0
+    with torch.inference_mode():
+        packed = model(ids)
+    torch.testing.assert_close(packed, plain, rtol=1e-4, atol=1e-4)
+    copied = copy.deepcopy(model)
+    with torch.inference_mode():
+        torch.testing.assert_close(copied(ids), plain, rtol=1e-4, atol=1e-4)
+    with torch.enable_grad():  # training ignores the packs: exactly the plain result
+        enable_packed_gemms(model, False)
+        reference = model(ids)
+        enable_packed_gemms(model)
+        assert torch.equal(model(ids), reference)
