@@ -25,6 +25,7 @@ import torch
 from torch import nn
 
 MIN_ROWS = 2
+"""Fewest rows that take the packed path: one row is a GEMV, which MKL runs as fast."""
 _ENABLE_ATTR = "packed_gemms"
 """Boolean attribute of every module that can take the packed path (off by default)."""
 
