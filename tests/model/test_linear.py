@@ -58,12 +58,24 @@ def test_mlp_packed_forward_and_add_into_match_the_plain_path() -> None:
         acc_plain = torch.ones(5, 16)
         mlp.add_into_(acc_plain, x, 0.5)
         enable_packed_gemms(mlp)
-        packed = mlp(x)
-        acc = torch.ones(5, 16)
-        mlp.add_into_(acc, x, 0.5)
+        with torch.profiler.profile() as prof:
+            packed = mlp(x)
+            acc = torch.ones(5, 16)
+            mlp.add_into_(acc, x, 0.5)
     torch.testing.assert_close(packed, plain, rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(acc, acc_plain, rtol=1e-5, atol=1e-5)
-    assert mlp._gate_up._packed_OD is not None  # the packed path really ran
+    ran = [e.key for e in prof.key_averages() if "linear_pointwise" in e.key]
+    assert ran  # the packed path really ran
+
+
+def test_enabling_packs_eagerly_and_disabling_frees() -> None:
+    model = build_model(get_preset("debug"), seed=0)
+    gemms = [g for m in model.modules() if hasattr(m, "packed_gemms")
+             for g, _ in m.packed_gemm_weights()]  # fmt: skip
+    assert enable_packed_gemms(model) > 0
+    assert all(g._packed_OD is not None for g in gemms)
+    enable_packed_gemms(model, False)
+    assert all(g._packed_OD is None for g in gemms)
 
 
 def test_whole_model_with_packed_gemms_matches_and_copies_cleanly() -> None:

@@ -121,6 +121,10 @@ class KimiK2ForCausalLM(nn.Module):
             return self._packed_lm_head(hidden_BTD, self.lm_head.weight)
         return self.lm_head(hidden_BTD)
 
+    def packed_gemm_weights(self) -> list[tuple[PackedGemm, tuple[torch.Tensor, ...]]]:
+        """The packed `lm_head` GEMM with its weight (see `enable_packed_gemms`)."""
+        return [(self._packed_lm_head, (self.lm_head.weight,))]
+
     @torch.no_grad()
     def init_weights(self, seed: int | None = None) -> None:
         """Initialise every tensor (after `to_empty`); std = config.initializer_range.

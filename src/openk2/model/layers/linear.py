@@ -27,7 +27,8 @@ from torch import nn
 MIN_ROWS = 2
 """Fewest rows that take the packed path: one row is a GEMV, which MKL runs as fast."""
 _ENABLE_ATTR = "packed_gemms"
-"""Boolean attribute of every module that can take the packed path (off by default)."""
+"""Boolean attribute of every module that can take the packed path (off by default); such a
+module also has `packed_gemm_weights() -> [(PackedGemm, weights), ...]`."""
 
 
 @functools.cache
@@ -68,20 +69,24 @@ def use_packed(enabled: bool, x: torch.Tensor, weight: torch.Tensor) -> bool:
 def enable_packed_gemms(model: nn.Module, enabled: bool = True) -> int:
     """Switch every module of `model` that supports it to packed GEMMs; returns how many.
 
-    Returns 0 (and changes nothing) when the torch build cannot pack. Packs are built lazily on
-    first use; `enabled=False` switches back and frees them.
+    Packs every weight the modules can pack right away (CPU weights in a packable dtype), so a
+    server pays for packing at startup rather than on its first requests; a weight changed
+    later is repacked on its next use. Returns 0 (and changes nothing) when the torch build
+    cannot pack. `enabled=False` switches back and frees the packs.
     """
     if enabled and not packed_gemms_available():
         return 0
     switched = 0
     for module in model.modules():
-        if hasattr(module, _ENABLE_ATTR):
-            setattr(module, _ENABLE_ATTR, enabled)
-            switched += 1
+        if not hasattr(module, _ENABLE_ATTR):
+            continue
+        setattr(module, _ENABLE_ATTR, enabled)
+        switched += 1
+        for gemm, weights in module.packed_gemm_weights():  # type: ignore[operator]
             if not enabled:
-                for value in vars(module).values():
-                    if isinstance(value, PackedGemm):
-                        value.clear()
+                gemm.clear()
+            elif all(w.device.type == "cpu" and w.dtype in _packable_dtypes() for w in weights):
+                gemm.prepare(*weights)
     return switched
 
 
@@ -98,14 +103,19 @@ class PackedGemm:
 
     def __call__(self, x_ND: torch.Tensor, *weights_OD: torch.Tensor) -> torch.Tensor:
         """[N, D] @ cat(weights [O_i, D]).T -> [N, sum O_i] (input of any leading shape)."""
+        packed_OD = self.prepare(*weights_OD)
+        lead = x_ND.shape[:-1]
+        x_2d = x_ND.reshape(-1, x_ND.shape[-1])
+        out = torch.ops.mkldnn._linear_pointwise(x_2d, packed_OD, None, "none", [], "")
+        return out.view(*lead, out.shape[-1])
+
+    def prepare(self, *weights_OD: torch.Tensor) -> torch.Tensor:
+        """The packed copy of these weights, packing them if they changed since last time."""
         key = tuple(_identity(w) for w in weights_OD)
         if key != self._key or self._packed_OD is None:
             self._packed_OD = _pack(weights_OD)
             self._key = key
-        lead = x_ND.shape[:-1]
-        x_2d = x_ND.reshape(-1, x_ND.shape[-1])
-        out = torch.ops.mkldnn._linear_pointwise(x_2d, self._packed_OD, None, "none", [], "")
-        return out.view(*lead, out.shape[-1])
+        return self._packed_OD
 
     def clear(self) -> None:
         """Drop the packed copy (rebuilt on the next call)."""

@@ -91,6 +91,14 @@ class MLA(nn.Module):
             out_BTHV = self._attend_naive(q_nope_BTHN, q_pe_BTHR, latent_BSC, mask)
         return self._linear(self.o_proj, self._o, out_BTHV.flatten(-2))
 
+    def packed_gemm_weights(self) -> list[tuple[PackedGemm, tuple[torch.Tensor, ...]]]:
+        """Each packed GEMM with the weights it packs (see `enable_packed_gemms`)."""
+        q_first = self.q_proj if hasattr(self, "q_proj") else self.q_a_proj
+        pairs = [(self._qkv_a, (q_first.weight, self.kv_a_proj_with_mqa.weight))]
+        if hasattr(self, "q_b_proj"):
+            pairs.append((self._q_b, (self.q_b_proj.weight,)))
+        return [*pairs, (self._o, (self.o_proj.weight,))]
+
     def _input_projections(self, x_BTD: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """x through q_a_proj (or q_proj) and kv_a_proj_with_mqa; one GEMM when packed."""
         q_first = self.q_proj if hasattr(self, "q_proj") else self.q_a_proj

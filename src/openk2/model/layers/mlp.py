@@ -25,6 +25,11 @@ class MLP(nn.Module):
         self._gate_up = PackedGemm()
         self._down = PackedGemm()
 
+    def packed_gemm_weights(self) -> list[tuple[PackedGemm, tuple[torch.Tensor, ...]]]:
+        """Each packed GEMM with the weights it packs (see `enable_packed_gemms`)."""
+        gate_up = (self.gate_proj.weight, self.up_proj.weight)
+        return [(self._gate_up, gate_up), (self._down, (self.down_proj.weight,))]
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if use_packed(self.packed_gemms, x, self.down_proj.weight):
             return self._down(self._packed_hidden(x), self.down_proj.weight)
