@@ -95,3 +95,14 @@ def test_whole_model_with_packed_gemms_matches_and_copies_cleanly() -> None:
         reference = model(ids)
         enable_packed_gemms(model)
         assert torch.equal(model(ids), reference)
+
+
+def test_moe_runs_its_experts_fused_with_packed_gemms_and_matches() -> None:
+    config = get_preset("debug").replace(initializer_range=0.1)
+    moe = build_model(config, seed=5).model.layers[config.first_k_dense_replace].mlp
+    x = torch.randn(4, 6, config.hidden_size)
+    with torch.inference_mode():
+        plain = moe(x)
+        enable_packed_gemms(moe)
+        packed = moe(x)
+    torch.testing.assert_close(packed, plain, rtol=1e-4, atol=1e-5)

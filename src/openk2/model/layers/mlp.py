@@ -32,20 +32,32 @@ class MLP(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if use_packed(self.packed_gemms, x, self.down_proj.weight):
-            return self._down(self._packed_hidden(x), self.down_proj.weight)
+            return self.down(swiglu(self.gate_up(x)))
         return self.down_proj(F.silu(self.gate_proj(x)) * self.up_proj(x))
 
     def add_into_(self, out_ND: torch.Tensor, x_ND: torch.Tensor, scale: float) -> None:
         """out += scale * self(x), in place with as few ops as possible (the decode hot path)."""
         if use_packed(self.packed_gemms, x_ND, self.down_proj.weight):
-            out_ND.add_(self._down(self._packed_hidden(x_ND), self.down_proj.weight), alpha=scale)
+            out_ND.add_(self.down(swiglu(self.gate_up(x_ND))), alpha=scale)
             return
         hidden = F.silu(F.linear(x_ND, self.gate_proj.weight))
         hidden.mul_(F.linear(x_ND, self.up_proj.weight))
         out_ND.addmm_(hidden, self.down_proj.weight.t(), alpha=scale)
 
-    def _packed_hidden(self, x: torch.Tensor) -> torch.Tensor:
-        """silu(gate(x)) * up(x) from one fused GEMM."""
-        gate_up = self._gate_up(x, self.gate_proj.weight, self.up_proj.weight)
-        gate, up = gate_up.chunk(2, dim=-1)
-        return F.silu(gate).mul_(up)
+    def gate_up(self, x: torch.Tensor) -> torch.Tensor:
+        """[gate(x) ; up(x)] along the last axis: one GEMM on the packed weight when enabled."""
+        if use_packed(self.packed_gemms, x, self.gate_proj.weight):
+            return self._gate_up(x, self.gate_proj.weight, self.up_proj.weight)
+        return torch.cat([self.gate_proj(x), self.up_proj(x)], dim=-1)
+
+    def down(self, hidden: torch.Tensor) -> torch.Tensor:
+        """down_proj(hidden), on the packed weight when enabled."""
+        if use_packed(self.packed_gemms, hidden, self.down_proj.weight):
+            return self._down(hidden, self.down_proj.weight)
+        return self.down_proj(hidden)
+
+
+def swiglu(gate_up: torch.Tensor) -> torch.Tensor:
+    """silu(gate) * up from [gate ; up] concatenated along the last axis."""
+    gate, up = gate_up.chunk(2, dim=-1)
+    return F.silu(gate).mul_(up)
