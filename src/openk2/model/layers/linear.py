@@ -34,15 +34,21 @@ module also has `packed_gemm_weights() -> [(PackedGemm, weights), ...]`."""
 @functools.cache
 def packed_gemms_available() -> bool:
     """Whether this torch build can pack weights for oneDNN and run GEMMs on them."""
-    ops = torch.ops.mkldnn
     if not torch.backends.mkldnn.is_available():
         return False
     try:
-        packed = ops._reorder_linear_weight(torch.ones(2, 3), None)
-        out = ops._linear_pointwise(torch.ones(1, 3), packed, None, "none", [], "")
+        packed = torch.ops.mkldnn._reorder_linear_weight(torch.ones(2, 3), None)
+        out = _linear_op()(torch.ones(1, 3), packed, None, "none", [], "")
     except (AttributeError, RuntimeError):
         return False
     return bool(torch.equal(out, torch.full((1, 2), 3.0)))
+
+
+@functools.cache
+def _linear_op() -> Any:
+    """oneDNN's linear on a packed weight, as its `default` overload: calling the overload
+    packet instead resolves the overload on every call (~15 us, a third of a small GEMM)."""
+    return torch.ops.mkldnn._linear_pointwise.default
 
 
 @functools.cache
@@ -54,15 +60,17 @@ def _packable_dtypes() -> frozenset[torch.dtype]:
 
 
 def use_packed(enabled: bool, x: torch.Tensor, weight: torch.Tensor) -> bool:
-    """Whether a module with `packed_gemms = enabled` should take the packed path for x."""
+    """Whether a module with `packed_gemms = enabled` should take the packed path for x.
+
+    (`enable_packed_gemms` only sets the flag where packing works, so it is not checked here.)
+    """
+    if not enabled or torch.is_grad_enabled():
+        return False
     return (
-        enabled
-        and x.numel() >= MIN_ROWS * x.shape[-1]
-        and not torch.is_grad_enabled()
-        and x.device.type == "cpu"
+        x.numel() >= MIN_ROWS * x.shape[-1]
         and x.dtype == weight.dtype
+        and x.device.type == "cpu"
         and x.dtype in _packable_dtypes()
-        and packed_gemms_available()
     )
 
 
@@ -103,15 +111,18 @@ class PackedGemm:
 
     def __call__(self, x_ND: torch.Tensor, *weights_OD: torch.Tensor) -> torch.Tensor:
         """[N, D] @ cat(weights [O_i, D]).T -> [N, sum O_i] (input of any leading shape)."""
-        packed_OD = self.prepare(*weights_OD)
-        lead = x_ND.shape[:-1]
+        packed_OD = self._packed_OD
+        if packed_OD is None or _key(weights_OD) != self._key:
+            packed_OD = self.prepare(*weights_OD)
+        if x_ND.dim() == 2:
+            return _linear_op()(x_ND, packed_OD, None, "none", [], "")
         x_2d = x_ND.reshape(-1, x_ND.shape[-1])
-        out = torch.ops.mkldnn._linear_pointwise(x_2d, packed_OD, None, "none", [], "")
-        return out.view(*lead, out.shape[-1])
+        out = _linear_op()(x_2d, packed_OD, None, "none", [], "")
+        return out.view(*x_ND.shape[:-1], out.shape[-1])
 
     def prepare(self, *weights_OD: torch.Tensor) -> torch.Tensor:
         """The packed copy of these weights, packing them if they changed since last time."""
-        key = tuple(_identity(w) for w in weights_OD)
+        key = _key(weights_OD)
         if key != self._key or self._packed_OD is None:
             self._packed_OD = _pack(weights_OD)
             self._key = key
@@ -128,13 +139,17 @@ class PackedGemm:
         return {"_key": None, "_packed_OD": None}
 
 
-def _identity(weight: torch.Tensor) -> tuple[Any, ...]:
-    """What must stay equal for a pack to remain valid."""
+def _key(weights: tuple[torch.Tensor, ...]) -> tuple[Any, ...]:
+    """What must stay equal for a pack to remain valid: each weight's storage, version and dtype
+    (a move or cast makes new storage; an in-place update bumps the version)."""
+    return tuple([(w.data_ptr(), _version(w), w.dtype) for w in weights])
+
+
+def _version(weight: torch.Tensor) -> int:
     try:
-        version = weight._version
+        return weight._version
     except RuntimeError:  # inference tensors keep no version counter
-        version = -1
-    return (weight.data_ptr(), version, weight.dtype, weight.device, tuple(weight.shape))
+        return -1
 
 
 def _pack(weights_OD: tuple[torch.Tensor, ...]) -> torch.Tensor:
