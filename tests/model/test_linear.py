@@ -48,22 +48,17 @@ def test_packed_path_only_without_autograd_and_for_several_rows() -> None:
     assert not use_packed(True, rows, w)  # autograd on
 
 
-def test_mlp_packed_forward_and_add_into_match_the_plain_path() -> None:
+def test_mlp_packed_forward_matches_the_plain_path() -> None:
     mlp = MLP(16, 24)
     for p in mlp.parameters():
         torch.nn.init.normal_(p, std=0.2)
     x = torch.randn(5, 16)
     with torch.no_grad():
         plain = mlp(x)
-        acc_plain = torch.ones(5, 16)
-        mlp.add_into_(acc_plain, x, 0.5)
         enable_packed_gemms(mlp)
         with torch.profiler.profile() as prof:
             packed = mlp(x)
-            acc = torch.ones(5, 16)
-            mlp.add_into_(acc, x, 0.5)
     torch.testing.assert_close(packed, plain, rtol=1e-5, atol=1e-5)
-    torch.testing.assert_close(acc, acc_plain, rtol=1e-5, atol=1e-5)
     ran = [e.key for e in prof.key_averages() if "linear_pointwise" in e.key]
     assert ran  # the packed path really ran
 
