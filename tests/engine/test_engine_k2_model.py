@@ -8,7 +8,7 @@ from openk2.engine.cache import PagedLatentCache
 from openk2.engine.config import EngineConfig
 from openk2.engine.llm_engine import LLMEngine
 from openk2.engine.sampling_params import SamplingParams
-from openk2.model import KimiK2ForCausalLM, build_model, get_preset
+from openk2.model import KimiK2ForCausalLM, build_model, enable_packed_gemms, get_preset
 
 
 @pytest.fixture(scope="module")
@@ -45,3 +45,17 @@ def test_k2_cache_costs_70272_bytes_per_token_in_bf16() -> None:
     latent = cfg.kv_lora_rank + cfg.qk_rope_head_dim
     assert latent == 576
     assert PagedLatentCache.bytes_per_token(cfg.num_hidden_layers, latent, torch.bfloat16) == 70_272
+
+
+def test_packed_gemms_give_the_same_batched_greedy_output() -> None:
+    model = build_model(get_preset("debug").replace(initializer_range=0.1), seed=2).eval()
+    prompts = [list(range(30, 30 + n)) for n in (3, 17, 9, 26)]
+    params = SamplingParams(temperature=0.0, max_tokens=8, ignore_eos=True)
+    outputs = []
+    for packed in (False, True):
+        config = EngineConfig(block_size=8, num_blocks=24, max_num_seqs=4, packed_gemms=packed)
+        engine = LLMEngine(model, ByteTokenizer(vocab_size=512), config)
+        assert model.model.layers[0].mlp.packed_gemms is packed
+        outputs.append([out.token_ids for (out,) in engine.generate(prompts, params)])
+        enable_packed_gemms(model, False)
+    assert outputs[0] == outputs[1]

@@ -101,3 +101,13 @@ def test_moe_runs_its_experts_fused_with_packed_gemms_and_matches() -> None:
         enable_packed_gemms(moe)
         packed = moe(x)
     torch.testing.assert_close(packed, plain, rtol=1e-4, atol=1e-5)
+
+
+def test_packed_mla_without_q_lora_matches() -> None:
+    config = get_preset("debug").replace(initializer_range=0.1, q_lora_rank=None)
+    model = build_model(config, seed=4).eval()
+    ids = torch.randint(0, config.vocab_size, (2, 5))
+    with torch.inference_mode():
+        plain = model(ids)
+        enable_packed_gemms(model)
+        torch.testing.assert_close(model(ids), plain, rtol=1e-4, atol=1e-4)

@@ -3,14 +3,15 @@
 Why: torch's CPU `F.linear` runs on MKL's sgemm, which re-lays out (packs) the weight operand on
 every call and, on the AMD EPYC build machines, ran the small-M GEMMs of batched decode (M = 4-32
 rows against [256-8192, 768] weights) 1.3-2.3x slower than oneDNN does on a weight reordered
-once into its blocked layout (`benchmarks/README.md`, serve section). Packing also lets
+once into its blocked layout (`benchmarks/README.md`, serve section); it also comes closer
+to the memory bandwidth when few rows share a weight. Packing also lets
 projections of the same input share one GEMM: an MLP's gate and up, MLA's q_a and kv_a.
 
 Opt-in (`enable_packed_gemms(model)`, the engine does it): a packed weight is a second copy of
 the weight, so memory for the packed modules doubles. Modules keep their `nn.Linear`
 parameters (state dict, training, autograd untouched) and take the packed path only without
 autograd, on CPU, in a dtype oneDNN packs (fp32; bf16 where the CPU has bf16 dot products).
-A pack is rebuilt whenever a source weight changes (storage, version, dtype or device), like
+A pack is rebuilt whenever a source weight changes (storage, version or dtype), like
 MLA's absorbed weights. Results equal `F.linear` up to fp32 summation order.
 
 Shape legend: N rows, D input features, O output features (summed over the fused weights).
