@@ -27,6 +27,9 @@ def serve(
     dtype: Annotated[str, typer.Option(help="float32, bfloat16 or float16.")] = "float32",
     device: Annotated[str, typer.Option(help="torch device, e.g. cpu or cuda.")] = "cpu",
     seed: Annotated[int, typer.Option(help="Seed of a preset's random weights.")] = 0,
+    packed_gemms: Annotated[bool, typer.Option(
+        help="On CPU, run GEMMs on oneDNN-packed weight copies: faster batches, 2x weight memory.",
+    )] = True,
 ) -> None:
     """Serve /v1/chat/completions, /v1/completions, /v1/models, /metrics and the chat page."""
     from openk2.engine.config import EngineConfig
@@ -38,6 +41,7 @@ def serve(
             max_num_seqs=max_num_seqs,
             max_num_batched_tokens=max(512, max_num_seqs),
             cache_memory_bytes=cache_mb * 2**20,
+            packed_gemms=packed_gemms,
         )
         cfg = ServeConfig(
             model=model, host=host, port=port, api_keys=api_key or [],
