@@ -76,7 +76,9 @@ def human_count(n: int) -> str:
 
 @app.command("generate")
 def generate_command(
-    model: Annotated[str, typer.Option(help="preset name (random weights) or checkpoint dir")],
+    model: Annotated[str, typer.Option(
+        help="'embedded' (the shipped model), a preset name (random weights) or checkpoint dir"
+    )],
     prompt_ids: Annotated[
         str | None, typer.Option(help="comma-separated token ids, e.g. 1,2,3")
     ] = None,
@@ -173,13 +175,17 @@ def _load(name_or_path: str, dtype_name: str, seed: int) -> KimiK2ForCausalLM:
     if dtype_name not in _DTYPES:
         raise typer.BadParameter(f"--dtype must be one of {', '.join(_DTYPES)}")
     dtype = getattr(torch, dtype_name)
+    from openk2.embedded import resolve_model
+
     if name_or_path in PRESETS:
         return build_model(get_preset(name_or_path), dtype=dtype, seed=seed).eval()
-    path = Path(name_or_path)
+    try:
+        path = Path(resolve_model(name_or_path))
+    except FileNotFoundError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--model") from exc
     if not path.exists():
-        raise typer.BadParameter(
-            f"{name_or_path!r} is neither a preset ({', '.join(PRESETS)}) nor an existing path"
-        )
+        raise typer.BadParameter(f"{name_or_path!r} is neither 'embedded', a preset "
+                                 f"({', '.join(PRESETS)}) nor an existing path")
     return _load_checkpoint(path, dtype)
 
 

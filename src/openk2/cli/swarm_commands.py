@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -36,6 +36,10 @@ def swarm(
     agents_file: Annotated[Path | None, typer.Option(
         "--agents", exists=True, dir_okay=False, help="YAML list of predefined sub-agent types.",
     )] = None,
+    workspace: Annotated[Path | None, typer.Option(
+        "--workspace", exists=True, help="Give sub-agents calculator, read_file, kv_get and "
+        "kv_set over this directory (kv.json seeds the store) or world JSON file.",
+    )] = None,
     run_dir: Annotated[Path, typer.Option("--run-dir", help="Where runs are kept.")] = RUNS,
     run_id: str | None = typer.Option(None, "--run-id", help="Id for a new run."),
     resume: str | None = typer.Option(None, "--resume", help="Continue run RUN_ID."),
@@ -56,6 +60,7 @@ def swarm(
         except (FileNotFoundError, ValueError) as exc:
             raise typer.BadParameter(str(exc), param_hint="--resume") from exc
         opts.progress = show
+        opts.tools = _workspace_tools(workspace)
     else:
         _require(task, base_url, model)
         opts = LaunchOptions(
@@ -64,6 +69,7 @@ def swarm(
             wall_clock_s=wall_clock, agent_max_steps=agent_max_steps,
             max_concurrency=max_concurrency, temperature=temperature, progress=show,
             specs=load_specs(agents_file) if agents_file else [], price=_price(price),
+            tools=_workspace_tools(workspace),
         )
     try:
         outcome = asyncio.run(launch(opts, resume=bool(resume)))
@@ -74,6 +80,18 @@ def swarm(
                    f"--run-dir {run_dir}", err=True)
         raise typer.Exit(130) from None
     _report(outcome, as_json, opts.run_dir)
+
+
+def _workspace_tools(path: Path | None) -> Any:
+    """The embedded model's four direct tools over a workspace, or None."""
+    if path is None:
+        return None
+    from openk2.embedded.tools import workspace_world, world_tools
+
+    try:
+        return world_tools(workspace_world(path))
+    except (OSError, ValueError) as exc:
+        raise typer.BadParameter(str(exc), param_hint="--workspace") from exc
 
 
 def _price(text: str | None) -> list[float] | None:
