@@ -31,6 +31,8 @@ def export_model(final: Path, out: Path | None = None) -> dict[str, int]:
     tokenizer_dir = final if (final / "tiktoken.model").is_file() else default_tokenizer_path()
     for name in TOKENIZER_FILES:
         shutil.copy2(tokenizer_dir / name, staging / name)
+    for file in staging.iterdir():
+        file.chmod(0o644)  # package data: world-readable, whatever the writer's umask
     sizes = {p.name: p.stat().st_size for p in sorted(staging.iterdir())}
     if sum(sizes.values()) > MAX_SHIPPED_BYTES:
         shutil.rmtree(staging)
