@@ -11,8 +11,8 @@ calls at a rate instead, and learns that rate from the provider's answers:
   bound if its bucket overflowed meanwhile, which pacing near the rate prevents).
 - Multiplicative decrease to just below that estimate (`decrease`); without one (the first
   429s), back off multiplicatively from the current rate. One cut per episode: a refusal of
-  a call sent before the last cut says nothing new, and the next cut waits until a few calls
-  have gone out at the new rate.
+  a call sent before the last cut says nothing new, and the next cut waits until `cut_every`
+  calls have gone out at the new rate.
 - Increase only while calls are waiting on the pacer: back up to the estimate quickly
   (doubling every `recover_s`), then additively above it (`increase` x estimate per second),
   probing for a higher limit.
@@ -61,6 +61,8 @@ class PacingPolicy:
     """Shortest time between two paired refusals for an estimate."""
     min_accepted: int = 4
     """Fewest accepted calls between two paired refusals for an estimate."""
+    cut_every: int = 8
+    """Calls sent at a new rate before the next cut."""
     burst_s: float = 0.02
     """Client-side bucket size, in seconds of the current rate (at least one call)."""
     max_pause_s: float = 60.0
@@ -212,7 +214,7 @@ class RatePacer:
         if sent_at <= self._last_cut:
             return False
         self._refused_since_cut += 1
-        if now < self.held_until or now - self._last_cut < self._cooldown():
+        if now < self.held_until or not self._cut_due(now):
             return False
         if self._unresponsive():
             self._hold(now)
@@ -220,23 +222,28 @@ class RatePacer:
         self._cut(now, self._pair_estimate(sent_at, send_no), retry_after)
         return True
 
-    def _cooldown(self) -> float:
-        """Least time between cuts: enough paced calls to see whether the last cut helped."""
+    def _cut_due(self, now: float) -> bool:
+        """Cut again only after `cut_every` calls went out at the last rate (so their fate
+        says whether it helped) and `min_span_s` passed; unpaced, at once."""
+        if self.rate is None:
+            return True
         p = self.policy
-        return max(p.min_span_s, p.min_accepted / self.rate) if self.rate else 0.0
+        sent = self._sent - self._cut_sent
+        return sent >= p.cut_every and now - self._last_cut >= p.min_span_s
 
     def _unresponsive(self) -> bool:
         """Paced at the estimate, yet a large share of the calls since the last cut refused."""
         if self.rate is None or self.estimate is None or self.rate > 1.1 * self.estimate:
             return False
         sent = self._sent - self._cut_sent
-        return sent >= 8 and self._refused_since_cut >= self.policy.unresponsive_share * sent
+        return self._refused_since_cut >= self.policy.unresponsive_share * sent
 
     def _hold(self, now: float) -> None:
         self.held_until = now + self.policy.hold_s
         self.rate = self.policy.max_rate
         self.estimate = None
         self._last_cut = now
+        self._cut_sent, self._refused_since_cut = self._sent, 0
         self._rearm()
 
     def _pair_estimate(self, sent_at: float, send_no: int) -> float | None:
