@@ -14,8 +14,9 @@ calls at a rate instead, and learns that rate from the provider's answers:
   a call sent before the last cut says nothing new, and the next cut waits until `cut_every`
   calls have gone out at the new rate.
 - Increase only while calls are waiting on the pacer: back up to the estimate quickly
-  (doubling every `recover_s`), then additively above it (`increase` x estimate per second),
-  probing for a higher limit.
+  (doubling every `recover_s`), then slowly above it, probing for a higher limit. Before
+  any estimate, the rate doubles every `recover_s` until the first cut, and probes slowly
+  above the rate that cut left.
 - Refusals that go on at pace are not about pace: if, paced at the estimate, a large share
   of calls is still refused (random overload, a quota someone else spends), the pacer stops
   pacing for `hold_s` and leaves spacing to per-call backoff instead of starving the run.
@@ -103,6 +104,7 @@ class RatePacer:
         self._refusals: collections.deque[tuple[float, int, int]] = collections.deque()
         self._last_cut = -math.inf
         self._probing = 0.0
+        self._ceiling: float | None = None
         self._cut_sent = 0
         self._refused_since_cut = 0
         self.held_until = 0.0
@@ -189,7 +191,7 @@ class RatePacer:
         if self.rate is None or not self._waiters:
             return
         p = self.policy
-        target = self.estimate
+        target = self.estimate or self._ceiling
         if target is None or self.rate < target:
             grown = self.rate * 2.0 ** (dt / p.recover_s)
             self.rate = grown if target is None else min(grown, target)
@@ -241,7 +243,7 @@ class RatePacer:
     def _hold(self, now: float) -> None:
         self.held_until = now + self.policy.hold_s
         self.rate = self.policy.max_rate
-        self.estimate = None
+        self.estimate = self._ceiling = None
         self._last_cut = now
         self._cut_sent, self._refused_since_cut = self._sent, 0
         self._rearm()
@@ -269,7 +271,7 @@ class RatePacer:
         elif self.estimate is not None:
             new = p.decrease * self.estimate
         elif self.rate is not None:
-            new = p.backoff * self.rate
+            new = self._ceiling = p.backoff * self.rate  # probe slowly above it from now on
         else:
             new = self._first_rate(now, retry_after)
         if p.max_rate is not None:
