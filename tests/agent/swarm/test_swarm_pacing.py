@@ -59,7 +59,8 @@ async def test_first_429_starts_pacing_from_what_was_accepted_or_retry_after() -
     pacer = RatePacer(clock=clock)
     tickets = await _send(pacer, 3)
     pacer.on_rate_limit(*tickets[-1], retry_after=0.02)  # a bucket's next token in 20 ms
-    assert pacer.rate == pytest.approx(50.0) and pacer.paused_until == pytest.approx(clock.t + 0.02)
+    # between 2 accepted/s (too low) and 1 / Retry-After = 50/s (too high): sqrt(2 * 50)
+    assert pacer.rate == pytest.approx(10.0) and pacer.paused_until == pytest.approx(clock.t + 0.02)
 
 
 async def test_paired_refusals_measure_the_servers_rate() -> None:

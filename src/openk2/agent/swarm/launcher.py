@@ -55,6 +55,8 @@ class LaunchOptions:
     """Steps per sub-agent invocation."""
     max_concurrency: int = 300
     """Model calls in flight."""
+    max_rps: float | None = None
+    """Requests per second to the provider, never exceeded (None = learned from 429s)."""
     temperature: float | None = None
     """Sampling temperature (None = server default)."""
     specs: list[AgentSpec] = field(default_factory=list)
@@ -77,12 +79,13 @@ def _config(opts: LaunchOptions) -> SwarmConfig:
         pricing = Pricing(input_per_mtok=opts.price[0], output_per_mtok=opts.price[1],
                           cached_per_mtok=cached)
     return SwarmConfig(limits=limits, agent_max_steps=opts.agent_max_steps,
-                       max_concurrency=opts.max_concurrency, settings=settings, pricing=pricing)
+                       max_concurrency=opts.max_concurrency, settings=settings, pricing=pricing,
+                       max_rps=opts.max_rps)
 
 
 def _meta(opts: LaunchOptions) -> dict[str, Any]:
     keep = ("base_url", "model", "max_agents", "max_steps", "max_tokens", "wall_clock_s",
-            "agent_max_steps", "max_concurrency", "temperature", "price")
+            "agent_max_steps", "max_concurrency", "temperature", "price", "max_rps")
     return {k: getattr(opts, k) for k in keep}
 
 

@@ -287,8 +287,10 @@ class RatePacer:
         """A rate to start pacing at, before any estimate.
 
         What the server accepted in the last window is a safe underestimate. A token
-        bucket's `Retry-After` is the wait for its next token, at most one refill interval,
-        so its inverse is an optimistic one; the refusals that follow correct it.
+        bucket's `Retry-After` is the wait for its next token, anywhere in (0, one refill
+        interval], so its inverse is an overestimate, often by far. Start between the two
+        (geometric mean); doubling every `recover_s` closes the gap from below within a few
+        tenths of a second.
         """
         start = now - self.policy.window_s
         sends = self._sends
@@ -296,8 +298,9 @@ class RatePacer:
             sends.popleft()
         refused = sum(1 for t, _, _ in self._refusals if t >= start)
         accepted = max(1, len(sends) - refused) / self.policy.window_s
-        hint = 1.0 / retry_after if retry_after else 0.0
-        return max(accepted, hint)
+        if not retry_after or 1.0 / retry_after <= accepted:
+            return accepted
+        return math.sqrt(accepted / retry_after)
 
     def pause(self, seconds: float) -> None:
         """Hold every call to this provider for `seconds` (a server's `Retry-After`)."""
