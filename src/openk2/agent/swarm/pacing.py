@@ -314,12 +314,12 @@ class RatePacer:
         rate, limit, left = info.refill_rate(), info.limit_requests, info.remaining_requests
         if rate is not None and limit and left is not None and left <= max(1, limit // 10):
             self._adopt(rate)
-        for remaining, limit, reset in (
+        for remaining, per, reset in (
             (info.remaining_requests, info.limit_requests, info.reset_requests_s),
             (info.remaining_tokens, None, info.reset_tokens_s),
         ):
             if remaining is not None and remaining <= 0 and reset is not None:
-                self.pause(reset / limit if limit else reset)
+                self.pause(reset / per if per else reset)  # requests: one's refill time
 
     def _adopt(self, rate: float) -> None:
         """Pace at a rate the server told us (its quota is nearly spent)."""
