@@ -7,6 +7,7 @@ import asyncio
 import io
 import time
 
+import pytest
 from pydantic import BaseModel
 from rich.console import Console
 from swarm_scripts import TokenBucketLimit, echo_worker, fan_out, is_orchestrator, route
@@ -174,3 +175,8 @@ def test_live_view_shows_the_limit_and_pace_after_429s() -> None:
     console = Console(file=io.StringIO(), width=200)
     console.print(view.render())
     assert "3 (limit 6, 97.3 req/s)" in console.file.getvalue()
+
+
+def test_bad_max_rps_is_refused_up_front() -> None:
+    with pytest.raises(ValueError, match="max_rate must be > 0"):
+        _swarm(ScriptedProvider(_work(1, 1)), max_rps=0.0)
