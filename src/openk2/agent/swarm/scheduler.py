@@ -40,7 +40,12 @@ current_agent: ContextVar[str] = ContextVar("openk2_current_agent", default="?")
 
 
 class AdaptiveLimiter:
-    """A FIFO counting limiter whose limit moves with AIMD."""
+    """A FIFO counting limiter whose limit moves with AIMD.
+
+    `peak_window_s`: how long an accepted concurrency level counts as evidence (a level is
+    remembered for one to two windows); `max_probe_every`: the longest spacing of probes
+    above a cap, in multiples of `limit` successful calls.
+    """
 
     def __init__(
         self,
@@ -50,6 +55,8 @@ class AdaptiveLimiter:
         min_limit: int = 1,
         decrease: float = 0.5,
         cooldown_s: float = 0.25,
+        peak_window_s: float = 5.0,
+        max_probe_every: int = 64,
     ) -> None:
         if max_limit < 1 or not 0 < decrease < 1:
             raise ValueError("max_limit must be >= 1 and 0 < decrease < 1")
@@ -62,8 +69,8 @@ class AdaptiveLimiter:
         self._waiters: collections.deque[asyncio.Future[None]] = collections.deque()
         self._successes = 0
         self._last_cut = -float("inf")
-        self.peak_window_s = 5.0
-        self.max_probe_every = 64
+        self.peak_window_s = peak_window_s
+        self.max_probe_every = max_probe_every
         self._probe_every = 1
         self._last_target = -1
         self._peak = self._peak_prev = -1
