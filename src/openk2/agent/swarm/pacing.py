@@ -113,11 +113,18 @@ class RatePacer:
 
     # ---- admission ----------------------------------------------------------------------
 
-    async def acquire(self, *, front: bool = False) -> tuple[float, int]:
-        """Wait for this call's turn; returns (send time, send number) for the feedback."""
+    def try_acquire(self) -> tuple[float, int] | None:
+        """This call's turn if it is free now (no waiting; the common, unpaced case)."""
         now = self._clock()
         if not self._waiters and self._take(now):
             return self._stamp_send(now)
+        return None
+
+    async def acquire(self, *, front: bool = False) -> tuple[float, int]:
+        """Wait for this call's turn; returns (send time, send number) for the feedback."""
+        turn = self.try_acquire()
+        if turn is not None:
+            return turn
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         if front:
             self._waiters.appendleft(fut)
@@ -186,10 +193,11 @@ class RatePacer:
 
     def on_success(self) -> None:
         """A call went through: raise the rate if the pacer is what holds calls back."""
-        now = self._clock()
-        dt, self._grown = now - self._grown, now
         if self.rate is None or not self._waiters:
+            self._grown = 0.0  # not what holds calls back: growth restarts from next time
             return
+        now = self._clock()
+        dt, self._grown = (now - self._grown if self._grown else 0.0), now
         p = self.policy
         target = self.estimate or self._ceiling
         if target is None or self.rate < target:

@@ -76,10 +76,16 @@ class AdaptiveLimiter:
         self._peak = self._peak_prev = -1
         self._peak_since = time.monotonic()
 
-    async def acquire(self, *, front: bool = False) -> None:
-        """Wait for a slot; `front` puts a retried call ahead of new ones."""
+    def try_acquire(self) -> bool:
+        """Take a slot if one is free now (no waiting)."""
         if self.in_flight < self.limit and not self._waiters:
             self.in_flight += 1
+            return True
+        return False
+
+    async def acquire(self, *, front: bool = False) -> None:
+        """Wait for a slot; `front` puts a retried call ahead of new ones."""
+        if self.try_acquire():
             return
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         if front:
@@ -107,14 +113,15 @@ class AdaptiveLimiter:
                 self.in_flight += 1
                 fut.set_result(None)
 
-    def on_success(self, level: int | None = None) -> None:
+    def on_success(self, level: int | None = None, *, now: float | None = None) -> None:
         """Additive increase: one slot back per `limit` successful calls.
 
-        `level` is how many other calls were at the server when this one was sent: the
-        highest such level recently accepted is what the server has shown it takes.
+        `level` is how many other calls were at the server when this one was sent (at
+        monotonic time `now`): the highest such level recently accepted is what the server
+        has shown it takes.
         """
         if level is not None:
-            self._note_accepted(level)
+            self._note_accepted(level, time.monotonic() if now is None else now)
         if self.limit >= self.max_limit:
             return
         self._successes += 1
@@ -123,8 +130,7 @@ class AdaptiveLimiter:
             self.limit += 1
             self._wake()
 
-    def _note_accepted(self, level: int) -> None:
-        now = time.monotonic()
+    def _note_accepted(self, level: int, now: float) -> None:
         if now - self._peak_since > self.peak_window_s:
             self._peak_prev, self._peak, self._peak_since = self._peak, -1, now
         if level > self._peak:
@@ -265,14 +271,14 @@ class ScheduledProvider:
             try:
                 try:
                     async for part in self.inner.generate(messages, tools, settings).raw():
-                        if isinstance(part, RateLimitDelta):
+                        if type(part) is RateLimitDelta:
                             self.pacer.observe(part.info)
                             continue
                         yielded = True
                         yield part
                 finally:
                     self._release()
-                self.limiter.on_success(ticket.level)
+                self.limiter.on_success(ticket.level, now=ticket.sent_at)
                 self.pacer.on_success()
                 return
             except RateLimitError as exc:
@@ -285,9 +291,10 @@ class ScheduledProvider:
         if self.global_slots is not None:
             await self.global_slots.acquire()
         try:
-            await self.limiter.acquire(front=front)
+            if not self.limiter.try_acquire():
+                await self.limiter.acquire(front=front)
             try:
-                sent_at, send_no = await self.pacer.acquire(front=front)
+                turn = self.pacer.try_acquire() or await self.pacer.acquire(front=front)
             except BaseException:
                 self.limiter.release()
                 raise
@@ -297,7 +304,7 @@ class ScheduledProvider:
             raise
         level = self.in_flight
         self.in_flight += 1
-        return _Ticket(sent_at, send_no, level)
+        return _Ticket(turn[0], turn[1], level)
 
     def _release(self) -> None:
         self.in_flight -= 1
@@ -343,7 +350,7 @@ _PACED_FREE_RETRIES = 2
 """Retries of one call that the pacer alone spaces before the call also backs off itself."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _Ticket:
     """When and how a call was sent, for the feedback on its answer."""
 
