@@ -30,6 +30,8 @@ def swarm(
                                         help="Steps per sub-agent."),
     max_concurrency: int = typer.Option(300, "--max-concurrency", min=1,
                                         help="Model calls in flight."),
+    max_rps: float | None = typer.Option(None, "--max-rps", min=0.01, help="Requests per "
+                                         "second, never exceeded (default: learned from 429s)."),
     temperature: float | None = typer.Option(None, "--temperature"),
     price: str | None = typer.Option(None, "--price", help="Dollars per million tokens for "
                                      "cost accounting: IN,OUT[,CACHED_IN]."),
@@ -67,7 +69,8 @@ def swarm(
             task=task, base_url=base_url, model=model, api_key=api_key, run_dir=run_dir,
             run_id=run_id, max_agents=max_agents, max_steps=max_steps, max_tokens=max_tokens,
             wall_clock_s=wall_clock, agent_max_steps=agent_max_steps,
-            max_concurrency=max_concurrency, temperature=temperature, progress=show,
+            max_concurrency=max_concurrency, max_rps=max_rps, temperature=temperature,
+            progress=show,
             specs=load_specs(agents_file) if agents_file else [], price=_price(price),
             tools=_workspace_tools(workspace),
         )

@@ -56,6 +56,8 @@ class LaunchOptions:
     """Steps per sub-agent invocation."""
     max_concurrency: int = 300
     """Model calls in flight."""
+    max_rps: float | None = None
+    """Requests per second to the provider, never exceeded (None = learned from 429s)."""
     temperature: float | None = None
     """Sampling temperature (None = server default)."""
     specs: list[AgentSpec] = field(default_factory=list)
@@ -83,12 +85,12 @@ def _config(opts: LaunchOptions) -> SwarmConfig:
     subagent_tools = tuple(opts.tools.names) if opts.tools else ()
     return SwarmConfig(limits=limits, agent_max_steps=opts.agent_max_steps,
                        max_concurrency=opts.max_concurrency, settings=settings, pricing=pricing,
-                       subagent_tools=subagent_tools)
+                       subagent_tools=subagent_tools, max_rps=opts.max_rps)
 
 
 def _meta(opts: LaunchOptions) -> dict[str, Any]:
     keep = ("base_url", "model", "max_agents", "max_steps", "max_tokens", "wall_clock_s",
-            "agent_max_steps", "max_concurrency", "temperature", "price")
+            "agent_max_steps", "max_concurrency", "temperature", "price", "max_rps")
     return {k: getattr(opts, k) for k in keep}
 
 
