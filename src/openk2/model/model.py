@@ -20,6 +20,13 @@ from torch import nn
 
 from openk2.model.cache import ContiguousLatentCache, LatentCache
 from openk2.model.config import ModelConfig
+from openk2.model.layers.decode_tables import (
+    DerivedTable,
+    is_plain_linear,
+    linear_table,
+    matvec,
+    no_grad_single_token,
+)
 from openk2.model.layers.mla import MLA
 from openk2.model.layers.mlp import MLP
 from openk2.model.layers.moe import MoE, MoEGate
@@ -38,7 +45,7 @@ class DecoderLayer(nn.Module):
         self.mlp: MLP | MoE = (
             MoE(config)
             if config.is_moe_layer(layer_idx)
-            else MLP(config.hidden_size, config.intermediate_size)
+            else MLP(config.hidden_size, config.intermediate_size, decode_tables=True)
         )
 
     def forward(
@@ -88,6 +95,7 @@ class KimiK2ForCausalLM(nn.Module):
         self.config = config
         self.model = KimiK2Model(config)
         self.lm_head = nn.Linear(config.hidden_size, config.vocab_size, bias=False)
+        self._head_table = DerivedTable()
 
     def forward(
         self,
@@ -113,6 +121,10 @@ class KimiK2ForCausalLM(nn.Module):
         hidden_BTD = self.model(input_ids, positions, cache, inputs_embeds=inputs_embeds)
         if logits_to_keep:
             hidden_BTD = hidden_BTD[:, -logits_to_keep:]
+        if no_grad_single_token(hidden_BTD) and is_plain_linear(self.lm_head):
+            weight = self.lm_head.weight
+            table_DV = self._head_table.get([weight], lambda: linear_table([weight]))
+            return matvec(hidden_BTD.reshape(1, -1), table_DV).view(1, 1, -1)
         return self.lm_head(hidden_BTD)
 
     @torch.no_grad()

@@ -19,6 +19,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from openk2.model.config import ModelConfig
+from openk2.model.layers.decode_tables import is_plain_linear
+from openk2.model.layers.expert_tables import ExpertTables
 from openk2.model.layers.mlp import MLP
 
 _NORM_EPS = 1e-20
@@ -115,6 +117,7 @@ class MoE(nn.Module):
         self.shared_experts = (
             MLP(hidden, width * config.n_shared_experts) if config.n_shared_experts else None
         )
+        self._tables = ExpertTables(config.n_routed_experts, config.n_shared_experts)
 
     def forward(self, x_BTD: torch.Tensor) -> torch.Tensor:
         x_ND = x_BTD.reshape(-1, x_BTD.shape[-1])
@@ -127,15 +130,28 @@ class MoE(nn.Module):
         return out_ND.view_as(x_BTD)
 
     def _single_token(self, x_1D: torch.Tensor) -> torch.Tensor:
-        """Decode path: loop over the K selected experts only, reading their weights in place."""
+        """Decode path: only the K selected experts run, through the expert tables when every
+        module involved is a plain linear (else as modules, so hooks such as LoRA apply)."""
         routes = self.gate.route_one(x_1D)
-        if self.shared_experts is None:
-            out_1D = torch.zeros_like(x_1D)
-        else:
-            out_1D = self.shared_experts(x_1D)
+        ids = [expert_id for _, expert_id in routes]
+        if self._tables_apply(ids):
+            self._tables.refresh(self.experts, self.shared_experts, ids)
+            return self._tables.experts_forward(x_1D, ids, [weight for weight, _ in routes])
+        out_1D = torch.zeros_like(x_1D) if self.shared_experts is None else self.shared_experts(x_1D)
         for weight, expert_id in routes:
-            self.experts[expert_id].add_into_(out_1D, x_1D, weight)
+            out_1D.add_(self.experts[expert_id](x_1D), alpha=weight)
         return out_1D
+
+    def _tables_apply(self, ids: list[int]) -> bool:
+        """Whether the chosen experts and the shared one may be read as plain weights."""
+        mlps = [self.experts[i] for i in ids]
+        if self.shared_experts is not None:
+            mlps.append(self.shared_experts)
+        return all(
+            type(mlp) is MLP and not mlp._forward_hooks and not mlp._forward_pre_hooks
+            and all(map(is_plain_linear, (mlp.gate_proj, mlp.up_proj, mlp.down_proj)))
+            for mlp in mlps
+        )  # fmt: skip
 
     def _routed_grouped(
         self, x_ND: torch.Tensor, weights_NK: torch.Tensor, ids_NK: torch.Tensor

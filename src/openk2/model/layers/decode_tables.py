@@ -1,0 +1,114 @@
+"""Inference-only weight tables for single-token decode, rebuilt whenever their sources change.
+
+Batch-1 decode is one matrix-vector product per weight matrix, so it is bound by how fast the
+weights stream from memory and by how many kernel calls a token costs. The tables here are
+derived copies of parameters laid out for that case:
+
+- transposed [in, out] (`linear_table`): a product then reads contiguous rows of the weight,
+  scaled by the input's entries, which streams better than dot products of [out, in] rows
+  for these small matrices (and lets several experts share one call, see `moe.py`);
+- fused: matrices that read the same input are concatenated along `out`, one call for all.
+
+Each table remembers the (storage address, version counter, dtype, device) of every source
+tensor; an in-place update (optimizer step, `load_state_dict`, `copy_`) bumps the version and a
+`.to()` moves the storage, so the next use rebuilds it. Training (autograd on) never uses them.
+They cost memory: one more copy of the weights they cover.
+
+Shape legend: I input width, O output width.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+Key = tuple[object, ...]
+
+
+def source_key(sources: Sequence[torch.Tensor]) -> Key:
+    """What identifies the current values of `sources` (cheap: no data is read)."""
+    return tuple((t.data_ptr(), t._version, t.dtype, t.device) for t in sources)
+
+
+class DerivedTable:
+    """One tensor computed from parameters; `get` rebuilds it when any source has changed."""
+
+    __slots__ = ("_key", "_value")
+
+    def __init__(self) -> None:
+        self._key: Key | None = None
+        self._value: torch.Tensor | None = None
+
+    def get(
+        self, sources: Sequence[torch.Tensor], build: Callable[[], torch.Tensor]
+    ) -> torch.Tensor:
+        key = source_key(sources)
+        if key != self._key or self._value is None:
+            self._value = None  # free the stale copy before building the new one
+            with torch.inference_mode(False), torch.no_grad():
+                self._value = build()
+            self._key = key
+        return self._value
+
+    def clear(self) -> None:
+        """Drop the cached copy (it is rebuilt on the next use)."""
+        self._key, self._value = None, None
+
+
+def is_plain_linear(module: nn.Module) -> bool:
+    """True for an `nn.Linear` without bias or hooks: reading its weight directly is exact.
+
+    Anything else (a LoRA forward hook, a quantized or parallel replacement) must be called as a
+    module, so the fast paths fall back to the reference code for it.
+    """
+    return (
+        type(module) is nn.Linear
+        and module.bias is None
+        and not module._forward_hooks
+        and not module._forward_pre_hooks
+    )
+
+
+def no_grad_single_token(x: torch.Tensor) -> bool:
+    """Whether `x` [..., D] holds one token and no gradient is wanted (the decode case)."""
+    return x.numel() == x.shape[-1] and not torch.is_grad_enabled()
+
+
+def linear_table(weights: Sequence[torch.Tensor]) -> torch.Tensor:
+    """[I, sum of O] transposed concatenation of [O_i, I] weights (rows = input features)."""
+    fused = weights[0] if len(weights) == 1 else torch.cat(list(weights), dim=0)
+    return fused.detach().t().contiguous()
+
+
+_ROWS: dict[tuple[int, torch.device], tuple[torch.Tensor, torch.Tensor]] = {}
+
+
+def _rows_and_offset(width: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """(arange(width), [0]) index tensors for an embedding bag over a whole table (memoised)."""
+    found = _ROWS.get((width, device))
+    if found is None:
+        with torch.inference_mode(False):
+            found = (
+                torch.arange(width, device=device),
+                torch.zeros(1, dtype=torch.long, device=device),
+            )
+        _ROWS[(width, device)] = found
+    return found
+
+
+def matvec(x_1I: torch.Tensor, table_IO: torch.Tensor) -> torch.Tensor:
+    """x [1, I] times a `linear_table` [I, O] -> [1, O], in the table's dtype.
+
+    bf16/fp16 go through a sum embedding bag (the rows of the table weighted by x's entries):
+    its CPU kernel streams reduced-precision rows at about twice the rate of bf16 `mm`. fp32
+    uses `mm`, whose row-streaming (non-transposed) GEMV is the faster MKL variant.
+    """
+    if table_IO.dtype == torch.float32 or table_IO.device.type != "cpu":
+        return torch.mm(x_1I, table_IO)
+    rows, offset = _rows_and_offset(table_IO.shape[0], table_IO.device)
+    return F.embedding_bag(
+        rows, table_IO, offset, mode="sum", per_sample_weights=x_1I.reshape(-1)
+    )

@@ -1,0 +1,126 @@
+"""One MoE layer's experts as two embedding-bag tables: all of a token's experts in two calls.
+
+Shape legend: E routed experts, S shared blocks, X = E + S blocks, D hidden, I expert width,
+n blocks a token uses (its K routed experts + the S shared blocks).
+
+A SwiGLU expert's matrix-vector products are sums of weight rows scaled by input entries once
+its matrices are stored transposed: gate/up(x) = sum_j x[j] * [gate; up]^T[j] and
+down(h) = sum_i h[i] * down^T[i]. A sum embedding bag computes exactly such weighted row sums,
+one bag per output row, reading the rows in place. So with
+
+    gate_up_XD_F [X * D, 2I]   block b = [gate_b; up_b]^T
+    down_XI_D    [X * I, D]    block b = down_b^T
+
+a token's n experts take one bag call for every gate/up product (n bags of D rows) and one for
+the routing-weighted sum of every down product (one bag of n * I rows), instead of 3n matrix
+calls, and no expert weight is gathered or copied per token. A shared expert of width S * I is
+S blocks of width I (SwiGLU acts elementwise on the intermediate axis, so its output is the
+sum of its blocks' outputs), each with routing weight 1.
+
+Blocks are (re)built lazily when a token first uses them or after their source weights change
+(see `decode_tables.source_key`), so a model that only ever decodes a few experts per layer
+pays for the copies it uses.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from openk2.model.layers.decode_tables import Key, source_key
+
+
+class ExpertTables:
+    """Lazily filled transposed copies of one MoE layer's routed and shared expert weights."""
+
+    def __init__(self, num_routed: int, num_shared_blocks: int) -> None:
+        self.num_routed = num_routed
+        self.blocks = num_routed + num_shared_blocks
+        self.shared_ids = list(range(num_routed, self.blocks))
+        self.gate_up_XD_F: torch.Tensor | None = None
+        self.down_XI_D: torch.Tensor | None = None
+        self._keys: list[Key | None] = [None] * self.blocks
+        self._index: dict[str, torch.Tensor] = {}
+
+    def experts_forward(
+        self, x_1D: torch.Tensor, ids: list[int], weights: list[float]
+    ) -> torch.Tensor:
+        """sum_b weights[b] * expert_b(x) + sum of the shared blocks, [1, D], x's dtype.
+
+        `ids` are routed expert ids (< E); the shared blocks are appended here.
+        """
+        assert self.gate_up_XD_F is not None and self.down_XI_D is not None
+        blocks = torch.tensor(ids + self.shared_ids, device=x_1D.device)
+        scale_n1 = torch.tensor(
+            weights + [1.0] * len(self.shared_ids), dtype=torch.float32, device=x_1D.device
+        ).unsqueeze(1)
+        n, dim = blocks.shape[0], x_1D.shape[-1]
+        gate_up_nF = F.embedding_bag(
+            self._index["gate_up"][blocks].view(-1),
+            self.gate_up_XD_F,
+            self._offsets(n, dim, x_1D.device),
+            mode="sum",
+            per_sample_weights=x_1D.expand(n, dim).reshape(-1),
+        )
+        gate_nI, up_nI = gate_up_nF.chunk(2, dim=-1)
+        hidden_nI = F.silu(gate_nI).mul_(up_nI).mul_(scale_n1)
+        return F.embedding_bag(
+            self._index["down"][blocks].view(-1),
+            self.down_XI_D,
+            self._offsets(1, 0, x_1D.device),
+            mode="sum",
+            per_sample_weights=hidden_nI.view(-1),
+        )
+
+    def refresh(self, experts: nn.ModuleList, shared: nn.Module | None, ids: list[int]) -> None:
+        """Make sure the blocks of `ids` and the shared blocks hold the current weights."""
+        self._allocate(experts[0])
+        for expert_id in ids:
+            self._refresh_block(expert_id, experts[expert_id], 0)
+        if shared is not None:
+            for part, block in enumerate(self.shared_ids):
+                self._refresh_block(block, shared, part)
+
+    def _allocate(self, expert: nn.Module) -> None:
+        """(Re)allocate the tables when missing or when the weights' dtype or device moved."""
+        weight = expert.gate_proj.weight
+        width, dim = weight.shape
+        table = self.gate_up_XD_F
+        if table is not None and table.dtype == weight.dtype and table.device == weight.device:
+            return
+        self.gate_up_XD_F = self.down_XI_D = None
+        with torch.inference_mode(False):
+            self.gate_up_XD_F = weight.new_empty(self.blocks * dim, 2 * width)
+            self.down_XI_D = weight.new_empty(self.blocks * width, dim)
+            blocks = torch.arange(self.blocks, device=weight.device).unsqueeze(1)
+            self._index = {
+                "gate_up": blocks * dim + torch.arange(dim, device=weight.device),
+                "down": blocks * width + torch.arange(width, device=weight.device),
+            }
+        self._keys = [None] * self.blocks
+
+    def _refresh_block(self, block: int, mlp: nn.Module, part: int) -> None:
+        """Copy block `block` from rows [part*I, (part+1)*I) of `mlp`'s matrices if stale."""
+        assert self.gate_up_XD_F is not None and self.down_XI_D is not None
+        sources = (mlp.gate_proj.weight, mlp.up_proj.weight, mlp.down_proj.weight)
+        key = (part, *source_key(sources))
+        if self._keys[block] == key:
+            return
+        dim, width = self.down_XI_D.shape[1], self.gate_up_XD_F.shape[1] // 2
+        rows = slice(part * width, (part + 1) * width)
+        gate, up, down = (w.detach() for w in sources)
+        with torch.inference_mode(False), torch.no_grad():
+            block_DF = self.gate_up_XD_F[block * dim : (block + 1) * dim]
+            block_DF[:, :width].copy_(gate[rows].t())
+            block_DF[:, width:].copy_(up[rows].t())
+            self.down_XI_D[block * width : (block + 1) * width].copy_(down[:, rows].t())
+        self._keys[block] = key
+
+    def _offsets(self, bags: int, step: int, device: torch.device) -> torch.Tensor:
+        """Bag start offsets [0, step, 2 step, ...] (memoised per bag count and step)."""
+        name = f"offsets_{bags}_{step}"
+        if name not in self._index:
+            with torch.inference_mode(False):
+                self._index[name] = torch.arange(bags, device=device) * step
+        return self._index[name]
