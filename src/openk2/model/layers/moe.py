@@ -137,7 +137,8 @@ class MoE(nn.Module):
         if self._tables_apply(ids):
             self._tables.refresh(self.experts, self.shared_experts, ids)
             return self._tables.experts_forward(x_1D, ids, [weight for weight, _ in routes])
-        out_1D = torch.zeros_like(x_1D) if self.shared_experts is None else self.shared_experts(x_1D)
+        shared = self.shared_experts
+        out_1D = torch.zeros_like(x_1D) if shared is None else shared(x_1D)
         for weight, expert_id in routes:
             out_1D.add_(self.experts[expert_id](x_1D), alpha=weight)
         return out_1D
