@@ -83,20 +83,35 @@ def linear_table(weights: Sequence[torch.Tensor]) -> torch.Tensor:
     return fused.detach().t().contiguous()
 
 
-_ROWS: dict[tuple[int, torch.device], tuple[torch.Tensor, torch.Tensor]] = {}
+_BAGS: dict[tuple[int, int, torch.device], tuple[torch.Tensor, torch.Tensor]] = {}
 
 
-def _rows_and_offset(width: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    """(arange(width), [0]) index tensors for an embedding bag over a whole table (memoised)."""
-    found = _ROWS.get((width, device))
+def bag_index(bags: int, rows: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """(indices arange(bags * rows), offsets [0, rows, 2 rows, ...]): `bags` consecutive bags of
+    `rows` table rows each (memoised)."""
+    found = _BAGS.get((bags, rows, device))
     if found is None:
         with torch.inference_mode(False):
             found = (
-                torch.arange(width, device=device),
-                torch.zeros(1, dtype=torch.long, device=device),
+                torch.arange(bags * rows, device=device),
+                torch.arange(0, bags * rows, rows, device=device),
             )
-        _ROWS[(width, device)] = found
+        _BAGS[(bags, rows, device)] = found
     return found
+
+
+def block_matvec(x_GI: torch.Tensor, table_GI_O: torch.Tensor) -> torch.Tensor:
+    """[G, O]: row g of x times block g ([I, O], rows g*I...) of the table, in one bag call.
+
+    Used for per-head products (MLA's absorbed W_UK / W_UV): a sum embedding bag reads each
+    block's rows in place, scaled by x's entries, where a batched matmul of single rows takes
+    a slower path (and bf16 `bmm` a much slower one).
+    """
+    groups, width = x_GI.shape
+    indices, offsets = bag_index(groups, width, x_GI.device)
+    return F.embedding_bag(
+        indices, table_GI_O, offsets, mode="sum", per_sample_weights=x_GI.reshape(-1)
+    )
 
 
 def matvec(x_1I: torch.Tensor, table_IO: torch.Tensor) -> torch.Tensor:
@@ -108,7 +123,4 @@ def matvec(x_1I: torch.Tensor, table_IO: torch.Tensor) -> torch.Tensor:
     """
     if table_IO.dtype == torch.float32 or table_IO.device.type != "cpu":
         return torch.mm(x_1I, table_IO)
-    rows, offset = _rows_and_offset(table_IO.shape[0], table_IO.device)
-    return F.embedding_bag(
-        rows, table_IO, offset, mode="sum", per_sample_weights=x_1I.reshape(-1)
-    )
+    return block_matvec(x_1I, table_IO)

@@ -30,6 +30,7 @@ from openk2.model.cache import LatentCache
 from openk2.model.config import ModelConfig
 from openk2.model.layers.decode_tables import (
     DerivedTable,
+    block_matvec,
     is_plain_linear,
     linear_table,
     matvec,
@@ -69,7 +70,7 @@ class MLA(nn.Module):
         self.mode: MlaMode = "auto"
         self._absorbed: tuple[torch.Tensor, torch.Tensor] | None = None
         self._absorbed_key: tuple[object, ...] | None = None
-        self._tables = {name: DerivedTable() for name in ("in", "q_b", "o")}
+        self._tables = {name: DerivedTable() for name in ("in", "q_b", "o", "uv")}
         self.record_max_logit = False
         self.max_logit_H: torch.Tensor | None = None
 
@@ -186,6 +187,8 @@ class MLA(nn.Module):
         rows of one matmul per batch row and almost every reshape is a view.
         """
         batch, new, heads, _ = q_nope_BTHN.shape
+        if batch * new == 1 and not torch.is_grad_enabled():
+            return self._attend_one(q_nope_BTHN, q_pe_BTHR, latent_BSC, mask)
         w_uk_HNL, w_uv_HVL = self._absorbed_weights()
         q_nope_HXN = q_nope_BTHN.reshape(batch * new, heads, -1).transpose(0, 1)
         q_lat_XHL = torch.bmm(q_nope_HXN, w_uk_HNL).transpose(0, 1)
@@ -201,6 +204,34 @@ class MLA(nn.Module):
         out_HXL = out_lat.view(batch * new, heads, -1).transpose(0, 1)
         out_XHV = torch.bmm(out_HXL, w_uv_HVL.transpose(1, 2)).transpose(0, 1)
         return out_XHV.view(batch, new, heads, -1)
+
+    def _attend_one(
+        self,
+        q_nope_11HN: torch.Tensor,
+        q_pe_11HR: torch.Tensor,
+        latent_1SC: torch.Tensor,
+        mask: torch.Tensor | None,
+    ) -> torch.Tensor:
+        """`_attend_absorbed` for one query token: per-head W_UK / W_UV products as embedding
+        bags over [H*N, L] and [H*L, V] tables (see `decode_tables.block_matvec`)."""
+        heads = q_nope_11HN.shape[2]
+        w_uk_HNL = self._absorbed_weights()[0]
+        q_lat_HL = block_matvec(q_nope_11HN.reshape(heads, -1), w_uk_HNL.view(-1, self.kv_rank))
+        q_HC = torch.cat([q_lat_HL, q_pe_11HR.reshape(heads, -1)], dim=-1)
+        latent_SC = latent_1SC[0]
+        scores_HS = torch.mm(q_HC, latent_SC.t()).mul_(self.scale)
+        mask_1S = None if mask is None else mask.reshape(1, -1)
+        probs_HS = self._probabilities(scores_HS, mask_1S, head_axis=0).to(latent_SC.dtype)
+        out_lat_HL = torch.mm(probs_HS, latent_SC[:, : self.kv_rank])
+        weight = self.kv_b_proj.weight
+        w_uv_HL_V = self._tables["uv"].get([weight], self._value_table)
+        return block_matvec(out_lat_HL, w_uv_HL_V).view(1, 1, heads, -1)
+
+    def _value_table(self) -> torch.Tensor:
+        """W_UV transposed per head, [H*L, V]: rows of head h are l = 0..L-1."""
+        w_HXL = self.kv_b_proj.weight.detach().unflatten(0, (self.num_heads, -1))
+        w_uv_HVL = w_HXL[:, self.nope_dim :]
+        return w_uv_HVL.transpose(1, 2).reshape(-1, self.v_dim)
 
     def _absorbed_weights(self) -> tuple[torch.Tensor, torch.Tensor]:
         """(W_UK [H, N, L], W_UV [H, V, L]) from `kv_b_proj`, as contiguous per-head blocks.
