@@ -30,7 +30,7 @@ Key = tuple[object, ...]
 
 def source_key(sources: Sequence[torch.Tensor]) -> Key:
     """What identifies the current values of `sources` (cheap: no data is read)."""
-    return tuple((t.data_ptr(), t._version, t.dtype, t.device) for t in sources)
+    return tuple([(t.data_ptr(), t._version, t.dtype, t.device) for t in sources])
 
 
 class DerivedTable:
@@ -58,18 +58,34 @@ class DerivedTable:
         self._key, self._value = None, None
 
 
-def is_plain_linear(module: nn.Module) -> bool:
-    """True for an `nn.Linear` without bias or hooks: reading its weight directly is exact.
+def plain_weight(module: nn.Module) -> torch.Tensor | None:
+    """The weight of a bias-free `nn.Linear` without hooks, else None.
 
-    Anything else (a LoRA forward hook, a quantized or parallel replacement) must be called as a
-    module, so the fast paths fall back to the reference code for it.
+    Reading such a weight directly is exact; anything else (a LoRA forward hook, a quantized or
+    parallel replacement) must be called as a module, so the fast paths fall back to the
+    reference code for it. Runs per decode step: it reads the module's dicts directly rather
+    than through `nn.Module.__getattr__`.
     """
-    return (
-        type(module) is nn.Linear
-        and module.bias is None
-        and not module._forward_hooks
-        and not module._forward_pre_hooks
-    )
+    if type(module) is not nn.Linear or module._forward_hooks or module._forward_pre_hooks:
+        return None
+    params = module._parameters
+    return params["weight"] if params["bias"] is None else None
+
+
+def is_plain_linear(module: nn.Module) -> bool:
+    """Whether `plain_weight` finds a weight to read directly."""
+    return plain_weight(module) is not None
+
+
+def swiglu_weights(mlp: nn.Module) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None:
+    """(gate, up, down) weights of an un-hooked SwiGLU module whose projections are plain."""
+    if mlp._forward_hooks or mlp._forward_pre_hooks:
+        return None
+    modules = mlp._modules
+    gate, up, down = (plain_weight(modules[n]) for n in ("gate_proj", "up_proj", "down_proj"))
+    if gate is None or up is None or down is None:
+        return None
+    return gate, up, down
 
 
 def no_grad_single_token(x: torch.Tensor) -> bool:

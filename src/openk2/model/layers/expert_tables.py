@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from openk2.model.layers.decode_tables import Key, source_key
 
@@ -73,18 +72,21 @@ class ExpertTables:
             per_sample_weights=hidden_nI.view(-1),
         )
 
-    def refresh(self, experts: nn.ModuleList, shared: nn.Module | None, ids: list[int]) -> None:
-        """Make sure the blocks of `ids` and the shared blocks hold the current weights."""
-        self._allocate(experts[0])
-        for expert_id in ids:
-            self._refresh_block(expert_id, experts[expert_id], 0)
-        if shared is not None:
-            for part, block in enumerate(self.shared_ids):
-                self._refresh_block(block, shared, part)
+    def refresh(self, weights: list[tuple[torch.Tensor, ...]], ids: list[int]) -> None:
+        """Make sure the blocks of `ids` and the shared blocks hold the current weights.
 
-    def _allocate(self, expert: nn.Module) -> None:
+        `weights` holds the (gate, up, down) weights of each routed expert in `ids`, then of
+        the shared expert when there is one.
+        """
+        self._allocate(weights[0][0])
+        for expert_id, sources in zip(ids, weights, strict=False):
+            self._refresh_block(expert_id, sources, 0)
+        if self.shared_ids:
+            for part, block in enumerate(self.shared_ids):
+                self._refresh_block(block, weights[-1], part)
+
+    def _allocate(self, weight: torch.Tensor) -> None:
         """(Re)allocate the tables when missing or when the weights' dtype or device moved."""
-        weight = expert.gate_proj.weight
         width, dim = weight.shape
         table = self.gate_up_XD_F
         if table is not None and table.dtype == weight.dtype and table.device == weight.device:
@@ -100,10 +102,9 @@ class ExpertTables:
             }
         self._keys = [None] * self.blocks
 
-    def _refresh_block(self, block: int, mlp: nn.Module, part: int) -> None:
-        """Copy block `block` from rows [part*I, (part+1)*I) of `mlp`'s matrices if stale."""
+    def _refresh_block(self, block: int, sources: tuple[torch.Tensor, ...], part: int) -> None:
+        """Copy block `block` from rows [part*I, (part+1)*I) of (gate, up, down) if stale."""
         assert self.gate_up_XD_F is not None and self.down_XI_D is not None
-        sources = (mlp.gate_proj.weight, mlp.up_proj.weight, mlp.down_proj.weight)
         key = (part, *source_key(sources))
         if self._keys[block] == key:
             return

@@ -31,10 +31,10 @@ from openk2.model.config import ModelConfig
 from openk2.model.layers.decode_tables import (
     DerivedTable,
     block_matvec,
-    is_plain_linear,
     linear_table,
     matvec,
     no_grad_single_token,
+    plain_weight,
 )
 from openk2.model.layers.norm import LATENT_NORM_EPS, RMSNorm
 from openk2.model.layers.rope import apply_rope, softmax_scale
@@ -128,7 +128,8 @@ class MLA(nn.Module):
     def _plain(self) -> bool:
         """Whether every projection may be read as a plain weight (no hooks, no wrappers)."""
         names = ("q_proj", "q_a_proj", "q_b_proj", "kv_a_proj_with_mqa", "o_proj")
-        return all(is_plain_linear(getattr(self, n)) for n in names if hasattr(self, n))
+        modules = self._modules
+        return all(plain_weight(modules[n]) is not None for n in names if n in modules)
 
     def _queries(
         self, q_BTX: torch.Tensor, rotation_BTP: torch.Tensor

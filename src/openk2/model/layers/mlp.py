@@ -8,10 +8,10 @@ from torch import nn
 
 from openk2.model.layers.decode_tables import (
     DerivedTable,
-    is_plain_linear,
     linear_table,
     matvec,
     no_grad_single_token,
+    swiglu_weights,
 )
 
 
@@ -35,8 +35,7 @@ class MLP(nn.Module):
         return self.down_proj(F.silu(self.gate_proj(x)) * self.up_proj(x))
 
     def _plain(self) -> bool:
-        projections = (self.gate_proj, self.up_proj, self.down_proj)
-        return all(map(is_plain_linear, projections))
+        return swiglu_weights(self) is not None
 
     def _forward_one(self, x: torch.Tensor) -> torch.Tensor:
         """One token through the fused [D, 2I] gate/up table and the [I, D] down table."""

@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from openk2.model.config import ModelConfig
-from openk2.model.layers.decode_tables import is_plain_linear
+from openk2.model.layers.decode_tables import swiglu_weights
 from openk2.model.layers.expert_tables import ExpertTables
 from openk2.model.layers.mlp import MLP
 
@@ -134,8 +134,9 @@ class MoE(nn.Module):
         module involved is a plain linear (else as modules, so hooks such as LoRA apply)."""
         routes = self.gate.route_one(x_1D)
         ids = [expert_id for _, expert_id in routes]
-        if self._tables_apply(ids):
-            self._tables.refresh(self.experts, self.shared_experts, ids)
+        weights = self._plain_weights(ids)
+        if weights is not None:
+            self._tables.refresh(weights, ids)
             return self._tables.experts_forward(x_1D, ids, [weight for weight, _ in routes])
         shared = self.shared_experts
         out_1D = torch.zeros_like(x_1D) if shared is None else shared(x_1D)
@@ -143,16 +144,20 @@ class MoE(nn.Module):
             out_1D.add_(self.experts[expert_id](x_1D), alpha=weight)
         return out_1D
 
-    def _tables_apply(self, ids: list[int]) -> bool:
-        """Whether the chosen experts and the shared one may be read as plain weights."""
-        mlps = [self.experts[i] for i in ids]
+    def _plain_weights(self, ids: list[int]) -> list[tuple[torch.Tensor, ...]] | None:
+        """SwiGLU weights of the chosen experts, then of the shared expert, when every one of
+        them may be read directly (see `decode_tables.plain_weight`); else None."""
+        experts = self.experts._modules
+        mlps = [experts[str(i)] for i in ids]
         if self.shared_experts is not None:
             mlps.append(self.shared_experts)
-        return all(
-            type(mlp) is MLP and not mlp._forward_hooks and not mlp._forward_pre_hooks
-            and all(map(is_plain_linear, (mlp.gate_proj, mlp.up_proj, mlp.down_proj)))
-            for mlp in mlps
-        )  # fmt: skip
+        found = []
+        for mlp in mlps:
+            weights = swiglu_weights(mlp) if type(mlp) is MLP else None
+            if weights is None:
+                return None
+            found.append(weights)
+        return found
 
     def _routed_grouped(
         self, x_ND: torch.Tensor, weights_NK: torch.Tensor, ids_NK: torch.Tensor
