@@ -149,3 +149,39 @@ def test_matvec_kernels_equal_linear(dtype: torch.dtype) -> None:
     per_head = block_matvec(xs, blocks.view(-1, 6))
     reference = torch.bmm(xs.float().unsqueeze(1), blocks.float()).squeeze(1)
     assert torch.allclose(per_head.float(), reference, atol=atol)
+
+
+def _relative_gap(model: KimiK2ForCausalLM, ids: torch.Tensor) -> float:
+    fast = _step_logits(model, ids, grad=False).float()
+    reference = _step_logits(model, ids, grad=True).float()
+    return ((fast - reference).norm() / reference.norm()).item()
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_int8_format_stays_within_quantization_error(dtype: torch.dtype) -> None:
+    model = _model(get_preset("debug").replace(n_shared_experts=2)).to(dtype)
+    ids = _ids(model.config)
+    model.set_decode_format("int8")
+    gaps = [_relative_gap(model, _ids(model.config, seed=seed)) for seed in range(3)]
+    assert all(1e-4 < gap < 0.05 for gap in gaps), gaps  # int8 in use, and close
+    model.set_decode_format("native")
+    assert _relative_gap(model, ids) < (1e-6 if dtype == torch.float32 else 0.02)
+
+
+def test_int8_tables_follow_weight_changes() -> None:
+    model, donor = _model(seed=0), _model(seed=5)
+    ids = _ids(model.config)
+    model.set_decode_format("int8")
+    _step_logits(model, ids, grad=False)
+    model.load_state_dict(donor.state_dict())
+    assert _relative_gap(model, ids) < 0.05
+
+
+def test_unknown_or_misplaced_decode_format_is_rejected() -> None:
+    model = _model()
+    with pytest.raises(ValueError, match="decode format"):
+        model.set_decode_format("int4")  # type: ignore[arg-type]
+    with torch.device("meta"):
+        meta = KimiK2ForCausalLM(model.config)
+    with pytest.raises(ValueError, match="CPU only"):
+        meta.set_decode_format("int8")

@@ -14,18 +14,27 @@ tensor; an in-place update (optimizer step, `load_state_dict`, `copy_`) bumps th
 `.to()` moves the storage, so the next use rebuilds it. Training (autograd on) never uses them.
 They cost memory: one more copy of the weights they cover.
 
+Formats (`DecodeFormat`, chosen per model with `KimiK2ForCausalLM.set_decode_format`):
+"native" keeps the weights' dtype (exact up to summation order); "int8" stores every table
+row as 8-bit codes with its own fp32 scale and offset (fbgemm's byte-rowwise embedding-bag
+layout, [rows, O + 8] uint8), a quarter of fp32's bytes per token for about 0.7% relative
+error per product. Activations stay in the model dtype; the int8 kernel accumulates in fp32.
+
 Shape legend: I input width, O output width.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 Key = tuple[object, ...]
+DecodeFormat = Literal["native", "int8"]
+DECODE_FORMATS: tuple[DecodeFormat, ...] = ("native", "int8")
 
 
 def source_key(sources: Sequence[torch.Tensor]) -> Key:
@@ -43,9 +52,13 @@ class DerivedTable:
         self._value: torch.Tensor | None = None
 
     def get(
-        self, sources: Sequence[torch.Tensor], build: Callable[[], torch.Tensor]
+        self,
+        sources: Sequence[torch.Tensor],
+        build: Callable[[], torch.Tensor],
+        fmt: DecodeFormat = "native",
     ) -> torch.Tensor:
-        key = source_key(sources)
+        """The table for the current values of `sources` in format `fmt` (built if stale)."""
+        key = (fmt, *source_key(sources))
         if key != self._key or self._value is None:
             self._value = None  # free the stale copy before building the new one
             with torch.inference_mode(False), torch.no_grad():
@@ -93,10 +106,38 @@ def no_grad_single_token(x: torch.Tensor) -> bool:
     return x.numel() == x.shape[-1] and not torch.is_grad_enabled()
 
 
-def linear_table(weights: Sequence[torch.Tensor]) -> torch.Tensor:
+def linear_table(weights: Sequence[torch.Tensor], fmt: DecodeFormat = "native") -> torch.Tensor:
     """[I, sum of O] transposed concatenation of [O_i, I] weights (rows = input features)."""
     fused = weights[0] if len(weights) == 1 else torch.cat(list(weights), dim=0)
-    return fused.detach().t().contiguous()
+    return encode_rows(fused.detach().t(), fmt)
+
+
+def encode_rows(rows_RO: torch.Tensor, fmt: DecodeFormat) -> torch.Tensor:
+    """A table of rows in `fmt`: contiguous as is, or int8 codes + per-row fp32 scale/offset."""
+    if fmt == "int8":
+        return torch.ops.quantized.embedding_bag_byte_prepack(rows_RO.float().contiguous())
+    return rows_RO.contiguous()
+
+
+def table_width(table: torch.Tensor) -> int:
+    """Output width O of a table in either format (int8 rows end in 8 bytes of scale/offset)."""
+    return table.shape[1] - 8 if table.dtype == torch.uint8 else table.shape[1]
+
+
+def bag(
+    table: torch.Tensor,
+    indices: torch.Tensor,
+    offsets: torch.Tensor,
+    weights: torch.Tensor,
+    out_dtype: torch.dtype,
+) -> torch.Tensor:
+    """Sum embedding bag with per-row weights over a table in either format, in `out_dtype`."""
+    if table.dtype == torch.uint8:
+        out = torch.ops.quantized.embedding_bag_byte_rowwise_offsets(
+            table, indices, offsets, False, 0, False, weights.float(), None, False
+        )
+        return out if out_dtype == torch.float32 else out.to(out_dtype)
+    return F.embedding_bag(indices, table, offsets, mode="sum", per_sample_weights=weights)
 
 
 _BAGS: dict[tuple[int, int, torch.device], tuple[torch.Tensor, torch.Tensor]] = {}
@@ -125,17 +166,16 @@ def block_matvec(x_GI: torch.Tensor, table_GI_O: torch.Tensor) -> torch.Tensor:
     """
     groups, width = x_GI.shape
     indices, offsets = bag_index(groups, width, x_GI.device)
-    return F.embedding_bag(
-        indices, table_GI_O, offsets, mode="sum", per_sample_weights=x_GI.reshape(-1)
-    )
+    return bag(table_GI_O, indices, offsets, x_GI.reshape(-1), x_GI.dtype)
 
 
 def matvec(x_1I: torch.Tensor, table_IO: torch.Tensor) -> torch.Tensor:
-    """x [1, I] times a `linear_table` [I, O] -> [1, O], in the table's dtype.
+    """x [1, I] times a `linear_table` [I, O] -> [1, O], in x's dtype.
 
-    bf16/fp16 go through a sum embedding bag (the rows of the table weighted by x's entries):
-    its CPU kernel streams reduced-precision rows at about twice the rate of bf16 `mm`. fp32
-    uses `mm`, whose row-streaming (non-transposed) GEMV is the faster MKL variant.
+    bf16/fp16 and int8 tables go through a sum embedding bag (the rows of the table weighted
+    by x's entries): its CPU kernel streams reduced-precision rows at about twice the rate of
+    bf16 `mm`. fp32 uses `mm`, whose row-streaming (non-transposed) GEMV is the faster MKL
+    variant.
     """
     if table_IO.dtype == torch.float32 or table_IO.device.type != "cpu":
         return torch.mm(x_1I, table_IO)

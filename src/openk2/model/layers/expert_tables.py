@@ -27,7 +27,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from openk2.model.layers.decode_tables import Key, source_key
+from openk2.model.layers.decode_tables import DecodeFormat, Key, bag, encode_rows, source_key
 
 
 class ExpertTables:
@@ -40,6 +40,7 @@ class ExpertTables:
         self.gate_up_XD_F: torch.Tensor | None = None
         self.down_XI_D: torch.Tensor | None = None
         self._keys: list[Key | None] = [None] * self.blocks
+        self._fmt: DecodeFormat = "native"
         self._index: dict[str, torch.Tensor] = {}
 
     def experts_forward(
@@ -55,67 +56,72 @@ class ExpertTables:
             weights + [1.0] * len(self.shared_ids), dtype=torch.float32, device=x_1D.device
         ).unsqueeze(1)
         n, dim = blocks.shape[0], x_1D.shape[-1]
-        gate_up_nF = F.embedding_bag(
-            self._index["gate_up"][blocks].view(-1),
+        gate_up_nF = bag(
             self.gate_up_XD_F,
+            self._index["gate_up"][blocks].view(-1),
             self._offsets(n, dim, x_1D.device),
-            mode="sum",
-            per_sample_weights=x_1D.expand(n, dim).reshape(-1),
+            x_1D.expand(n, dim).reshape(-1),
+            x_1D.dtype,
         )
         gate_nI, up_nI = gate_up_nF.chunk(2, dim=-1)
         hidden_nI = F.silu(gate_nI).mul_(up_nI).mul_(scale_n1)
-        return F.embedding_bag(
-            self._index["down"][blocks].view(-1),
+        return bag(
             self.down_XI_D,
+            self._index["down"][blocks].view(-1),
             self._offsets(1, 0, x_1D.device),
-            mode="sum",
-            per_sample_weights=hidden_nI.view(-1),
+            hidden_nI.view(-1),
+            x_1D.dtype,
         )
 
-    def refresh(self, weights: list[tuple[torch.Tensor, ...]], ids: list[int]) -> None:
-        """Make sure the blocks of `ids` and the shared blocks hold the current weights.
+    def refresh(
+        self, weights: list[tuple[torch.Tensor, ...]], ids: list[int], fmt: DecodeFormat
+    ) -> None:
+        """Make sure the blocks of `ids` and the shared blocks hold the current weights in `fmt`.
 
         `weights` holds the (gate, up, down) weights of each routed expert in `ids`, then of
         the shared expert when there is one.
         """
-        self._allocate(weights[0][0])
+        self._allocate(weights[0][0], fmt)
         for expert_id, sources in zip(ids, weights, strict=False):
             self._refresh_block(expert_id, sources, 0)
         if self.shared_ids:
             for part, block in enumerate(self.shared_ids):
                 self._refresh_block(block, weights[-1], part)
 
-    def _allocate(self, weight: torch.Tensor) -> None:
-        """(Re)allocate the tables when missing or when the weights' dtype or device moved."""
+    def _allocate(self, weight: torch.Tensor, fmt: DecodeFormat) -> None:
+        """(Re)allocate the tables when missing or when the format, dtype or device changed."""
         width, dim = weight.shape
-        table = self.gate_up_XD_F
-        if table is not None and table.dtype == weight.dtype and table.device == weight.device:
+        table, pad = self.gate_up_XD_F, 8 if fmt == "int8" else 0
+        dtype = torch.uint8 if fmt == "int8" else weight.dtype
+        if table is not None and table.dtype == dtype and table.device == weight.device:
             return
         self.gate_up_XD_F = self.down_XI_D = None
         with torch.inference_mode(False):
-            self.gate_up_XD_F = weight.new_empty(self.blocks * dim, 2 * width)
-            self.down_XI_D = weight.new_empty(self.blocks * width, dim)
+            self.gate_up_XD_F = weight.new_empty(self.blocks * dim, 2 * width + pad, dtype=dtype)
+            self.down_XI_D = weight.new_empty(self.blocks * width, dim + pad, dtype=dtype)
             blocks = torch.arange(self.blocks, device=weight.device).unsqueeze(1)
             self._index = {
                 "gate_up": blocks * dim + torch.arange(dim, device=weight.device),
                 "down": blocks * width + torch.arange(width, device=weight.device),
             }
+        self._fmt = fmt
         self._keys = [None] * self.blocks
 
     def _refresh_block(self, block: int, sources: tuple[torch.Tensor, ...], part: int) -> None:
-        """Copy block `block` from rows [part*I, (part+1)*I) of (gate, up, down) if stale."""
+        """Write block `block` from rows [part*I, (part+1)*I) of (gate, up, down) if stale."""
         assert self.gate_up_XD_F is not None and self.down_XI_D is not None
         key = (part, *source_key(sources))
         if self._keys[block] == key:
             return
-        dim, width = self.down_XI_D.shape[1], self.gate_up_XD_F.shape[1] // 2
+        dim = self.gate_up_XD_F.shape[0] // self.blocks
+        width = self.down_XI_D.shape[0] // self.blocks
         rows = slice(part * width, (part + 1) * width)
         gate, up, down = (w.detach() for w in sources)
         with torch.inference_mode(False), torch.no_grad():
-            block_DF = self.gate_up_XD_F[block * dim : (block + 1) * dim]
-            block_DF[:, :width].copy_(gate[rows].t())
-            block_DF[:, width:].copy_(up[rows].t())
-            self.down_XI_D[block * width : (block + 1) * width].copy_(down[:, rows].t())
+            gate_up_DF = torch.cat([gate[rows], up[rows]]).t()
+            self.gate_up_XD_F[block * dim : (block + 1) * dim] = encode_rows(gate_up_DF, self._fmt)
+            down_ID = encode_rows(down[:, rows].t(), self._fmt)
+            self.down_XI_D[block * width : (block + 1) * width] = down_ID
         self._keys[block] = key
 
     def _offsets(self, bags: int, step: int, device: torch.device) -> torch.Tensor:

@@ -29,8 +29,10 @@ from torch import nn
 from openk2.model.cache import LatentCache
 from openk2.model.config import ModelConfig
 from openk2.model.layers.decode_tables import (
+    DecodeFormat,
     DerivedTable,
     block_matvec,
+    encode_rows,
     linear_table,
     matvec,
     no_grad_single_token,
@@ -70,7 +72,8 @@ class MLA(nn.Module):
         self.mode: MlaMode = "auto"
         self._absorbed: tuple[torch.Tensor, torch.Tensor] | None = None
         self._absorbed_key: tuple[object, ...] | None = None
-        self._tables = {name: DerivedTable() for name in ("in", "q_b", "o", "uv")}
+        self._tables = {name: DerivedTable() for name in ("in", "q_b", "o", "uk", "uv")}
+        self.decode_format: DecodeFormat = "native"
         self.record_max_logit = False
         self.max_logit_H: torch.Tensor | None = None
 
@@ -122,7 +125,8 @@ class MLA(nn.Module):
         self, name: str, sources: list[torch.Tensor], x_11I: torch.Tensor
     ) -> torch.Tensor:
         """x [1, 1, I] times the transposed concatenation of `sources` -> [1, 1, O]."""
-        table_IO = self._tables[name].get(sources, lambda: linear_table(sources))
+        fmt = self.decode_format
+        table_IO = self._tables[name].get(sources, lambda: linear_table(sources, fmt), fmt)
         return matvec(x_11I.reshape(1, -1), table_IO).view(1, 1, -1)
 
     def _plain(self) -> bool:
@@ -216,23 +220,27 @@ class MLA(nn.Module):
         """`_attend_absorbed` for one query token: per-head W_UK / W_UV products as embedding
         bags over [H*N, L] and [H*L, V] tables (see `decode_tables.block_matvec`)."""
         heads = q_nope_11HN.shape[2]
-        w_uk_HNL = self._absorbed_weights()[0]
-        q_lat_HL = block_matvec(q_nope_11HN.reshape(heads, -1), w_uk_HNL.view(-1, self.kv_rank))
+        weight, fmt = self.kv_b_proj.weight, self.decode_format
+        w_uk_HN_L = self._tables["uk"].get([weight], lambda: self._head_table(0), fmt)
+        q_lat_HL = block_matvec(q_nope_11HN.reshape(heads, -1), w_uk_HN_L)
         q_HC = torch.cat([q_lat_HL, q_pe_11HR.reshape(heads, -1)], dim=-1)
         latent_SC = latent_1SC[0]
         scores_HS = torch.mm(q_HC, latent_SC.t()).mul_(self.scale)
         mask_1S = None if mask is None else mask.reshape(1, -1)
         probs_HS = self._probabilities(scores_HS, mask_1S, head_axis=0).to(latent_SC.dtype)
         out_lat_HL = torch.mm(probs_HS, latent_SC[:, : self.kv_rank])
-        weight = self.kv_b_proj.weight
-        w_uv_HL_V = self._tables["uv"].get([weight], self._value_table)
+        w_uv_HL_V = self._tables["uv"].get([weight], lambda: self._head_table(1), fmt)
         return block_matvec(out_lat_HL, w_uv_HL_V).view(1, 1, heads, -1)
 
-    def _value_table(self) -> torch.Tensor:
-        """W_UV transposed per head, [H*L, V]: rows of head h are l = 0..L-1."""
+    def _head_table(self, part: int) -> torch.Tensor:
+        """Per-head decode tables from `kv_b_proj`: part 0 = W_UK as [H*N, L] (rows of head h
+        are its nope dims), part 1 = W_UV transposed as [H*L, V] (rows are latent dims)."""
         w_HXL = self.kv_b_proj.weight.detach().unflatten(0, (self.num_heads, -1))
-        w_uv_HVL = w_HXL[:, self.nope_dim :]
-        return w_uv_HVL.transpose(1, 2).reshape(-1, self.v_dim)
+        if part == 0:
+            rows = w_HXL[:, : self.nope_dim].reshape(-1, self.kv_rank)
+        else:
+            rows = w_HXL[:, self.nope_dim :].transpose(1, 2).reshape(-1, self.v_dim)
+        return encode_rows(rows, self.decode_format)
 
     def _absorbed_weights(self) -> tuple[torch.Tensor, torch.Tensor]:
         """(W_UK [H, N, L], W_UV [H, V, L]) from `kv_b_proj`, as contiguous per-head blocks.

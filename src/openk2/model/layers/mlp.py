@@ -7,6 +7,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from openk2.model.layers.decode_tables import (
+    DecodeFormat,
     DerivedTable,
     linear_table,
     matvec,
@@ -28,6 +29,7 @@ class MLP(nn.Module):
         self.up_proj = nn.Linear(hidden_size, intermediate_size, bias=False)
         self.down_proj = nn.Linear(intermediate_size, hidden_size, bias=False)
         self._tables = (DerivedTable(), DerivedTable()) if decode_tables else None
+        self.decode_format: DecodeFormat = "native"
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self._tables is not None and no_grad_single_token(x) and self._plain():
@@ -41,8 +43,9 @@ class MLP(nn.Module):
         """One token through the fused [D, 2I] gate/up table and the [I, D] down table."""
         assert self._tables is not None
         gate_up, down = self._tables
-        pair = (self.gate_proj.weight, self.up_proj.weight)
-        table_DF = gate_up.get(pair, lambda: linear_table(pair))
-        table_ID = down.get((self.down_proj.weight,), lambda: linear_table([self.down_proj.weight]))
+        fmt = self.decode_format
+        pair, single = [self.gate_proj.weight, self.up_proj.weight], [self.down_proj.weight]
+        table_DF = gate_up.get(pair, lambda: linear_table(pair, fmt), fmt)
+        table_ID = down.get(single, lambda: linear_table(single, fmt), fmt)
         gate_1I, up_1I = matvec(x.reshape(1, -1), table_DF).chunk(2, dim=-1)
         return matvec(F.silu(gate_1I).mul_(up_1I), table_ID).view_as(x)

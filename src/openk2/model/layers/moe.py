@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from openk2.model.config import ModelConfig
-from openk2.model.layers.decode_tables import swiglu_weights
+from openk2.model.layers.decode_tables import DecodeFormat, swiglu_weights
 from openk2.model.layers.expert_tables import ExpertTables
 from openk2.model.layers.mlp import MLP
 
@@ -118,6 +118,7 @@ class MoE(nn.Module):
             MLP(hidden, width * config.n_shared_experts) if config.n_shared_experts else None
         )
         self._tables = ExpertTables(config.n_routed_experts, config.n_shared_experts)
+        self.decode_format: DecodeFormat = "native"
 
     def forward(self, x_BTD: torch.Tensor) -> torch.Tensor:
         x_ND = x_BTD.reshape(-1, x_BTD.shape[-1])
@@ -136,7 +137,7 @@ class MoE(nn.Module):
         ids = [expert_id for _, expert_id in routes]
         weights = self._plain_weights(ids)
         if weights is not None:
-            self._tables.refresh(weights, ids)
+            self._tables.refresh(weights, ids, self.decode_format)
             return self._tables.experts_forward(x_1D, ids, [weight for weight, _ in routes])
         shared = self.shared_experts
         out_1D = torch.zeros_like(x_1D) if shared is None else shared(x_1D)
