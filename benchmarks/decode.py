@@ -1,7 +1,10 @@
 """Batch-1 greedy decode speed: openk2 vs transformers on the same weights, and vs the roofline.
 
-    .venv/bin/python benchmarks/decode.py [--preset small] [--dtypes float32,bfloat16]
+    .venv/bin/python benchmarks/decode.py [--preset small] [--dtypes float32,bfloat16,int8]
         [--prompt-len 32] [--new-tokens 64] [--threads 1] [--repeats 3]
+
+`int8` = fp32 model with openk2's opt-in int8 decode tables (`set_decode_format("int8")`),
+against transformers in fp32 (it has no int8 CPU path) and against a 1-byte-per-weight roofline.
 
 Both models get identical weights (openk2's seeded init, converted to transformers 5.23's fused
 expert layout). Each run prefills the prompt, then times only the decode steps; the best of
@@ -27,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "model"))
 from hf_oracle import hf_config, openk2_to_hf_state_dict  # noqa: E402
 
 from openk2.model import KimiK2ForCausalLM, build_model, get_preset  # noqa: E402
-from openk2.model.layers.decode_tables import matvec  # noqa: E402
+from openk2.model.layers.decode_tables import DecodeFormat, encode_rows, matvec  # noqa: E402
 from openk2.model.layers.moe import MoE  # noqa: E402
 from openk2.model.params import total_and_active  # noqa: E402
 
@@ -57,13 +60,20 @@ def measure_read_bandwidth(repeats: int = 5) -> float:
     return _bytes_per_second(data, data.sum, repeats)
 
 
-def measure_table_kernel(dtype: torch.dtype, repeats: int = 5) -> float:
-    """Bytes/s of openk2's decode matrix-vector kernel (`matvec`) on a 256 MB [in, out] table
-    in `dtype` (fp32: `mm`; bf16: embedding bag): its cap on large matrices."""
-    rows = 16384 * 4 // dtype.itemsize
-    table = torch.randn(rows, 4096).to(dtype)
-    x = torch.randn(1, rows, dtype=dtype)
+def measure_table_kernel(dtype: torch.dtype, fmt: DecodeFormat, repeats: int = 5) -> float:
+    """Bytes/s of openk2's decode matrix-vector kernel (`matvec`) on a [16384, 4096] table
+    (64M weights; fp32: `mm`, bf16 and int8: embedding bag): its cap on large matrices."""
+    table = encode_rows(torch.randn(16384, 4096).to(dtype), fmt)
+    x = torch.randn(1, 16384, dtype=dtype)
     return _bytes_per_second(table, lambda: matvec(x, table), repeats)
+
+
+def weight_format(name: str) -> tuple[torch.dtype, DecodeFormat, float]:
+    """(model dtype, decode format, bytes per weight read) of a `--dtypes` entry."""
+    if name == "int8":
+        return torch.float32, "int8", 1.0
+    dtype = getattr(torch, name)
+    return dtype, "native", dtype.itemsize
 
 
 def active_weights(model: KimiK2ForCausalLM) -> list[torch.Tensor]:
@@ -187,11 +197,12 @@ def run(args: argparse.Namespace) -> None:
         0, config.vocab_size, (1, args.prompt_len), generator=torch.Generator().manual_seed(0)
     )
     for name in args.dtypes.split(","):
-        dtype = getattr(torch, name)
+        dtype, fmt, weight_bytes = weight_format(name)
         model = build_model(config, dtype=dtype, seed=0).eval()
+        model.set_decode_format(fmt)
         twin = hf_twin(model, dtype)
         best = best_of(runners(model, twin, prompt, args.new_tokens), args.repeats)
-        report(name, dtype, active, best)
+        report(name, active * weight_bytes, best)
         del model, twin
 
 
@@ -201,7 +212,7 @@ def runners(
     """What `best_of` interleaves: both decoders and the two bandwidth probes."""
     ours = openk2_decoder(model, prompt.shape[1] + new + 1)
     theirs = hf_decoder(twin)
-    dtype = model.lm_head.weight.dtype
+    dtype, fmt = model.lm_head.weight.dtype, model.decode_format
     time_decode(ours, prompt, new)  # untimed warm-up of both
     time_decode(theirs, prompt, new)
     return {
@@ -210,18 +221,17 @@ def runners(
         "floor": lambda: gemv_floor(model),
         "bandwidth": lambda: (measure_bandwidth(torch.float32), 0.0, []),
         "read": lambda: (measure_read_bandwidth(), 0.0, []),
-        "kernel": lambda: (measure_table_kernel(dtype), 0.0, []),
+        "kernel": lambda: (measure_table_kernel(dtype, fmt), 0.0, []),
     }
 
 
 def report(
-    name: str, dtype: torch.dtype, active: int, best: dict[str, tuple[float, float, list[int]]]
+    name: str, weight_bytes: float, best: dict[str, tuple[float, float, list[int]]]
 ) -> None:
     ours, ours_cpu, our_tokens = best["openk2"]
     theirs, theirs_cpu, hf_tokens = best["transformers"]
     bandwidth, read, kernel = best["bandwidth"][0], best["read"][0], best["kernel"][0]
     floor = best["floor"][0]
-    weight_bytes = active * dtype.itemsize
     roofline, read_roofline = bandwidth / weight_bytes, read / weight_bytes
     same = sum(a == b for a, b in zip(our_tokens, hf_tokens, strict=True))
     print(
