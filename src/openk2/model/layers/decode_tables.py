@@ -175,8 +175,18 @@ def matvec(x_1I: torch.Tensor, table_IO: torch.Tensor) -> torch.Tensor:
     bf16/fp16 and int8 tables go through a sum embedding bag (the rows of the table weighted
     by x's entries): its CPU kernel streams reduced-precision rows at about twice the rate of
     bf16 `mm`. fp32 uses `mm`, whose row-streaming (non-transposed) GEMV is the faster MKL
-    variant.
+    variant. An embedding bag parallelises over bags only, so with several threads the rows
+    are split into one bag per thread and the partial sums added.
     """
     if table_IO.dtype == torch.float32 or table_IO.device.type != "cpu":
         return torch.mm(x_1I, table_IO)
-    return block_matvec(x_1I, table_IO)
+    parts = split_count(x_1I.shape[1])
+    if parts == 1:
+        return block_matvec(x_1I, table_IO)
+    return block_matvec(x_1I.view(parts, -1), table_IO).sum(0, keepdim=True)
+
+
+def split_count(rows: int) -> int:
+    """Bags to split one bag of `rows` rows into: one per thread when that divides evenly."""
+    threads = torch.get_num_threads()
+    return threads if threads > 1 and rows % threads == 0 else 1

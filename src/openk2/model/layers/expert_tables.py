@@ -27,7 +27,14 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from openk2.model.layers.decode_tables import DecodeFormat, Key, bag, encode_rows, source_key
+from openk2.model.layers.decode_tables import (
+    DecodeFormat,
+    Key,
+    bag,
+    encode_rows,
+    source_key,
+    split_count,
+)
 
 
 class ExpertTables:
@@ -65,13 +72,15 @@ class ExpertTables:
         )
         gate_nI, up_nI = gate_up_nF.chunk(2, dim=-1)
         hidden_nI = F.silu(gate_nI).mul_(up_nI).mul_(scale_n1)
-        return bag(
+        parts = split_count(hidden_nI.numel())  # one bag per thread, partial sums added
+        out_PD = bag(
             self.down_XI_D,
             self._index["down"][blocks].view(-1),
-            self._offsets(1, 0, x_1D.device),
+            self._offsets(parts, hidden_nI.numel() // parts, x_1D.device),
             hidden_nI.view(-1),
             x_1D.dtype,
         )
+        return out_PD if parts == 1 else out_PD.sum(0, keepdim=True)
 
     def refresh(
         self, weights: list[tuple[torch.Tensor, ...]], ids: list[int], fmt: DecodeFormat
