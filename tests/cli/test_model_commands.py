@@ -64,6 +64,15 @@ def test_generate_rejects_bad_input() -> None:
     assert "vocabulary" in runner.invoke(app, out_of_vocab).output
     bad_dtype = [*base, "--model", "debug", "--dtype", "int8"]
     assert "--dtype" in runner.invoke(app, bad_dtype).output
+    bad_format = [*base, "--model", "debug", "--decode-format", "int4"]
+    assert "decode format" in runner.invoke(app, bad_format).output
+
+
+def test_generate_with_int8_decode_tables() -> None:
+    args = ["generate", "--model", "debug", "--prompt-ids", "1,2,3", "--max-new-tokens", "4"]
+    result = runner.invoke(app, [*args, "--decode-format", "int8"])
+    assert result.exit_code == 0, result.output
+    assert len(result.stdout.strip().splitlines()[0].split(",")) == 4
 
 
 def test_generate_from_text_decodes_with_the_bundled_tokenizer() -> None:

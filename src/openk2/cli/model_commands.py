@@ -96,6 +96,9 @@ def generate_command(
     threads: Annotated[
         int, typer.Option(min=1, help="torch CPU threads (decode is bandwidth-bound: 1 is safest)")
     ] = 1,
+    decode_format: Annotated[
+        str, typer.Option(help="decode weight tables: native (the dtype's) or int8 (CPU)")
+    ] = "native",
 ) -> None:
     """Generate from token ids or text (greedy or sampled), with the latent cache."""
     import torch
@@ -106,6 +109,10 @@ def generate_command(
         raise typer.BadParameter("give exactly one of --prompt-ids or --prompt")
     torch.set_num_threads(threads)
     network = _load(model, dtype, seed)
+    try:
+        network.set_decode_format(decode_format)  # type: ignore[arg-type]
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--decode-format") from exc
     text_tokenizer = None
     if prompt is not None:
         text_tokenizer = _text_tokenizer(tokenizer, model, network.config.vocab_size)

@@ -20,6 +20,15 @@ from torch import nn
 
 from openk2.model.cache import ContiguousLatentCache, LatentCache
 from openk2.model.config import ModelConfig
+from openk2.model.layers.decode_tables import (
+    DECODE_FORMATS,
+    DecodeFormat,
+    DerivedTable,
+    is_plain_linear,
+    linear_table,
+    matvec,
+    no_grad_single_token,
+)
 from openk2.model.layers.mla import MLA
 from openk2.model.layers.mlp import MLP
 from openk2.model.layers.moe import MoE, MoEGate
@@ -38,7 +47,7 @@ class DecoderLayer(nn.Module):
         self.mlp: MLP | MoE = (
             MoE(config)
             if config.is_moe_layer(layer_idx)
-            else MLP(config.hidden_size, config.intermediate_size)
+            else MLP(config.hidden_size, config.intermediate_size, decode_tables=True)
         )
 
     def forward(
@@ -88,6 +97,8 @@ class KimiK2ForCausalLM(nn.Module):
         self.config = config
         self.model = KimiK2Model(config)
         self.lm_head = nn.Linear(config.hidden_size, config.vocab_size, bias=False)
+        self._head_table = DerivedTable()
+        self.decode_format: DecodeFormat = "native"
 
     def forward(
         self,
@@ -113,6 +124,11 @@ class KimiK2ForCausalLM(nn.Module):
         hidden_BTD = self.model(input_ids, positions, cache, inputs_embeds=inputs_embeds)
         if logits_to_keep:
             hidden_BTD = hidden_BTD[:, -logits_to_keep:]
+        if no_grad_single_token(hidden_BTD) and is_plain_linear(self.lm_head):
+            weight = self.lm_head.weight
+            fmt = self.decode_format
+            table_DV = self._head_table.get([weight], lambda: linear_table([weight], fmt), fmt)
+            return matvec(hidden_BTD.reshape(1, -1), table_DV).view(1, 1, -1)
         return self.lm_head(hidden_BTD)
 
     @torch.no_grad()
@@ -137,6 +153,21 @@ class KimiK2ForCausalLM(nn.Module):
                 module.init_weights()
             elif isinstance(module, MoEGate):
                 module.init_weights(std, generator)
+
+    def set_decode_format(self, fmt: DecodeFormat) -> None:
+        """Weight format of the single-token decode tables (see `layers/decode_tables.py`).
+
+        "native" (default): the weights' own dtype. "int8" (CPU only): 8-bit rows with fp32
+        scale and offset, a quarter of fp32's bytes per token at ~0.7% relative error per
+        product; an opt-in serving format, never used by prefill or training.
+        """
+        if fmt not in DECODE_FORMATS:
+            raise ValueError(f"decode format must be one of {DECODE_FORMATS}, got {fmt!r}")
+        if fmt == "int8" and self.lm_head.weight.device.type != "cpu":
+            raise ValueError("the int8 decode format runs on the CPU only")
+        for module in self.modules():
+            if hasattr(module, "decode_format"):
+                module.decode_format = fmt
 
     def new_cache(self, batch_size: int, max_len: int) -> ContiguousLatentCache:
         """An empty contiguous latent cache matching this model's layers, dtype and device."""

@@ -28,6 +28,16 @@ from torch import nn
 
 from openk2.model.cache import LatentCache
 from openk2.model.config import ModelConfig
+from openk2.model.layers.decode_tables import (
+    DecodeFormat,
+    DerivedTable,
+    block_matvec,
+    encode_rows,
+    linear_table,
+    matvec,
+    no_grad_single_token,
+    plain_weight,
+)
 from openk2.model.layers.norm import LATENT_NORM_EPS, RMSNorm
 from openk2.model.layers.rope import apply_rope, softmax_scale
 
@@ -62,6 +72,8 @@ class MLA(nn.Module):
         self.mode: MlaMode = "auto"
         self._absorbed: tuple[torch.Tensor, torch.Tensor] | None = None
         self._absorbed_key: tuple[object, ...] | None = None
+        self._tables = {name: DerivedTable() for name in ("in", "q_b", "o", "uk", "uv")}
+        self.decode_format: DecodeFormat = "native"
         self.record_max_logit = False
         self.max_logit_H: torch.Tensor | None = None
 
@@ -72,8 +84,10 @@ class MLA(nn.Module):
         cache: LatentCache | None = None,
     ) -> torch.Tensor:
         """Attend the T new tokens over themselves and, with a cache, over its earlier latents."""
-        q_nope_BTHN, q_pe_BTHR = self._queries(x_BTD, rotation_BTP)
-        latent_BTC = self._latents(x_BTD, rotation_BTP)
+        one = no_grad_single_token(x_BTD) and self._plain()
+        q_BTX, kv_BTC = self._project_one(x_BTD) if one else self._project(x_BTD)
+        q_nope_BTHN, q_pe_BTHR = self._queries(q_BTX, rotation_BTP)
+        latent_BTC = self._latents(kv_BTC, rotation_BTP)
         mask_BTS = None
         latent_BSC = latent_BTC
         if cache is not None:
@@ -83,26 +97,56 @@ class MLA(nn.Module):
             out_BTHV = self._attend_absorbed(q_nope_BTHN, q_pe_BTHR, latent_BSC, mask)
         else:
             out_BTHV = self._attend_naive(q_nope_BTHN, q_pe_BTHR, latent_BSC, mask)
+        if one:
+            return self._table_linear("o", [self.o_proj.weight], out_BTHV.reshape(1, 1, -1))
         return self.o_proj(out_BTHV.flatten(-2))
 
-    def _queries(
-        self, x_BTD: torch.Tensor, rotation_BTP: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """(q_nope [B,T,H,N], rotated q_pe [B,T,H,R])."""
+    def _project(self, x_BTD: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(queries [B, T, H*Q], kv_a output [B, T, C]) through the modules."""
         if hasattr(self, "q_proj"):
             q = self.q_proj(x_BTD)
         else:
             q = self.q_b_proj(self.q_a_layernorm(self.q_a_proj(x_BTD)))
-        q_BTHQ = q.unflatten(-1, (self.num_heads, -1))
+        return q, self.kv_a_proj_with_mqa(x_BTD)
+
+    def _project_one(self, x_11D: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """`_project` for one token on decode tables: q_a (or q_proj) and kv_a fused."""
+        direct = hasattr(self, "q_proj")
+        first = self.q_proj if direct else self.q_a_proj
+        sources = [first.weight, self.kv_a_proj_with_mqa.weight]
+        q, kv_11C = self._table_linear("in", sources, x_11D).split(
+            [first.out_features, self.kv_a_proj_with_mqa.out_features], dim=-1
+        )
+        if direct:
+            return q, kv_11C
+        return self._table_linear("q_b", [self.q_b_proj.weight], self.q_a_layernorm(q)), kv_11C
+
+    def _table_linear(
+        self, name: str, sources: list[torch.Tensor], x_11I: torch.Tensor
+    ) -> torch.Tensor:
+        """x [1, 1, I] times the transposed concatenation of `sources` -> [1, 1, O]."""
+        fmt = self.decode_format
+        table_IO = self._tables[name].get(sources, lambda: linear_table(sources, fmt), fmt)
+        return matvec(x_11I.reshape(1, -1), table_IO).view(1, 1, -1)
+
+    def _plain(self) -> bool:
+        """Whether every projection may be read as a plain weight (no hooks, no wrappers)."""
+        names = ("q_proj", "q_a_proj", "q_b_proj", "kv_a_proj_with_mqa", "o_proj")
+        modules = self._modules
+        return all(plain_weight(modules[n]) is not None for n in names if n in modules)
+
+    def _queries(
+        self, q_BTX: torch.Tensor, rotation_BTP: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(q_nope [B,T,H,N], rotated q_pe [B,T,H,R])."""
+        q_BTHQ = q_BTX.unflatten(-1, (self.num_heads, -1))
         q_nope_BTHN, q_pe_BTHR = q_BTHQ.split([self.nope_dim, self.rope_dim], dim=-1)
         q_pe_BTHR = apply_rope(q_pe_BTHR, rotation_BTP.unsqueeze(2))
         return q_nope_BTHN, q_pe_BTHR
 
-    def _latents(self, x_BTD: torch.Tensor, rotation_BTP: torch.Tensor) -> torch.Tensor:
+    def _latents(self, kv_BTC: torch.Tensor, rotation_BTP: torch.Tensor) -> torch.Tensor:
         """What the cache stores per token: [normalised c_kv ; rotated k_pe], [B, T, C]."""
-        c_kv_BTL, k_pe_BTR = self.kv_a_proj_with_mqa(x_BTD).split(
-            [self.kv_rank, self.rope_dim], dim=-1
-        )
+        c_kv_BTL, k_pe_BTR = kv_BTC.split([self.kv_rank, self.rope_dim], dim=-1)
         c_kv_BTL = self.kv_a_layernorm(c_kv_BTL)
         return torch.cat([c_kv_BTL, apply_rope(k_pe_BTR, rotation_BTP)], dim=-1)
 
@@ -148,6 +192,8 @@ class MLA(nn.Module):
         rows of one matmul per batch row and almost every reshape is a view.
         """
         batch, new, heads, _ = q_nope_BTHN.shape
+        if batch * new == 1 and not torch.is_grad_enabled():
+            return self._attend_one(q_nope_BTHN, q_pe_BTHR, latent_BSC, mask)
         w_uk_HNL, w_uv_HVL = self._absorbed_weights()
         q_nope_HXN = q_nope_BTHN.reshape(batch * new, heads, -1).transpose(0, 1)
         q_lat_XHL = torch.bmm(q_nope_HXN, w_uk_HNL).transpose(0, 1)
@@ -163,6 +209,38 @@ class MLA(nn.Module):
         out_HXL = out_lat.view(batch * new, heads, -1).transpose(0, 1)
         out_XHV = torch.bmm(out_HXL, w_uv_HVL.transpose(1, 2)).transpose(0, 1)
         return out_XHV.view(batch, new, heads, -1)
+
+    def _attend_one(
+        self,
+        q_nope_11HN: torch.Tensor,
+        q_pe_11HR: torch.Tensor,
+        latent_1SC: torch.Tensor,
+        mask: torch.Tensor | None,
+    ) -> torch.Tensor:
+        """`_attend_absorbed` for one query token: per-head W_UK / W_UV products as embedding
+        bags over [H*N, L] and [H*L, V] tables (see `decode_tables.block_matvec`)."""
+        heads = q_nope_11HN.shape[2]
+        weight, fmt = self.kv_b_proj.weight, self.decode_format
+        w_uk_HN_L = self._tables["uk"].get([weight], lambda: self._head_table(0), fmt)
+        q_lat_HL = block_matvec(q_nope_11HN.reshape(heads, -1), w_uk_HN_L)
+        q_HC = torch.cat([q_lat_HL, q_pe_11HR.reshape(heads, -1)], dim=-1)
+        latent_SC = latent_1SC[0]
+        scores_HS = torch.mm(q_HC, latent_SC.t()).mul_(self.scale)
+        mask_1S = None if mask is None else mask.reshape(1, -1)
+        probs_HS = self._probabilities(scores_HS, mask_1S, head_axis=0).to(latent_SC.dtype)
+        out_lat_HL = torch.mm(probs_HS, latent_SC[:, : self.kv_rank])
+        w_uv_HL_V = self._tables["uv"].get([weight], lambda: self._head_table(1), fmt)
+        return block_matvec(out_lat_HL, w_uv_HL_V).view(1, 1, heads, -1)
+
+    def _head_table(self, part: int) -> torch.Tensor:
+        """Per-head decode tables from `kv_b_proj`: part 0 = W_UK as [H*N, L] (rows of head h
+        are its nope dims), part 1 = W_UV transposed as [H*L, V] (rows are latent dims)."""
+        w_HXL = self.kv_b_proj.weight.detach().unflatten(0, (self.num_heads, -1))
+        if part == 0:
+            rows = w_HXL[:, : self.nope_dim].reshape(-1, self.kv_rank)
+        else:
+            rows = w_HXL[:, self.nope_dim :].transpose(1, 2).reshape(-1, self.v_dim)
+        return encode_rows(rows, self.decode_format)
 
     def _absorbed_weights(self) -> tuple[torch.Tensor, torch.Tensor]:
         """(W_UK [H, N, L], W_UV [H, V, L]) from `kv_b_proj`, as contiguous per-head blocks.

@@ -19,6 +19,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from openk2.model.config import ModelConfig
+from openk2.model.layers.decode_tables import DecodeFormat, swiglu_weights
+from openk2.model.layers.expert_tables import ExpertTables
 from openk2.model.layers.mlp import MLP
 
 _NORM_EPS = 1e-20
@@ -115,6 +117,8 @@ class MoE(nn.Module):
         self.shared_experts = (
             MLP(hidden, width * config.n_shared_experts) if config.n_shared_experts else None
         )
+        self._tables = ExpertTables(config.n_routed_experts, config.n_shared_experts)
+        self.decode_format: DecodeFormat = "native"
 
     def forward(self, x_BTD: torch.Tensor) -> torch.Tensor:
         x_ND = x_BTD.reshape(-1, x_BTD.shape[-1])
@@ -127,15 +131,34 @@ class MoE(nn.Module):
         return out_ND.view_as(x_BTD)
 
     def _single_token(self, x_1D: torch.Tensor) -> torch.Tensor:
-        """Decode path: loop over the K selected experts only, reading their weights in place."""
+        """Decode path: only the K selected experts run, through the expert tables when every
+        module involved is a plain linear (else as modules, so hooks such as LoRA apply)."""
         routes = self.gate.route_one(x_1D)
-        if self.shared_experts is None:
-            out_1D = torch.zeros_like(x_1D)
-        else:
-            out_1D = self.shared_experts(x_1D)
+        ids = [expert_id for _, expert_id in routes]
+        weights = self._plain_weights(ids)
+        if weights is not None:
+            self._tables.refresh(weights, ids, self.decode_format)
+            return self._tables.experts_forward(x_1D, ids, [weight for weight, _ in routes])
+        shared = self.shared_experts
+        out_1D = torch.zeros_like(x_1D) if shared is None else shared(x_1D)
         for weight, expert_id in routes:
-            self.experts[expert_id].add_into_(out_1D, x_1D, weight)
+            out_1D.add_(self.experts[expert_id](x_1D), alpha=weight)
         return out_1D
+
+    def _plain_weights(self, ids: list[int]) -> list[tuple[torch.Tensor, ...]] | None:
+        """SwiGLU weights of the chosen experts, then of the shared expert, when every one of
+        them may be read directly (see `decode_tables.plain_weight`); else None."""
+        experts = self.experts._modules
+        mlps = [experts[str(i)] for i in ids]
+        if self.shared_experts is not None:
+            mlps.append(self.shared_experts)
+        found = []
+        for mlp in mlps:
+            weights = swiglu_weights(mlp) if type(mlp) is MLP else None
+            if weights is None:
+                return None
+            found.append(weights)
+        return found
 
     def _routed_grouped(
         self, x_ND: torch.Tensor, weights_NK: torch.Tensor, ids_NK: torch.Tensor
