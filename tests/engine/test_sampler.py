@@ -3,9 +3,10 @@
 import pytest
 import torch
 
-from openk2.engine.sampler import SampleRow, apply_top_k, apply_top_p, sample
+from openk2.engine.sampler import SampleRow, apply_top_k, sample
 from openk2.engine.sampling_params import SamplingParams
 from openk2.engine.sequence import Sequence
+from openk2.engine.top_p import apply_top_p
 
 
 def row(seed: int | None = None, index: int = 0, **kw: object) -> SampleRow:
