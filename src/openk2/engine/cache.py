@@ -69,9 +69,10 @@ class StepCache:
         mask_BTS: torch.Tensor,
     ) -> None:
         self._pool = pool
-        valid = slots_BT >= 0
-        self._valid_BT = valid
-        self._write_slots = slots_BT[valid]
+        valid = (slots_BT >= 0).flatten()
+        # rows of the flattened [B*T, C] latents that get written (None: all; decode steps)
+        self._write_rows = None if bool(valid.all()) else valid.nonzero().squeeze(1)
+        self._write_slots = slots_BT.flatten()[valid]
         self._context_flat = context_BS.reshape(-1)
         self._shape_BS = context_BS.shape
         self._mask_BTS = mask_BTS
@@ -81,7 +82,10 @@ class StepCache:
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Write this step's latents of `layer_idx`, return every row's context and the mask."""
         kv_NC = self._pool.kv_LNC[layer_idx]
-        kv_NC.index_copy_(0, self._write_slots, latent_BTC[self._valid_BT].to(kv_NC.dtype))
+        new_XC = latent_BTC.reshape(-1, latent_BTC.shape[-1])
+        if self._write_rows is not None:
+            new_XC = new_XC.index_select(0, self._write_rows)
+        kv_NC.index_copy_(0, self._write_slots, new_XC.to(kv_NC.dtype))
         B, S = self._shape_BS
         latent_BSC = kv_NC.index_select(0, self._context_flat).view(B, S, -1)
         return latent_BSC.to(latent_BTC.dtype), self._mask_BTS
