@@ -26,7 +26,8 @@ def corpus_command(
     """Write the training chats (train.jsonl) and held-out tasks (heldout_{client,swarm}.jsonl)."""
     from openk2.embedded.corpus import CorpusSpec, write_corpus
 
-    counts = write_corpus(out, CorpusSpec(client=client, swarm=swarm, heldout=heldout, echo=echo, seed=seed))
+    spec = CorpusSpec(client=client, swarm=swarm, heldout=heldout, echo=echo, seed=seed)
+    counts = write_corpus(out, spec)
     typer.echo(", ".join(f"{k}: {v}" for k, v in counts.items()) + f" -> {out}")
 
 
