@@ -273,8 +273,12 @@ class RatePacer:
 
     def _cut(self, now: float, estimate: float | None, retry_after: float | None) -> None:
         p = self.policy
+        if estimate is None and self.rate is not None:
+            accepted = self._episode_rate(now)
+            if accepted > 0:
+                estimate = max(self.estimate or 0.0, accepted)
         if estimate is not None:
-            self.estimate = estimate
+            self.estimate, self._ceiling = estimate, None
             new = p.decrease * estimate
         elif self.estimate is not None:
             new = p.decrease * self.estimate
@@ -290,6 +294,17 @@ class RatePacer:
         self._last_cut = self._grown = now
         self._probing = 0.0
         self._cut_sent, self._refused_since_cut = self._sent, 0
+
+    def _episode_rate(self, now: float) -> float:
+        """Calls per second the server accepted since the last cut (0 over too short a span).
+
+        It took them all, so its rate is at least this: a lone refusal after a long episode
+        (no pair to measure) sets or raises the estimate to it instead of cutting blindly.
+        """
+        span = now - self._last_cut
+        if span < self.policy.window_s:
+            return 0.0
+        return (self._sent - self._cut_sent - self._refused_since_cut) / span
 
     def _first_rate(self, now: float, retry_after: float | None) -> float:
         """A rate to start pacing at, before any estimate.
