@@ -8,7 +8,9 @@ calls at a rate instead, and learns that rate from the provider's answers:
 - Estimating the limit: a 429 means the server's bucket was empty when that call was sent.
   Between two refused calls, both with an empty bucket, the server admitted exactly what it
   refilled, so `accepted calls sent between them / time between them` is its rate (a lower
-  bound if its bucket overflowed meanwhile, which pacing near the rate prevents).
+  bound if its bucket overflowed meanwhile, which pacing near the rate prevents). A lone
+  refusal after a long episode has no partner; the rate accepted over the episode is then
+  a lower bound, and raises the estimate if it is higher.
 - Multiplicative decrease to just below that estimate (`decrease`); without one (the first
   429s), back off multiplicatively from the current rate. One cut per episode: a refusal of
   a call sent before the last cut says nothing new, and the next cut waits until `cut_every`
