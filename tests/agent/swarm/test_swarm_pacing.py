@@ -82,6 +82,18 @@ async def test_paired_refusals_measure_the_servers_rate() -> None:
     assert pacer.rate == pytest.approx(0.95 * 100.0)
 
 
+async def test_lone_refusal_after_a_long_episode_learns_what_was_accepted() -> None:
+    clock = FakeClock()
+    pacer = RatePacer(PacingPolicy(max_rate=100.0, burst_s=2.0), clock=clock)
+    clock.t += 1.0
+    pacer.on_rate_limit(*(await _send(pacer, 8))[-1])  # paced from the start: 8 calls first
+    assert pacer.rate == pytest.approx(70.0) and pacer.estimate is None
+    clock.t += 2.0
+    await _send(pacer, 120)  # all accepted over 2 s, then one refusal: no pair to measure
+    assert pacer.on_rate_limit(*(await _send(pacer, 1))[0])
+    assert pacer.estimate == pytest.approx(60.0) and pacer.rate == pytest.approx(57.0)
+
+
 async def test_probing_recovers_to_and_then_past_the_estimate() -> None:
     clock = FakeClock()
     pacer = RatePacer(clock=clock)

@@ -8,7 +8,9 @@ calls at a rate instead, and learns that rate from the provider's answers:
 - Estimating the limit: a 429 means the server's bucket was empty when that call was sent.
   Between two refused calls, both with an empty bucket, the server admitted exactly what it
   refilled, so `accepted calls sent between them / time between them` is its rate (a lower
-  bound if its bucket overflowed meanwhile, which pacing near the rate prevents).
+  bound if its bucket overflowed meanwhile, which pacing near the rate prevents). A lone
+  refusal after a long episode has no partner; the rate accepted over the episode is then
+  a lower bound, and raises the estimate if it is higher.
 - Multiplicative decrease to just below that estimate (`decrease`); without one (the first
   429s), back off multiplicatively from the current rate. One cut per episode: a refusal of
   a call sent before the last cut says nothing new, and the next cut waits until `cut_every`
@@ -273,8 +275,12 @@ class RatePacer:
 
     def _cut(self, now: float, estimate: float | None, retry_after: float | None) -> None:
         p = self.policy
+        if estimate is None and self.rate is not None:
+            accepted = self._episode_rate(now)
+            if accepted > 0:
+                estimate = max(self.estimate or 0.0, accepted)
         if estimate is not None:
-            self.estimate = estimate
+            self.estimate, self._ceiling = estimate, None
             new = p.decrease * estimate
         elif self.estimate is not None:
             new = p.decrease * self.estimate
@@ -290,6 +296,17 @@ class RatePacer:
         self._last_cut = self._grown = now
         self._probing = 0.0
         self._cut_sent, self._refused_since_cut = self._sent, 0
+
+    def _episode_rate(self, now: float) -> float:
+        """Calls per second the server accepted since the last cut (0 over too short a span).
+
+        It took them all, so its rate is at least this: a lone refusal after a long episode
+        (no pair to measure) sets or raises the estimate to it instead of cutting blindly.
+        """
+        span = now - self._last_cut
+        if span < self.policy.window_s:
+            return 0.0
+        return (self._sent - self._cut_sent - self._refused_since_cut) / span
 
     def _first_rate(self, now: float, retry_after: float | None) -> float:
         """A rate to start pacing at, before any estimate.
