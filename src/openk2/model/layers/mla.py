@@ -224,11 +224,13 @@ class MLA(nn.Module):
         w_uk_HN_L = self._tables["uk"].get([weight], lambda: self._head_table(0), fmt)
         q_lat_HL = block_matvec(q_nope_11HN.reshape(heads, -1), w_uk_HN_L)
         q_HC = torch.cat([q_lat_HL, q_pe_11HR.reshape(heads, -1)], dim=-1)
-        latent_SC = latent_1SC[0]
-        scores_HS = torch.mm(q_HC, latent_SC.t()).mul_(self.scale)
+        # In fp32: a reduced-precision mm goes to oneDNN, which builds (JITs) a new kernel for
+        # every new cache length, about 2 ms each time, i.e. at every decode step.
+        latent_SC = latent_1SC[0].float()
+        scores_HS = torch.mm(q_HC.float(), latent_SC.t()).mul_(self.scale)
         mask_1S = None if mask is None else mask.reshape(1, -1)
-        probs_HS = self._probabilities(scores_HS, mask_1S, head_axis=0).to(latent_SC.dtype)
-        out_lat_HL = torch.mm(probs_HS, latent_SC[:, : self.kv_rank])
+        probs_HS = self._probabilities(scores_HS, mask_1S, head_axis=0)
+        out_lat_HL = torch.mm(probs_HS, latent_SC[:, : self.kv_rank]).to(q_HC.dtype)
         w_uv_HL_V = self._tables["uv"].get([weight], lambda: self._head_table(1), fmt)
         return block_matvec(out_lat_HL, w_uv_HL_V).view(1, 1, heads, -1)
 

@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from openk2.model.config import ModelConfig
-from openk2.model.layers.decode_tables import DecodeFormat, swiglu_weights
+from openk2.model.layers.decode_tables import DecodeFormat, DerivedTable, swiglu_weights
 from openk2.model.layers.expert_tables import ExpertTables
 from openk2.model.layers.mlp import MLP
 
@@ -43,6 +43,7 @@ class MoEGate(nn.Module):
         )
         self.record_tokens_per_expert = False
         self.tokens_per_expert: torch.Tensor | None = None
+        self._weight32 = DerivedTable()
 
     def forward(self, x_ND: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(weights_NK fp32, expert ids_NK int64) of the experts each token uses."""
@@ -66,7 +67,7 @@ class MoEGate(nn.Module):
 
     def _select(self, x_ND: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(fp32 sigmoid scores_NE, chosen ids_NK) using the bias for selection only."""
-        scores_NE = F.linear(x_ND.float(), self.weight.float()).sigmoid()
+        scores_NE = F.linear(x_ND.float(), self._fp32_weight()).sigmoid()
         choice_NE = scores_NE + self.e_score_correction_bias
         if self.n_group > 1:
             choice_NE = self._restrict_to_top_groups(choice_NE)
@@ -75,6 +76,14 @@ class MoEGate(nn.Module):
             experts = self.weight.shape[0]
             self.tokens_per_expert = torch.bincount(ids_NK.flatten(), minlength=experts)
         return scores_NE, ids_NK
+
+    def _fp32_weight(self) -> torch.Tensor:
+        """The router weight in fp32; without autograd a cached copy of a reduced-precision one
+        (rebuilt when it changes), so decode does not convert it at every token."""
+        weight = self.weight
+        if weight.dtype == torch.float32 or torch.is_grad_enabled():
+            return weight.float()
+        return self._weight32.get([weight], lambda: weight.detach().float())
 
     def _restrict_to_top_groups(self, choice_NE: torch.Tensor) -> torch.Tensor:
         """-inf outside the `topk_group` groups with the largest sum of their top-2 scores."""
