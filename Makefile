@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup browser test lint demo clean
+.PHONY: setup browser test lint demo embedded-model clean
 
 setup: $(STAMP)
 
@@ -34,8 +34,19 @@ lint: setup
 test: lint browser
 	$(VENV)/bin/pytest
 
+# The main job, offline: serve the embedded model and run an agent swarm over the demo workspace.
 demo: setup
-	$(VENV)/bin/openk2 generate --model tiny --prompt "def add(a, b):" --max-new-tokens 16
+	$(VENV)/bin/openk2 demo
+
+# Rebuild the embedded model from scratch (~1.5 h on 2 quiet cores): corpora, two training
+# stages, export into the package, then its held-out task success through `openk2 serve`.
+embedded-model: setup
+	$(VENV)/bin/openk2 embedded corpus --out data/embedded
+	$(VENV)/bin/openk2 embedded corpus --out data/embedded-echo --echo 30000
+	$(VENV)/bin/openk2 train --config examples/embedded/stage1.yaml
+	$(VENV)/bin/openk2 train --config examples/embedded/stage2.yaml
+	$(VENV)/bin/openk2 embedded export runs/embedded/final
+	$(VENV)/bin/openk2 embedded eval --tasks data/embedded --report runs/embedded/eval.json
 
 clean:
 	rm -rf $(VENV)

@@ -6,8 +6,9 @@
 Sections (targets from the swarm issue):
 - overhead: per-step runtime cost at zero latency (<= 50 us and >= 5x below LangGraph);
 - critical: wall-clock / ideal critical path on wide, deep and heavy-tailed workloads (<= 1.1x);
-- ratelimit: goodput (successful LLM steps per second) behind a token-bucket provider that
-  answers 429 + Retry-After (>= 2x LangGraph);
+- ratelimit: goodput (successful LLM steps per second) and refused requests behind a
+  token-bucket provider that answers 429 + Retry-After, and behind a concurrency cap that
+  answers 429 without one (>= 2x LangGraph); `--repeats` runs of each;
 - scale: 300 sub-agents x 4,000 steps with the durable SQLite log, peak RSS (<= 300 MB),
   run in a fresh subprocess so nothing else counts.
 The orchestrator is scripted (one `swarm` call per round), so both runtimes do the same work.
@@ -162,26 +163,29 @@ def section_critical(repeats: int) -> None:
               f"total {w.total_steps})")
 
 
-def section_ratelimit(rate: float, burst: int, cap: int) -> None:
+def section_ratelimit(rate: float, burst: int, cap: int, repeats: int) -> None:
     w = make("wide-429", 1, 200, 5, 0.05, seed=4)
     mean = sum(w.latency.values()) / len(w.latency)
     print(f"\n[429] {w.total_steps} steps, 200 agents, mean step {mean * 1e3:.0f} ms; "
-          "goodput = successful steps/s")
+          "goodput = successful steps/s; refused = requests answered 429")
     for label, make_limit in ((f"RPM-style bucket {rate:.0f} req/s, burst {burst}",
                                lambda: TokenBucket(rate, burst)),
                               (f"concurrency cap {cap} in flight",
                                lambda: ConcurrencyCap(cap))):
-        b1, b2 = make_limit(), make_limit()
-        ours = asyncio.run(run_openk2(w, bucket=b1))
-        lg = asyncio.run(swarm_langgraph.run(w, bucket=b2))
-        best = b1.capacity(mean)
-        g1, g2 = ours["steps"] / ours["wall"], lg["steps"] / lg["wall"]
-        print(f"  {label} (best possible {best:.0f} steps/s)")
-        print(f"    openk2     {ours['wall']:6.2f}s  goodput {g1:6.1f}/s ({g1 / best:4.0%}), "
-              f"429s {b1.rejected}")
-        print(f"    LangGraph  {lg['wall']:6.2f}s  goodput {g2:6.1f}/s ({g2 / best:4.0%}), "
-              f"429s {b2.rejected}")
-        print(f"    goodput ratio openk2/LangGraph: {g1 / g2:.1f}x")
+        print(f"  {label} (best possible {make_limit().capacity(mean):.0f} steps/s)")
+        for _ in range(repeats):
+            _ratelimit_once(w, make_limit, mean)
+
+
+def _ratelimit_once(w: Workload, make_limit: Any, mean: float) -> None:
+    b1, b2 = make_limit(), make_limit()
+    ours = asyncio.run(run_openk2(w, bucket=b1))
+    lg = asyncio.run(swarm_langgraph.run(w, bucket=b2))
+    best = b1.capacity(mean)
+    g1, g2 = ours["steps"] / ours["wall"], lg["steps"] / lg["wall"]
+    print(f"    openk2 {ours['wall']:6.2f}s goodput {g1:6.1f}/s ({g1 / best:4.0%}) refused "
+          f"{b1.rejected:4d} | LangGraph {lg['wall']:6.2f}s goodput {g2:6.1f}/s "
+          f"({g2 / best:4.0%}) refused {b2.rejected:4d} | ratio {g1 / g2:.2f}x")
 
 
 def scale_child() -> None:
@@ -226,7 +230,7 @@ def main() -> None:
     if args.section in ("all", "critical"):
         section_critical(1)
     if args.section in ("all", "ratelimit"):
-        section_ratelimit(args.rate, args.burst, args.cap)
+        section_ratelimit(args.rate, args.burst, args.cap, args.repeats)
     if args.section in ("all", "scale"):
         section_scale()
 

@@ -3,8 +3,10 @@
 It reuses the scripted provider's step types: a handler gets a `ChatCall` parsed from the
 request body and returns a `Reply` (sent as SSE chunks, or one JSON object when the request
 does not stream), a `ProviderStatusError`/`RateLimitError` (sent as that HTTP status with
-`Retry-After`), or `HANG`. Tool-call deltas are split the way vLLM does (id and name first,
-then argument fragments), and usage comes in a final chunk with empty `choices`.
+`Retry-After`), or `HANG`. `headers` (a function of nothing) adds headers to every response,
+e.g. `x-ratelimit-*` from a simulated quota. Tool-call deltas are split the way vLLM does (id
+and name first, then argument fragments), and usage comes in a final chunk with empty
+`choices`.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ class FakeOpenAIServer:
 
     def __init__(self, handler: Callable[[ChatCall], Any]) -> None:
         self.handler = handler
+        self.headers: Callable[[], dict[str, str]] | None = None
         self.requests: list[dict[str, Any]] = []
         self._runner: web.AppRunner | None = None
         self.base_url = ""
@@ -60,21 +63,24 @@ class FakeOpenAIServer:
             step = await step
         if isinstance(step, _Hang):
             await asyncio.Event().wait()
+        extra = self.headers() if self.headers is not None else {}
         if isinstance(step, ProviderStatusError):
-            headers = {} if step.retry_after is None else {"Retry-After": str(step.retry_after)}
-            return web.Response(status=step.status, text=step.body, headers=headers)
+            if step.retry_after is not None:
+                extra["Retry-After"] = str(step.retry_after)
+            return web.Response(status=step.status, text=step.body, headers=extra)
         assert isinstance(step, Reply)
         if step.delay:
             await asyncio.sleep(step.delay)
         usage = (step.usage or synthetic_usage(step, messages)).to_dict()
         if not body.get("stream"):
-            return web.json_response(_full_response(step, usage))
-        return await self._stream(request, step, usage, body)
+            return web.json_response(_full_response(step, usage), headers=extra)
+        return await self._stream(request, step, usage, body, extra)
 
     async def _stream(
-        self, request: web.Request, step: Reply, usage: dict[str, int], body: dict[str, Any]
+        self, request: web.Request, step: Reply, usage: dict[str, int], body: dict[str, Any],
+        extra: dict[str, str],
     ) -> web.StreamResponse:
-        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream", **extra})
         await resp.prepare(request)
         for delta in _deltas(step):
             await _send(resp, {"choices": [{"index": 0, "delta": delta, "finish_reason": None}]})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -81,3 +82,38 @@ def tool_messages(c: ChatCall) -> list[Message]:
 def args(c: ChatCall) -> dict[str, Any]:
     last = [m for m in c.messages if m.role == "assistant"][-1]
     return json.loads(last.tool_calls[0].arguments)
+
+
+class TokenBucketLimit:
+    """A provider-side RPM-style limit: `rate` calls per second, bursts of `burst`.
+
+    `admit()` is None for an admitted call, else the Retry-After (the wait for the next
+    token) that the server would send with its 429; `admitted`/`refused` count calls.
+    """
+
+    def __init__(self, rate: float, burst: int) -> None:
+        self.rate = rate
+        self.burst = burst
+        self.tokens = float(burst)
+        self.last = time.monotonic()
+        self.admitted = 0
+        self.refused = 0
+
+    def admit(self) -> float | None:
+        now = time.monotonic()
+        self.tokens = min(self.burst, self.tokens + (now - self.last) * self.rate)
+        self.last = now
+        if self.tokens >= 1.0:
+            self.tokens -= 1.0
+            self.admitted += 1
+            return None
+        self.refused += 1
+        return (1.0 - self.tokens) / self.rate
+
+    def headers(self) -> dict[str, str]:
+        """OpenAI-style `x-ratelimit-*` for the current state (the reset is the time until
+        the bucket is full again)."""
+        full_in = (self.burst - self.tokens) / self.rate
+        return {"x-ratelimit-limit-requests": str(self.burst),
+                "x-ratelimit-remaining-requests": str(int(self.tokens)),
+                "x-ratelimit-reset-requests": f"{full_in * 1000:.0f}ms"}

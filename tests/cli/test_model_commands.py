@@ -57,13 +57,23 @@ def test_generate_from_a_preset_is_seeded() -> None:
 
 def test_generate_rejects_bad_input() -> None:
     base = ["generate", "--prompt-ids", "1,2"]
-    assert "neither a preset" in runner.invoke(app, [*base, "--model", "no/such"]).output
+    out = runner.invoke(app, [*base, "--model", "no/such"]).output
+    assert "is neither" in out and "a preset" in out
     bad_ids = ["generate", "--model", "debug", "--prompt-ids", "1,x"]
     assert "comma-separated" in runner.invoke(app, bad_ids).output
     out_of_vocab = ["generate", "--model", "debug", "--prompt-ids", "999"]
     assert "vocabulary" in runner.invoke(app, out_of_vocab).output
     bad_dtype = [*base, "--model", "debug", "--dtype", "int8"]
     assert "--dtype" in runner.invoke(app, bad_dtype).output
+    bad_format = [*base, "--model", "debug", "--decode-format", "int4"]
+    assert "decode format" in runner.invoke(app, bad_format).output
+
+
+def test_generate_with_int8_decode_tables() -> None:
+    args = ["generate", "--model", "debug", "--prompt-ids", "1,2,3", "--max-new-tokens", "4"]
+    result = runner.invoke(app, [*args, "--decode-format", "int8"])
+    assert result.exit_code == 0, result.output
+    assert len(result.stdout.strip().splitlines()[0].split(",")) == 4
 
 
 def test_generate_from_text_decodes_with_the_bundled_tokenizer() -> None:

@@ -44,4 +44,5 @@ def test_serve_preset_answers_over_http() -> None:
 def test_unknown_model_fails_cleanly() -> None:
     out = subprocess.run([*CLI, "--model", "no-such-preset-or-dir"], capture_output=True, text=True)
     assert out.returncode == 1
-    assert "neither a preset" in out.stderr and "Traceback" not in out.stderr
+    assert "is neither" in out.stderr and "a preset" in out.stderr
+    assert "Traceback" not in out.stderr

@@ -32,8 +32,8 @@ def test_model_cache_holds_kv_lora_rank_plus_rope_dims_per_token() -> None:
     x = model.model.embed_tokens(torch.ones(2, 5, dtype=torch.long))
     rotation = model.model.rotary_emb(torch.arange(5).expand(2, 5))
     with torch.no_grad():
-        _, kv_in = layer0.self_attn._input_projections(layer0.input_layernorm(x))
-        expected = layer0.self_attn._latents(kv_in, rotation)
+        attn = layer0.self_attn
+        expected = attn._latents(attn._project(layer0.input_layernorm(x))[1], rotation)
     assert torch.allclose(cache.latents_LBSC[0, :, :5], expected)
 
 

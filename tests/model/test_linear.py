@@ -68,9 +68,9 @@ def test_enabling_packs_eagerly_and_disabling_frees() -> None:
     gemms = [g for m in model.modules() if hasattr(m, "packed_gemms")
              for g, _ in m.packed_gemm_weights()]  # fmt: skip
     assert enable_packed_gemms(model) > 0
-    assert all(g._packed_OD is not None for g in gemms)
+    assert all(g.packed is not None for g in gemms)
     enable_packed_gemms(model, False)
-    assert all(g._packed_OD is None for g in gemms)
+    assert all(g.packed is None for g in gemms)
 
 
 def test_whole_model_with_packed_gemms_matches_and_copies_cleanly() -> None:

@@ -115,9 +115,9 @@ def _manual_max_logit(mla: MLA, rope: RotaryEmbedding, x: torch.Tensor) -> torch
     """Per-head max of causal q.k * scale from explicit per-head keys."""
     with torch.no_grad():
         rotation = rope(torch.arange(x.shape[1]).expand(x.shape[0], -1))
-        q_in, kv_in = mla._input_projections(x)
-        q_nope, q_pe = mla._queries(q_in, rotation)
-        latent = mla._latents(kv_in, rotation)
+        q, kv = mla._project(x)
+        q_nope, q_pe = mla._queries(q, rotation)
+        latent = mla._latents(kv, rotation)
         c_kv, k_pe = latent.split([mla.kv_rank, mla.rope_dim], dim=-1)
         kv = mla.kv_b_proj(c_kv).unflatten(-1, (mla.num_heads, -1))
         k_nope = kv[..., : mla.nope_dim]

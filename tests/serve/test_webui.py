@@ -137,7 +137,9 @@ def test_chat_page_streams_thinks_calls_tools_and_stops(
     card = called.locator(".tool-call").first
     assert "get_weather" in card.locator(".tool-name").inner_text()
     assert "city" in json.loads(card.locator("pre").inner_text())
-    assert "tool_calls" in called.locator(".meta").inner_text()
+    # a random model may still be inside the forced call's string argument at max_tokens
+    meta = called.locator(".meta").inner_text()
+    assert "finish: tool_calls" in meta or "finish: length" in meta, meta
 
     page.fill("#tools", "")  # type: ignore[attr-defined]
     page.fill("#max-tokens", "600")  # type: ignore[attr-defined]

@@ -76,7 +76,9 @@ def human_count(n: int) -> str:
 
 @app.command("generate")
 def generate_command(
-    model: Annotated[str, typer.Option(help="preset name (random weights) or checkpoint dir")],
+    model: Annotated[str, typer.Option(
+        help="'embedded' (the shipped model), a preset name (random weights) or checkpoint dir"
+    )],
     prompt_ids: Annotated[
         str | None, typer.Option(help="comma-separated token ids, e.g. 1,2,3")
     ] = None,
@@ -94,6 +96,9 @@ def generate_command(
     threads: Annotated[
         int, typer.Option(min=1, help="torch CPU threads (decode is bandwidth-bound: 1 is safest)")
     ] = 1,
+    decode_format: Annotated[
+        str, typer.Option(help="decode weight tables: native (the dtype's) or int8 (CPU)")
+    ] = "native",
 ) -> None:
     """Generate from token ids or text (greedy or sampled), with the latent cache."""
     import torch
@@ -104,6 +109,10 @@ def generate_command(
         raise typer.BadParameter("give exactly one of --prompt-ids or --prompt")
     torch.set_num_threads(threads)
     network = _load(model, dtype, seed)
+    try:
+        network.set_decode_format(decode_format)  # type: ignore[arg-type]
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--decode-format") from exc
     text_tokenizer = None
     if prompt is not None:
         text_tokenizer = _text_tokenizer(tokenizer, model, network.config.vocab_size)
@@ -173,13 +182,17 @@ def _load(name_or_path: str, dtype_name: str, seed: int) -> KimiK2ForCausalLM:
     if dtype_name not in _DTYPES:
         raise typer.BadParameter(f"--dtype must be one of {', '.join(_DTYPES)}")
     dtype = getattr(torch, dtype_name)
+    from openk2.embedded import resolve_model
+
     if name_or_path in PRESETS:
         return build_model(get_preset(name_or_path), dtype=dtype, seed=seed).eval()
-    path = Path(name_or_path)
+    try:
+        path = Path(resolve_model(name_or_path))
+    except FileNotFoundError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--model") from exc
     if not path.exists():
-        raise typer.BadParameter(
-            f"{name_or_path!r} is neither a preset ({', '.join(PRESETS)}) nor an existing path"
-        )
+        raise typer.BadParameter(f"{name_or_path!r} is neither 'embedded', a preset "
+                                 f"({', '.join(PRESETS)}) nor an existing path")
     return _load_checkpoint(path, dtype)
 
 

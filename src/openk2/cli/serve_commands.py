@@ -11,8 +11,9 @@ from openk2.cli import app
 
 @app.command()
 def serve(
-    model: Annotated[str, typer.Option("--model", help="Checkpoint directory or preset name "
-                                       "(debug, tiny, small: seeded random weights).")],
+    model: Annotated[str, typer.Option("--model", help="'embedded' (the shipped model), a "
+                                       "checkpoint directory, or a preset name (debug, tiny, "
+                                       "small: seeded random weights).")] = "embedded",
     host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
     api_key: Annotated[list[str] | None, typer.Option(
@@ -49,6 +50,6 @@ def serve(
             seed=seed, dtype=dtype, device=device, engine=engine,
         )  # fmt: skip
         run(cfg)
-    except ValueError as exc:
+    except (ValueError, FileNotFoundError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(code=1) from exc

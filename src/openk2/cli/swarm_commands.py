@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -30,11 +30,17 @@ def swarm(
                                         help="Steps per sub-agent."),
     max_concurrency: int = typer.Option(300, "--max-concurrency", min=1,
                                         help="Model calls in flight."),
+    max_rps: float | None = typer.Option(None, "--max-rps", min=0.01, help="Requests per "
+                                         "second, never exceeded (default: learned from 429s)."),
     temperature: float | None = typer.Option(None, "--temperature"),
     price: str | None = typer.Option(None, "--price", help="Dollars per million tokens for "
                                      "cost accounting: IN,OUT[,CACHED_IN]."),
     agents_file: Annotated[Path | None, typer.Option(
         "--agents", exists=True, dir_okay=False, help="YAML list of predefined sub-agent types.",
+    )] = None,
+    workspace: Annotated[Path | None, typer.Option(
+        "--workspace", exists=True, help="Give sub-agents calculator, read_file, kv_get and "
+        "kv_set over this directory (kv.json seeds the store) or world JSON file.",
     )] = None,
     run_dir: Annotated[Path, typer.Option("--run-dir", help="Where runs are kept.")] = RUNS,
     run_id: str | None = typer.Option(None, "--run-id", help="Id for a new run."),
@@ -56,14 +62,17 @@ def swarm(
         except (FileNotFoundError, ValueError) as exc:
             raise typer.BadParameter(str(exc), param_hint="--resume") from exc
         opts.progress = show
+        opts.tools = _workspace_tools(workspace)
     else:
         _require(task, base_url, model)
         opts = LaunchOptions(
             task=task, base_url=base_url, model=model, api_key=api_key, run_dir=run_dir,
             run_id=run_id, max_agents=max_agents, max_steps=max_steps, max_tokens=max_tokens,
             wall_clock_s=wall_clock, agent_max_steps=agent_max_steps,
-            max_concurrency=max_concurrency, temperature=temperature, progress=show,
+            max_concurrency=max_concurrency, max_rps=max_rps, temperature=temperature,
+            progress=show,
             specs=load_specs(agents_file) if agents_file else [], price=_price(price),
+            tools=_workspace_tools(workspace),
         )
     try:
         outcome = asyncio.run(launch(opts, resume=bool(resume)))
@@ -74,6 +83,18 @@ def swarm(
                    f"--run-dir {run_dir}", err=True)
         raise typer.Exit(130) from None
     _report(outcome, as_json, opts.run_dir)
+
+
+def _workspace_tools(path: Path | None) -> Any:
+    """The embedded model's four direct tools over a workspace, or None."""
+    if path is None:
+        return None
+    from openk2.embedded.tools import workspace_world, world_tools
+
+    try:
+        return world_tools(workspace_world(path))
+    except (OSError, ValueError) as exc:
+        raise typer.BadParameter(str(exc), param_hint="--workspace") from exc
 
 
 def _price(text: str | None) -> list[float] | None:

@@ -5,3 +5,32 @@ Modules: `tools` (its calculator/file/key-value tools as agent tools over a `Too
 `profiles` (the runtime strings its training chats must match), `corpus` (the seeded training
 mixture and held-out tasks).
 """
+
+from __future__ import annotations
+
+from pathlib import Path
+
+EMBEDDED = "embedded"
+"""The model name every `--model` option accepts for the shipped model."""
+
+SERVED_NAME = "openk2-embedded"
+"""The model id `openk2 serve --model embedded` answers to (the asset directory's name)."""
+
+
+def model_dir() -> Path:
+    """The shipped checkpoint: config.json, model.safetensors and the tokenizer files."""
+    return Path(__file__).resolve().parent / "assets" / SERVED_NAME
+
+
+def resolve_model(name: str) -> str:
+    """`name`, with `embedded` replaced by the shipped checkpoint's directory.
+
+    Raises FileNotFoundError when the package was installed without the weights.
+    """
+    if name != EMBEDDED:
+        return name
+    path = model_dir()
+    if not (path / "model.safetensors").is_file():
+        raise FileNotFoundError(f"the embedded model's weights are missing from {path}; "
+                                "rebuild them with `make embedded-model`")
+    return str(path)

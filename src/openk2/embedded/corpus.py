@@ -15,6 +15,16 @@ from typing import Any
 
 from openk2.embedded.profiles import client_profile, swarm_profile
 from openk2.train.synthetic import Task, generate_tasks, write_jsonl
+from openk2.train.synthetic.items import (
+    CITIES,
+    DIRS,
+    FIELDS,
+    KEY_PREFIXES,
+    PEOPLE,
+    STATUSES,
+    WORDS,
+    calc_item,
+)
 
 CLIENT_FAMILIES = ("calc", "file", "kv_get", "kv_set", "file_sum")
 SWARM_FAMILIES = ("swarm",)
@@ -32,6 +42,10 @@ class CorpusSpec:
     """Worker chats kept per orchestrator task (the rest repeat what client chats teach)."""
     heldout: int = 100
     """Held-out tasks of each kind."""
+    echo: int = 0
+    """Copy drills ("Repeat exactly: ..."): short chats that are nothing but copying from the
+    context, which the tool chats need everywhere (arguments from the request, answers from
+    tool results) but exercise only a few tokens per chat."""
     seed: int = 0
 
 
@@ -53,8 +67,31 @@ def training_rows(spec: CorpusSpec) -> list[dict[str, Any]]:
     for task in swarm_tasks(spec.swarm, seed=spec.seed, split="train"):
         rows.append({"messages": task.messages, "tools": task.tools})
         rows += rng.sample(task.subchats, min(spec.workers_per_swarm, len(task.subchats)))
+    rows += [echo_chat(rng) for _ in range(spec.echo)]
     rng.shuffle(rows)
     return rows
+
+
+def echo_chat(rng: random.Random) -> dict[str, Any]:
+    """A copy drill: 2-6 strings shaped like the tasks' keys, paths, values and expressions."""
+    text = " ".join(_echo_piece(rng) for _ in range(rng.randint(2, 6)))
+    return {"messages": [{"role": "user", "content": f"Repeat exactly: {text}"},
+                         {"role": "assistant", "content": text}]}
+
+
+def _echo_piece(rng: random.Random) -> str:
+    kind = rng.randrange(6)
+    if kind == 0:
+        return f"{rng.choice(KEY_PREFIXES)}_{rng.randint(1, 999)}"
+    if kind == 1:
+        return f"{rng.choice(DIRS)}/{rng.choice(WORDS)}.txt"
+    if kind == 2:
+        return f"{rng.choice(WORDS)}-{rng.randint(1, 99)}"
+    if kind == 3:
+        return calc_item(rng).label
+    if kind == 4:
+        return str(rng.randint(0, 99999))
+    return f"{rng.choice(FIELDS)}: {rng.choice(PEOPLE + CITIES + STATUSES)}"
 
 
 def write_corpus(out: Path, spec: CorpusSpec) -> dict[str, int]:

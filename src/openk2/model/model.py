@@ -20,6 +20,13 @@ from torch import nn
 
 from openk2.model.cache import ContiguousLatentCache, LatentCache
 from openk2.model.config import ModelConfig
+from openk2.model.layers.decode_tables import (
+    DECODE_FORMATS,
+    DecodeFormat,
+    DerivedTable,
+    is_plain_linear,
+    table_linear,
+)
 from openk2.model.layers.linear import PackedGemm, use_packed
 from openk2.model.layers.mla import MLA
 from openk2.model.layers.mlp import MLP
@@ -39,7 +46,7 @@ class DecoderLayer(nn.Module):
         self.mlp: MLP | MoE = (
             MoE(config)
             if config.is_moe_layer(layer_idx)
-            else MLP(config.hidden_size, config.intermediate_size)
+            else MLP(config.hidden_size, config.intermediate_size, decode_tables=True)
         )
 
     def forward(
@@ -89,9 +96,11 @@ class KimiK2ForCausalLM(nn.Module):
         self.config = config
         self.model = KimiK2Model(config)
         self.lm_head = nn.Linear(config.hidden_size, config.vocab_size, bias=False)
+        self._head_table = DerivedTable()
+        self.decode_format: DecodeFormat = "native"
         self.packed_gemms = False
-        """Inference GEMMs on packed weights (`layers/linear.py`; `enable_packed_gemms`)."""
-        self._packed_lm_head = PackedGemm()
+        """Batched inference GEMMs on packed weights (`layers/linear.py`)."""
+        self._packed_head = PackedGemm()
 
     def forward(
         self,
@@ -117,13 +126,23 @@ class KimiK2ForCausalLM(nn.Module):
         hidden_BTD = self.model(input_ids, positions, cache, inputs_embeds=inputs_embeds)
         if logits_to_keep:
             hidden_BTD = hidden_BTD[:, -logits_to_keep:]
-        if use_packed(self.packed_gemms, hidden_BTD, self.lm_head.weight):
-            return self._packed_lm_head(hidden_BTD, self.lm_head.weight)
+        return self._head(hidden_BTD)
+
+    def _head(self, hidden_BTD: torch.Tensor) -> torch.Tensor:
+        """lm_head; without autograd on a derived copy of its weight: the decode table for one
+        token, the packed GEMM for several rows (when enabled)."""
+        weight = self.lm_head.weight
+        if torch.is_grad_enabled() or not is_plain_linear(self.lm_head):
+            return self.lm_head(hidden_BTD)
+        if hidden_BTD.numel() == hidden_BTD.shape[-1]:
+            return table_linear(self._head_table, hidden_BTD, (weight,), self.decode_format)
+        if use_packed(self.packed_gemms, hidden_BTD, weight):
+            return self._packed_head(hidden_BTD, weight)
         return self.lm_head(hidden_BTD)
 
     def packed_gemm_weights(self) -> list[tuple[PackedGemm, tuple[torch.Tensor, ...]]]:
         """The packed `lm_head` GEMM with its weight (see `enable_packed_gemms`)."""
-        return [(self._packed_lm_head, (self.lm_head.weight,))]
+        return [(self._packed_head, (self.lm_head.weight,))]
 
     @torch.no_grad()
     def init_weights(self, seed: int | None = None) -> None:
@@ -147,6 +166,21 @@ class KimiK2ForCausalLM(nn.Module):
                 module.init_weights()
             elif isinstance(module, MoEGate):
                 module.init_weights(std, generator)
+
+    def set_decode_format(self, fmt: DecodeFormat) -> None:
+        """Weight format of the single-token decode tables (see `layers/decode_tables.py`).
+
+        "native" (default): the weights' own dtype. "int8" (CPU only): 8-bit rows with fp32
+        scale and offset, a quarter of fp32's bytes per token at ~0.7% relative error per
+        product; an opt-in serving format, never used by prefill or training.
+        """
+        if fmt not in DECODE_FORMATS:
+            raise ValueError(f"decode format must be one of {DECODE_FORMATS}, got {fmt!r}")
+        if fmt == "int8" and self.lm_head.weight.device.type != "cpu":
+            raise ValueError("the int8 decode format runs on the CPU only")
+        for module in self.modules():
+            if hasattr(module, "decode_format"):
+                module.decode_format = fmt
 
     def new_cache(self, batch_size: int, max_len: int) -> ContiguousLatentCache:
         """An empty contiguous latent cache matching this model's layers, dtype and device."""

@@ -54,15 +54,15 @@ class ServeConfig:
 
 def load_model_and_tokenizer(cfg: ServeConfig) -> tuple[Any, Any, str]:
     """(model, tokenizer, default served name) for a preset or a checkpoint directory."""
+    from openk2.embedded import EMBEDDED, resolve_model
     from openk2.model import PRESETS
 
     if cfg.model in PRESETS:
         return _preset(cfg)
-    path = Path(cfg.model)
+    path = Path(resolve_model(cfg.model))
     if not path.is_dir():
-        raise ValueError(
-            f"--model {cfg.model!r} is neither a preset ({', '.join(PRESETS)}) nor a directory"
-        )
+        raise ValueError(f"--model {cfg.model!r} is neither {EMBEDDED!r}, a preset "
+                         f"({', '.join(PRESETS)}) nor a directory")
     from openk2.model.weights import load_model
     from openk2.tokenizer import Tokenizer
 

@@ -13,6 +13,7 @@ from swarm_scripts import echo_worker, fan_out, is_orchestrator, route, steps_do
 
 from openk2.agent.llm import RateLimitError
 from openk2.agent.swarm import open_run_store
+from openk2.agent.swarm.launcher import options_for_resume
 
 CLI = [sys.executable, "-c", "from openk2.cli import main; main()", "swarm"]
 
@@ -85,12 +86,13 @@ async def test_kill_9_then_resume_redoes_no_completed_step(openai_server, tmp_pa
 
     server = await openai_server(handler)
     proc = await _cli("Do eight parts.", "--base-url", server.base_url, "--model", "fake",
-                      "--run-dir", str(tmp_path), "--run-id", "k9", "--json")
+                      "--run-dir", str(tmp_path), "--run-id", "k9", "--json", "--max-rps", "500")
     await asyncio.wait_for(enough.wait(), 60)
     proc.send_signal(signal.SIGKILL)
     await proc.wait()
     before = _logged(tmp_path, "k9")
     assert 6 <= len(before) < 2 + 8 * 4
+    assert options_for_resume(tmp_path, "k9", None).max_rps == 500  # the resume keeps it
     cut = len(seen)
 
     proc = await _cli("--resume", "k9", "--run-dir", str(tmp_path), "--json")
@@ -114,3 +116,6 @@ async def test_cli_reports_bad_usage(tmp_path) -> None:
     proc = await _cli("t", "--base-url", "http://x/v1", "--model", "m", "--price", "cheap")
     _, err = await proc.communicate()
     assert proc.returncode == 2 and b"expected IN,OUT" in err
+    proc = await _cli("t", "--base-url", "http://x/v1", "--model", "m", "--max-rps", "0")
+    _, err = await proc.communicate()
+    assert proc.returncode == 2 and b"--max-rps" in err

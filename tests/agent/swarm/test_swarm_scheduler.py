@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 
@@ -50,7 +51,28 @@ async def test_cancelled_waiter_gives_its_place_back() -> None:
     await asyncio.wait_for(limiter.acquire(), 1)
 
 
-async def test_scheduled_provider_redrives_after_429_and_reports() -> None:
+async def test_concurrency_cap_is_learned_in_one_step_and_probes_are_spaced() -> None:
+    limiter = AdaptiveLimiter(16)
+    assert limiter.refused_by_concurrency(3)  # nothing accepted yet: could be a cap
+    for level in range(8):  # the server took calls sent with up to 7 others in flight
+        limiter.on_success(level)
+    assert limiter.accepted_peak == 7
+    assert not limiter.refused_by_concurrency(5) and limiter.refused_by_concurrency(8)
+    assert limiter.on_rate_limit(8, sent_at=time.monotonic(), held=8) and limiter.limit == 8
+    for _ in range(8):
+        limiter.on_success(7)
+    assert limiter.limit == 9  # probe one above the cap
+    assert limiter.on_rate_limit(8, sent_at=time.monotonic(), held=8) and limiter.limit == 8
+    assert not limiter.on_rate_limit(8, sent_at=0.0, held=8)  # sent before the cut
+    for _ in range(8):
+        limiter.on_success(7)
+    assert limiter.limit == 8  # same cap twice: the next probe waits twice as long
+    for _ in range(8):
+        limiter.on_success(7)
+    assert limiter.limit == 9
+
+
+async def test_rate_refusal_is_paced_and_concurrency_refusal_backs_off() -> None:
     inner = ScriptedProvider([RateLimitError(retry_after=0.02), RateLimitError(),
                               Reply(text="finally")])
     wire, seen = Wire(), []
@@ -60,13 +82,20 @@ async def test_scheduled_provider_redrives_after_429_and_reports() -> None:
     async def fake_sleep(s: float) -> None:
         slept.append(s)
 
-    provider = ScheduledProvider(inner, AdaptiveLimiter(4, cooldown_s=0),
+    provider = ScheduledProvider(inner, AdaptiveLimiter(4),
                                  backoff=BackoffPolicy(base_s=0.5), wire=wire, sleep=fake_sleep)
     done = await provider.generate([user("x")]).collect()
     assert done.message.content == "finally" and provider.rate_limited == 2
-    assert 0.25 <= slept[0] <= 0.5 and 0.5 <= slept[1] <= 1.0  # retry-after is a lower bound
-    assert [e.limit for e in seen if isinstance(e, RateLimited)] == [2, 1]
-    assert provider.limiter.in_flight == 0
+    events = [e for e in seen if isinstance(e, RateLimited)]
+    # Retry-After names a time: the pacer holds every call and paces from then on, so the
+    # call itself queues again at once.
+    assert events[0].delay == 0 and events[0].rate is not None
+    assert provider.pacer.paused_until > 0
+    # No Retry-After and nothing accepted yet: maybe a concurrency cap, so this call backs
+    # off on its own (exponential, jittered) and the limit drops to what the server held.
+    assert len(slept) == 1 and 0.5 <= slept[0] <= 1.0 and events[1].delay == slept[0]
+    assert [e.limit for e in events] == [1, 1]
+    assert provider.limiter.in_flight == 0 and provider.in_flight == 0
 
 
 async def test_scheduled_provider_gives_up_after_max_retries() -> None:

@@ -19,6 +19,7 @@ from openk2.agent.llm.provider import (
     ProviderResponseError,
     ProviderStatusError,
     ProviderTimeoutError,
+    RateLimitDelta,
     RateLimitError,
     ReasoningDelta,
     StreamedMessage,
@@ -27,6 +28,7 @@ from openk2.agent.llm.provider import (
     ToolCallDelta,
     UsageDelta,
 )
+from openk2.agent.llm.ratelimits import RateLimitInfo
 
 __all__ = [
     "ChatProvider",
@@ -39,7 +41,9 @@ __all__ = [
     "ProviderResponseError",
     "ProviderStatusError",
     "ProviderTimeoutError",
+    "RateLimitDelta",
     "RateLimitError",
+    "RateLimitInfo",
     "ReasoningDelta",
     "StreamPart",
     "StreamedMessage",

@@ -5,7 +5,9 @@ in-flight requests on a 2-core machine while aiohttp stays near ideal (benchmark
 "HTTP clients"), and a swarm keeps up to 300 calls in flight. Requests ask for
 `stream_options.include_usage` so usage arrives on the last chunk. Failures before the first
 delta are retried with exponential backoff that honours `Retry-After`; once deltas have been
-yielded a failure is raised, because a half-consumed stream cannot be replayed.
+yielded a failure is raised, because a half-consumed stream cannot be replayed. Rate-limit
+headers (`x-ratelimit-*` and kin) become a `RateLimitDelta` ahead of the content, and ride on
+a `RateLimitError`, so a scheduler can pace calls by what the server reports.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from openk2.agent.llm.provider import (
     ProviderResponseError,
     ProviderStatusError,
     ProviderTimeoutError,
+    RateLimitDelta,
     RateLimitError,
     ReasoningDelta,
     StreamedMessage,
@@ -39,6 +42,7 @@ from openk2.agent.llm.provider import (
     ToolCallDelta,
     UsageDelta,
 )
+from openk2.agent.llm.ratelimits import parse_rate_limit_headers
 
 
 @dataclass(kw_only=True, slots=True)
@@ -147,7 +151,7 @@ class OpenAICompatProvider:
             yielded = False
             try:
                 async for part in self._once(body):
-                    yielded = True
+                    yielded = yielded or not isinstance(part, RateLimitDelta)
                     yield part
                 return
             except ProviderError as exc:
@@ -168,6 +172,9 @@ class OpenAICompatProvider:
             async with session.post(url, json=body, headers=self._headers) as resp:
                 if resp.status != 200:
                     raise await _status_error(resp)
+                limits = parse_rate_limit_headers(resp.headers)
+                if limits is not None:
+                    yield RateLimitDelta(limits)
                 if resp.content_type == "application/json":
                     for part in _ChunkParser().parse(await resp.json(content_type=None)):
                         yield part
@@ -208,7 +215,7 @@ async def _status_error(resp: aiohttp.ClientResponse) -> ProviderStatusError:
     text = await resp.text(errors="replace")
     retry_after = parse_retry_after(resp.headers)
     if resp.status == 429:
-        return RateLimitError(text, retry_after)
+        return RateLimitError(text, retry_after, parse_rate_limit_headers(resp.headers))
     return ProviderStatusError(resp.status, text, retry_after)
 
 

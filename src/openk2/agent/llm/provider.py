@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeAlias, runtime_checkable
 
 from openk2.agent.llm.message import Completion, Message, ToolCall, ToolSpec, Usage
+from openk2.agent.llm.ratelimits import RateLimitInfo
 
 
 @dataclass(kw_only=True, slots=True)
@@ -67,7 +68,20 @@ class FinishDelta:
     reason: str
 
 
-StreamPart: TypeAlias = TextDelta | ReasoningDelta | ToolCallDelta | UsageDelta | FinishDelta
+@dataclass(frozen=True, slots=True)
+class RateLimitDelta:
+    """The server's rate-limit state from the response headers (sent first, if at all).
+
+    Not part of the message: `StreamedMessage` ignores it; the swarm's scheduler reads it to
+    pace its calls before the server has to refuse one.
+    """
+
+    info: RateLimitInfo
+
+
+StreamPart: TypeAlias = (
+    TextDelta | ReasoningDelta | ToolCallDelta | UsageDelta | FinishDelta | RateLimitDelta
+)
 
 
 @runtime_checkable
@@ -145,7 +159,7 @@ class StreamedMessage:
             slot[2].append(part.arguments)
         elif isinstance(part, UsageDelta):
             self._usage = part.usage
-        else:
+        elif isinstance(part, FinishDelta):
             self._finish = part.reason
 
     def completion(self) -> Completion:
@@ -194,10 +208,16 @@ class ProviderStatusError(ProviderError):
 
 
 class RateLimitError(ProviderStatusError):
-    """HTTP 429; `retry_after` is the server's hint in seconds, if it gave one."""
+    """HTTP 429; `retry_after` is the server's hint in seconds, `limits` its headers' state."""
 
-    def __init__(self, body: str = "rate limited", retry_after: float | None = None) -> None:
+    def __init__(
+        self,
+        body: str = "rate limited",
+        retry_after: float | None = None,
+        limits: RateLimitInfo | None = None,
+    ) -> None:
         super().__init__(429, body, retry_after)
+        self.limits = limits
 
 
 class ProviderResponseError(ProviderError):

@@ -94,12 +94,14 @@ class AgentFinished:
 
 @dataclass(frozen=True, slots=True)
 class RateLimited:
-    """A call hit HTTP 429; the scheduler lowered concurrency to `limit` and backs off."""
+    """A call hit HTTP 429; the scheduler's concurrency `limit` and pacing `rate` after it
+    (requests/s, None = not pacing), and the call's own extra wait `delay`."""
 
     agent_id: str
     provider: str
     delay: float
     limit: int
+    rate: float | None = None
 
 
 Event: TypeAlias = (

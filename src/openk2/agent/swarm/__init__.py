@@ -2,6 +2,7 @@
 
 from openk2.agent.swarm.accounting import Pricing, RunAccounting, account
 from openk2.agent.swarm.budgets import Budget, BudgetExceededError, BudgetLimits
+from openk2.agent.swarm.pacing import PacingPolicy, RatePacer
 from openk2.agent.swarm.prompts import ORCHESTRATOR_PROMPT
 from openk2.agent.swarm.results import (
     TRUNCATION_MARKER,
@@ -32,7 +33,9 @@ __all__ = [
     "BudgetLimits",
     "EventStore",
     "MemoryEventStore",
+    "PacingPolicy",
     "Pricing",
+    "RatePacer",
     "RunAccounting",
     "SQLiteEventStore",
     "ScheduledProvider",

@@ -8,6 +8,7 @@ from typing import Any
 from openk2.agent.llm.provider import GenerationSettings
 from openk2.agent.swarm.accounting import Pricing, RunAccounting
 from openk2.agent.swarm.budgets import BudgetLimits
+from openk2.agent.swarm.pacing import PacingPolicy
 from openk2.agent.swarm.results import SubagentResult
 from openk2.agent.swarm.scheduler import BackoffPolicy
 
@@ -43,6 +44,11 @@ class SwarmConfig:
     """Items one `swarm` call may fan out over."""
     max_specs: int = 64
     """Agent types the orchestrator may create."""
+    max_rps: float | None = None
+    """Requests per second per provider, never exceeded (None = no cap; the pacer still
+    learns the provider's own limit from its 429s and rate-limit headers)."""
+    pacing: PacingPolicy = field(default_factory=PacingPolicy)
+    """How each provider's request rate is learned and paced (`max_rps` overrides its cap)."""
     backoff: BackoffPolicy = field(default_factory=BackoffPolicy)
     """Per-call backoff after HTTP 429."""
     pricing: Pricing | None = None

@@ -25,6 +25,7 @@ from openk2.agent.swarm.spec import AgentSpec
 from openk2.agent.swarm.state import replay
 from openk2.agent.swarm.store import SQLiteEventStore, open_run_store
 from openk2.agent.swarm.tracing import OtelSubscriber, export_jsonl, file_tracer, otel_available
+from openk2.agent.tools.base import Toolset
 
 
 @dataclass(kw_only=True, slots=True)
@@ -55,6 +56,8 @@ class LaunchOptions:
     """Steps per sub-agent invocation."""
     max_concurrency: int = 300
     """Model calls in flight."""
+    max_rps: float | None = None
+    """Requests per second to the provider, never exceeded (None = learned from 429s)."""
     temperature: float | None = None
     """Sampling temperature (None = server default)."""
     specs: list[AgentSpec] = field(default_factory=list)
@@ -65,6 +68,9 @@ class LaunchOptions:
     """Write OpenTelemetry spans when the SDK is installed."""
     price: list[float] | None = None
     """Dollars per million tokens: [input, output] or [input, output, cached input]."""
+    tools: Toolset | None = None
+    """Tools every sub-agent may call (e.g. a workspace's); not stored, so give them again
+    on resume."""
 
 
 def _config(opts: LaunchOptions) -> SwarmConfig:
@@ -76,13 +82,15 @@ def _config(opts: LaunchOptions) -> SwarmConfig:
         cached = opts.price[2] if len(opts.price) > 2 else None
         pricing = Pricing(input_per_mtok=opts.price[0], output_per_mtok=opts.price[1],
                           cached_per_mtok=cached)
+    subagent_tools = tuple(opts.tools.names) if opts.tools else ()
     return SwarmConfig(limits=limits, agent_max_steps=opts.agent_max_steps,
-                       max_concurrency=opts.max_concurrency, settings=settings, pricing=pricing)
+                       max_concurrency=opts.max_concurrency, settings=settings, pricing=pricing,
+                       subagent_tools=subagent_tools, max_rps=opts.max_rps)
 
 
 def _meta(opts: LaunchOptions) -> dict[str, Any]:
     keep = ("base_url", "model", "max_agents", "max_steps", "max_tokens", "wall_clock_s",
-            "agent_max_steps", "max_concurrency", "temperature", "price")
+            "agent_max_steps", "max_concurrency", "temperature", "price", "max_rps")
     return {k: getattr(opts, k) for k in keep}
 
 
@@ -136,7 +144,7 @@ async def launch(
 def _build(opts: LaunchOptions, provider: ChatProvider, store: SQLiteEventStore, wire: Wire,
            run_id: str, folder: Path, resume: bool) -> Swarm:
     kw: dict[str, Any] = {"config": _config(opts), "wire": wire, "specs": opts.specs,
-                          "artifacts": ArtifactStore(folder / "artifacts")}
+                          "artifacts": ArtifactStore(folder / "artifacts"), "tools": opts.tools}
     if resume:
         return Swarm.restore(provider, store, run_id, **kw)
     swarm = Swarm(provider, store=store, run_id=run_id, **kw)

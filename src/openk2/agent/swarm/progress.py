@@ -24,6 +24,7 @@ class SwarmProgress:
         self.tokens = 0
         self.rate_limited = 0
         self.limit: int | None = None
+        self.rate: float | None = None
         self._start = time.monotonic()
         self._console = console or Console(stderr=True)
         self._live: Live | None = None
@@ -39,7 +40,7 @@ class SwarmProgress:
             self.tokens += event.usage.total_tokens
         elif isinstance(event, RateLimited):
             self.rate_limited += 1
-            self.limit = event.limit
+            self.limit, self.rate = event.limit, event.rate
 
     def render(self) -> Table:
         """The current figures as a table."""
@@ -49,10 +50,17 @@ class SwarmProgress:
         table.add_row(
             str(self.running), str(self.finished["completed"]), str(self.finished["failed"]),
             str(self.finished["aborted"]), f"{self.steps}/{self.max_steps}", f"{self.tokens:,}",
-            str(self.rate_limited) + (f" (limit {self.limit})" if self.limit else ""),
+            self._limits(),
             f"{time.monotonic() - self._start:.0f}s",
         )
         return table
+
+    def _limits(self) -> str:
+        """429s so far, with the concurrency limit and pacing rate they left."""
+        notes = [f"limit {self.limit}"] if self.limit else []
+        if self.rate is not None:
+            notes.append(f"{self.rate:.3g} req/s")
+        return str(self.rate_limited) + (f" ({', '.join(notes)})" if notes else "")
 
     def __enter__(self) -> SwarmProgress:
         self._live = Live(get_renderable=self.render, console=self._console,

@@ -24,6 +24,7 @@ from openk2.agent.swarm.accounting import account
 from openk2.agent.swarm.budgets import Budget, BudgetExceededError
 from openk2.agent.swarm.config import SwarmConfig, SwarmOutcome
 from openk2.agent.swarm.hooks import StalledError, SwarmHooks
+from openk2.agent.swarm.pacing import RatePacer
 from openk2.agent.swarm.prompts import ORCHESTRATOR_PROMPT
 from openk2.agent.swarm.remote import RemoteBackend, RemoteJob, RemoteReport
 from openk2.agent.swarm.results import ArtifactStore, SubagentResult
@@ -105,9 +106,14 @@ class Swarm:
             self._ledger.append(StoredEvent(0, agent_id, kind, step, light, 0.0))
 
     def _schedule(self, provider: ChatProvider) -> ScheduledProvider:
-        limit = self.config.provider_concurrency or self.config.max_concurrency
-        return ScheduledProvider(provider, AdaptiveLimiter(limit), global_slots=self._global_slots,
-                                 backoff=self.config.backoff, wire=self.wire)
+        cfg = self.config
+        limit = cfg.provider_concurrency or cfg.max_concurrency
+        pacing = cfg.pacing
+        if cfg.max_rps is not None:
+            pacing = dataclasses.replace(pacing, max_rate=cfg.max_rps)
+        return ScheduledProvider(provider, AdaptiveLimiter(limit), pacer=RatePacer(pacing),
+                                 global_slots=self._global_slots, backoff=cfg.backoff,
+                                 wire=self.wire)
 
     def _restore_budget(self) -> None:
         subs = [r for r in self.state.agents.values() if r.agent_id != MAIN]

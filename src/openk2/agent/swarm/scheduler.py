@@ -1,12 +1,16 @@
-"""Concurrency control for model calls: AIMD on HTTP 429, re-driving the same agent.
+"""Admission control for model calls: concurrency AIMD and rate pacing, re-driving the same agent.
 
-There is no superstep barrier: every agent runs its own loop and only waits for a call slot.
-Each provider gets an `AdaptiveLimiter` (additive increase, multiplicative decrease, like
-TCP): a 429 halves the provider's concurrency (at most once per cooldown), every `limit`
-successful calls add one slot back. The call that got the 429 backs off (`Retry-After` when
-the server sends it, else exponential with jitter) and is then re-queued at the *front*, so
-the same agent continues with its context intact instead of restarting. A shared semaphore
-caps calls in flight across all providers.
+There is no superstep barrier: every agent runs its own loop and only waits for its turn.
+Providers limit two different things, and each gets its own controller:
+
+- concurrency (calls in flight): an `AdaptiveLimiter` per provider, additive increase (one
+  slot per `limit` successes) and, on a 429 that a concurrency cap explains, a cut to what
+  the server has recently accepted;
+- request rate (RPM-style token buckets): a `RatePacer` per provider (`pacing.py`) that
+  learns the sustainable rate from 429s and rate-limit headers and honours `Retry-After`.
+
+A refused call is re-queued at the *front*, so the same agent continues with its context
+intact instead of restarting. A shared semaphore caps calls in flight across all providers.
 """
 
 from __future__ import annotations
@@ -23,18 +27,25 @@ from openk2.agent.llm.message import Message, ToolSpec
 from openk2.agent.llm.provider import (
     ChatProvider,
     GenerationSettings,
+    RateLimitDelta,
     RateLimitError,
     StreamedMessage,
     StreamPart,
 )
 from openk2.agent.loop.events import RateLimited, Wire
+from openk2.agent.swarm.pacing import RatePacer
 
 current_agent: ContextVar[str] = ContextVar("openk2_current_agent", default="?")
 """The agent on whose behalf the current task calls the model (for events and logs)."""
 
 
 class AdaptiveLimiter:
-    """A FIFO counting limiter whose limit moves with AIMD."""
+    """A FIFO counting limiter whose limit moves with AIMD.
+
+    `peak_window_s`: how long an accepted concurrency level counts as evidence (a level is
+    remembered for one to two windows); `max_probe_every`: the longest spacing of probes
+    above a cap, in multiples of `limit` successful calls.
+    """
 
     def __init__(
         self,
@@ -44,6 +55,8 @@ class AdaptiveLimiter:
         min_limit: int = 1,
         decrease: float = 0.5,
         cooldown_s: float = 0.25,
+        peak_window_s: float = 5.0,
+        max_probe_every: int = 64,
     ) -> None:
         if max_limit < 1 or not 0 < decrease < 1:
             raise ValueError("max_limit must be >= 1 and 0 < decrease < 1")
@@ -56,11 +69,23 @@ class AdaptiveLimiter:
         self._waiters: collections.deque[asyncio.Future[None]] = collections.deque()
         self._successes = 0
         self._last_cut = -float("inf")
+        self.peak_window_s = peak_window_s
+        self.max_probe_every = max_probe_every
+        self._probe_every = 1
+        self._last_target = -1
+        self._peak = self._peak_prev = -1
+        self._peak_since = time.monotonic()
+
+    def try_acquire(self) -> bool:
+        """Take a slot if one is free now (no waiting)."""
+        if self.in_flight < self.limit and not self._waiters:
+            self.in_flight += 1
+            return True
+        return False
 
     async def acquire(self, *, front: bool = False) -> None:
         """Wait for a slot; `front` puts a retried call ahead of new ones."""
-        if self.in_flight < self.limit and not self._waiters:
-            self.in_flight += 1
+        if self.try_acquire():
             return
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         if front:
@@ -88,25 +113,77 @@ class AdaptiveLimiter:
                 self.in_flight += 1
                 fut.set_result(None)
 
-    def on_success(self) -> None:
-        """Additive increase: one slot back per `limit` successful calls."""
+    def on_success(self, level: int | None = None, *, now: float | None = None) -> None:
+        """Additive increase: one slot back per `limit` successful calls.
+
+        `level` is how many other calls were at the server when this one was sent (at
+        monotonic time `now`): the highest such level recently accepted is what the server
+        has shown it takes.
+        """
+        if level is not None:
+            self._note_accepted(level, time.monotonic() if now is None else now)
         if self.limit >= self.max_limit:
             return
         self._successes += 1
-        if self._successes >= self.limit:
+        if self._successes >= self.limit * self._probe_every:
             self._successes = 0
             self.limit += 1
             self._wake()
 
-    def on_rate_limit(self) -> bool:
-        """Multiplicative decrease (once per cooldown); True if the limit was cut."""
+    def _note_accepted(self, level: int, now: float) -> None:
+        if now - self._peak_since > self.peak_window_s:
+            self._peak_prev, self._peak, self._peak_since = self._peak, -1, now
+        if level > self._peak:
+            self._peak = level
+
+    @property
+    def accepted_peak(self) -> int | None:
+        """Most other calls in flight when a call the server accepted was sent (recently)."""
+        peak = max(self._peak, self._peak_prev)
+        return None if peak < 0 else peak
+
+    def refused_by_concurrency(self, level: int) -> bool:
+        """Could a 429 of a call sent at `level` be a concurrency cap? Not if the server
+        recently accepted a call sent with as many others in flight."""
+        peak = self.accepted_peak
+        return peak is None or level > peak
+
+    def on_rate_limit(
+        self, level: int | None = None, sent_at: float | None = None, held: int = 0
+    ) -> bool:
+        """Decrease after a 429; True if the limit was cut.
+
+        Given the refused call's `level`, the limit drops to what the server has shown it
+        takes: the `held` calls it is serving right now, or one above the recent accepted
+        peak, whichever is more, so a cap is learned in one step instead of halving below
+        it. Without, multiplicative decrease. One cut per episode: calls sent before the
+        last cut (`sent_at`), or within `cooldown_s` of it when the send time is unknown,
+        do not cut again.
+        """
         now = time.monotonic()
-        if now - self._last_cut < self.cooldown_s:
+        last = self._last_cut
+        if (sent_at is not None and sent_at <= last) or (
+                sent_at is None and now - last < self.cooldown_s):
             return False
         self._last_cut = now
         self._successes = 0
-        self.limit = max(self.min_limit, int(self.limit * self.decrease))
+        if level is None:
+            target = int(self.limit * self.decrease)
+        else:
+            peak = self.accepted_peak
+            target = max(held, -1 if peak is None else peak + 1)
+            self._space_probes(target)
+        self.limit = max(self.min_limit, min(self.limit, target))
         return True
+
+    def _space_probes(self, target: int) -> None:
+        """Each probe above a cap costs a refused call: when a cut lands on the same cap as
+        the last one, wait twice as long before the next probe (up to `max_probe_every`)."""
+        if target == self._last_target:
+            self._probe_every = min(self._probe_every * 2, self.max_probe_every)
+        else:
+            self._probe_every = 1
+        self._last_target = target
 
 
 @dataclass(kw_only=True, slots=True)
@@ -134,13 +211,22 @@ class BackoffPolicy:
 
 
 class ScheduledProvider:
-    """Wraps a provider with a concurrency slot per call and 429 handling (see module doc)."""
+    """Wraps a provider with a concurrency slot and a paced turn per call, and 429 handling.
+
+    A refused call is classified before anything is cut: if the server recently accepted a
+    call sent with as many others in flight, the refusal cannot be a concurrency cap, so
+    only the rate pacer learns from it; a `Retry-After` (a time, which a rate limiter can
+    name and a concurrency cap cannot) or a spent request quota also points at the rate.
+    The call is then re-queued at the front: paced calls wait on the pacer (which honours
+    `Retry-After` for everyone), unpaced ones back off on their own first.
+    """
 
     def __init__(
         self,
         inner: ChatProvider,
         limiter: AdaptiveLimiter,
         *,
+        pacer: RatePacer | None = None,
         global_slots: asyncio.Semaphore | None = None,
         backoff: BackoffPolicy | None = None,
         wire: Wire | None = None,
@@ -148,10 +234,14 @@ class ScheduledProvider:
     ) -> None:
         self.inner = inner
         self.limiter = limiter
+        self.pacer = pacer or RatePacer()
         self.global_slots = global_slots
         self.backoff = backoff or BackoffPolicy()
         self.wire = wire
         self.rate_limited = 0
+        self.in_flight = 0
+        """Calls sent to the server and not yet answered (slot holders waiting on the pacer
+        are not counted)."""
         self._sleep = sleep
 
     @property
@@ -165,7 +255,7 @@ class ScheduledProvider:
         tools: Sequence[ToolSpec] = (),
         settings: GenerationSettings | None = None,
     ) -> StreamedMessage:
-        """A stream that waits for a slot and survives 429s before its first delta."""
+        """A stream that waits for its turn and survives 429s before its first delta."""
         return StreamedMessage(self._parts(messages, tools, settings), self.inner.model_name)
 
     async def _parts(
@@ -177,43 +267,93 @@ class ScheduledProvider:
         attempt = 0
         while True:
             yielded = False
+            ticket = await self._acquire(front=attempt > 0)
             try:
-                await self._acquire(front=attempt > 0)
                 try:
                     async for part in self.inner.generate(messages, tools, settings).raw():
+                        if type(part) is RateLimitDelta:
+                            self.pacer.observe(part.info)
+                            continue
                         yielded = True
                         yield part
                 finally:
                     self._release()
-                self.limiter.on_success()
+                self.limiter.on_success(ticket.level, now=ticket.sent_at)
+                self.pacer.on_success()
                 return
             except RateLimitError as exc:
                 attempt += 1
                 if yielded or attempt > self.backoff.max_retries:
                     raise
-                await self._back_off(attempt, exc.retry_after)
+                await self._back_off(attempt, exc, ticket)
 
-    async def _acquire(self, *, front: bool) -> None:
+    async def _acquire(self, *, front: bool) -> _Ticket:
         if self.global_slots is not None:
             await self.global_slots.acquire()
         try:
-            await self.limiter.acquire(front=front)
+            if not self.limiter.try_acquire():
+                await self.limiter.acquire(front=front)
+            try:
+                turn = self.pacer.try_acquire() or await self.pacer.acquire(front=front)
+            except BaseException:
+                self.limiter.release()
+                raise
         except BaseException:
             if self.global_slots is not None:
                 self.global_slots.release()
             raise
+        level = self.in_flight
+        self.in_flight += 1
+        return _Ticket(turn[0], turn[1], level)
 
     def _release(self) -> None:
+        self.in_flight -= 1
         self.limiter.release()
         if self.global_slots is not None:
             self.global_slots.release()
 
-    async def _back_off(self, attempt: int, retry_after: float | None) -> None:
+    async def _back_off(self, attempt: int, exc: RateLimitError, ticket: _Ticket) -> None:
         self.rate_limited += 1
-        self.limiter.on_rate_limit()
-        delay = self.backoff.delay(attempt, retry_after)
+        limits = exc.limits
+        if limits is not None:
+            self.pacer.observe(limits)
+        by_concurrency = self.limiter.refused_by_concurrency(ticket.level)
+        spent = limits is not None and limits.remaining_requests == 0
+        by_rate = not by_concurrency or exc.retry_after is not None or spent
+        if by_concurrency:
+            self.limiter.on_rate_limit(ticket.level, ticket.sent_at, held=self.in_flight)
+        if by_rate:
+            self.pacer.on_rate_limit(ticket.sent_at, ticket.send_no, exc.retry_after)
+        delay = self._delay(attempt, exc.retry_after, paced=by_rate)
         if self.wire is not None and self.wire.active:
             event = RateLimited(current_agent.get(), self.inner.model_name, delay,
-                                self.limiter.limit)
+                                self.limiter.limit, self.pacer.rate)
             self.wire.emit(event)
-        await self._sleep(delay)
+        if delay > 0:
+            await self._sleep(delay)
+
+    def _delay(self, attempt: int, retry_after: float | None, *, paced: bool) -> float:
+        """This call's own wait before it queues again.
+
+        A call the pacer now paces queues at once (the pacer spaces it and holds everyone
+        for `Retry-After`) until it has been refused a few times in a row; otherwise the
+        exponential backoff, with `Retry-After` as a lower bound.
+        """
+        if paced and self.pacer.rate is not None:
+            if attempt <= _PACED_FREE_RETRIES:
+                return 0.0
+            return self.backoff.delay(attempt - _PACED_FREE_RETRIES, None)
+        return self.backoff.delay(attempt, retry_after)
+
+
+_PACED_FREE_RETRIES = 2
+"""Retries of one call that the pacer alone spaces before the call also backs off itself."""
+
+
+@dataclass(slots=True)
+class _Ticket:
+    """When and how a call was sent, for the feedback on its answer."""
+
+    sent_at: float
+    send_no: int
+    level: int

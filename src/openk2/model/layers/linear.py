@@ -11,8 +11,11 @@ Opt-in (`enable_packed_gemms(model)`, the engine does it): a packed weight is a 
 the weight, so memory for the packed modules doubles. Modules keep their `nn.Linear`
 parameters (state dict, training, autograd untouched) and take the packed path only without
 autograd, on CPU, in a dtype oneDNN packs (fp32; bf16 where the CPU has bf16 dot products).
-A pack is rebuilt whenever a source weight changes (storage, version or dtype), like
-MLA's absorbed weights. Results equal `F.linear` up to fp32 summation order.
+A pack is a `DerivedTable` (`decode_tables.py`): rebuilt whenever a source weight changes
+(storage, version, dtype or device), like the single-token decode tables. Those cover one row
+(a GEMV); packs cover two rows or more, so the two never compete for the same call. A module
+with hooks (LoRA) or wrapped projections is called as a module instead, as for the tables.
+Results equal `F.linear` up to fp32 summation order.
 
 Shape legend: N rows, D input features, O output features (summed over the fused weights).
 """
@@ -20,11 +23,16 @@ Shape legend: N rows, D input features, O output features (summed over the fused
 from __future__ import annotations
 
 import functools
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from torch import nn
 
+from openk2.model.layers.decode_tables import DerivedTable
+
+FastPath = Literal["table", "packed"]
+"""How an inference forward runs its projections on derived weight copies: one token on the
+decode tables (`decode_tables.py`), several rows on packed GEMMs (here)."""
 MIN_ROWS = 2
 """Fewest rows that take the packed path: one row is a GEMV, which MKL runs as fast."""
 _ENABLE_ATTR = "packed_gemms"
@@ -100,60 +108,42 @@ def enable_packed_gemms(model: nn.Module, enabled: bool = True) -> int:
 
 
 class PackedGemm:
-    """y = x @ cat(weights).T on one packed copy of the weights; repacked when any changes.
+    """y = x @ cat(weights).T on one packed copy of the weights, repacked when any changes.
 
-    Holds no parameters (the owning module passes its weights at each call), so state dicts,
-    `.to()` and deep copies of the module are unaffected: a copy starts empty.
+    The packed copy is a `DerivedTable` (the same rebuild rule as the single-token decode
+    tables), and holds no parameters: the owning module passes its weights at each call, so
+    state dicts, `.to()` and deep copies of the module are unaffected (a copy starts empty).
     """
 
+    __slots__ = ("_table",)
+
     def __init__(self) -> None:
-        self._key: tuple[Any, ...] | None = None
-        self._packed_OD: torch.Tensor | None = None
+        self._table = DerivedTable()
 
     def __call__(self, x_ND: torch.Tensor, *weights_OD: torch.Tensor) -> torch.Tensor:
         """[N, D] @ cat(weights [O_i, D]).T -> [N, sum O_i] (input of any leading shape)."""
-        packed_OD = self._packed_OD
-        if packed_OD is None or _key(weights_OD) != self._key:
-            packed_OD = self.prepare(*weights_OD)
-        if x_ND.dim() == 2:
-            return _linear_op()(x_ND, packed_OD, None, "none", [], "")
-        x_2d = x_ND.reshape(-1, x_ND.shape[-1])
+        packed_OD = self.prepare(*weights_OD)
+        x_2d = x_ND if x_ND.dim() == 2 else x_ND.reshape(-1, x_ND.shape[-1])
         out = _linear_op()(x_2d, packed_OD, None, "none", [], "")
-        return out.view(*x_ND.shape[:-1], out.shape[-1])
+        return out if x_ND.dim() == 2 else out.view(*x_ND.shape[:-1], out.shape[-1])
 
     def prepare(self, *weights_OD: torch.Tensor) -> torch.Tensor:
         """The packed copy of these weights, packing them if they changed since last time."""
-        key = _key(weights_OD)
-        if key != self._key or self._packed_OD is None:
-            self._packed_OD = _pack(weights_OD)
-            self._key = key
-        return self._packed_OD
+        return self._table.get(weights_OD, lambda: _pack(weights_OD))
 
     def clear(self) -> None:
         """Drop the packed copy (rebuilt on the next call)."""
-        self._key, self._packed_OD = None, None
+        self._table.clear()
+
+    @property
+    def packed(self) -> torch.Tensor | None:
+        """The packed copy held now (None before the first use or after `clear`)."""
+        return self._table.cached
 
     def __deepcopy__(self, memo: dict[int, Any]) -> PackedGemm:
         return PackedGemm()
 
-    def __getstate__(self) -> dict[str, Any]:
-        return {"_key": None, "_packed_OD": None}
-
-
-def _key(weights: tuple[torch.Tensor, ...]) -> tuple[Any, ...]:
-    """What must stay equal for a pack to remain valid: each weight's storage, version and dtype
-    (a move or cast makes new storage; an in-place update bumps the version)."""
-    return tuple([(w.data_ptr(), _version(w), w.dtype) for w in weights])
-
-
-def _version(weight: torch.Tensor) -> int:
-    try:
-        return weight._version
-    except RuntimeError:  # inference tensors keep no version counter
-        return -1
-
 
 def _pack(weights_OD: tuple[torch.Tensor, ...]) -> torch.Tensor:
-    with torch.no_grad():
-        joined = weights_OD[0] if len(weights_OD) == 1 else torch.cat(weights_OD)
-        return torch.ops.mkldnn._reorder_linear_weight(joined.detach().contiguous(), None)
+    joined = weights_OD[0] if len(weights_OD) == 1 else torch.cat(weights_OD)
+    return torch.ops.mkldnn._reorder_linear_weight(joined.detach().contiguous(), None)

@@ -28,7 +28,15 @@ from torch import nn
 
 from openk2.model.cache import LatentCache
 from openk2.model.config import ModelConfig
-from openk2.model.layers.linear import PackedGemm, use_packed
+from openk2.model.layers.decode_tables import (
+    DecodeFormat,
+    DerivedTable,
+    block_matvec,
+    encode_rows,
+    plain_weight,
+    table_linear,
+)
+from openk2.model.layers.linear import FastPath, PackedGemm, use_packed
 from openk2.model.layers.norm import LATENT_NORM_EPS, RMSNorm
 from openk2.model.layers.rope import apply_rope, softmax_scale
 
@@ -40,8 +48,9 @@ class MLA(nn.Module):
 
     Training hook: with `record_max_logit = True`, each forward stores `max_logit_H`, the
     per-head max pre-softmax logit (softmax scale included) over the batch, detached, fp32.
-    Inference: with `packed_gemms` on (`layers/linear.py`), q_a (or q) and kv_a run as one
-    GEMM, and q_b and o_proj on packed weights.
+    Inference without autograd: q_a (or q_proj) and kv_a run as one product, q_b and o_proj on
+    derived copies too; one token on decode tables, and with `packed_gemms` on (`linear.py`)
+    several rows on packed GEMMs. Hooked projections (LoRA) run as modules.
     """
 
     def __init__(self, config: ModelConfig, layer_idx: int) -> None:
@@ -65,10 +74,12 @@ class MLA(nn.Module):
         self.mode: MlaMode = "auto"
         self._absorbed: tuple[torch.Tensor, torch.Tensor] | None = None
         self._absorbed_key: tuple[object, ...] | None = None
+        self._tables = {name: DerivedTable() for name in ("in", "q_b", "o", "uk", "uv")}
+        self.decode_format: DecodeFormat = "native"
+        self.packed_gemms = False
+        self._packs = {name: PackedGemm() for name in ("in", "q_b", "o")}
         self.record_max_logit = False
         self.max_logit_H: torch.Tensor | None = None
-        self.packed_gemms = False
-        self._qkv_a, self._q_b, self._o = PackedGemm(), PackedGemm(), PackedGemm()
 
     def forward(
         self,
@@ -77,9 +88,10 @@ class MLA(nn.Module):
         cache: LatentCache | None = None,
     ) -> torch.Tensor:
         """Attend the T new tokens over themselves and, with a cache, over its earlier latents."""
-        q_in, kv_in = self._input_projections(x_BTD)
-        q_nope_BTHN, q_pe_BTHR = self._queries(q_in, rotation_BTP)
-        latent_BTC = self._latents(kv_in, rotation_BTP)
+        path = self._fast_path(x_BTD)
+        q_BTX, kv_BTC = self._project(x_BTD, path)
+        q_nope_BTHN, q_pe_BTHR = self._queries(q_BTX, rotation_BTP)
+        latent_BTC = self._latents(kv_BTC, rotation_BTP)
         mask_BTS = None
         latent_BSC = latent_BTC
         if cache is not None:
@@ -89,48 +101,75 @@ class MLA(nn.Module):
             out_BTHV = self._attend_absorbed(q_nope_BTHN, q_pe_BTHR, latent_BSC, mask)
         else:
             out_BTHV = self._attend_naive(q_nope_BTHN, q_pe_BTHR, latent_BSC, mask)
-        return self._linear(self.o_proj, self._o, out_BTHV.flatten(-2))
+        out_BTX = out_BTHV.flatten(-2)
+        if path is None:
+            return self.o_proj(out_BTX)
+        return self._derived("o", path, out_BTX, self.o_proj.weight)
 
     def packed_gemm_weights(self) -> list[tuple[PackedGemm, tuple[torch.Tensor, ...]]]:
         """Each packed GEMM with the weights it packs (see `enable_packed_gemms`)."""
         q_first = self.q_proj if hasattr(self, "q_proj") else self.q_a_proj
-        pairs = [(self._qkv_a, (q_first.weight, self.kv_a_proj_with_mqa.weight))]
+        pairs = [(self._packs["in"], (q_first.weight, self.kv_a_proj_with_mqa.weight))]
         if hasattr(self, "q_b_proj"):
-            pairs.append((self._q_b, (self.q_b_proj.weight,)))
-        return [*pairs, (self._o, (self.o_proj.weight,))]
+            pairs.append((self._packs["q_b"], (self.q_b_proj.weight,)))
+        return [*pairs, (self._packs["o"], (self.o_proj.weight,))]
 
-    def _input_projections(self, x_BTD: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """x through q_a_proj (or q_proj) and kv_a_proj_with_mqa; one GEMM when packed."""
-        q_first = self.q_proj if hasattr(self, "q_proj") else self.q_a_proj
+    def _fast_path(self, x_BTD: torch.Tensor) -> FastPath | None:
+        """Which derived weights this forward's projections use, if any (never with autograd
+        or hooked projections)."""
+        if torch.is_grad_enabled() or not self._plain():
+            return None
+        if x_BTD.numel() == x_BTD.shape[-1]:
+            return "table"
+        return "packed" if use_packed(self.packed_gemms, x_BTD, self.o_proj.weight) else None
+
+    def _project(
+        self, x_BTD: torch.Tensor, path: FastPath | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(queries [B, T, H*Q], kv_a output [B, T, C]); on derived weights q_a (or q_proj)
+        and kv_a are one product."""
+        direct = hasattr(self, "q_proj")
+        first = self.q_proj if direct else self.q_a_proj
         kv_a = self.kv_a_proj_with_mqa
-        if not use_packed(self.packed_gemms, x_BTD, kv_a.weight):
-            return q_first(x_BTD), kv_a(x_BTD)
-        both = self._qkv_a(x_BTD, q_first.weight, kv_a.weight)
-        q_in, kv_in = both.split([q_first.weight.shape[0], kv_a.weight.shape[0]], dim=-1)
-        return q_in, kv_in
+        if path is None:
+            q_BTX, kv_BTC = first(x_BTD), kv_a(x_BTD)
+        else:
+            both = self._derived("in", path, x_BTD, first.weight, kv_a.weight)
+            q_BTX, kv_BTC = both.split([first.out_features, kv_a.out_features], dim=-1)
+        if direct:
+            return q_BTX, kv_BTC
+        q_BTX = self.q_a_layernorm(q_BTX)
+        if path is None:
+            return self.q_b_proj(q_BTX), kv_BTC
+        return self._derived("q_b", path, q_BTX, self.q_b_proj.weight), kv_BTC
 
-    def _linear(self, layer: nn.Linear, packed: PackedGemm, x: torch.Tensor) -> torch.Tensor:
-        """`layer(x)`, on its packed weight when packed GEMMs are on."""
-        if use_packed(self.packed_gemms, x, layer.weight):
-            return packed(x, layer.weight)
-        return layer(x)
+    def _derived(
+        self, name: str, path: FastPath, x_BTI: torch.Tensor, *weights: torch.Tensor
+    ) -> torch.Tensor:
+        """x times the concatenation of `weights` (transposed) on the decode table or the
+        packed copy named `name`."""
+        if path == "table":
+            return table_linear(self._tables[name], x_BTI, weights, self.decode_format)
+        return self._packs[name](x_BTI, *weights)
+
+    def _plain(self) -> bool:
+        """Whether every projection may be read as a plain weight (no hooks, no wrappers)."""
+        names = ("q_proj", "q_a_proj", "q_b_proj", "kv_a_proj_with_mqa", "o_proj")
+        modules = self._modules
+        return all(plain_weight(modules[n]) is not None for n in names if n in modules)
 
     def _queries(
-        self, q_in: torch.Tensor, rotation_BTP: torch.Tensor
+        self, q_BTX: torch.Tensor, rotation_BTP: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """(q_nope [B,T,H,N], rotated q_pe [B,T,H,R]) from q_proj's or q_a_proj's output."""
-        if hasattr(self, "q_proj"):
-            q = q_in
-        else:
-            q = self._linear(self.q_b_proj, self._q_b, self.q_a_layernorm(q_in))
-        q_BTHQ = q.unflatten(-1, (self.num_heads, -1))
+        """(q_nope [B,T,H,N], rotated q_pe [B,T,H,R])."""
+        q_BTHQ = q_BTX.unflatten(-1, (self.num_heads, -1))
         q_nope_BTHN, q_pe_BTHR = q_BTHQ.split([self.nope_dim, self.rope_dim], dim=-1)
         q_pe_BTHR = apply_rope(q_pe_BTHR, rotation_BTP.unsqueeze(2))
         return q_nope_BTHN, q_pe_BTHR
 
-    def _latents(self, kv_in: torch.Tensor, rotation_BTP: torch.Tensor) -> torch.Tensor:
+    def _latents(self, kv_BTC: torch.Tensor, rotation_BTP: torch.Tensor) -> torch.Tensor:
         """What the cache stores per token: [normalised c_kv ; rotated k_pe], [B, T, C]."""
-        c_kv_BTL, k_pe_BTR = kv_in.split([self.kv_rank, self.rope_dim], dim=-1)
+        c_kv_BTL, k_pe_BTR = kv_BTC.split([self.kv_rank, self.rope_dim], dim=-1)
         c_kv_BTL = self.kv_a_layernorm(c_kv_BTL)
         return torch.cat([c_kv_BTL, apply_rope(k_pe_BTR, rotation_BTP)], dim=-1)
 
@@ -176,6 +215,8 @@ class MLA(nn.Module):
         rows of one matmul per batch row and almost every reshape is a view.
         """
         batch, new, heads, _ = q_nope_BTHN.shape
+        if batch * new == 1 and not torch.is_grad_enabled():
+            return self._attend_one(q_nope_BTHN, q_pe_BTHR, latent_BSC, mask)
         w_uk_HNL, w_uv_HVL = self._absorbed_weights()
         q_nope_HXN = q_nope_BTHN.reshape(batch * new, heads, -1).transpose(0, 1)
         q_lat_XHL = torch.bmm(q_nope_HXN, w_uk_HNL).transpose(0, 1)
@@ -191,6 +232,40 @@ class MLA(nn.Module):
         out_HXL = out_lat.view(batch * new, heads, -1).transpose(0, 1)
         out_XHV = torch.bmm(out_HXL, w_uv_HVL.transpose(1, 2)).transpose(0, 1)
         return out_XHV.view(batch, new, heads, -1)
+
+    def _attend_one(
+        self,
+        q_nope_11HN: torch.Tensor,
+        q_pe_11HR: torch.Tensor,
+        latent_1SC: torch.Tensor,
+        mask: torch.Tensor | None,
+    ) -> torch.Tensor:
+        """`_attend_absorbed` for one query token: per-head W_UK / W_UV products as embedding
+        bags over [H*N, L] and [H*L, V] tables (see `decode_tables.block_matvec`)."""
+        heads = q_nope_11HN.shape[2]
+        weight, fmt = self.kv_b_proj.weight, self.decode_format
+        w_uk_HN_L = self._tables["uk"].get([weight], lambda: self._head_table(0), fmt)
+        q_lat_HL = block_matvec(q_nope_11HN.reshape(heads, -1), w_uk_HN_L)
+        q_HC = torch.cat([q_lat_HL, q_pe_11HR.reshape(heads, -1)], dim=-1)
+        # In fp32: a reduced-precision mm goes to oneDNN, which builds (JITs) a new kernel for
+        # every new cache length, about 2 ms each time, i.e. at every decode step.
+        latent_SC = latent_1SC[0].float()
+        scores_HS = torch.mm(q_HC.float(), latent_SC.t()).mul_(self.scale)
+        mask_1S = None if mask is None else mask.reshape(1, -1)
+        probs_HS = self._probabilities(scores_HS, mask_1S, head_axis=0)
+        out_lat_HL = torch.mm(probs_HS, latent_SC[:, : self.kv_rank]).to(q_HC.dtype)
+        w_uv_HL_V = self._tables["uv"].get([weight], lambda: self._head_table(1), fmt)
+        return block_matvec(out_lat_HL, w_uv_HL_V).view(1, 1, heads, -1)
+
+    def _head_table(self, part: int) -> torch.Tensor:
+        """Per-head decode tables from `kv_b_proj`: part 0 = W_UK as [H*N, L] (rows of head h
+        are its nope dims), part 1 = W_UV transposed as [H*L, V] (rows are latent dims)."""
+        w_HXL = self.kv_b_proj.weight.detach().unflatten(0, (self.num_heads, -1))
+        if part == 0:
+            rows = w_HXL[:, : self.nope_dim].reshape(-1, self.kv_rank)
+        else:
+            rows = w_HXL[:, self.nope_dim :].transpose(1, 2).reshape(-1, self.v_dim)
+        return encode_rows(rows, self.decode_format)
 
     def _absorbed_weights(self) -> tuple[torch.Tensor, torch.Tensor]:
         """(W_UK [H, N, L], W_UV [H, V, L]) from `kv_b_proj`, as contiguous per-head blocks.

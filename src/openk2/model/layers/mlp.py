@@ -6,55 +6,79 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from openk2.model.layers.linear import PackedGemm, use_packed
+from openk2.model.layers.decode_tables import (
+    DecodeFormat,
+    DerivedTable,
+    swiglu_weights,
+    table_linear,
+)
+from openk2.model.layers.linear import FastPath, PackedGemm, use_packed
 
 
 class MLP(nn.Module):
     """Bias-free SwiGLU with HF checkpoint names `gate_proj`, `up_proj`, `down_proj`.
 
-    With `packed_gemms` on (see `layers/linear.py`), inference runs gate and up as one GEMM on
-    a packed [2F, D] weight and down on a packed [D, F] one.
+    Inference without autograd runs on derived weight copies, gate and up fused into one
+    product: a single token on decode tables when built with `decode_tables` (dense layers;
+    experts go through `ExpertTables` instead), several rows on packed GEMMs when
+    `packed_gemms` is on (`linear.py`). Hooked projections (LoRA) run as modules.
     """
 
-    def __init__(self, hidden_size: int, intermediate_size: int) -> None:
+    def __init__(self, hidden_size: int, intermediate_size: int, *, decode_tables: bool = False):
         super().__init__()
         self.gate_proj = nn.Linear(hidden_size, intermediate_size, bias=False)
         self.up_proj = nn.Linear(hidden_size, intermediate_size, bias=False)
         self.down_proj = nn.Linear(intermediate_size, hidden_size, bias=False)
+        self._tables = (DerivedTable(), DerivedTable()) if decode_tables else None
+        self.decode_format: DecodeFormat = "native"
         self.packed_gemms = False
-        self._gate_up = PackedGemm()
-        self._down = PackedGemm()
+        self._packs = (PackedGemm(), PackedGemm())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        path = self._fast_path(x)
+        if path is None:
+            return self.down_proj(F.silu(self.gate_proj(x)) * self.up_proj(x))
+        return self._down(swiglu(self._gate_up(x, path)), path)
 
     def packed_gemm_weights(self) -> list[tuple[PackedGemm, tuple[torch.Tensor, ...]]]:
         """Each packed GEMM with the weights it packs (see `enable_packed_gemms`)."""
         gate_up = (self.gate_proj.weight, self.up_proj.weight)
-        return [(self._gate_up, gate_up), (self._down, (self.down_proj.weight,))]
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if use_packed(self.packed_gemms, x, self.down_proj.weight):
-            return self.down(swiglu(self.gate_up(x)))
-        return self.down_proj(F.silu(self.gate_proj(x)) * self.up_proj(x))
-
-    def add_into_(self, out_ND: torch.Tensor, x_ND: torch.Tensor, scale: float) -> None:
-        """out += scale * self(x), in place with as few ops as possible (the decode hot path).
-
-        One row (the single-token MoE path) needs no packed weights: MKL's GEMV is as fast.
-        """
-        hidden = F.silu(F.linear(x_ND, self.gate_proj.weight))
-        hidden.mul_(F.linear(x_ND, self.up_proj.weight))
-        out_ND.addmm_(hidden, self.down_proj.weight.t(), alpha=scale)
+        return [(self._packs[0], gate_up), (self._packs[1], (self.down_proj.weight,))]
 
     def gate_up(self, x: torch.Tensor) -> torch.Tensor:
-        """[gate(x) ; up(x)] along the last axis: one GEMM on the packed weight when enabled."""
-        if use_packed(self.packed_gemms, x, self.gate_proj.weight):
-            return self._gate_up(x, self.gate_proj.weight, self.up_proj.weight)
+        """[gate(x) ; up(x)] along the last axis, as one packed GEMM where that applies (the
+        MoE's batch path runs every expert's activation in one op between these two calls)."""
+        if self._fast_path(x) == "packed":
+            return self._gate_up(x, "packed")
         return torch.cat([self.gate_proj(x), self.up_proj(x)], dim=-1)
 
     def down(self, hidden: torch.Tensor) -> torch.Tensor:
-        """down_proj(hidden), on the packed weight when enabled."""
-        if use_packed(self.packed_gemms, hidden, self.down_proj.weight):
-            return self._down(hidden, self.down_proj.weight)
+        """down_proj(hidden), on the packed weight where that applies."""
+        if self._fast_path(hidden) == "packed":
+            return self._down(hidden, "packed")
         return self.down_proj(hidden)
+
+    def _fast_path(self, x: torch.Tensor) -> FastPath | None:
+        """Which derived weights a forward on x uses, if any."""
+        if torch.is_grad_enabled():
+            return None
+        if x.numel() == x.shape[-1]:
+            path: FastPath | None = "table" if self._tables else None
+        else:
+            path = "packed" if use_packed(self.packed_gemms, x, self.down_proj.weight) else None
+        return path if path is not None and swiglu_weights(self) is not None else None
+
+    def _gate_up(self, x: torch.Tensor, path: FastPath) -> torch.Tensor:
+        weights = (self.gate_proj.weight, self.up_proj.weight)
+        if path == "table" and self._tables is not None:
+            return table_linear(self._tables[0], x, weights, self.decode_format)
+        return self._packs[0](x, *weights)
+
+    def _down(self, hidden: torch.Tensor, path: FastPath) -> torch.Tensor:
+        weight = self.down_proj.weight
+        if path == "table" and self._tables is not None:
+            return table_linear(self._tables[1], hidden, (weight,), self.decode_format)
+        return self._packs[1](hidden, weight)
 
 
 def swiglu(gate_up: torch.Tensor) -> torch.Tensor:

@@ -19,6 +19,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from openk2.model.config import ModelConfig
+from openk2.model.layers.decode_tables import DecodeFormat, DerivedTable, swiglu_weights
+from openk2.model.layers.expert_tables import ExpertTables
 from openk2.model.layers.mlp import MLP, swiglu
 
 _NORM_EPS = 1e-20
@@ -41,6 +43,7 @@ class MoEGate(nn.Module):
         )
         self.record_tokens_per_expert = False
         self.tokens_per_expert: torch.Tensor | None = None
+        self._weight32 = DerivedTable()
 
     def forward(self, x_ND: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(weights_NK fp32, expert ids_NK int64) of the experts each token uses."""
@@ -64,7 +67,7 @@ class MoEGate(nn.Module):
 
     def _select(self, x_ND: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(fp32 sigmoid scores_NE, chosen ids_NK) using the bias for selection only."""
-        scores_NE = F.linear(x_ND.float(), self.weight.float()).sigmoid()
+        scores_NE = F.linear(x_ND.float(), self._fp32_weight()).sigmoid()
         choice_NE = scores_NE + self.e_score_correction_bias
         if self.n_group > 1:
             choice_NE = self._restrict_to_top_groups(choice_NE)
@@ -73,6 +76,14 @@ class MoEGate(nn.Module):
             experts = self.weight.shape[0]
             self.tokens_per_expert = torch.bincount(ids_NK.flatten(), minlength=experts)
         return scores_NE, ids_NK
+
+    def _fp32_weight(self) -> torch.Tensor:
+        """The router weight in fp32; without autograd a cached copy of a reduced-precision one
+        (rebuilt when it changes), so decode does not convert it at every token."""
+        weight = self.weight
+        if weight.dtype == torch.float32 or torch.is_grad_enabled():
+            return weight.float()
+        return self._weight32.get([weight], lambda: weight.detach().float())
 
     def _restrict_to_top_groups(self, choice_NE: torch.Tensor) -> torch.Tensor:
         """-inf outside the `topk_group` groups with the largest sum of their top-2 scores."""
@@ -115,6 +126,8 @@ class MoE(nn.Module):
         self.shared_experts = (
             MLP(hidden, width * config.n_shared_experts) if config.n_shared_experts else None
         )
+        self._tables = ExpertTables(config.n_routed_experts, config.n_shared_experts)
+        self.decode_format: DecodeFormat = "native"
 
     def forward(self, x_BTD: torch.Tensor) -> torch.Tensor:
         x_ND = x_BTD.reshape(-1, x_BTD.shape[-1])
@@ -127,15 +140,34 @@ class MoE(nn.Module):
         return out_ND.view_as(x_BTD)
 
     def _single_token(self, x_1D: torch.Tensor) -> torch.Tensor:
-        """Decode path: loop over the K selected experts only, reading their weights in place."""
+        """Decode path: only the K selected experts run, through the expert tables when every
+        module involved is a plain linear (else as modules, so hooks such as LoRA apply)."""
         routes = self.gate.route_one(x_1D)
-        if self.shared_experts is None:
-            out_1D = torch.zeros_like(x_1D)
-        else:
-            out_1D = self.shared_experts(x_1D)
+        ids = [expert_id for _, expert_id in routes]
+        weights = self._plain_weights(ids)
+        if weights is not None:
+            self._tables.refresh(weights, ids, self.decode_format)
+            return self._tables.experts_forward(x_1D, ids, [weight for weight, _ in routes])
+        shared = self.shared_experts
+        out_1D = torch.zeros_like(x_1D) if shared is None else shared(x_1D)
         for weight, expert_id in routes:
-            self.experts[expert_id].add_into_(out_1D, x_1D, weight)
+            out_1D.add_(self.experts[expert_id](x_1D), alpha=weight)
         return out_1D
+
+    def _plain_weights(self, ids: list[int]) -> list[tuple[torch.Tensor, ...]] | None:
+        """SwiGLU weights of the chosen experts, then of the shared expert, when every one of
+        them may be read directly (see `decode_tables.plain_weight`); else None."""
+        experts = self.experts._modules
+        mlps = [experts[str(i)] for i in ids]
+        if self.shared_experts is not None:
+            mlps.append(self.shared_experts)
+        found = []
+        for mlp in mlps:
+            weights = swiglu_weights(mlp) if type(mlp) is MLP else None
+            if weights is None:
+                return None
+            found.append(weights)
+        return found
 
     def _routed_grouped(
         self, x_ND: torch.Tensor, weights_NK: torch.Tensor, ids_NK: torch.Tensor
@@ -164,8 +196,9 @@ class MoE(nn.Module):
 def _run_experts_fused(inputs: torch.Tensor, spans: list[tuple[MLP, int, int]]) -> torch.Tensor:
     """Each expert on its rows [a, b) of the sorted inputs, with one SwiGLU for all of them.
 
-    Inference with packed GEMMs: per expert only its two GEMMs run; the activation between
-    them is one op pair over every row instead of a few small ops per expert.
+    Inference with packed GEMMs: per expert only its two GEMMs run (as modules where hooked,
+    see `MLP.gate_up`); the activation between them is one op pair over every row instead of
+    a few small ops per expert.
     """
     hidden = swiglu(torch.cat([expert.gate_up(inputs[a:b]) for expert, a, b in spans]))
     return torch.cat([expert.down(hidden[a:b]) for expert, a, b in spans])

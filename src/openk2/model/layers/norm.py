@@ -26,7 +26,10 @@ class RMSNorm(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # F.rms_norm computes reduced-precision inputs in fp32 and casts back: exactly the
-        # reference order, in one kernel instead of six.
+        # reference order, in one kernel instead of six. It would apply a weight before that
+        # cast, so the weight goes inside only when there is no cast (same products in fp32).
+        if x.dtype == torch.float32 and self.weight.dtype == torch.float32:
+            return F.rms_norm(x, self.weight.shape, self.weight, self.eps)
         return self.weight * F.rms_norm(x, self.weight.shape, eps=self.eps)
 
     def init_weights(self) -> None:
