@@ -45,8 +45,12 @@ embedded-model: setup
 	$(VENV)/bin/openk2 embedded corpus --out data/embedded-echo --echo 30000
 	$(VENV)/bin/openk2 train --config examples/embedded/stage1.yaml
 	$(VENV)/bin/openk2 train --config examples/embedded/stage2.yaml
-	$(VENV)/bin/openk2 embedded export runs/embedded/final
-	$(VENV)/bin/openk2 embedded eval --tasks data/embedded --report runs/embedded/eval.json
+	$(VENV)/bin/openk2 train --config examples/embedded/stage3.yaml
+	$(VENV)/bin/openk2 embedded corpus --out data/embedded-swarm --client 3000 --swarm 4000 \
+		--echo 10000 --heldout 1 --seed 3
+	$(VENV)/bin/openk2 train --config examples/embedded/stage4.yaml
+	$(VENV)/bin/openk2 embedded export runs/embedded-stage4/final
+	$(VENV)/bin/openk2 embedded eval --tasks data/embedded --report runs/embedded-stage4/eval.json
 
 clean:
 	rm -rf $(VENV)

@@ -48,8 +48,11 @@ def test_unknown_keys_and_bad_values_are_errors(tmp_path: Path) -> None:
         load_config(tmp_path / "x.json")
 
 
-@pytest.mark.parametrize("name", ["tiny_sft.yaml", "tiny_pretrain.toml", "lora.yaml"])
+@pytest.mark.parametrize("name", ["train/tiny_sft.yaml", "train/tiny_pretrain.toml",
+                                  "train/lora.yaml", "embedded/stage1.yaml",
+                                  "embedded/stage2.yaml", "embedded/stage3.yaml",
+                                  "embedded/stage4.yaml"])
 def test_example_run_files_are_valid(name: str) -> None:
-    path = Path(__file__).parents[2] / "examples" / "train" / name
+    path = Path(__file__).parents[2] / "examples" / name
     cfg = load_config(path)
     assert cfg.steps > 0 and cfg.data.train_files
