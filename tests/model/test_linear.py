@@ -111,3 +111,23 @@ def test_packed_mla_without_q_lora_matches() -> None:
         plain = model(ids)
         enable_packed_gemms(model)
         torch.testing.assert_close(model(ids), plain, rtol=1e-4, atol=1e-4)
+
+
+def test_hooked_projections_skip_the_packs_so_adapters_still_apply() -> None:
+    """A forward hook (how LoRA adapts a projection) must never be bypassed by a pack."""
+    config = get_preset("debug").replace(initializer_range=0.1)
+    model = build_model(config, seed=6).eval()
+    ids = torch.randint(0, config.vocab_size, (2, 5))
+    enable_packed_gemms(model)
+    layer = model.model.layers[0]
+    hooked = [layer.mlp.gate_proj, layer.self_attn.o_proj, model.lm_head]
+    with torch.inference_mode():
+        packed = model(ids)
+        handles = [m.register_forward_hook(lambda _m, _i, out: out * 1.5) for m in hooked]
+        adapted = model(ids)
+        enable_packed_gemms(model, False)
+        reference = model(ids)
+    for handle in handles:
+        handle.remove()
+    torch.testing.assert_close(adapted, reference, rtol=1e-4, atol=1e-4)
+    assert not torch.allclose(adapted, packed, atol=1e-3)
