@@ -23,6 +23,9 @@ from openk2.embedded.server import LocalServer, local_server
 from openk2.model import ModelConfig
 from openk2.model.params import total_and_active
 
+CLIENT_SAMPLE, CLIENT_MIN = 10, 0.8
+SWARM_SAMPLE, SWARM_MIN = 4, 0.5
+
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[LocalServer]:
@@ -40,22 +43,26 @@ def test_the_model_ships_in_the_package_within_budget() -> None:
     assert 3e6 < total < 25e6
 
 
-def test_heldout_tasks_run_through_the_openai_client_and_the_swarm(server: LocalServer) -> None:
-    """The model drives both paths with tools: it calls them, gets results, and answers.
+def test_heldout_tasks_succeed_through_the_openai_client_and_the_swarm(
+    server: LocalServer,
+) -> None:
+    """The model drives both paths with tools: it calls them, gets results, and answers
+    correctly on tasks it never saw (greedy, graded exactly).
 
-    The held-out success figure itself is measured by `openk2 embedded eval` (README); here
-    the point is that the served model works with the official client and the swarm.
+    A sample of the held-out success that `openk2 embedded eval` measures on 100 + 100 tasks
+    (README); the thresholds leave room for one or two misses, since batched and single-row
+    decode differ in summation order and a near tie may flip a token.
     """
-    tasks = {"client": client_tasks(5, seed=11, split="heldout"),
-             "swarm": swarm_tasks(2, seed=11, split="heldout")}
+    tasks = {"client": client_tasks(CLIENT_SAMPLE, seed=11, split="heldout"),
+             "swarm": swarm_tasks(SWARM_SAMPLE, seed=11, split="heldout")}
     graded = []
     for mode, chosen in tasks.items():
         graded += asyncio.run(evaluate(server.base_url, server.model, chosen, mode))
-    summary = summarize(graded, 0.0)
-    assert set(summary["success"]) >= {"client", "swarm"}
     for g in graded:
         assert g.error is None and g.answer, g
         assert g.calls >= (5 if g.mode == "swarm" else 2), g  # tools were used before answering
+    success = summarize(graded, 0.0)["success"]
+    assert success["client"] >= CLIENT_MIN and success["swarm"] >= SWARM_MIN, graded
 
 
 def _cli(*args: str, stdin: str = "") -> str:
@@ -69,7 +76,7 @@ def test_demo_fans_out_over_sub_agents_and_gets_the_answer(server: LocalServer,
                                                            tmp_path: Path) -> None:
     out = _cli("demo", "--base-url", server.base_url, "--model", server.model,
                "--run-dir", str(tmp_path))
-    assert "answer matches the workspace files:" in out and "critical steps" in out
+    assert "answer matches the workspace files: yes" in out and "critical steps" in out
     assert out.count("completed") >= 3  # the run and at least two sub-agents
 
 
