@@ -7,12 +7,28 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from pydantic import BaseModel
+
 from openk2.agent.llm import Message
 from openk2.agent.llm.scripted import ChatCall, Reply, Step, call
-from openk2.agent.swarm import ORCHESTRATOR_PROMPT
+from openk2.agent.swarm import ORCHESTRATOR_PROMPT, AgentSpec
+from openk2.agent.swarm.spec import DEFAULT_WORKER_PROMPT
+from openk2.agent.tools import tool
 
 ScriptFn = Callable[[ChatCall], Any]
 
+
+class NoteParams(BaseModel):
+    text: str
+
+
+@tool()
+async def note(p: NoteParams) -> str:
+    """Write a note."""
+    return f"noted: {p.text}"
+
+
+WORKER = AgentSpec(name="worker", system_prompt=DEFAULT_WORKER_PROMPT, tools=("note",))
 
 def is_orchestrator(c: ChatCall) -> bool:
     return c.messages[0].content == ORCHESTRATOR_PROMPT

@@ -8,37 +8,30 @@ import io
 import time
 
 import pytest
-from pydantic import BaseModel
 from rich.console import Console
-from swarm_scripts import TokenBucketLimit, echo_worker, fan_out, is_orchestrator, route
+from swarm_scripts import (
+    WORKER,
+    TokenBucketLimit,
+    echo_worker,
+    fan_out,
+    is_orchestrator,
+    note,
+    route,
+)
 
 from openk2.agent.llm import RateLimitError
 from openk2.agent.llm.openai_compat import OpenAICompatProvider, RetryPolicy
 from openk2.agent.llm.scripted import ChatCall, ScriptedProvider
 from openk2.agent.loop.events import RateLimited
 from openk2.agent.swarm import (
-    AgentSpec,
     BackoffPolicy,
     BudgetLimits,
     Swarm,
     SwarmConfig,
 )
 from openk2.agent.swarm.progress import SwarmProgress
-from openk2.agent.swarm.spec import DEFAULT_WORKER_PROMPT
-from openk2.agent.tools import Toolset, tool
+from openk2.agent.tools import Toolset
 
-
-class NoteParams(BaseModel):
-    text: str
-
-
-@tool()
-async def note(p: NoteParams) -> str:
-    """Write a note."""
-    return f"noted: {p.text}"
-
-
-WORKER = AgentSpec(name="worker", system_prompt=DEFAULT_WORKER_PROMPT, tools=("note",))
 BACKOFF = BackoffPolicy(base_s=0.02, max_s=0.2, max_retries=1000)
 
 

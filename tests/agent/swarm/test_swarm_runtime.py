@@ -7,13 +7,15 @@ import random
 import time
 
 import pytest
-from pydantic import BaseModel
 from swarm_scripts import (
+    WORKER,
+    NoteParams,
     assign_many,
     echo_worker,
     fan_out,
     is_orchestrator,
     last_tool_output,
+    note,
     route,
     steps_done,
     task_of,
@@ -29,21 +31,7 @@ from openk2.agent.swarm import (
     Swarm,
     SwarmConfig,
 )
-from openk2.agent.swarm.spec import DEFAULT_WORKER_PROMPT
 from openk2.agent.tools import Toolset, tool
-
-
-class NoteParams(BaseModel):
-    text: str
-
-
-@tool()
-async def note(p: NoteParams) -> str:
-    """Write a note."""
-    return f"noted: {p.text}"
-
-
-WORKER = AgentSpec(name="worker", system_prompt=DEFAULT_WORKER_PROMPT, tools=("note",))
 
 
 def _swarm(script, **config) -> tuple[Swarm, ScriptedProvider]:
