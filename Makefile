@@ -38,7 +38,7 @@ test: lint browser
 demo: setup
 	$(VENV)/bin/openk2 demo
 
-# Rebuild the embedded model from scratch (~1.5 h on 2 quiet cores): corpora, two training
+# Rebuild the embedded model from scratch (~3.5 h on 2 quiet cores): corpora, four training
 # stages, export into the package, then its held-out task success through `openk2 serve`.
 embedded-model: setup
 	$(VENV)/bin/openk2 embedded corpus --out data/embedded

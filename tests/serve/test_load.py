@@ -88,7 +88,10 @@ async def test_concurrent_streams_with_disconnects_free_every_page(debug_model: 
     assert metrics["openk2_cache_pages_free"] == SMALL_CACHE.num_blocks
     assert metrics["openk2_num_requests_waiting"] == 0
     finished = {k: v for k, v in metrics.items() if k.startswith("openk2_sequences_finished")}
-    assert sum(finished.values()) == STREAMS + SHORT_CALLS  # every sequence ended exactly once
+    # Every queued sequence ended exactly once. A short call may time out before it is queued.
+    added = metrics["openk2_sequences_added_total"]
+    assert STREAMS <= added <= STREAMS + SHORT_CALLS
+    assert sum(finished.values()) == added
     aborted = metrics.get('openk2_sequences_finished_total{reason="abort"}', 0)
     assert aborted <= metrics["openk2_client_disconnects_total"] <= len(left) + SHORT_CALLS
     assert metrics['openk2_requests_total{endpoint="/v1/chat/completions",status="200"}'] >= STREAMS

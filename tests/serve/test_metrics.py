@@ -12,7 +12,7 @@ def test_render_is_prometheus_text_with_cumulative_buckets() -> None:
     for seconds in (0.02, 0.2, 0.2, 40.0):
         metrics.record_ttft(seconds)
     metrics.record_request("/v1/models", 200)
-    stats = EngineStats(num_blocks=10, num_used_blocks=4, finished={"stop": 3})
+    stats = EngineStats(num_blocks=10, num_used_blocks=4, sequences_added=4, finished={"stop": 3})
     text = metrics.render(stats, 'model "x"', in_flight=2)
     for line in text.splitlines():
         assert line.startswith("#") or 'model_name="model \\"x\\""' in line
@@ -22,6 +22,7 @@ def test_render_is_prometheus_text_with_cumulative_buckets() -> None:
     assert values['openk2_time_to_first_token_seconds_bucket{le="+Inf"}'] == 4
     assert values["openk2_cache_pages_free"] == 6 and values["openk2_cache_usage_ratio"] == 0.4
     assert values['openk2_sequences_finished_total{reason="stop"}'] == 3
+    assert values["openk2_sequences_added_total"] == 4
     assert values["openk2_requests_in_flight"] == 2
 
 

@@ -87,6 +87,7 @@ class LLMEngine:
             self.scheduler.add(seq)
         self._requests[request_id] = seqs
         self.stats.prompt_tokens += len(prompt_token_ids)
+        self.stats.sequences_added += len(seqs)
         return request_id
 
     def resolve_max_tokens(self, prompt_len: int, max_tokens: int | None) -> int:

@@ -40,6 +40,7 @@ class EngineStats:
     prefix_hit_tokens: int = 0
     prefix_query_tokens: int = 0
     preemptions: int = 0
+    sequences_added: int = 0
     finished: dict[str, int] = field(default_factory=dict)
 
     @property

@@ -90,6 +90,7 @@ def _engine_lines(s: EngineStats) -> list[str]:
         "openk2_prefix_cache_query_tokens_total": ("Tokens looked up", s.prefix_query_tokens),
         "openk2_preemptions_total": ("Sequences preempted for pages", s.preemptions),
         "openk2_engine_steps_total": ("Engine steps run", s.steps),
+        "openk2_sequences_added_total": ("Sequences queued", s.sequences_added),
     }
     for name, (help_text, value) in counters.items():
         lines += _header(name, "counter", help_text) + [f"{name} {value}"]
