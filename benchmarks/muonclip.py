@@ -2,9 +2,10 @@
 
 The two runs step in lockstep (one AdamW step, then one MuonClip step, ...), so load from other
 jobs on the shared CPU slows both alike and the wall-clock ratio stays meaningful. Data: the
-Python standard library's `.py` sources (present on every machine with this Python; tests and
-site-packages left out), tokenised with openk2's bundled 8192-id vocabulary; the last files are
-held out for validation. Keep steps x tokens per step under the corpus, so no batch repeats.
+Python standard library's `.py` sources (present on every machine with this Python; tests,
+site-packages and generated tables left out), tokenised with openk2's bundled 8192-id
+vocabulary; every 20th file is held out for validation. Keep steps x tokens per step under the
+corpus, so no batch repeats.
 
 The headline figure is the *budget ratio*: MuonClip is also trained with shorter budgets
 (`--budgets`, fractions of `--steps`), each with its own complete WSD schedule, and the ratio is
@@ -51,30 +52,29 @@ class Curve:
     clips: int = 0
 
 
-SKIPPED_DIRS = {"test", "tests", "site-packages", "idle_test"}
+SKIPPED_DIRS = {"test", "tests", "idle_test", "site-packages", "encodings", "pydoc_data"}
+"""Tests, third-party code, and generated tables or prose (codec maps, pydoc topics) stay out."""
+
+VAL_EVERY = 20
+"""Every 20th source file is held out, so validation code is drawn from the same mix as training."""
 
 
-def corpus_tokens(max_bytes: int) -> torch.Tensor:
-    """The stdlib's sources (tests left out) in sorted order, tokenised, each followed by EOS."""
+def corpus_split(max_bytes: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(train, val) token streams of the stdlib's sources in sorted order, each file + EOS."""
     tok = default_tokenizer()
     root = Path(sysconfig.get_paths()["stdlib"])
-    ids: list[int] = []
+    train: list[int] = []
+    val: list[int] = []
     total = 0
     sources = (p for p in root.rglob("*.py") if p.is_file() and not SKIPPED_DIRS & set(p.parts))
-    for path in sorted(sources):
+    for index, path in enumerate(sorted(sources)):
         text = path.read_text(encoding="utf-8", errors="replace")
-        ids.extend(tok.encode(text, allow_special=False))
-        ids.append(tok.eos_id)
+        ids = [*tok.encode(text, allow_special=False), tok.eos_id]
+        (val if index % VAL_EVERY == VAL_EVERY - 1 else train).extend(ids)
         total += len(text)
         if total >= max_bytes:
             break
-    return torch.tensor(ids, dtype=torch.int32)
-
-
-def split_rows(tokens: torch.Tensor, seq_len: int) -> tuple[PackedText, PackedText]:
-    """(train, val) windows: the last 5% of the token stream is held out."""
-    cut = tokens.numel() * 19 // 20
-    return PackedText(tokens[:cut], seq_len), PackedText(tokens[cut:], seq_len)
+    return torch.tensor(train, dtype=torch.int32), torch.tensor(val, dtype=torch.int32)
 
 
 def make_run(name: str, args: argparse.Namespace, rows: PackedText, steps: int) -> Run:
@@ -110,10 +110,13 @@ def make_run(name: str, args: argparse.Namespace, rows: PackedText, steps: int) 
 
 @torch.no_grad()
 def val_loss(model: torch.nn.Module, rows: PackedText, n_rows: int, batch: int) -> float:
+    """Mean token loss over `n_rows` windows spread evenly across the held-out files."""
     model.eval()
+    stride = max(1, len(rows) // n_rows)
+    picked = list(range(0, len(rows), stride))[:n_rows]
     total, count = 0.0, 0
-    for start in range(0, min(n_rows, len(rows)), batch):
-        pairs = [rows[i] for i in range(start, min(start + batch, n_rows, len(rows)))]
+    for start in range(0, len(picked), batch):
+        pairs = [rows[i] for i in picked[start : start + batch]]
         x, y = torch.stack([p[0] for p in pairs]), torch.stack([p[1] for p in pairs])
         total += float(lm_loss_sum(model(x), y))
         count += y.numel()
@@ -272,7 +275,7 @@ def main() -> None:
     parser.add_argument("--tau", type=float, default=100.0)
     parser.add_argument("--warmup", type=int, default=20)
     parser.add_argument("--eval-every", type=int, default=10)
-    parser.add_argument("--val-rows", type=int, default=32)
+    parser.add_argument("--val-rows", type=int, default=64)
     parser.add_argument("--corpus-mb", type=float, default=8.0)
     parser.add_argument(
         "--budgets",
@@ -286,7 +289,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    rows, val = split_rows(corpus_tokens(int(args.corpus_mb * 1e6)), args.seq_len)
+    train_ids, val_ids = corpus_split(int(args.corpus_mb * 1e6))
+    rows, val = PackedText(train_ids, args.seq_len), PackedText(val_ids, args.seq_len)
     print(f"train rows {len(rows)} ({rows.tokens.numel()} tokens), val rows {len(val)}")
     start = time.perf_counter()
     curves = train_both(args, rows, val)
