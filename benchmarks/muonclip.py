@@ -255,7 +255,7 @@ def plot(result: dict[str, object], path: Path) -> None:
         ax.grid(alpha=0.3)
         ax.legend()
     fig.suptitle(
-        f"MuonClip vs AdamW, tiny preset, {result['tokens_per_step']} tokens/step: MuonClip "
+        f"MuonClip vs AdamW, tiny preset, {result['tokens_per_step']} tokens/step\nMuonClip "
         f"matches AdamW's final val loss with {result.get('budget_ratio')}x the budget "
         f"(in-run: {result['steps_ratio']}x the steps)"
     )
