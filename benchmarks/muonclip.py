@@ -21,6 +21,7 @@ ratio, per-step time, max attention logits and QK-Clip events; writes results JS
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import math
 import sysconfig
@@ -185,7 +186,7 @@ def budget_at_loss(finals: list[tuple[int, float]], target: float) -> float | No
     range measured and says nothing exact).
     """
     points = sorted(finals, reverse=True)  # from the largest budget down
-    for (big, big_loss), (small, small_loss) in zip(points, points[1:], strict=False):
+    for (big, big_loss), (small, small_loss) in itertools.pairwise(points):
         if big_loss <= target < small_loss:
             return small - (small_loss - target) / (small_loss - big_loss) * (small - big)
     return None
@@ -264,8 +265,13 @@ def plot(result: dict[str, object], path: Path) -> None:
     plt.close(fig)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def float_list(text: str) -> list[float]:
+    """Parse "0.6,0.7,0.8" for list-valued options."""
+    return [float(x) for x in text.split(",") if x]
+
+
+def add_run_args(parser: argparse.ArgumentParser, out: str) -> None:
+    """Options shared with `muonclip_sweep.py`: the corpus, batch shape, schedule and seed."""
     parser.add_argument("--steps", type=int, default=250)
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--accum", type=int, default=2)
@@ -274,34 +280,51 @@ def main() -> None:
     parser.add_argument("--lr-muon", type=float, default=3e-3)
     parser.add_argument("--tau", type=float, default=100.0)
     parser.add_argument("--warmup", type=int, default=20)
-    parser.add_argument("--eval-every", type=int, default=10)
     parser.add_argument("--val-rows", type=int, default=64)
     parser.add_argument("--corpus-mb", type=float, default=8.0)
-    parser.add_argument(
-        "--budgets",
-        type=lambda text: [float(x) for x in text.split(",") if x],
-        default=[0.6, 0.7, 0.8],
-        help="MuonClip budgets as fractions of --steps, each with its own schedule",
-    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=0, help="0 keeps torch's default")
-    parser.add_argument("--out", default="benchmarks/results/muonclip")
-    args = parser.parse_args()
+    parser.add_argument("--out", default=out)
+
+
+def load_corpus(args: argparse.Namespace) -> tuple[PackedText, PackedText]:
+    """(train, val) windows; also applies `--threads`, which every script sets first."""
     if args.threads:
         torch.set_num_threads(args.threads)
     train_ids, val_ids = corpus_split(int(args.corpus_mb * 1e6))
     rows, val = PackedText(train_ids, args.seq_len), PackedText(val_ids, args.seq_len)
     print(f"train rows {len(rows)} ({rows.tokens.numel()} tokens), val rows {len(val)}")
+    return rows, val
+
+
+def add_budget_figures(
+    result: dict[str, object], curves: list[Curve], finals: list[tuple[int, float]], steps: int
+) -> None:
+    """The budget ratio, and the wall clock it implies (a MuonClip step costs more than AdamW's)."""
+    result["muonclip_budget_final_val"] = [[n, round(v, 4)] for n, v in finals]
+    budget = budget_at_loss([*finals, (steps, curves[1].val[-1][1])], curves[0].val[-1][1])
+    result["budget_ratio"] = None if budget is None else round(budget / steps, 3)
+    if budget is not None:
+        per_step = float(result["wall_clock_ratio_per_step"])  # type: ignore[arg-type]
+        result["budget_wall_clock_ratio"] = round(budget / steps * per_step, 3)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    add_run_args(parser, out="benchmarks/results/muonclip")
+    parser.add_argument("--eval-every", type=int, default=10)
+    parser.add_argument(
+        "--budgets",
+        type=float_list,
+        default=[0.6, 0.7, 0.8],
+        help="MuonClip budgets as fractions of --steps, each with its own schedule",
+    )
+    args = parser.parse_args()
+    rows, val = load_corpus(args)
     start = time.perf_counter()
     curves = train_both(args, rows, val)
     result = summarise(curves, args)
-    finals = muon_budget_runs(args, rows, val)
-    result["muonclip_budget_final_val"] = [[n, round(v, 4)] for n, v in finals]
-    budget = budget_at_loss([*finals, (args.steps, curves[1].val[-1][1])], curves[0].val[-1][1])
-    result["budget_ratio"] = None if budget is None else round(budget / args.steps, 3)
-    if budget is not None:  # each MuonClip step costs `wall_clock_ratio_per_step` AdamW steps
-        per_step = float(result["wall_clock_ratio_per_step"])  # type: ignore[arg-type]
-        result["budget_wall_clock_ratio"] = round(budget / args.steps * per_step, 3)
+    add_budget_figures(result, curves, muon_budget_runs(args, rows, val), args.steps)
     result["total_seconds"] = round(time.perf_counter() - start, 1)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
