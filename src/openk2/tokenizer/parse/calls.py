@@ -1,25 +1,24 @@
-"""Pieces of tool-call parsing: K2 call ids, streamed JSON arguments, per-call state."""
+"""Pieces of tool-call parsing: streamed JSON arguments, held text, per-call state."""
 
 from __future__ import annotations
 
-import re
+import json
 from dataclasses import dataclass, field
+from typing import Any
 
 from openk2.tokenizer.parse.markers import Event
-
-_ID_RE = re.compile(r"(?P<name>[^\s<>]+):(?P<index>\d+)")
-_FUNCTIONS_PREFIX = "functions."
+from openk2.tokenizer.parse.tools import CallName
 
 
-def parse_tool_call_id(raw_id: str) -> tuple[str, str] | None:
-    """`functions.get_weather:0` -> (id, name); None if it is not a K2 tool-call id."""
-    call_id = raw_id.strip()
-    match = _ID_RE.fullmatch(call_id)
-    if match is None:
-        return None
-    name = match["name"].removeprefix(_FUNCTIONS_PREFIX)
-    return (call_id, name) if name else None
-
+def json_object(text: str) -> tuple[dict[str, Any] | None, str | None]:
+    """(parsed object, None) or (None, why `text` is not a JSON object)."""
+    try:
+        value = json.loads(text)
+    except ValueError as e:
+        return None, f"arguments are not valid JSON: {e}"
+    if not isinstance(value, dict):
+        return None, "arguments must be a JSON object"
+    return value, None
 
 class ArgumentStream:
     """Streams a call's JSON arguments: strips outer whitespace, tracks JSON string state."""
@@ -79,10 +78,16 @@ class Held:
 
 @dataclass(slots=True)
 class CallState:
-    """The tool call being parsed: its raw text (for errors), id text, start and stream index."""
+    """The tool call being parsed: raw text (for errors), id text, start, stream index."""
 
     raw: str = ""
     id_text: str = ""
     position: int = 0
     index: int = -1
+    """Stream index once the call's start delta went out; -1 before."""
+    resolved: CallName | None = None
+    deferred: bool = False
+    """The id names no tool: the name is inferred from the arguments at the call's end."""
+    discard: bool = False
+    """Tools are disabled for this request: the call is parsed only to be dropped."""
     args: ArgumentStream = field(default_factory=ArgumentStream)

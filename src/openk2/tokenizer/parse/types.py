@@ -2,8 +2,10 @@
 
 The final `ParseResult` is by definition the fold of the deltas (`fold_deltas`): content and
 reasoning are the concatenated text deltas, a tool call is its start delta plus its argument
-fragments, and an error delta that names a `tool_call_index` withdraws that call. Building the
-result this way keeps the streaming and non-streaming views consistent by construction.
+fragments, and an error delta that names a `tool_call_index` marks that call as malformed
+(its `error`), without removing it: what a malformed call becomes in a response is the
+server's decision. Building the result this way keeps the streaming and non-streaming views
+consistent by construction.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ class ParseError:
     raw: str = ""
     """The offending text (a whole tool call for call-level errors)."""
     tool_call_index: int | None = None
-    """Stream index of the tool call this error withdraws, if any."""
+    """Stream index of the tool call this error marks as malformed, if any."""
 
     def to_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, "message": self.message, "position": self.position,
@@ -76,22 +78,49 @@ class Delta:
 
 
 @dataclass(slots=True)
+class ParsedToolCall:
+    """One tool call of the result; `error` is set when the model botched it."""
+
+    index: int
+    id: str
+    name: str
+    arguments: str
+    """The argument text as the model wrote it (outer whitespace removed)."""
+    error: ParseError | None = None
+    """First problem found (`invalid_arguments`, `unknown_tool`, `unterminated_tool_call`)."""
+
+    @property
+    def malformed(self) -> bool:
+        return self.error is not None
+
+    def to_openai(self) -> dict[str, Any]:
+        """OpenAI shape: `{"id", "type": "function", "function": {"name", "arguments"}}`."""
+        return {"id": self.id, "type": "function",
+                "function": {"name": self.name, "arguments": self.arguments}}
+
+
+@dataclass(slots=True)
 class ParseResult:
     """The whole parsed message: what a non-streaming response returns."""
 
     content: str | None
     reasoning_content: str | None
-    tool_calls: list[dict[str, Any]]
-    """OpenAI shape: `{"id", "type": "function", "function": {"name", "arguments"}}`."""
+    tool_calls: list[ParsedToolCall]
     errors: list[ParseError] = field(default_factory=list)
 
-    def to_message(self, reasoning_key: str = "reasoning_content") -> dict[str, Any]:
+    def openai_tool_calls(self, *, include_malformed: bool = True) -> list[dict[str, Any]]:
+        """The calls in OpenAI shape; malformed ones keep their raw arguments (as vLLM does)."""
+        return [c.to_openai() for c in self.tool_calls if include_malformed or not c.malformed]
+
+    def to_message(self, reasoning_key: str = "reasoning_content", *,
+                   include_malformed: bool = True) -> dict[str, Any]:
         """An OpenAI assistant message (`tool_calls` only when there are some)."""
         message: dict[str, Any] = {"role": "assistant", "content": self.content}
         if self.reasoning_content is not None:
             message[reasoning_key] = self.reasoning_content
-        if self.tool_calls:
-            message["tool_calls"] = self.tool_calls
+        calls = self.openai_tool_calls(include_malformed=include_malformed)
+        if calls:
+            message["tool_calls"] = calls
         return message
 
 
@@ -99,7 +128,7 @@ def fold_deltas(deltas: Iterable[Delta]) -> ParseResult:
     """Combine stream deltas into the final result (see module docstring)."""
     content: list[str] = []
     reasoning: list[str] = []
-    calls: dict[int, dict[str, Any]] = {}
+    calls: dict[int, ParsedToolCall] = {}
     errors: list[ParseError] = []
     for delta in deltas:
         if delta.content is not None:
@@ -110,16 +139,19 @@ def fold_deltas(deltas: Iterable[Delta]) -> ParseResult:
             _fold_call(calls, delta.tool_call)
         elif delta.error is not None:
             errors.append(delta.error)
-            if delta.error.tool_call_index is not None:
-                calls.pop(delta.error.tool_call_index, None)
-    tool_calls = [{"id": c["id"], "type": "function",
-                   "function": {"name": c["name"], "arguments": "".join(c["arguments"])}}
-                  for _, c in sorted(calls.items())]
+            _mark_call(calls, delta.error)
+    tool_calls = [c for _, c in sorted(calls.items())]
     return ParseResult("".join(content) or None, "".join(reasoning) or None, tool_calls, errors)
 
 
-def _fold_call(calls: dict[int, dict[str, Any]], part: ToolCallDelta) -> None:
+def _fold_call(calls: dict[int, ParsedToolCall], part: ToolCallDelta) -> None:
     if part.id is not None:
-        calls[part.index] = {"id": part.id, "name": part.name, "arguments": [part.arguments]}
+        calls[part.index] = ParsedToolCall(part.index, part.id, part.name or "", part.arguments)
     elif part.index in calls:
-        calls[part.index]["arguments"].append(part.arguments)
+        calls[part.index].arguments += part.arguments
+
+
+def _mark_call(calls: dict[int, ParsedToolCall], error: ParseError) -> None:
+    call = calls.get(error.tool_call_index) if error.tool_call_index is not None else None
+    if call is not None and call.error is None:
+        call.error = error
