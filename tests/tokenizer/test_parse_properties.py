@@ -1,5 +1,6 @@
 """Property tests over random token/marker soups: chunking never changes the parse, the result is
-the fold of the deltas, nothing raises, and text outside tool calls is never lost."""
+the fold of the deltas, nothing raises, text without markers is never lost, and no marker string
+(any K2 special token) ever reaches content or reasoning, streamed or not."""
 
 import json
 
@@ -7,13 +8,24 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from openk2.tokenizer import default_tokenizer
-from openk2.tokenizer.parse import Delta, OutputParser, fold_deltas, parse_output
+from openk2.tokenizer.parse import (
+    MARKER_ROLES,
+    DeclaredTool,
+    Delta,
+    OutputParser,
+    ParseResult,
+    contains_marker,
+    fold_deltas,
+    parse_output,
+)
 
-MARKERS = ["<think>", "</think>", "<|tool_calls_section_begin|>", "<|tool_calls_section_end|>",
-           "<|tool_call_section_begin|>", "<|tool_call_section_end|>", "<|tool_call_begin|>",
-           "<|tool_call_argument_begin|>", "<|tool_call_end|>", "<|im_end|>"]
+MARKERS = list(MARKER_ROLES)
+TOOLS = st.sampled_from([True, False, (DeclaredTool("f", {"properties": {"a": {}, "k": {}}}),),
+                         (DeclaredTool("f", {"properties": {"a": {}}}),
+                          DeclaredTool("get_weather", {"properties": {"k": {}, "s": {}}}))])
 PIECES = [*MARKERS, "functions.get_weather:0", "functions.f:12", "bad id", '{"a": 1}', "{", "}",
-          '"', "\\", ":", ",", " ", "\n", "[1]", "<|tool_c", "<thi", "<", "|>", "你好", "x"]
+          '"', "\\", ":", ",", " ", "\n", "[1]", "<|tool_c", "<thi", "<", "|>", "你好", "x",
+          "0", "call_x1", "<|tool_call_", "end|>", "<|im_", "[EO", "S]", "[", "all_begin|>"]
 SOUP = st.lists(st.one_of(st.sampled_from(PIECES), st.text(max_size=4)), max_size=30).map("".join)
 # A soup that is mostly well-formed tool calls with noise around them.
 CALL = st.builds(lambda i, a: f"<|tool_call_begin|>functions.f:{i}<|tool_call_argument_begin|>{a}"
@@ -43,8 +55,9 @@ def coalesce(deltas: list[Delta]) -> list[tuple[str, object]]:
     return out
 
 
-def run_chunked(text: str, cuts: list[int], thinking: bool) -> tuple[list[Delta], object]:
-    parser = OutputParser(thinking=thinking)
+def run_chunked(text: str, cuts: list[int], thinking: bool,
+                tools: object = True) -> tuple[list[Delta], ParseResult]:
+    parser = OutputParser(thinking=thinking, tools=tools)  # type: ignore[arg-type]
     deltas: list[Delta] = []
     points = sorted({min(c, len(text)) for c in cuts})
     start = 0
@@ -56,39 +69,56 @@ def run_chunked(text: str, cuts: list[int], thinking: bool) -> tuple[list[Delta]
 
 
 @settings(max_examples=400, deadline=None)
-@given(st.one_of(SOUP, STRUCTURED), st.lists(st.integers(0, 400), max_size=40), st.booleans())
-def test_chunking_never_changes_the_parse(text: str, cuts: list[int], thinking: bool) -> None:
-    whole_deltas, whole = run_chunked(text, [], thinking)
-    chunk_deltas, chunked = run_chunked(text, cuts, thinking)
-    char_deltas, by_char = run_chunked(text, list(range(len(text))), thinking)
+@given(st.one_of(SOUP, STRUCTURED), st.lists(st.integers(0, 400), max_size=40), st.booleans(),
+       TOOLS)
+def test_chunking_never_changes_the_parse(text: str, cuts: list[int], thinking: bool,
+                                          tools: object) -> None:
+    whole_deltas, whole = run_chunked(text, [], thinking, tools)
+    chunk_deltas, chunked = run_chunked(text, cuts, thinking, tools)
+    char_deltas, by_char = run_chunked(text, list(range(len(text))), thinking, tools)
     assert chunked == whole == by_char
     assert coalesce(chunk_deltas) == coalesce(whole_deltas) == coalesce(char_deltas)
     assert fold_deltas(chunk_deltas) == whole
 
 
+@settings(max_examples=400, deadline=None)
+@given(st.one_of(SOUP, STRUCTURED), st.lists(st.integers(0, 400), max_size=40), st.booleans(),
+       TOOLS)
+def test_no_marker_ever_reaches_content_or_reasoning(text: str, cuts: list[int], thinking: bool,
+                                                     tools: object) -> None:
+    deltas, result = run_chunked(text, cuts, thinking, tools)
+    for delta in deltas:
+        assert not contains_marker(delta.content or delta.reasoning_content or "")
+    assert not contains_marker(result.content or "")
+    assert not contains_marker(result.reasoning_content or "")
+
+
+def remove_markers(text: str) -> str:
+    while contains_marker(text):
+        for marker in MARKERS:
+            text = text.replace(marker, "")
+    return text
+
+
 @settings(max_examples=300, deadline=None)
-@given(SOUP)
-def test_text_without_tool_markers_is_never_lost(text: str) -> None:
-    for marker in MARKERS[2:]:
-        text = text.replace(marker, "")
-    r = parse_output(text, thinking=False)
-    assert (r.content or "") == text
-    r = parse_output(text, thinking=True)
-    rebuilt = (r.reasoning_content or "") + ("</think>" if "</think>" in text else "") + (
-        r.content or "")
-    assert rebuilt in (text, text.replace("<think>", "", 1))
+@given(SOUP.map(remove_markers), TOOLS)
+def test_text_without_markers_is_never_lost(text: str, tools: object) -> None:
+    r = parse_output(text, thinking=False, tools=tools)  # type: ignore[arg-type]
+    assert ((r.content or ""), r.errors) == (text, [])
+    r = parse_output(text, thinking=True, tools=tools)  # type: ignore[arg-type]
+    assert (r.reasoning_content or "") == text and r.content is None
 
 
 @settings(max_examples=300, deadline=None)
 @given(STRUCTURED)
-def test_valid_calls_have_json_object_arguments_and_k2_ids(text: str) -> None:
+def test_clean_calls_have_json_object_arguments_and_k2_ids(text: str) -> None:
     r = parse_output(text, thinking=False)
     for call in r.tool_calls:
-        assert isinstance(json.loads(call["function"]["arguments"]), dict)
-        assert call["id"].endswith(tuple(f":{i}" for i in range(100)))
-    withdrawn = [e for e in r.errors if e.tool_call_index is not None]
-    started = text.count("<|tool_call_argument_begin|>")
-    assert len(r.tool_calls) + len(withdrawn) <= started
+        if not call.malformed:
+            assert isinstance(json.loads(call.arguments), dict)
+        assert call.id == f"functions.{call.name}:{call.id.rsplit(':', 1)[1]}" and call.name
+    assert [c.index for c in r.tool_calls] == list(range(len(r.tool_calls)))
+    assert len(r.tool_calls) <= text.count("<|tool_call_argument_begin|>")
 
 
 def test_token_stream_through_the_tokenizer_matches_one_shot() -> None:
@@ -107,7 +137,7 @@ def test_token_stream_through_the_tokenizer_matches_one_shot() -> None:
     deltas += parser.feed(decoder.flush())
     streamed = parser.finish()
     assert streamed == parse_output(text, thinking=True)
-    assert [c["function"]["arguments"] for c in streamed.tool_calls] == [
+    assert [c.arguments for c in streamed.tool_calls] == [
         '{"city": "北京", "note": "<|tool_call_end|> inside"}', '{"city": "Paris"}']
     assert streamed.errors == []
     assert sum(1 for d in deltas if d.tool_call is not None and d.tool_call.id is None) > 2

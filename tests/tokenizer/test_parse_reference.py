@@ -4,6 +4,7 @@ in the cases' own chunks and character by character."""
 import pytest
 
 from openk2.tokenizer.parse import OutputParser, ParseResult, contains_marker
+
 from .parse_reference_cases import CASES, Case, agrees
 
 

@@ -18,7 +18,8 @@ output does beyond that, and what the parser makes of it:
   Markers inside a JSON string are argument text, so arguments may mention marker strings.
 - Text inside the section but outside calls is dropped (`unexpected_text`), as vLLM and SGLang
   suppress it; text after SECTION_END is content (vLLM and SGLang drop it; it loses nothing).
-  A section whose `<|tool_call_begin|>` is missing is recovered from `ID<|tool_call_argument_begin|>`.
+  A call whose `<|tool_call_begin|>` is missing is recovered from the id text before
+  `<|tool_call_argument_begin|>`.
 - No marker string ever reaches `content` or `reasoning_content`: misplaced markers are
   stripped with an `unexpected_marker` error, and both channels pass a `MarkerFilter` so text
   joined around a stripped marker cannot form one. Without tools, calls are dropped

@@ -87,9 +87,7 @@ class ToolCatalog:
 
     def resolve(self, raw_id: str) -> CallName:
         """Rules 1-3 of the module docstring, as far as the id alone allows."""
-        raw = raw_id.strip()
-        match = _INDEX_SUFFIX.fullmatch(raw)
-        name_part, index = (match["name"], int(match["index"])) if match else (raw, None)
+        name_part, index = _split(raw_id)
         for candidate in _candidates(name_part):
             if candidate in self._by_name:
                 return CallName(candidate, True, index)
@@ -114,12 +112,19 @@ class ToolCatalog:
 
 def call_id(raw_id: str, name: str, index: int) -> str:
     """The id to return: the model's own if standard for `name`, else `functions.NAME:IDX`."""
+    name_part, written = _split(raw_id)
+    if name_part == FUNCTIONS_PREFIX + name and written is not None:
+        return raw_id.strip()
+    return f"{FUNCTIONS_PREFIX}{name}:{index if written is None else written}"
+
+
+def _split(raw_id: str) -> tuple[str, int | None]:
+    """`functions.f:3` -> ("functions.f", 3); a bare counter `3` -> ("", 3)."""
     raw = raw_id.strip()
+    if raw.isdigit():
+        return "", int(raw)
     match = _INDEX_SUFFIX.fullmatch(raw)
-    if match and match["name"] == FUNCTIONS_PREFIX + name:
-        return raw
-    written_index = int(match["index"]) if match else index
-    return f"{FUNCTIONS_PREFIX}{name}:{written_index}"
+    return (match["name"], int(match["index"])) if match else (raw, None)
 
 
 def _candidates(name_part: str) -> list[str]:
