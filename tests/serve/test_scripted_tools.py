@@ -1,5 +1,6 @@
 """Exact model outputs (via a scripted model) through the real engine, parser and server:
-tool_choice=auto parsing, botched calls returned as content, reasoning deltas."""
+tool_choice=auto parsing, botched calls returned marked-up-free with their raw arguments,
+names recovered from the declared tools, reasoning deltas."""
 
 import json
 import logging
@@ -58,27 +59,50 @@ def test_streamed_tool_call_arrives_whole(scripted: tuple) -> None:
     assert chunks[-1].choices[0].finish_reason == "tool_calls"
 
 
+def ask(client: OpenAI, stream: bool, tools: list[dict] = TOOLS) -> tuple[str, list, str]:
+    """(content, tool calls as (id, name, arguments), finish_reason), streamed or not."""
+    kw = {"model": "scripted", "messages": USER, "tools": tools,
+          "extra_body": {"thinking": {"type": "disabled"}}}  # fmt: skip
+    if not stream:
+        choice = client.chat.completions.create(**kw).choices[0]
+        calls = [(c.id, c.function.name, c.function.arguments)
+                 for c in choice.message.tool_calls or []]
+        return choice.message.content or "", calls, choice.finish_reason
+    chunks = [c for c in client.chat.completions.create(stream=True, **kw) if c.choices]
+    content = "".join(c.choices[0].delta.content or "" for c in chunks)
+    calls = [(tc.id, tc.function.name, tc.function.arguments)
+             for c in chunks for tc in c.choices[0].delta.tool_calls or []]
+    return content, calls, chunks[-1].choices[0].finish_reason
+
+
 @pytest.mark.parametrize("stream", [False, True])
-def test_malformed_tool_call_becomes_content_and_a_warning(
+def test_malformed_tool_call_keeps_its_raw_arguments_and_warns(
     scripted: tuple, stream: bool, caplog: pytest.LogCaptureFixture
 ) -> None:
-    bad = SECTION.replace("{ARGS}", '{"city": Paris')
-    client = say(scripted, "Sure." + bad)
-    kw = {"model": "scripted", "messages": USER, "tools": TOOLS,
-          "extra_body": {"thinking": {"type": "disabled"}}}  # fmt: skip
+    client = say(scripted, "Sure." + SECTION.replace("{ARGS}", '{"city": Paris'))
     with caplog.at_level(logging.WARNING, logger="openk2.serve.serving"):
-        if stream:
-            chunks = list(client.chat.completions.create(stream=True, **kw))
-            content = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
-            assert not any(c.choices[0].delta.tool_calls for c in chunks if c.choices)
-            finish = chunks[-1].choices[0].finish_reason
-        else:
-            message = client.chat.completions.create(**kw).choices[0]
-            content, finish = message.message.content or "", message.finish_reason
-            assert not message.message.tool_calls
-    assert content.startswith("Sure.") and '{"city": Paris' in content
-    assert finish == "stop"
+        content, calls, finish = ask(client, stream)
+    assert content == "Sure."
+    assert calls == [("functions.get_weather:0", "get_weather", '{"city": Paris')]
+    assert finish == "tool_calls"
     assert any("invalid_arguments" in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_bare_counter_id_gets_the_declared_tool_name(scripted: tuple, stream: bool) -> None:
+    text = SECTION.replace("functions.get_weather:0", "0").replace("{ARGS}", '{"city": "Rome"}')
+    content, calls, finish = ask(say(scripted, "Ok." + text), stream)
+    assert (content, finish) == ("Ok.", "tool_calls")
+    assert calls == [("functions.get_weather:0", "get_weather", '{"city": "Rome"}')]
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_unattributable_call_is_dropped_without_markup(scripted: tuple, stream: bool) -> None:
+    twins = [*TOOLS, {"type": "function", "function": {"name": "get_forecast", "parameters": {
+        "type": "object", "properties": {"city": {"type": "string"}}}}}]  # fmt: skip
+    text = SECTION.replace("functions.get_weather:0", "call_7").replace("{ARGS}", '{"city": 1}')
+    content, calls, finish = ask(say(scripted, "Hm." + text + " done"), stream, twins)
+    assert (content, calls, finish) == ("Hm. done", [], "stop")
 
 
 def test_stop_id_text_is_not_in_the_output(scripted: tuple) -> None:

@@ -59,7 +59,7 @@ def test_random_proposals_always_yield_parseable_calls(plan_parts: tuple, seed: 
     result = parse_output(tok.decode(out[:-1]), thinking=thinking)
     assert not [e for e in result.errors if e.kind != "unterminated_reasoning"], result.errors
     assert 1 <= len(result.tool_calls) <= 3
-    for i, call in enumerate(result.tool_calls):
+    for i, call in enumerate(result.openai_tool_calls()):
         name = call["function"]["name"]
         assert call["id"] == f"functions.{name}:{3 + i}"
         args = json.loads(call["function"]["arguments"])

@@ -19,6 +19,7 @@ from openk2.serve.errors import BadRequestError
 from openk2.serve.protocol import ChatCompletionRequest, MediaPart, SamplingFields
 from openk2.serve.state import ServerState
 from openk2.tokenizer.chat import encode_chat
+from openk2.tokenizer.parse import ToolCatalog
 
 THINKING_DEFAULTS = (1.0, 0.95)
 """K2.6 official sampling with thinking on: temperature 1.0, top_p 0.95."""
@@ -36,7 +37,8 @@ class ChatPlan:
     prompt_ids: list[int]
     params: SamplingParams
     thinking: bool
-    parse_tools: bool
+    tools: ToolCatalog | None
+    """The declared tools the output parser resolves calls against; None: tool calls are off."""
     include_usage: bool
     logprobs: bool
 
@@ -62,7 +64,7 @@ def build_chat_plan(state: ServerState, req: ChatCompletionRequest) -> ChatPlan:
         prompt_ids=prompt_ids,
         params=params,
         thinking=thinking,
-        parse_tools=bool(tools) and choice != "none",
+        tools=ToolCatalog.from_openai(tools) if tools and choice != "none" else None,
         include_usage=bool(req.stream_options and req.stream_options.include_usage),
         logprobs=req.logprobs,
     )

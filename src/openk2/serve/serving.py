@@ -1,9 +1,12 @@
 """Chat completions: run a planned request on the engine, parse K2 output, answer or stream.
 
 Reasoning and content stream live. Tool calls are held until generation ends and then sent
-whole, validated: the K2 parser only knows at `<|tool_call_end|>` whether the arguments are JSON,
-and a client must never receive a call that is withdrawn later. A call the model botched is
-returned as plain content with a logged warning, never as an error.
+whole: the K2 parser only knows at `<|tool_call_end|>` which declared tool an unnamed call
+means and whether the arguments are JSON. A call the model botched never becomes content (no
+marker ever reaches a client). What it becomes is decided here, as vLLM and SGLang do: a call
+with a known tool name is returned with its arguments exactly as written, even when they are
+not valid JSON or were cut off, so the client's agent can tell the model what to fix; a call
+the parser could not attribute to a tool is dropped. Both are logged as warnings.
 """
 
 from __future__ import annotations
@@ -47,8 +50,9 @@ from openk2.tokenizer.parse import OutputParser
 
 log = logging.getLogger(__name__)
 TOOL_CALL_ERRORS = frozenset({
-    "tools_disabled", "invalid_tool_call_id", "malformed_tool_call", "invalid_arguments",
-    "unterminated_tool_call", "unterminated_tool_section",
+    "tools_disabled", "unknown_tool", "unresolved_tool_call", "malformed_tool_call",
+    "missing_call_begin", "invalid_arguments", "unterminated_tool_call",
+    "unterminated_tool_section",
 })  # fmt: skip
 """Parser error kinds that mean the model botched a tool call (logged as warnings)."""
 
@@ -59,7 +63,7 @@ class ChoiceState:
     def __init__(self, state: ServerState, plan: ChatPlan) -> None:
         self._state = state
         self._plan = plan
-        self.parser = OutputParser(thinking=plan.thinking, tools=plan.parse_tools)
+        self.parser = OutputParser(thinking=plan.thinking, tools=plan.tools or False)
         self.finish_reason: str | None = None
         self.output_tokens = 0
         self.cached_tokens = 0
@@ -72,15 +76,13 @@ class ChoiceState:
         return _merge_deltas(self.parser.feed(out.text) if out.text else [])
 
     def finish(self, engine_reason: str | None) -> DeltaMessage:
-        """Flush the parser; validated tool calls, and botched ones as content."""
+        """Flush the parser; the tool calls (malformed ones with their raw arguments)."""
         result = self.parser.finish()
         delta = _merge_deltas(self.parser.final_deltas())
         for error in result.errors:
             level = logging.WARNING if error.kind in TOOL_CALL_ERRORS else logging.DEBUG
             log.log(level, "model output problem (%s): %s", error.kind, error.message)
-            if error.tool_call_index is not None:
-                delta.content = (delta.content or "") + error.raw
-        self.tool_calls = result.tool_calls
+        self.tool_calls = result.openai_tool_calls()
         if self.tool_calls:
             delta.tool_calls = [_tool_call_delta(i, c) for i, c in enumerate(self.tool_calls)]
         stopped = engine_reason == "stop"
@@ -243,12 +245,8 @@ def _full_choice(
     index: int, choice: ChoiceState, plan: ChatPlan, logprobs: list[TokenLogprobEntry]
 ) -> ChatChoice:
     result = choice.parser.finish()
-    content = result.content
-    botched = "".join(e.raw for e in result.errors if e.tool_call_index is not None)
-    if botched:
-        content = (content or "") + botched
     message = AssistantMessage(
-        content=content,
+        content=result.content,
         reasoning_content=result.reasoning_content,
         tool_calls=[ToolCall.model_validate(c) for c in choice.tool_calls] or None,
     )

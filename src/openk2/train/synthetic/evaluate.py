@@ -17,7 +17,7 @@ from typing import Any
 
 from openk2.tokenizer import Tokenizer
 from openk2.tokenizer.chat import render_chat
-from openk2.tokenizer.parse import parse_output
+from openk2.tokenizer.parse import ToolCatalog, parse_output
 from openk2.train.synthetic.generate import Task, check_answer
 from openk2.train.synthetic.profile import DEFAULT_PROFILE, ChatProfile
 from openk2.train.synthetic.world import ToolWorld
@@ -58,7 +58,7 @@ def run_conversation(
         session.turns += 1
         prompt = session.tok.encode(render_chat(messages, list(tools)))
         text = session.tok.decode(_strip_stop(session.generate(prompt), session.tok))
-        reply = parse_output(text, thinking=True).to_message()
+        reply = parse_output(text, thinking=True, tools=ToolCatalog.from_openai(tools)).to_message()
         messages.append(reply)
         calls = reply.get("tool_calls") or []
         if not calls:
