@@ -112,3 +112,27 @@ def test_stop_id_text_is_not_in_the_output(scripted: tuple) -> None:
     )
     assert resp.choices[0].message.content == "Hello!"
     assert resp.choices[0].finish_reason == "stop"
+
+
+async def test_openk2_chat_prints_no_markup_for_odd_k2_calls(scripted: tuple) -> None:
+    """`openk2 chat`'s path (TerminalChat over HTTP): a call with a bare-counter id and no
+    section begin is attributed from the declared tools, and no marker reaches the terminal."""
+    import io
+
+    from openk2.agent.llm.openai_compat import OpenAICompatProvider
+    from openk2.embedded.chat import TerminalChat
+    from openk2.embedded.tools import world_tools
+    from openk2.train.synthetic import ToolWorld
+
+    say(scripted, '</think>Let me compute.<|tool_call_end|><|tool_call_begin|>0'
+                  '<|tool_call_argument_begin|>{"expression": "6*7"}<|tool_call_end|>')
+    out = io.StringIO()
+    provider = OpenAICompatProvider(scripted[0].url + "/v1", "scripted")
+    chat = TerminalChat(provider, world_tools(ToolWorld()), "sys", out=out, max_steps=1)
+    try:
+        await chat.ask("What is 6*7?")
+    finally:
+        await provider.aclose()
+    printed = out.getvalue()
+    assert "Let me compute." in printed and "-> calculator" in printed and "<- 42" in printed
+    assert "<|" not in printed
