@@ -172,6 +172,15 @@ def test_stray_markers_and_text_inside_the_section() -> None:
     assert r.errors[1].raw == " junk "
 
 
+def test_unclosed_string_cannot_swallow_the_rest_of_the_reply() -> None:
+    text = f'{SB}{CB}functions.f:0{AB}{{"p": "a.py}}{CE}{CB}functions.g:1{AB}{{}}{CE}{SE}after'
+    r = parse_output(text, thinking=False)
+    assert calls(r) == [tc(0, "f", '{"p": "a.py}'), tc(1, "g", "{}")]
+    assert r.content == "after" and kinds(r) == ["invalid_arguments"]
+    closed = f'{SB}{CB}functions.f:0{AB}{{"p": "{CE}"}}{CE}{SE}'
+    assert calls(parse_output(closed, thinking=False)) == [tc(0, "f", f'{{"p": "{CE}"}}')]
+
+
 def test_call_without_call_begin_is_recovered() -> None:
     r = parse_output(f"{SB}\nfunctions.f:0{AB}{{}}{CE}{SE}", thinking=False)
     assert calls(r) == [tc(0, "f", "{}")] and kinds(r) == ["missing_call_begin"]
@@ -266,8 +275,8 @@ def test_unnamed_call_is_attributed_at_its_end() -> None:
     parser = OutputParser(thinking=False, tools=CATALOG)
     assert parser.feed(f"{SB}{CB}call_9{AB}{{\"q\": ") == []
     deltas = parser.feed(f'"cats"}}{CE}{CB}1{AB}{{"n": 1}}{CE}{SE}')
-    assert deltas[0] == Delta(tool_call=ToolCallDelta(0, "functions.search:0", "search",
-                                                      '{"q": "cats"}'))
+    assert deltas[:2] == [Delta(tool_call=ToolCallDelta(0, "functions.search:0", "search")),
+                          Delta(tool_call=ToolCallDelta(0, arguments='{"q": "cats"}'))]
     r = parser.finish()
     assert calls(r) == [tc(0, "search", '{"q": "cats"}')]
     assert kinds(r) == ["unresolved_tool_call"] and r.errors[0].raw.startswith(f"{CB}1{AB}")

@@ -91,3 +91,10 @@ class CallState:
     discard: bool = False
     """Tools are disabled for this request: the call is parsed only to be dropped."""
     args: ArgumentStream = field(default_factory=ArgumentStream)
+    emitted: int = 0
+    """Characters of `args.text` already streamed."""
+    replay: list[Event] | None = None
+    """Events since a structural marker inside a JSON string (None: no such marker)."""
+    cut: int = 0
+    """Length of `args.text` before that marker, where a roll-back ends the arguments."""
+    raw_cut: int = 0

@@ -15,7 +15,9 @@ output does beyond that, and what the parser makes of it:
 - Arguments that are not a JSON object keep their raw text and mark the call
   (`invalid_arguments`); a call cut off by a new call, the section end or the end of output
   keeps its partial arguments and is marked `unterminated_tool_call` (vLLM does the same).
-  Markers inside a JSON string are argument text, so arguments may mention marker strings.
+  Markers inside a JSON string are argument text, so arguments may mention marker strings;
+  if that string never closes (an unbalanced quote), the output is re-read from the first
+  such marker on, so a stray quote cannot swallow the rest of the reply.
 - Text inside the section but outside calls is dropped (`unexpected_text`), as vLLM and SGLang
   suppress it; text after SECTION_END is content (vLLM and SGLang drop it; it loses nothing).
   A call whose `<|tool_call_begin|>` is missing is recovered from the id text before
@@ -42,6 +44,7 @@ from openk2.tokenizer.parse.types import Delta, ParseError, ParseResult, ToolCal
 REASONING, CONTENT, SECTION, CALL_ID, CALL_ARGS, DONE = (
     "reasoning", "content", "section", "call_id", "call_args", "done")
 _INTERRUPTING = frozenset({"call_begin", "section_begin", "section_end", "im_end"})
+_STRUCTURAL = _INTERRUPTING | {"call_end"}
 ToolsArg = ToolCatalog | Iterable[DeclaredTool] | bool | None
 
 
@@ -247,33 +250,76 @@ class OutputParser:
             self._error("unknown_tool", f"{call.resolved.name!r} is not a declared tool",
                         call.position, call.id_text.strip(), call.index)
 
-    def _open_call(self, name: str, arguments: str = "") -> None:
+    def _open_call(self, name: str) -> None:
         call = self._call
         call.index, self._next_index = self._next_index, self._next_index + 1
         ident = call_id(call.id_text, name, call.index)
-        self._emit(Delta(tool_call=ToolCallDelta(call.index, ident, name, arguments)))
+        self._emit(Delta(tool_call=ToolCallDelta(call.index, ident, name)))
 
     # ---- arguments -------------------------------------------------------------------------
 
     def _on_args_text(self, event: Event) -> None:
-        self._call.raw += event.text
-        fragment = self._call.args.add(event.text)
-        if fragment and self._call.index >= 0:
-            self._emit(Delta(tool_call=ToolCallDelta(self._call.index, arguments=fragment)))
+        self._record(event)
+        self._add_arguments(event.text)
 
     def _on_args_marker(self, event: Event) -> None:
-        if self._call.args.in_string:  # a marker inside a JSON string is argument text
+        call = self._call
+        if call.args.in_string:  # a marker inside a JSON string is argument text...
+            if call.replay is None and event.role in _STRUCTURAL:
+                call.replay, call.cut, call.raw_cut = [], len(call.args.text), len(call.raw)
             self._on_args_text(event)
         elif event.role == "call_end":
-            self._call.raw += event.text
+            call.raw += event.text
             self._state = SECTION
+            self._commit_arguments()
             self._close_call(None)
         elif event.role in _INTERRUPTING:
             self._state = SECTION
+            self._commit_arguments()
             self._close_call(f"tool call interrupted by {event.text}")
             self._dispatch(event)
         else:
+            self._record(event)
             self._strip(event)
+
+    def _record(self, event: Event) -> None:
+        if self._call.replay is not None:
+            self._call.replay.append(event)
+
+    def _add_arguments(self, text: str) -> None:
+        self._call.raw += text
+        self._call.args.add(text)
+        if self._call.replay is None:
+            self._emit_arguments()
+
+    def _emit_arguments(self) -> None:
+        """Stream the argument text not sent yet (only once the call has started)."""
+        call = self._call
+        fragment = call.args.text[call.emitted:]
+        if fragment and call.index >= 0:
+            self._emit(Delta(tool_call=ToolCallDelta(call.index, arguments=fragment)))
+            call.emitted = len(call.args.text)
+
+    def _commit_arguments(self) -> None:
+        """The string that held markers closed normally: they were argument text after all."""
+        self._call.replay = None
+        self._emit_arguments()
+
+    def _roll_back(self) -> None:
+        """...unless the string never closed: then the first such marker ended the arguments,
+        and everything after it is parsed again as what it is."""
+        call = self._call
+        replay, call.replay = call.replay or [], None
+        call.args.text, call.raw = call.args.text[: call.cut], call.raw[: call.raw_cut]
+        self._state = SECTION
+        self._emit_arguments()
+        if replay[0].role == "call_end":
+            call.raw += replay.pop(0).text
+            self._close_call(None)
+        else:
+            self._close_call(f"tool call interrupted by {replay[0].text}")
+        for event in replay:
+            self._dispatch(event)
 
     def _close_call(self, interrupted: str | None) -> None:
         """The call's arguments are complete (or cut off): attribute, validate, mark."""
@@ -300,7 +346,8 @@ class OutputParser:
                         f"{self._call.id_text.strip()!r} is for; dropped", self._call.position,
                         self._call.raw)
             return False
-        self._open_call(name, self._call.args.text)
+        self._open_call(name)
+        self._emit_arguments()
         return True
 
     # ---- end of stream ---------------------------------------------------------------------
@@ -309,6 +356,8 @@ class OutputParser:
         self._trailing.add(event)
 
     def _close(self) -> None:
+        while self._state == CALL_ARGS and self._call.replay is not None:
+            self._roll_back()
         state = self._state
         if state == REASONING:
             self._error("unterminated_reasoning", "output ended inside the reasoning", 0)
