@@ -4,9 +4,10 @@ Reasoning and content stream live. Tool calls are held until generation ends and
 whole: the K2 parser only knows at `<|tool_call_end|>` which declared tool an unnamed call
 means and whether the arguments are JSON. A call the model botched never becomes content (no
 marker ever reaches a client). What it becomes is decided here, as vLLM and SGLang do: a call
-with a known tool name is returned with its arguments exactly as written, even when they are
-not valid JSON or were cut off, so the client's agent can tell the model what to fix; a call
-the parser could not attribute to a tool is dropped. Both are logged as warnings.
+with a function name (even an undeclared one, `unknown_tool`) is returned with its arguments
+exactly as written, even when they are not valid JSON or were cut off, so the client's agent
+can tell the model what to fix; a call the parser could not attribute to any tool is dropped.
+Both are logged as warnings.
 """
 
 from __future__ import annotations
