@@ -6,6 +6,7 @@ import asyncio
 import json
 import os
 import signal
+import sqlite3
 import sys
 from pathlib import Path
 
@@ -104,6 +105,35 @@ async def test_kill_9_then_resume_redoes_no_completed_step(openai_server, tmp_pa
     assert set(seen[cut:]) & before == set()  # no logged step was requested again
     assert _logged(tmp_path, "k9") == {("main", 1), ("main", 2)} | {
         (f"Research part{i}.", s) for i in range(8) for s in range(1, 5)}
+
+
+def _cut_before(run_dir: Path, run_id: str, kind: str) -> None:
+    """Make the log what a kill -9 just before the first `kind` event would leave."""
+    with sqlite3.connect(run_dir / run_id / "events.sqlite") as db:
+        (seq,) = db.execute("SELECT MIN(seq) FROM events WHERE kind = ?", (kind,)).fetchone()
+        db.execute("DELETE FROM events WHERE seq >= ?", (seq,))
+
+
+async def test_cli_resume_does_not_call_the_model_for_agents_that_had_answered(
+        openai_server, tmp_path) -> None:
+    script = route(fan_out(["x", "y"]), echo_worker(steps=2))
+    seen: list[tuple[str, int]] = []
+    server = await openai_server(lambda c: seen.append(_key(c)) or script(c))
+    proc = await _cli("Two parts.", "--base-url", server.base_url, "--model", "fake",
+                      "--run-dir", str(tmp_path), "--run-id", "cut", "--json")
+    out, err = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode == 0, err.decode()
+    answer = json.loads(out)["answer"]
+    for kind in ("done", "final"):
+        _cut_before(tmp_path, "cut", kind)  # a worker's (then main's) answer is logged, no more
+        logged, cut = _logged(tmp_path, "cut"), len(seen)
+        proc = await _cli("--resume", "cut", "--run-dir", str(tmp_path), "--json")
+        out, err = await asyncio.wait_for(proc.communicate(), 60)
+        assert proc.returncode == 0, err.decode()
+        summary = json.loads(out)
+        assert set(seen[cut:]).isdisjoint(logged), kind  # no logged step is asked again
+        assert ("main", 2) in seen[cut:] if kind == "done" else seen[cut:] == []
+        assert summary["answer"] == answer and summary["steps"] == 2 + 2 * 2
 
 
 async def test_cli_reports_bad_usage(tmp_path) -> None:
