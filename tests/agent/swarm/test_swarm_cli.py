@@ -10,9 +10,18 @@ import sqlite3
 import sys
 from pathlib import Path
 
-from swarm_scripts import echo_worker, fan_out, is_orchestrator, route, steps_done, task_of
+from swarm_scripts import (
+    echo_worker,
+    fan_out,
+    is_orchestrator,
+    last_tool_output,
+    route,
+    steps_done,
+    task_of,
+)
 
 from openk2.agent.llm import RateLimitError
+from openk2.agent.llm.scripted import Reply, call
 from openk2.agent.swarm import open_run_store
 from openk2.agent.swarm.launcher import options_for_resume
 
@@ -134,6 +143,37 @@ async def test_cli_resume_does_not_call_the_model_for_agents_that_had_answered(
         assert set(seen[cut:]).isdisjoint(logged), kind  # no logged step is asked again
         assert ("main", 2) in seen[cut:] if kind == "done" else seen[cut:] == []
         assert summary["answer"] == answer and summary["steps"] == 2 + 2 * 2
+
+
+async def test_cli_workspace_gives_sub_agents_the_direct_tools(openai_server, tmp_path) -> None:
+    workspace = tmp_path / "ws"
+    workspace.mkdir()
+    for name in ("a", "b"):
+        (workspace / f"{name}.txt").write_text(f"owner: {name}-team")
+
+    def worker(c):
+        if steps_done(c) == 0:
+            path = task_of(c).removeprefix("Read ").rstrip(".")
+            return Reply(tool_calls=[call("read_file", 0, path=path)])
+        return Reply(text=last_tool_output(c))
+
+    script = route(fan_out(["a.txt", "b.txt"], "Read {{item}}."), worker)
+    worker_tools: set[str] = set()
+
+    def handler(c):
+        if not is_orchestrator(c):
+            worker_tools.update(t.name for t in c.tools)
+        return script(c)
+
+    server = await openai_server(handler)
+    proc = await _cli("Read two files.", "--base-url", server.base_url, "--model", "fake",
+                      "--run-dir", str(tmp_path / "runs"), "--workspace", str(workspace),
+                      "--json")
+    out, err = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode == 0, err.decode()
+    answer = json.loads(out)["answer"]
+    assert "owner: a-team" in answer and "owner: b-team" in answer
+    assert worker_tools >= {"calculator", "read_file", "kv_get", "kv_set"}
 
 
 async def test_cli_reports_bad_usage(tmp_path) -> None:
