@@ -4,7 +4,9 @@ A small run (an orchestrator fanning out to three two-step workers, then answeri
 completion once while its SQLite log records where each group commit ended. Then, for every
 commit boundary, a copy of the log cut there stands in for the file a killed process left
 behind; the run is resumed from it and every LLM and tool call made on resume is counted per
-agent. A call is allowed only if its result is missing from the cut log.
+agent. A call is allowed only if its result is missing from the cut log, and the resumed run
+must end with the uninterrupted run's answer and step count. Both sub-agent paths are cut: in
+process (`local`) and through the remote-job contract (`remote`, `InlineBackend`).
 """
 
 from __future__ import annotations
