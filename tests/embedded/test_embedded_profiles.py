@@ -13,8 +13,8 @@ from typing import Any
 from openk2.agent.llm.message import ToolCall
 from openk2.agent.llm.scripted import ChatCall, Reply, ScriptedProvider
 from openk2.agent.swarm import Swarm, SwarmConfig
+from openk2.agent.tools.workspace import world_tools
 from openk2.embedded.corpus import client_tasks, swarm_tasks
-from openk2.embedded.tools import world_tools
 from openk2.serve.chat_plan import _message_dict
 from openk2.serve.protocol import ChatCompletionRequest
 from openk2.tokenizer import default_tokenizer

@@ -86,13 +86,13 @@ def swarm(
 
 
 def _workspace_tools(path: Path | None) -> Any:
-    """The embedded model's four direct tools over a workspace, or None."""
+    """The four direct tools over a workspace (`cli/workspace.py`), or None."""
     if path is None:
         return None
-    from openk2.embedded.tools import workspace_world, world_tools
+    from openk2.cli.workspace import workspace_tools
 
     try:
-        return world_tools(workspace_world(path))
+        return workspace_tools(path)
     except (OSError, ValueError) as exc:
         raise typer.BadParameter(str(exc), param_hint="--workspace") from exc
 

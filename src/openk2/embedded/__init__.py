@@ -1,9 +1,10 @@
 """The embedded default model: a small K2-architecture model trained by openk2 and shipped in the
 package, so that the whole system (engine, server, chat protocol, swarm) runs offline.
 
-Modules: `tools` (its calculator/file/key-value tools as agent tools over a `ToolWorld`),
-`profiles` (the runtime strings its training chats must match), `corpus` (the seeded training
-mixture and held-out tasks).
+Modules: `profiles` (the runtime strings its training chats must match), `corpus` (the seeded
+training mixture and held-out tasks), `export`, `evaluate`, `server` (a local `openk2 serve`),
+`demo` (`openk2 demo` over the shipped demo workspace). Its direct tools are generic agent
+tools (`agent.tools.workspace`); the terminal chat is `cli/chat.py`.
 """
 
 from __future__ import annotations

@@ -12,8 +12,9 @@ from pathlib import Path
 
 from openk2.agent.swarm.launcher import LaunchOptions, launch
 from openk2.agent.swarm.runtime import SwarmOutcome
-from openk2.embedded.tools import workspace_world, world_tools
+from openk2.agent.tools.workspace import read_workspace, world_tools
 from openk2.train.synthetic.items import field_value
+from openk2.train.synthetic.world import ToolWorld
 
 DEMO_FIELD = "owner"
 DEMO_FILES = ("docs/atlas.txt", "notes/comet.txt", "data/maple.txt", "config/onyx.txt")
@@ -29,8 +30,8 @@ def demo_workspace() -> Path:
 
 def expected_answer(workspace: Path | None = None) -> str:
     """The demo task's correct answer, read from the workspace files."""
-    world = workspace_world(workspace or demo_workspace())
-    return "\n".join(f"{p}: {field_value(world.files[p], DEMO_FIELD)}" for p in DEMO_FILES)
+    files = read_workspace(workspace or demo_workspace())["files"]
+    return "\n".join(f"{p}: {field_value(files[p], DEMO_FIELD)}" for p in DEMO_FILES)
 
 
 async def run_demo(base_url: str, model: str, *, task: str = DEMO_TASK,
@@ -38,5 +39,6 @@ async def run_demo(base_url: str, model: str, *, task: str = DEMO_TASK,
     """One durable swarm run of `task` over the demo workspace (greedy decoding)."""
     opts = LaunchOptions(task=task, base_url=base_url, model=model, run_dir=run_dir,
                          max_agents=32, max_steps=80, agent_max_steps=6, temperature=0.0,
-                         progress=progress, tools=world_tools(workspace_world(demo_workspace())))
+                         progress=progress,
+                         tools=world_tools(ToolWorld.from_json(read_workspace(demo_workspace()))))
     return await launch(opts)

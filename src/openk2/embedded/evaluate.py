@@ -21,7 +21,7 @@ from typing import Any
 from openk2.agent.llm.openai_compat import OpenAICompatProvider
 from openk2.agent.llm.provider import GenerationSettings
 from openk2.agent.swarm import BudgetLimits, Swarm, SwarmConfig
-from openk2.embedded.tools import world_tools
+from openk2.agent.tools.workspace import world_tools
 from openk2.train.synthetic import Task, ToolWorld, check_answer
 
 

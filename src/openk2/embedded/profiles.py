@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from openk2.agent.swarm.prompts import ORCHESTRATOR_PROMPT
 from openk2.agent.swarm.tools import swarm_tool_specs
-from openk2.embedded.tools import world_tool_specs
+from openk2.agent.tools.workspace import world_tool_specs
 from openk2.train.synthetic import ChatProfile
 
 CLIENT_SYSTEM_PROMPT = (

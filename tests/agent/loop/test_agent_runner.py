@@ -11,6 +11,7 @@ from openk2.agent.llm import Message, ToolCall, system, user
 from openk2.agent.llm.scripted import Reply, ScriptedProvider, call
 from openk2.agent.loop import AgentRunner, MaxStepsReachedError, Wire
 from openk2.agent.loop.events import StepBegin, StepEnd, ToolCallFinished, TurnEnd
+from openk2.agent.loop.runner import final_answer
 from openk2.agent.tools import Toolset, tool
 
 
@@ -86,6 +87,26 @@ async def test_resume_finishes_an_interrupted_step_without_a_new_llm_call() -> N
     outcome = await runner.run()
     assert outcome.text == "final" and outcome.steps == 2 and len(provider.calls) == 1
     assert [m.content for m in runner.history if m.role == "tool"] == ["kept", "answer to b"]
+
+
+async def test_a_restored_history_ending_in_an_answer_is_finished() -> None:
+    answered = [user("go"), Message(role="assistant", content="the answer")]
+    provider = ScriptedProvider([])  # any LLM call would exhaust the script
+    runner = AgentRunner(provider, Toolset([lookup]), answered, steps_done=3)
+    outcome = await runner.run()
+    assert (outcome.text, outcome.stop_reason, outcome.steps) == ("the answer", "no_tool_calls", 3)
+    assert provider.calls == [] and runner.history == answered
+    follow_up = ScriptedProvider([Reply(text="more")])
+    again = await AgentRunner(follow_up, Toolset(), [*answered, user("and?")]).run()
+    assert again.text == "more" and len(follow_up.calls) == 1  # a new user turn is new work
+
+
+def test_final_answer_only_for_an_assistant_message_without_calls() -> None:
+    answer = Message(role="assistant", content="x")
+    assert final_answer([user("go"), answer]) is answer
+    assert final_answer([]) is None and final_answer([user("go")]) is None
+    calling = Message(role="assistant", tool_calls=(call("lookup", 0, q="a"),))
+    assert final_answer([user("go"), calling]) is None
 
 
 async def test_events_on_the_wire() -> None:

@@ -6,12 +6,22 @@ import asyncio
 import json
 import os
 import signal
+import sqlite3
 import sys
 from pathlib import Path
 
-from swarm_scripts import echo_worker, fan_out, is_orchestrator, route, steps_done, task_of
+from swarm_scripts import (
+    echo_worker,
+    fan_out,
+    is_orchestrator,
+    last_tool_output,
+    route,
+    steps_done,
+    task_of,
+)
 
 from openk2.agent.llm import RateLimitError
+from openk2.agent.llm.scripted import Reply, call
 from openk2.agent.swarm import open_run_store
 from openk2.agent.swarm.launcher import options_for_resume
 
@@ -104,6 +114,66 @@ async def test_kill_9_then_resume_redoes_no_completed_step(openai_server, tmp_pa
     assert set(seen[cut:]) & before == set()  # no logged step was requested again
     assert _logged(tmp_path, "k9") == {("main", 1), ("main", 2)} | {
         (f"Research part{i}.", s) for i in range(8) for s in range(1, 5)}
+
+
+def _cut_before(run_dir: Path, run_id: str, kind: str) -> None:
+    """Make the log what a kill -9 just before the first `kind` event would leave."""
+    with sqlite3.connect(run_dir / run_id / "events.sqlite") as db:
+        (seq,) = db.execute("SELECT MIN(seq) FROM events WHERE kind = ?", (kind,)).fetchone()
+        db.execute("DELETE FROM events WHERE seq >= ?", (seq,))
+
+
+async def test_cli_resume_does_not_call_the_model_for_agents_that_had_answered(
+        openai_server, tmp_path) -> None:
+    script = route(fan_out(["x", "y"]), echo_worker(steps=2))
+    seen: list[tuple[str, int]] = []
+    server = await openai_server(lambda c: seen.append(_key(c)) or script(c))
+    proc = await _cli("Two parts.", "--base-url", server.base_url, "--model", "fake",
+                      "--run-dir", str(tmp_path), "--run-id", "cut", "--json")
+    out, err = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode == 0, err.decode()
+    answer = json.loads(out)["answer"]
+    for kind in ("done", "final"):
+        _cut_before(tmp_path, "cut", kind)  # a worker's (then main's) answer is logged, no more
+        logged, cut = _logged(tmp_path, "cut"), len(seen)
+        proc = await _cli("--resume", "cut", "--run-dir", str(tmp_path), "--json")
+        out, err = await asyncio.wait_for(proc.communicate(), 60)
+        assert proc.returncode == 0, err.decode()
+        summary = json.loads(out)
+        assert set(seen[cut:]).isdisjoint(logged), kind  # no logged step is asked again
+        assert ("main", 2) in seen[cut:] if kind == "done" else seen[cut:] == []
+        assert summary["answer"] == answer and summary["steps"] == 2 + 2 * 2
+
+
+async def test_cli_workspace_gives_sub_agents_the_direct_tools(openai_server, tmp_path) -> None:
+    workspace = tmp_path / "ws"
+    workspace.mkdir()
+    for name in ("a", "b"):
+        (workspace / f"{name}.txt").write_text(f"owner: {name}-team")
+
+    def worker(c):
+        if steps_done(c) == 0:
+            path = task_of(c).removeprefix("Read ").rstrip(".")
+            return Reply(tool_calls=[call("read_file", 0, path=path)])
+        return Reply(text=last_tool_output(c))
+
+    script = route(fan_out(["a.txt", "b.txt"], "Read {{item}}."), worker)
+    worker_tools: set[str] = set()
+
+    def handler(c):
+        if not is_orchestrator(c):
+            worker_tools.update(t.name for t in c.tools)
+        return script(c)
+
+    server = await openai_server(handler)
+    proc = await _cli("Read two files.", "--base-url", server.base_url, "--model", "fake",
+                      "--run-dir", str(tmp_path / "runs"), "--workspace", str(workspace),
+                      "--json")
+    out, err = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode == 0, err.decode()
+    answer = json.loads(out)["answer"]
+    assert "owner: a-team" in answer and "owner: b-team" in answer
+    assert worker_tools >= {"calculator", "read_file", "kv_get", "kv_set"}
 
 
 async def test_cli_reports_bad_usage(tmp_path) -> None:

@@ -3,8 +3,12 @@
 The loop is split into named phases (max-steps guard, `before_step` hook, LLM call,
 `after_llm` hook, tools, `after_step` hook, loop guard) so that the swarm can add budgets and
 durable logging through `RunHooks` without touching the loop. A runner can start from a
-restored history, including one whose last assistant message still has unanswered tool calls
-(a step interrupted by a crash): `run()` finishes those calls first, without a new LLM call.
+restored history, and `run()` first settles the step the history ends in, without an LLM call:
+- it ends in an assistant answer (no tool calls): that step ended the run, so `run()` returns
+  it at once (a crash between the last step and the record of completion redoes nothing);
+- its last assistant message has unanswered tool calls (a step interrupted by a crash): only
+  the missing calls run, then the loop goes on;
+- anything else (a user or tool message last): the next step is a new LLM call.
 """
 
 from __future__ import annotations
@@ -169,7 +173,12 @@ class AgentRunner:
         await self.hooks.after_tool(self, call, result)
 
     async def _finish_interrupted_step(self) -> StepResult | None:
-        """If the history ends mid-step (calls without results), run the missing calls."""
+        """The step a restored history ends in, completed without an LLM call (None if the
+        history ends between steps): a final answer as is, tool calls by running the missing
+        ones."""
+        answer = final_answer(self.history)
+        if answer is not None:
+            return StepResult(Completion(answer), ())
         idx = _last_assistant_index(self.history)
         if idx is None or not self.history[idx].tool_calls:
             return None
@@ -201,6 +210,19 @@ class AgentRunner:
     def _emit(self, event: StepBegin | StepEnd | TurnEnd) -> None:
         if self.wire is not None and self.wire.active:
             self.wire.emit(event)
+
+
+def final_answer(history: Sequence[Message]) -> Message | None:
+    """The assistant answer `history` ends in, if it does: the step that ended a run.
+
+    A history restored after a crash can end there when the process died between logging the
+    last LLM step and recording the agent's completion; such an agent is finished, and
+    calling the model again would redo its last step.
+    """
+    last = history[-1] if history else None
+    if last is None or last.role != "assistant" or last.tool_calls:
+        return None
+    return last
 
 
 def _last_assistant_index(history: Sequence[Message]) -> int | None:

@@ -5,17 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from typing import TYPE_CHECKING
 
 from openk2.agent.llm.message import Completion, ToolCall
 from openk2.agent.llm.provider import GenerationSettings
 from openk2.agent.loop.runner import AgentRunner, RunHooks
 from openk2.agent.loop.step import StepResult
+from openk2.agent.swarm.host import SwarmHost
 from openk2.agent.swarm.state import MAIN, AgentRecord
 from openk2.agent.tools.base import ToolResult
-
-if TYPE_CHECKING:
-    from openk2.agent.swarm.runtime import Swarm
 
 
 class StalledError(Exception):
@@ -28,7 +25,7 @@ class StalledError(Exception):
 class SwarmHooks(RunHooks):
     """Budgets before each step, durable logging after it, watchdog reset."""
 
-    def __init__(self, swarm: Swarm, rec: AgentRecord) -> None:
+    def __init__(self, swarm: SwarmHost, rec: AgentRecord) -> None:
         self.swarm = swarm
         self.rec = rec
         self.watchdog: asyncio.Timeout | None = None
@@ -53,7 +50,7 @@ class SwarmHooks(RunHooks):
 
     async def after_tool(self, runner: AgentRunner, call: ToolCall, result: ToolResult) -> None:
         self.swarm.log(self.rec.agent_id, "tool", runner.steps,
-                                {"call_id": call.id, "output": result.output})
+                       {"call_id": call.id, "output": result.output})
 
     async def after_step(self, runner: AgentRunner, result: StepResult) -> None:
         await self.swarm.store.sync()

@@ -19,8 +19,7 @@ from typing import Any, Protocol
 from openk2.agent.llm.message import Completion, Message, ToolCall, Usage
 from openk2.agent.llm.provider import ChatProvider, GenerationSettings
 from openk2.agent.loop.runner import AgentRunner, MaxStepsReachedError, RunHooks
-from openk2.agent.loop.step import StepResult
-from openk2.agent.tools.base import Tool, Toolset
+from openk2.agent.tools.base import Tool, ToolResult, Toolset
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,10 +39,12 @@ class RemoteJob:
 
 @dataclass(frozen=True, slots=True)
 class RemoteStep:
-    """One step taken remotely: the assistant message, its usage, the tool outputs."""
+    """One step taken remotely: the assistant message, its usage, the tool outputs it ran."""
 
     step: int
-    message: dict[str, Any]
+    message: dict[str, Any] | None
+    """None for a step the job's history already held (cut by a crash mid-step): only its
+    missing tool calls ran, so only their outputs are new."""
     usage: Usage
     outputs: list[tuple[str, str]]
 
@@ -63,12 +64,15 @@ class _Recorder(RunHooks):
     def __init__(self, report: RemoteReport) -> None:
         self.report = report
 
-    async def after_step(self, runner: AgentRunner, result: StepResult) -> None:
-        calls: tuple[ToolCall, ...] = result.message.tool_calls
-        outputs = [(c.id, r.output) for c, r in zip(calls, result.results, strict=True)]
-        completion: Completion = result.completion
+    async def after_llm(self, runner: AgentRunner, completion: Completion) -> None:
         self.report.steps.append(RemoteStep(runner.steps, completion.message.to_openai(),
-                                            completion.usage, outputs))
+                                            completion.usage, []))
+
+    async def after_tool(self, runner: AgentRunner, call: ToolCall, result: ToolResult) -> None:
+        steps = self.report.steps
+        if not steps or steps[-1].step != runner.steps:  # finishing a restored step
+            steps.append(RemoteStep(runner.steps, None, Usage(), []))
+        steps[-1].outputs.append((call.id, result.output))
 
 
 async def run_job(job: RemoteJob) -> RemoteReport:

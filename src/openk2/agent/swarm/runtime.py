@@ -6,6 +6,24 @@ aborted, and its siblings keep running. Every step is logged before the next beg
 killed at any point is resumed by `Swarm.restore(...)` + `run()` without repeating logged
 steps. Budgets are reserved before each step and spawn (see `budgets.py`), model calls go
 through the AIMD scheduler (`scheduler.py`).
+
+Where a kill -9 can cut the log (`store.py` commits in groups) and what resume does there:
+- before `run`: nothing to resume (`restore` says so); start the run again.
+- an agent spawned or resumed, no `llm` row yet: its first LLM call is made (never made
+  durably before, so not a redo).
+- an `llm` row with tool calls, some `tool` rows missing: only the calls without a logged
+  result run again (at-least-once for them; the swarm's own tools are idempotent through the
+  spawn keys, other side-effecting tools must be too); logged results are reused.
+- a swarm tool's sub-agents partly spawned: the re-run call finds the spawned ones by key
+  (finished ones return their logged result) and spawns only the missing ones, with the
+  same ids.
+- an `llm` row ending in an answer (no tool calls), its `done` (or `final`) missing: the
+  agent is finished; `AgentRunner` returns that answer without calling the model and the
+  completion is recorded now.
+- `done` logged, the parent's `tool` row missing: the parent's call is re-run and gets the
+  logged result back, rendered again (no sub-agent runs).
+- `final` logged: `run()` returns the outcome.
+Not restored: the loop guard's count of repeated steps and the stall watchdog start afresh.
 """
 
 from __future__ import annotations
@@ -19,7 +37,12 @@ from typing import Any
 from openk2.agent.llm.message import Usage
 from openk2.agent.llm.provider import ChatProvider, ProviderError
 from openk2.agent.loop.events import AgentFinished, AgentSpawned, Wire
-from openk2.agent.loop.runner import AgentRunner, MaxStepsReachedError, TurnOutcome
+from openk2.agent.loop.runner import (
+    AgentRunner,
+    MaxStepsReachedError,
+    TurnOutcome,
+    final_answer,
+)
 from openk2.agent.swarm.accounting import account
 from openk2.agent.swarm.budgets import Budget, BudgetExceededError
 from openk2.agent.swarm.config import SwarmConfig, SwarmOutcome
@@ -318,6 +341,10 @@ class Swarm:
     async def _run_remote(self, rec: AgentRecord) -> SubagentResult:
         """One invocation on the remote backend; its steps are logged when it returns."""
         assert self.backend is not None
+        answer = final_answer(rec.history)
+        if answer is not None:  # its last step answered before a crash; nothing to run
+            return SubagentResult(rec.agent_id, rec.spec.name, "completed", answer.content,
+                                  rec.steps, rec.usage)
         want = rec.base_steps + (rec.spec.max_steps or self.config.agent_max_steps) - rec.steps
         try:
             granted = self.budget.grant_steps(want)
@@ -334,15 +361,16 @@ class Swarm:
                         self.config.settings, self.config.agent_timeout_s)
         report = await self.backend.run(job)
         self._absorb(rec, report)
-        self.budget.refund_steps(granted - len(report.steps))
+        self.budget.refund_steps(granted - sum(st.message is not None for st in report.steps))
         return self._remote_result(rec, report, budget_cut=granted < want)
 
     def _absorb(self, rec: AgentRecord, report: RemoteReport) -> None:
         for st in report.steps:
-            data = {"message": st.message, "usage": st.usage.to_dict()}
-            self.log(rec.agent_id, "llm", st.step, data)
-            apply_event(self.state, StoredEvent(0, rec.agent_id, "llm", st.step, data, 0.0))
-            self.budget.add_usage(st.usage)
+            if st.message is not None:  # else the step's LLM call is in the log already
+                data = {"message": st.message, "usage": st.usage.to_dict()}
+                self.log(rec.agent_id, "llm", st.step, data)
+                apply_event(self.state, StoredEvent(0, rec.agent_id, "llm", st.step, data, 0.0))
+                self.budget.add_usage(st.usage)
             for call_id, output in st.outputs:
                 tool = {"call_id": call_id, "output": output}
                 self.log(rec.agent_id, "tool", st.step, tool)

@@ -2,8 +2,9 @@
 
 Replay is the whole of crash recovery: each `llm` event restores an assistant message and a
 step, each `tool` event a tool answer, `done` a final result. An agent whose log ends in the
-middle of a step resumes from there (its runner finishes the missing tool calls), so steps
-that were logged are never run again.
+middle of a step resumes from there (its runner finishes the missing tool calls), and one whose
+log ends in an answer is finished, so steps that were logged are never run again (every case:
+`runtime.py`).
 """
 
 from __future__ import annotations

@@ -5,7 +5,8 @@ updated, so a crash (even kill -9) can only lose rows that were not committed ye
 run's state is rebuilt by replaying the log. Commits are grouped: `append()` queues a row and
 schedules one flush for the current event-loop iteration, `sync()` waits for it; hundreds of
 agents finishing steps at once share one commit. WAL with `synchronous=NORMAL` survives
-process crashes (only an OS crash or power loss can drop the last commits).
+process crashes (only an OS crash or power loss can drop the last commits). What resume does
+at each place a crash can cut the log is listed in `runtime.py`.
 """
 
 from __future__ import annotations

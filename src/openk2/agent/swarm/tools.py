@@ -8,19 +8,15 @@ same call finds the sub-agents it already started instead of spawning new ones.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from pydantic import BaseModel, Field
 
 from openk2.agent.llm.message import ToolSpec
 from openk2.agent.loop.step import current_tool_call
 from openk2.agent.swarm.budgets import BudgetExceededError
+from openk2.agent.swarm.host import SwarmHost
 from openk2.agent.swarm.results import render_batch
 from openk2.agent.swarm.spec import DEFAULT_WORKER, AgentSpec
 from openk2.agent.tools.base import Tool, ToolError, ToolOk, ToolResult, params_schema
-
-if TYPE_CHECKING:
-    from openk2.agent.swarm.runtime import Swarm
 
 ITEM = "{{item}}"
 
@@ -58,7 +54,7 @@ class ReadArtifactParams(BaseModel):
 class _SwarmTool:
     """Shared constructor: tools act for one parent agent of one swarm."""
 
-    def __init__(self, swarm: Swarm, parent_id: str) -> None:
+    def __init__(self, swarm: SwarmHost, parent_id: str) -> None:
         self.swarm = swarm
         self.parent_id = parent_id
 
@@ -171,7 +167,7 @@ class ReadArtifact(_SwarmTool, Tool[ReadArtifactParams]):
 _CLASSES = (CreateSubagent, AssignTask, SwarmFanOut, Resume, ReadArtifact)
 
 
-def swarm_tools(swarm: Swarm, parent_id: str) -> list[Tool[BaseModel]]:
+def swarm_tools(swarm: SwarmHost, parent_id: str) -> list[Tool[BaseModel]]:
     """The orchestration tools acting for `parent_id`."""
     return [cls(swarm, parent_id) for cls in _CLASSES]  # type: ignore[misc]
 

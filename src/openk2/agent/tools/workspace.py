@@ -1,21 +1,25 @@
-"""The embedded model's tools as agent tools: calculator, read_file, kv_get and kv_set.
+"""Direct tools over a workspace: calculator, read_file, kv_get and kv_set.
 
-They run against a `ToolWorld` (the same deterministic world that wrote the training chats),
-so a model served through the real runtime sees exactly the tool results it was trained on.
-A world comes from a task (evaluation), from the shipped demo world, or from a directory
-(`workspace_world`): its text files become readable, and `kv.json` seeds the key-value store.
+The tools only adapt a `World` (anything that answers a direct tool call with text) to the
+agent's `Tool` interface; the world decides the results. `openk2 chat` and
+`openk2 swarm --workspace` bind them to the deterministic world that wrote the embedded
+model's training chats (`train.synthetic.ToolWorld`), so a model served through the real
+runtime sees exactly the tool results it was trained on; their names, descriptions and
+schemas are the ones it was trained on too, so change none of them.
+`read_workspace` loads a directory (its text files become readable, `kv.json` seeds the
+key-value store) or a world JSON file into the world's JSON form.
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any, Protocol
 
 from pydantic import BaseModel, Field
 
 from openk2.agent.llm.message import ToolSpec
-from openk2.agent.tools.base import Tool, ToolError, ToolOk, ToolResult, Toolset
-from openk2.train.synthetic.world import WORKER_TOOL_NAMES, ToolWorld
+from openk2.agent.tools.base import Tool, ToolError, ToolOk, ToolResult, Toolset, params_schema
 
 MAX_WORKSPACE_FILE = 64 * 1024
 """Bytes of one workspace file that read_file may return (bigger files are left out)."""
@@ -39,10 +43,18 @@ class KvSetParams(BaseModel):
     value: str = Field(description="Value to store")
 
 
-class _WorldTool(Tool[BaseModel]):
-    """One direct tool of a `ToolWorld`; the world's error texts become `ToolError`s."""
+class World(Protocol):
+    """What answers the direct tools: result text, or `Error: ...` text for a bad call."""
 
-    def __init__(self, world: ToolWorld) -> None:
+    def call(self, name: str, arguments: str | dict[str, Any]) -> str:
+        """Run tool `name` on `arguments`."""
+        ...
+
+
+class _WorldTool(Tool[BaseModel]):
+    """One direct tool of a `World`; the world's error texts become `ToolError`s."""
+
+    def __init__(self, world: World) -> None:
         self.world = world
 
     async def run(self, params: BaseModel) -> ToolResult:
@@ -77,24 +89,24 @@ class KvSet(_WorldTool):
 
 
 _CLASSES: tuple[type[_WorldTool], ...] = (Calculator, ReadFile, KvGet, KvSet)
-assert tuple(c.name for c in _CLASSES) == WORKER_TOOL_NAMES
 
 
-def world_tools(world: ToolWorld) -> Toolset:
+def world_tools(world: World) -> Toolset:
     """The four direct tools bound to `world`."""
     return Toolset(cls(world) for cls in _CLASSES)
 
 
 def world_tool_specs() -> list[ToolSpec]:
     """What a model is told about the direct tools (no world needed)."""
-    return [cls(ToolWorld()).spec() for cls in _CLASSES]
+    return [ToolSpec(cls.name, cls.description, params_schema(cls.Params)) for cls in _CLASSES]
 
 
-def workspace_world(path: Path) -> ToolWorld:
-    """A world from a directory (text files under it by relative path, `kv.json` as the store)
-    or from a world JSON file (`{"files": {...}, "kv": {...}}`)."""
+def read_workspace(path: Path) -> dict[str, Any]:
+    """A world's JSON form (`{"files": {...}, "kv": {...}}`, what `ToolWorld.from_json` reads)
+    from a directory (text files under it by relative path, `kv.json` as the store) or from a
+    world JSON file."""
     if path.is_file():
-        return ToolWorld.from_json(_read_json(path))
+        return _read_json(path)
     if not path.is_dir():
         raise FileNotFoundError(f"workspace {path} is neither a directory nor a JSON file")
     files = {}
@@ -106,7 +118,7 @@ def workspace_world(path: Path) -> ToolWorld:
                 continue  # binary files are not readable by the model
     kv_file = path / "kv.json"
     kv = _read_json(kv_file) if kv_file.is_file() else {}
-    return ToolWorld(files=files, kv={str(k): str(v) for k, v in kv.items()})
+    return {"files": files, "kv": {str(k): str(v) for k, v in kv.items()}}
 
 
 def _read_json(path: Path) -> dict:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import io
 
 from openk2.agent.llm.scripted import ChatCall, Reply, ScriptedProvider, call
-from openk2.embedded.chat import TerminalChat
-from openk2.embedded.tools import world_tools
+from openk2.agent.tools.workspace import world_tools
+from openk2.cli.chat import TerminalChat
 from openk2.train.synthetic import ToolWorld
 
 

@@ -1,4 +1,4 @@
-"""Workspace worlds and the embedded model's tools as agent tools."""
+"""Workspace loading and the direct tools (calculator, read_file, kv_get, kv_set)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,18 @@ import pytest
 
 from openk2.agent.llm.message import ToolCall
 from openk2.agent.tools.base import ToolError, ToolOk
-from openk2.embedded.tools import MAX_WORKSPACE_FILE, workspace_world, world_tools
+from openk2.agent.tools.workspace import (
+    MAX_WORKSPACE_FILE,
+    read_workspace,
+    world_tool_specs,
+    world_tools,
+)
 from openk2.train.synthetic import ToolWorld
+from openk2.train.synthetic.world import WORKER_TOOL_NAMES, tool_schemas
+
+
+def workspace_world(path: Path) -> ToolWorld:
+    return ToolWorld.from_json(read_workspace(path))
 
 
 def _workspace(tmp_path: Path) -> Path:
@@ -69,3 +79,13 @@ async def test_tool_results_are_the_training_world_results() -> None:
                        ("calculator", {"expression": "2+2"})):
         tool = tools.get(name)
         assert await tool.run(tool.Params(**args)) == ToolOk(world.call(name, args))
+
+
+def test_names_are_the_training_worlds_and_specs_need_no_world() -> None:
+    specs = world_tool_specs()
+    assert tuple(s.name for s in specs) == WORKER_TOOL_NAMES
+    assert specs == world_tools(ToolWorld()).specs()
+    trained = {t["function"]["name"]: t["function"] for t in tool_schemas(WORKER_TOOL_NAMES)}
+    for spec in specs:  # every parameter the training chats declare is one the tool takes
+        assert set(spec.parameters["properties"]) == set(trained[spec.name]["parameters"]
+                                                         ["properties"])
