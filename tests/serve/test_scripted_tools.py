@@ -120,8 +120,8 @@ async def test_openk2_chat_prints_no_markup_for_odd_k2_calls(scripted: tuple) ->
     import io
 
     from openk2.agent.llm.openai_compat import OpenAICompatProvider
-    from openk2.embedded.chat import TerminalChat
-    from openk2.embedded.tools import world_tools
+    from openk2.agent.tools.workspace import world_tools
+    from openk2.cli.chat import TerminalChat
     from openk2.train.synthetic import ToolWorld
 
     say(scripted, '</think>Let me compute.<|tool_call_end|><|tool_call_begin|>0'
