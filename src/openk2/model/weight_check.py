@@ -98,14 +98,19 @@ def check_structure(reader: CheckpointReader, plan: CheckpointPlan, config: Any)
 
 def _check_layer_count(reader: CheckpointReader, plan: CheckpointPlan, config: Any) -> None:
     present = {int(m[1]) for n in plan.sources if (m := _LAYER.match(n))}
-    found = max(present, default=-1) + 1
-    if found != config.num_hidden_layers:
-        raise CheckpointError(
-            f"config.json num_hidden_layers={config.num_hidden_layers}, the weights have "
-            f"{found} layers (model.layers.0-{found - 1}); the config does not describe "
-            "these weights",
-            file=reader.path,
-        )
+    found, wanted = max(present, default=-1) + 1, config.num_hidden_layers
+    if found == wanted:
+        return
+    first = f"model.layers.{min(found, wanted)}."
+    tensor = next((plan.sources[n].keys[0] for n in plan.sources if n.startswith(first)), None)
+    span = f"model.layers.{min(found, wanted)}-{max(found, wanted) - 1}"
+    fate = "are missing from the weights" if wanted > found else "are not in the model"
+    raise CheckpointError(
+        f"config.json num_hidden_layers={wanted}, the weights have {found} layers: {span} "
+        f"{fate}; this config.json does not describe these weights",
+        file=reader.path,
+        tensor=tensor,
+    )
 
 
 def _check_expert_count(reader: CheckpointReader, plan: CheckpointPlan, config: Any) -> None:
