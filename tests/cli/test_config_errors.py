@@ -27,7 +27,7 @@ BAD_CONFIGS: dict[str, tuple[object, str]] = {
     "empty": ("", "not valid JSON"),
     "not an object": ("[1, 2]", "must hold a JSON object, got list"),
     "string size": ({"hidden_size": "64"}, "hidden_size must be an integer, got '64'"),
-    "zero heads": ({"num_attention_heads": 0}, "num_attention_heads must be an integer >= 1, got 0"),
+    "zero heads": ({"num_attention_heads": 0}, "num_attention_heads must be an integer >= 1"),
     "negative vocab": ({"vocab_size": -1}, "vocab_size must be an integer >= 1, got -1"),
     "string eps": ({"rms_norm_eps": "1e-5"}, "rms_norm_eps must be a number, got '1e-5'"),
     "quantization string": (

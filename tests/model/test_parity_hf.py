@@ -101,7 +101,8 @@ def test_rope_interleave_matches_transformers_both_ways(interleave: bool) -> Non
         actual = model(ids, positions)
         cache = model.new_cache(2, 16)
         steps = [model(ids[:, :5], positions[:, :5], cache=cache)]
-        steps += [model(ids[:, t : t + 1], positions[:, t : t + 1], cache=cache) for t in (5, 6, 7, 8)]
+        for t in range(5, 9):
+            steps.append(model(ids[:, t : t + 1], positions[:, t : t + 1], cache=cache))
     assert (actual - expected).abs().max().item() <= TOLERANCE
     assert (torch.cat(steps, dim=1) - expected).abs().max().item() <= TOLERANCE
 

@@ -10,8 +10,8 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from openk2.model import KimiK2ForCausalLM, ModelConfig, build_model, get_preset
-from openk2.model.safetensors_io import INDEX_NAME, SINGLE_NAME, CheckpointError
 from openk2.model import weights as weights_module
+from openk2.model.safetensors_io import INDEX_NAME, SINGLE_NAME, CheckpointError
 from openk2.model.weights import load_model, save_model
 
 

@@ -4,7 +4,8 @@
 `model_type: kimi_k2`) or a K2.5 / K2.6 `kimi_k25` config (it uses the nested `text_config`).
 Unknown keys are ignored, so real files load unchanged; everything kept is validated in
 `__post_init__` (rules in `config_checks.py`). `load_config` is the one reader of a
-checkpoint's config.json: its errors are `ConfigError`s that name the file. `to_hf_json` writes a dict that transformers' `DeepseekV3Config` loads.
+checkpoint's config.json: its errors are `ConfigError`s that name the file. `to_hf_json`
+writes a dict that transformers' `DeepseekV3Config` loads.
 
 Presets (`PRESETS`, `get_preset`): `debug` for unit tests, `tiny` (~10M params) and `small`
 (~170M total MoE) for CPU demos and benchmarks, `kimi-k2.6` with the real dimensions.

@@ -182,7 +182,8 @@ def _validate_rope(cfg: Any) -> None:
         if value is not None and not (_is_number(value) and math.isfinite(value)):
             raise ValueError(f"rope_scaling.{key} must be a finite number, got {value!r}")
     if not isinstance(scaling.get("truncate", True), bool):
-        raise ValueError(f"rope_scaling.truncate must be true or false, got {scaling['truncate']!r}")
+        truncate = scaling["truncate"]
+        raise ValueError(f"rope_scaling.truncate must be true or false, got {truncate!r}")
 
 
 def _is_number(value: Any) -> bool:
@@ -210,7 +211,9 @@ def check_model_type(raw: dict[str, Any], required: list[str]) -> None:
     `required` are the keys a `ModelConfig` cannot do without.
     """
     text = raw.get("text_config", raw)
-    sources = [("model_type", raw)] + ([("text_config.model_type", text)] if text is not raw else [])
+    sources = [("model_type", raw)]
+    if text is not raw:
+        sources.append(("text_config.model_type", text))
     for where, source in sources:
         kind = source.get("model_type")
         if kind is None or kind in KNOWN_MODEL_TYPES:

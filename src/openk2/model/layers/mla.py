@@ -172,7 +172,8 @@ class MLA(nn.Module):
         """What the cache stores per token: [normalised c_kv ; rotated k_pe], [B, T, C]."""
         c_kv_BTL, k_pe_BTR = kv_BTC.split([self.kv_rank, self.rope_dim], dim=-1)
         c_kv_BTL = self.kv_a_layernorm(c_kv_BTL)
-        return torch.cat([c_kv_BTL, apply_rope(k_pe_BTR, rotation_BTP, self.rope_interleave)], dim=-1)
+        k_pe_BTR = apply_rope(k_pe_BTR, rotation_BTP, self.rope_interleave)
+        return torch.cat([c_kv_BTL, k_pe_BTR], dim=-1)
 
     def _prefers_absorbed(self, new: int, total: int) -> bool:
         """Whether the latent-space form costs fewer multiply-adds per head for these lengths."""

@@ -2,8 +2,9 @@
 
 Elements (2i, 2i+1) of a rope vector form one complex pair rotated by angle p * inv_freq[i]; the
 pairs stay in place (complex-multiplication layout). Never use the NeoX half-split on raw K2
-weights; a config with `rope_interleave: false` asks for exactly that split (pairs (i, i+R/2)). Dot products, hence attention, do not depend on the output layout; the latent cache
-stores k_pe in this interleaved layout.
+weights; a config with `rope_interleave: false` asks for exactly that split (pairs (i, i+R/2)),
+and `apply_rope` reads such pairs, writing them out interleaved. Dot products, hence attention,
+do not depend on the output layout; the latent cache stores k_pe in the interleaved layout.
 
 YaRN (DeepSeek formula) blends interpolated and extrapolated frequencies with a linear ramp over
 the dimensions between the beta_fast and beta_slow correction dims, and sharpens the softmax by
