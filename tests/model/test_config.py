@@ -259,3 +259,12 @@ def test_missing_required_key_is_an_error() -> None:
     del values["kv_lora_rank"]
     with pytest.raises(ValueError, match="missing required keys: kv_lora_rank"):
         ModelConfig.from_hf_json(values)
+
+
+def test_kimi_k25_top_level_dtype_is_checked_too() -> None:
+    text = get_preset("debug").to_hf_json()
+    del text["dtype"]
+    wrapper = {"model_type": "kimi_k25", "text_config": text}
+    assert ModelConfig.from_hf_json(wrapper | {"torch_dtype": "float16"}).dtype == "float16"
+    with pytest.raises(ValueError, match="dtype 'fp4' is not supported"):
+        ModelConfig.from_hf_json(wrapper | {"dtype": "fp4"})

@@ -29,6 +29,8 @@ _KIMI_K25_FALLBACK_KEYS = (
     "pad_token_id",
     "tie_word_embeddings",
     "quantization_config",
+    "dtype",
+    "torch_dtype",
 )
 """Keys a `kimi_k25` config may carry at top level only; copied into the text config if absent."""
 
