@@ -6,7 +6,8 @@ an openk2 model carrying the same weights.
 
 HF 5.23 quirks handled here: it fuses routed experts into `mlp.experts.gate_up_proj [E, 2I, D]`
 (cat(gate, up) on the output dim) and `mlp.experts.down_proj [E, D, I]`; it needs
-`rope_interleave=True` for K2 weights, `tie_word_embeddings=False`, and
+`rope_interleave=True` for K2 weights (the config's own value is passed, so `False` is tested
+too), `tie_word_embeddings=False`, and
 `num_key_value_heads == num_attention_heads`.
 """
 
@@ -29,7 +30,7 @@ def hf_config(config: ModelConfig) -> DeepseekV3Config:
     """The transformers config for an openk2 config (eager attention for exact comparisons)."""
     values = config.to_hf_json()
     values.update(
-        rope_interleave=True,
+        rope_interleave=config.rope_interleave,
         tie_word_embeddings=False,
         num_key_value_heads=config.num_attention_heads,
     )

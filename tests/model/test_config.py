@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+import logging
+import re
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from openk2.model.config import PRESETS, ModelConfig, get_preset
+from openk2.model.config import PRESETS, ModelConfig, get_preset, load_config
+from openk2.model.config_checks import CONFIG_DTYPES, KNOWN_MODEL_TYPES
+from openk2.model.errors import ConfigError
 
 
 def _k2_thinking_json() -> dict[str, Any]:
@@ -141,14 +145,113 @@ def test_invalid_values_are_rejected_by_name(change: dict[str, Any], message: st
 
 
 def test_missing_file_and_bad_json_give_clear_errors(tmp_path: Path) -> None:
-    with pytest.raises(FileNotFoundError, match="config.json"):
-        ModelConfig.from_hf_json(tmp_path)
-    (tmp_path / "config.json").write_text("{not json")
-    with pytest.raises(ValueError, match="not valid JSON"):
-        ModelConfig.from_hf_json(tmp_path)
-    (tmp_path / "config.json").write_text("[1, 2]")
-    with pytest.raises(ValueError, match="JSON object"):
-        ModelConfig.from_hf_json(tmp_path)
+    file = str(tmp_path / "config.json")
+    with pytest.raises(ConfigError, match="not found") as info:
+        load_config(tmp_path)
+    assert info.value.file == file
+    for text, message in [
+        ("{not json", "not valid JSON"),
+        ('{"vocab_size": 5', "truncated or corrupt"),
+        ("", "not valid JSON"),
+        ("[1, 2]", "JSON object, got list"),
+    ]:
+        (tmp_path / "config.json").write_text(text)
+        with pytest.raises(ConfigError, match=message) as info:
+            load_config(tmp_path)
+        assert str(info.value).startswith(file)
+    (tmp_path / "config.json").write_bytes(b"\xff\xfe\x00")
+    with pytest.raises(ConfigError, match="cannot read"):
+        ModelConfig.from_hf_json(tmp_path / "config.json")
+
+
+def _invalid(tmp_path: Path, **changes: Any) -> ConfigError:
+    """The error `load_config` raises for the debug preset's config.json with `changes`."""
+    (tmp_path / "config.json").write_text(json.dumps(get_preset("debug").to_hf_json() | changes))
+    with pytest.raises(ConfigError) as info:
+        load_config(tmp_path)
+    assert str(info.value).startswith(f"{tmp_path / 'config.json'}: invalid config: ")
+    return info.value
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"hidden_size": "64"}, "hidden_size must be an integer, got '64'"),
+        ({"rms_norm_eps": "1e-5"}, "rms_norm_eps must be a number, got '1e-5'"),
+        ({"rope_theta": "x"}, "rope_theta must be a number, got 'x'"),
+        ({"num_hidden_layers": None}, "num_hidden_layers must be an integer, got None"),
+        ({"norm_topk_prob": "yes"}, "norm_topk_prob must be true or false, got 'yes'"),
+        ({"n_routed_experts": 8.0}, "n_routed_experts must be an integer, got 8.0"),
+        ({"q_lora_rank": True}, "q_lora_rank must be an integer or null, got True"),
+        ({"eos_token_id": "x"}, "eos_token_id must be an integer or a list of integers or null"),
+        ({"model_type": 5}, "model_type must be a string, got 5"),
+        ({"rope_scaling": "yarn"}, "rope_scaling must be a JSON object or null, got 'yarn'"),
+        ({"quantization_config": "int4"}, "quantization_config must be a JSON object or null"),
+        ({"quantization_config": [1]}, "got \\[1\\]"),
+        ({"num_attention_heads": 0}, "num_attention_heads must be an integer >= 1, got 0"),
+        ({"vocab_size": -5}, "vocab_size must be an integer >= 1, got -5"),
+        ({"n_shared_experts": -1}, "n_shared_experts must be an integer >= 0, got -1"),
+        ({"rope_interleave": "no"}, "rope_interleave must be true or false, got 'no'"),
+        ({"dtype": "float99"}, "dtype 'float99' is not supported"),
+        ({"dtype": 3}, "dtype must be a string, got 3"),
+        ({"dtype": None, "torch_dtype": "int8"}, "dtype 'int8' is not supported"),
+        (
+            {"rope_scaling": dict(PRESETS["debug"]["rope_scaling"], beta_fast="x")},
+            "rope_scaling.beta_fast must be a finite number, got 'x'",
+        ),
+        (
+            {"rope_scaling": dict(PRESETS["debug"]["rope_scaling"], mscale=None, truncate=1)},
+            "rope_scaling.truncate must be true or false, got 1",
+        ),
+    ],
+)
+def test_bad_config_json_values_are_errors_naming_file_key_and_repr(
+    tmp_path: Path, change: dict[str, Any], message: str
+) -> None:
+    assert re.search(message, str(_invalid(tmp_path, **change)))
+
+
+def test_known_dtypes_load_and_a_torch_prefix_is_accepted() -> None:
+    values = get_preset("debug").to_hf_json()
+    for name in CONFIG_DTYPES:
+        assert ModelConfig.from_hf_json(values | {"dtype": name}).dtype == name
+    del values["dtype"]
+    assert ModelConfig.from_hf_json(values | {"torch_dtype": "torch.float16"}).dtype == "float16"
+
+
+def test_unknown_model_type_with_deepseek_v3_keys_warns_and_loads(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    values = get_preset("debug").to_hf_json() | {"model_type": "my_k2_finetune"}
+    with caplog.at_level(logging.WARNING, logger="openk2.model.config_checks"):
+        config = ModelConfig.from_hf_json(values)
+    assert config.hidden_size == 64
+    assert "model_type 'my_k2_finetune' is not one openk2 knows" in caplog.text
+    caplog.clear()
+    for kind in KNOWN_MODEL_TYPES:
+        ModelConfig.from_hf_json(values | {"model_type": kind})
+    assert caplog.text == ""
+
+
+def test_unknown_model_type_without_deepseek_v3_keys_is_an_error(tmp_path: Path) -> None:
+    llama = {"model_type": "llama", "hidden_size": 64, "num_hidden_layers": 2, "vocab_size": 9}
+    (tmp_path / "config.json").write_text(json.dumps(llama))
+    with pytest.raises(ConfigError, match="model_type 'llama' is not a DeepSeek-V3 / Kimi K2 "
+                       "model .* lacks the DeepSeek-V3 keys intermediate_size"):  # fmt: skip
+        load_config(tmp_path)
+    nested = {"model_type": "kimi_k25", "text_config": llama}
+    with pytest.raises(ValueError, match="text_config.model_type 'llama'"):
+        ModelConfig.from_hf_json(nested)
+
+
+def test_rope_interleave_defaults_true_and_round_trips() -> None:
+    values = get_preset("debug").to_hf_json()
+    assert values["rope_interleave"] is True
+    del values["rope_interleave"]
+    assert ModelConfig.from_hf_json(values).rope_interleave is True
+    split = ModelConfig.from_hf_json(values | {"rope_interleave": False})
+    assert split.rope_interleave is False
+    assert ModelConfig.from_hf_json(split.to_hf_json()) == split
 
 
 def test_missing_required_key_is_an_error() -> None:
@@ -156,3 +259,12 @@ def test_missing_required_key_is_an_error() -> None:
     del values["kv_lora_rank"]
     with pytest.raises(ValueError, match="missing required keys: kv_lora_rank"):
         ModelConfig.from_hf_json(values)
+
+
+def test_kimi_k25_top_level_dtype_is_checked_too() -> None:
+    text = get_preset("debug").to_hf_json()
+    del text["dtype"]
+    wrapper = {"model_type": "kimi_k25", "text_config": text}
+    assert ModelConfig.from_hf_json(wrapper | {"torch_dtype": "float16"}).dtype == "float16"
+    with pytest.raises(ValueError, match="dtype 'fp4' is not supported"):
+        ModelConfig.from_hf_json(wrapper | {"dtype": "fp4"})

@@ -85,3 +85,34 @@ def test_state_dict_conversion_round_trips() -> None:
     reference = hf_model.state_dict()
     assert set(back) == set(reference)
     assert all(torch.equal(back[k], reference[k]) for k in reference)
+
+
+@pytest.mark.parametrize("interleave", [True, False])
+def test_rope_interleave_matches_transformers_both_ways(interleave: bool) -> None:
+    """`rope_interleave: false` (transformers' rotate_half) gives transformers' logits too."""
+    config = _configs()["k26_yarn"].replace(rope_interleave=interleave)
+    hf_model = random_hf_model(config, seed=11)
+    assert hf_model.config.rope_interleave is interleave
+    model = openk2_from_hf(hf_model, config)
+    ids = torch.randint(0, config.vocab_size, (2, 9), generator=torch.Generator().manual_seed(4))
+    positions = torch.arange(9).expand(2, 9) + 300
+    with torch.no_grad():
+        expected = hf_model(ids, position_ids=positions).logits
+        actual = model(ids, positions)
+        cache = model.new_cache(2, 16)
+        steps = [model(ids[:, :5], positions[:, :5], cache=cache)]
+        for t in range(5, 9):
+            steps.append(model(ids[:, t : t + 1], positions[:, t : t + 1], cache=cache))
+    assert (actual - expected).abs().max().item() <= TOLERANCE
+    assert (torch.cat(steps, dim=1) - expected).abs().max().item() <= TOLERANCE
+
+
+def test_rope_interleave_changes_the_logits() -> None:
+    """The flag is honoured: the same weights read the other way give different logits."""
+    config = _configs()["k26_yarn"]
+    hf_model = random_hf_model(config, seed=11)
+    ids = torch.randint(0, config.vocab_size, (1, 9), generator=torch.Generator().manual_seed(4))
+    with torch.no_grad():
+        interleaved = openk2_from_hf(hf_model, config)(ids)
+        split = openk2_from_hf(hf_model, config.replace(rope_interleave=False))(ids)
+    assert (interleaved - split).abs().max().item() > 100 * TOLERANCE

@@ -10,6 +10,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from openk2.model import KimiK2ForCausalLM, ModelConfig, build_model, get_preset
+from openk2.model import weights as weights_module
 from openk2.model.safetensors_io import INDEX_NAME, SINGLE_NAME, CheckpointError
 from openk2.model.weights import load_model, save_model
 
@@ -163,13 +164,56 @@ def test_config_with_fewer_layers(saved: Path) -> None:
     _edit_config(saved, num_hidden_layers=2)
     err = _error(saved)
     assert err.tensor is not None and err.tensor.startswith("model.layers.2.")
-    assert "unexpected" in str(err) and "num_hidden_layers=2, the weights have 3 layers" in str(err)
+    assert "num_hidden_layers=2, the weights have 3 layers" in str(err)
+    assert "model.layers.2-2 are not in the model" in str(err)
 
 
 def test_config_with_more_layers(saved: Path) -> None:
     _edit_config(saved, num_hidden_layers=4)
     err = _error(saved)
-    assert "missing" in str(err) and "num_hidden_layers=4, the weights have 3 layers" in str(err)
+    assert "num_hidden_layers=4, the weights have 3 layers: model.layers.3-3 are missing" in str(
+        err
+    )
+
+
+def _refuse_to_build(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make building any model fail the test: these checks must come from names and headers."""
+
+    def build(config: object) -> None:
+        raise AssertionError("a model was built before the config was checked against the weights")
+
+    monkeypatch.setattr(weights_module, "KimiK2ForCausalLM", build)
+
+
+@pytest.mark.parametrize("layers", [3_000, 100_000])
+def test_a_config_claiming_huge_layer_counts_fails_before_building(
+    saved: Path, layers: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _edit_config(saved, num_hidden_layers=layers)
+    _refuse_to_build(monkeypatch)
+    err = _error(saved)
+    assert f"num_hidden_layers={layers}, the weights have 3 layers" in str(err)
+    assert err.file == str(saved)
+
+
+def test_sharded_checkpoint_is_checked_against_its_index_before_building(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    save_model(_model(), tmp_path, max_shard_size="100KB")
+    assert (tmp_path / INDEX_NAME).is_file()
+    _refuse_to_build(monkeypatch)
+    for change, message in [
+        ({"num_hidden_layers": 100_000}, "num_hidden_layers=100000, the weights have 3 layers"),
+        ({"hidden_size": 96}, "hidden_size=96"),
+        ({"vocab_size": 1024}, "vocab_size=1024"),
+        ({"kv_lora_rank": 48}, "kv_lora_rank=48"),
+        ({"n_routed_experts": 4000}, "n_routed_experts=4000 (first MoE layer 1"),
+        ({"first_k_dense_replace": 0}, "the weights have 0 routed experts in that layer"),
+    ]:
+        config = json.loads((tmp_path / "config.json").read_text())
+        (tmp_path / "config.json").write_text(json.dumps(config | change))
+        assert message in str(_error(tmp_path))
+        (tmp_path / "config.json").write_text(json.dumps(config))
 
 
 def test_config_with_more_experts(saved: Path) -> None:
@@ -180,7 +224,10 @@ def test_config_with_more_experts(saved: Path) -> None:
 
 def test_missing_or_invalid_config(saved: Path) -> None:
     _edit_config(saved, num_attention_heads=0)
-    assert "invalid config" in str(_error(saved))
+    err = _error(saved)
+    assert "invalid config" in str(err) and err.file == str(saved / "config.json")
+    _edit_config(saved, num_attention_heads=4, quantization_config="int4")
+    assert "quantization_config must be a JSON object" in str(_error(saved))
     (saved / "config.json").unlink()
     err = _error(saved)
     assert err.file is not None and err.file.endswith("config.json")

@@ -33,14 +33,20 @@ def inspect_command(
 
 
 def _inspect_config(preset: str | None, model: Path | None) -> ModelConfig:
-    from openk2.model import ModelConfig, get_preset
+    from openk2.model import get_preset
+    from openk2.model.config import load_config
 
     if (preset is None) == (model is None):
         raise typer.BadParameter("pass exactly one of --preset and --model")
+    if model is not None:
+        try:
+            return load_config(model)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--model") from exc
     try:
-        return get_preset(preset) if preset is not None else ModelConfig.from_hf_json(model)
-    except (KeyError, ValueError, FileNotFoundError) as exc:
-        raise typer.BadParameter(str(exc).strip("'\"")) from exc
+        return get_preset(preset or "")
+    except KeyError as exc:
+        raise typer.BadParameter(exc.args[0], param_hint="--preset") from exc
 
 
 def _params_table(config: ModelConfig, title: str) -> Table:

@@ -3,7 +3,9 @@
 `ModelConfig.from_hf_json` reads a K2 / K2-Thinking `config.json` (DeepseekV3 schema, raw
 `model_type: kimi_k2`) or a K2.5 / K2.6 `kimi_k25` config (it uses the nested `text_config`).
 Unknown keys are ignored, so real files load unchanged; everything kept is validated in
-`__post_init__`. `to_hf_json` writes a dict that transformers' `DeepseekV3Config` loads.
+`__post_init__` (rules in `config_checks.py`). `load_config` is the one reader of a
+checkpoint's config.json: its errors are `ConfigError`s that name the file. `to_hf_json`
+writes a dict that transformers' `DeepseekV3Config` loads.
 
 Presets (`PRESETS`, `get_preset`): `debug` for unit tests, `tiny` (~10M params) and `small`
 (~170M total MoE) for CPU demos and benchmarks, `kimi-k2.6` with the real dimensions.
@@ -13,40 +15,24 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from openk2.model.config_checks import check_model_type, check_types, validate
+from openk2.model.errors import ConfigError
+
+CONFIG_NAME = "config.json"
 _KIMI_K25_FALLBACK_KEYS = (
     "bos_token_id",
     "eos_token_id",
     "pad_token_id",
     "tie_word_embeddings",
     "quantization_config",
+    "dtype",
+    "torch_dtype",
 )
 """Keys a `kimi_k25` config may carry at top level only; copied into the text config if absent."""
-
-_POSITIVE_INT_FIELDS = (
-    "vocab_size",
-    "hidden_size",
-    "intermediate_size",
-    "moe_intermediate_size",
-    "num_hidden_layers",
-    "num_attention_heads",
-    "num_key_value_heads",
-    "n_routed_experts",
-    "num_experts_per_tok",
-    "moe_layer_freq",
-    "n_group",
-    "topk_group",
-    "kv_lora_rank",
-    "qk_nope_head_dim",
-    "qk_rope_head_dim",
-    "v_head_dim",
-    "max_position_embeddings",
-)
-
 
 @dataclass(kw_only=True, slots=True)
 class ModelConfig:
@@ -105,6 +91,9 @@ class ModelConfig:
     rope_scaling: dict[str, Any] | None = None
     """YaRN parameters (`type`, `factor`, `original_max_position_embeddings`, `beta_fast`,
     `beta_slow`, `mscale`, `mscale_all_dim`); None for plain RoPE."""
+    rope_interleave: bool = True
+    """RoPE pairs: True rotates adjacent dims (2i, 2i+1), the layout of K2 / DeepSeek-V3 weights;
+    False rotates dims (i, i + R/2), transformers' half-split `rotate_half` (DeepseekV3 key)."""
     max_position_embeddings: int = 4096
     """Longest supported context."""
     tie_word_embeddings: bool = False
@@ -131,11 +120,13 @@ class ModelConfig:
     """Checkpoint quantization metadata, carried for the weight loader (INT4 / FP8)."""
 
     def __post_init__(self) -> None:
+        check_types(self)
         if self.num_key_value_heads is None:
             self.num_key_value_heads = self.num_attention_heads
         if self.rope_scaling is not None:
             self.rope_scaling = _normalise_rope_scaling(self.rope_scaling)
-        _validate(self)
+        self.dtype = self.dtype.removeprefix("torch.")
+        validate(self)
 
     @property
     def qk_head_dim(self) -> int:
@@ -158,15 +149,21 @@ class ModelConfig:
 
     @classmethod
     def from_hf_json(cls, source: str | Path | dict[str, Any]) -> ModelConfig:
-        """Build from a `config.json` path, a checkpoint directory or an already parsed dict."""
-        raw = _read_json(source) if not isinstance(source, dict) else dict(source)
+        """Build from an already parsed config.json dict, or a path (see `load_config`)."""
+        if not isinstance(source, dict):
+            return load_config(source)
+        raw = dict(source)
         text = _text_config(raw)
         if "rope_parameters" in text and text.get("rope_scaling") is None:
             text = _from_rope_parameters(text)
-        if "dtype" not in text and "torch_dtype" in text:
-            text["dtype"] = text["torch_dtype"]
+        if text.get("dtype") is None:
+            text["dtype"] = text.get("torch_dtype")
+        if text["dtype"] is None:
+            del text["dtype"]
         fields = dataclasses.fields(cls)
-        missing = [f.name for f in fields if _required(f) and f.name not in text]
+        required = [f.name for f in fields if _required(f)]
+        check_model_type(raw, required)
+        missing = [name for name in required if name not in text]
         if missing:
             raise ValueError(f"model config is missing required keys: {', '.join(missing)}")
         names = {f.name for f in fields}
@@ -190,19 +187,41 @@ def _required(f: dataclasses.Field[Any]) -> bool:
     return f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
 
 
-def _read_json(source: str | Path) -> dict[str, Any]:
-    path = Path(source)
+def config_path(path: str | Path) -> Path:
+    """The config.json a path means: inside a directory, itself, or next to a weights file."""
+    path = Path(path)
     if path.is_dir():
-        path = path / "config.json"
-    if not path.is_file():
-        raise FileNotFoundError(f"model config not found: {path}")
+        return path / CONFIG_NAME
+    return path if path.suffix == ".json" else path.parent / CONFIG_NAME
+
+
+def read_config_json(path: str | Path) -> dict[str, Any]:
+    """config.json as a dict; any unreadable, non-JSON or non-object file is a `ConfigError`."""
+    file = config_path(path)
+    if not file.is_file():
+        raise ConfigError("not found (a checkpoint needs its config.json)", file=file)
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read: {exc}", file=file) from exc
     except json.JSONDecodeError as exc:
-        raise ValueError(f"{path} is not valid JSON: {exc}") from exc
+        raise ConfigError(f"not valid JSON (truncated or corrupt?): {exc}", file=file) from exc
     if not isinstance(data, dict):
-        raise ValueError(f"{path} must hold a JSON object, got {type(data).__name__}")
+        raise ConfigError(f"must hold a JSON object, got {type(data).__name__}", file=file)
     return data
+
+
+def load_config(path: str | Path) -> ModelConfig:
+    """The one way openk2 reads a checkpoint's config.json (inspect, generate, serve, train).
+
+    Every problem (missing or corrupt file, wrong types, bad values, a foreign model_type) is a
+    `ConfigError` whose message starts with the file's path.
+    """
+    raw = read_config_json(path)
+    try:
+        return ModelConfig.from_hf_json(raw)
+    except ValueError as exc:
+        raise ConfigError(f"invalid config: {exc}", file=config_path(path)) from exc
 
 
 def _text_config(raw: dict[str, Any]) -> dict[str, Any]:
@@ -237,8 +256,6 @@ def _from_rope_parameters(text: dict[str, Any]) -> dict[str, Any]:
 
 def _normalise_rope_scaling(scaling: dict[str, Any]) -> dict[str, Any]:
     """Copy with a `type` key (older files say `type`, newer `rope_type`)."""
-    if not isinstance(scaling, dict):
-        raise ValueError(f"rope_scaling must be a dict or None, got {type(scaling).__name__}")
     out = dict(scaling)
     kind = out.get("type", out.get("rope_type"))
     if kind is None:
@@ -246,95 +263,6 @@ def _normalise_rope_scaling(scaling: dict[str, Any]) -> dict[str, Any]:
     out["type"] = kind
     out.pop("rope_type", None)
     return out
-
-
-def _validate(cfg: ModelConfig) -> None:
-    """Reject configs the model cannot run, naming the offending key."""
-    for name in _POSITIVE_INT_FIELDS:
-        _require_int(name, getattr(cfg, name), minimum=1)
-    _require_int("n_shared_experts", cfg.n_shared_experts, minimum=0)
-    _require_int("first_k_dense_replace", cfg.first_k_dense_replace, minimum=0)
-    _require_int("num_nextn_predict_layers", cfg.num_nextn_predict_layers, minimum=0)
-    if cfg.q_lora_rank is not None:
-        _require_int("q_lora_rank", cfg.q_lora_rank, minimum=1)
-    _validate_routing(cfg)
-    _validate_unsupported(cfg)
-    _validate_rope(cfg)
-    for name in ("bos_token_id", "pad_token_id", "eos_token_id"):
-        _validate_token_ids(name, getattr(cfg, name), cfg.vocab_size)
-    for name in ("rms_norm_eps", "initializer_range", "routed_scaling_factor"):
-        value = getattr(cfg, name)
-        if not isinstance(value, int | float) or not math.isfinite(value) or value <= 0:
-            raise ValueError(f"{name} must be a positive finite number, got {value!r}")
-
-
-def _require_int(name: str, value: Any, *, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-
-
-def _validate_routing(cfg: ModelConfig) -> None:
-    experts, groups = cfg.n_routed_experts, cfg.n_group
-    if cfg.num_experts_per_tok > experts:
-        raise ValueError(
-            f"num_experts_per_tok ({cfg.num_experts_per_tok}) exceeds n_routed_experts ({experts})"
-        )
-    if experts % groups:
-        raise ValueError(f"n_routed_experts ({experts}) must be divisible by n_group ({groups})")
-    if cfg.topk_group > groups:
-        raise ValueError(f"topk_group ({cfg.topk_group}) exceeds n_group ({groups})")
-    if groups > 1 and experts // groups < 2:
-        raise ValueError("group-limited routing needs at least 2 experts per group")
-    if cfg.num_experts_per_tok > cfg.topk_group * (experts // groups):
-        raise ValueError(
-            f"num_experts_per_tok ({cfg.num_experts_per_tok}) exceeds the experts reachable in "
-            f"topk_group={cfg.topk_group} groups of {experts // groups}"
-        )
-    if cfg.first_k_dense_replace > cfg.num_hidden_layers:
-        raise ValueError("first_k_dense_replace exceeds num_hidden_layers")
-
-
-def _validate_unsupported(cfg: ModelConfig) -> None:
-    checks = (
-        ("topk_method", cfg.topk_method, "noaux_tc"),
-        ("scoring_func", cfg.scoring_func, "sigmoid"),
-        ("hidden_act", cfg.hidden_act, "silu"),
-        ("tie_word_embeddings", cfg.tie_word_embeddings, False),
-        ("attention_bias", cfg.attention_bias, False),
-    )
-    for name, value, wanted in checks:
-        if value != wanted:
-            raise ValueError(f"{name}={value!r} is not supported (the K2 family uses {wanted!r})")
-
-
-def _validate_rope(cfg: ModelConfig) -> None:
-    if cfg.qk_rope_head_dim % 2:
-        raise ValueError(f"qk_rope_head_dim must be even, got {cfg.qk_rope_head_dim}")
-    if not cfg.rope_theta > 1:
-        raise ValueError(f"rope_theta must be > 1, got {cfg.rope_theta!r}")
-    scaling = cfg.rope_scaling
-    if scaling is None or scaling["type"] == "default":
-        return
-    if scaling["type"] != "yarn":
-        raise ValueError(f"rope_scaling type {scaling['type']!r} is not supported (only 'yarn')")
-    factor = scaling.get("factor")
-    if not isinstance(factor, int | float) or factor < 1:
-        raise ValueError(f"rope_scaling.factor must be a number >= 1, got {factor!r}")
-    original = scaling.get("original_max_position_embeddings")
-    if isinstance(original, bool) or not isinstance(original, int) or original < 1:
-        raise ValueError(
-            "rope_scaling.original_max_position_embeddings must be a positive int, "
-            f"got {original!r}"
-        )
-
-
-def _validate_token_ids(name: str, value: Any, vocab_size: int) -> None:
-    ids = value if isinstance(value, list) else [value]
-    for token in ids:
-        if token is None:
-            continue
-        if isinstance(token, bool) or not isinstance(token, int) or not 0 <= token < vocab_size:
-            raise ValueError(f"{name} {token!r} is not a token id in [0, {vocab_size})")
 
 
 def _preset_ids(vocab_size: int) -> dict[str, int]:

@@ -23,9 +23,11 @@ from typing import Any, Self
 import torch
 from safetensors import safe_open
 
+from openk2.model.config import read_config_json
+from openk2.model.errors import CheckpointError
+
 INDEX_NAME = "model.safetensors.index.json"
 SINGLE_NAME = "model.safetensors"
-CONFIG_NAME = "config.json"
 MAX_HEADER_BYTES = 100_000_000  # the safetensors format's own limit
 
 # Safetensors dtype tags -> torch dtypes (the subset torch can hold).
@@ -46,16 +48,6 @@ DTYPES: dict[str, torch.dtype] = {
     "U8": torch.uint8,
     "BOOL": torch.bool,
 }
-
-
-class CheckpointError(ValueError):
-    """A checkpoint that cannot be read as asked; the message names the file and tensor."""
-
-    def __init__(self, problem: str, *, file: Path | str | None = None, tensor: str | None = None):
-        self.file = None if file is None else str(file)
-        self.tensor = tensor
-        where = [part for part in (self.file, tensor and f"tensor '{tensor}'") if part]
-        super().__init__(f"{': '.join(where)}: {problem}" if where else problem)
 
 
 @dataclass(frozen=True, slots=True)
@@ -292,17 +284,7 @@ def _merged_infos(files: list[Path]) -> dict[str, TensorInfo]:
 
 def read_config(path: str | os.PathLike[str]) -> dict[str, Any]:
     """The checkpoint's config.json as a dict (next to a single file, or in the directory)."""
-    path = Path(path)
-    config_file = (path if path.is_dir() else path.parent) / CONFIG_NAME
-    if not config_file.is_file():
-        raise CheckpointError(f"no {CONFIG_NAME} next to the weights", file=config_file)
-    try:
-        config = json.loads(config_file.read_text())
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise CheckpointError(f"corrupt JSON: {exc}", file=config_file) from exc
-    if not isinstance(config, dict):
-        raise CheckpointError("not a JSON object", file=config_file)
-    return config
+    return read_config_json(path)
 
 
 def iter_tensors(reader: CheckpointReader) -> Iterator[tuple[str, torch.Tensor]]:

@@ -1,12 +1,16 @@
 """Check a checkpoint plan against the model a config.json builds, before reading any data.
 
 Errors name the file and tensor and, where the cause is likely a config.json that does not
-describe these weights, the config fields involved and their values.
+describe these weights, the config fields involved and their values. `check_structure` runs
+first, on names and headers alone, before any model is built: building follows the config, so a
+config that claims 100,000 layers must be caught by comparing it with the weights, not by
+building it.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -56,6 +60,17 @@ _LAYER = re.compile(r"^model\.layers\.(\d+)\.")
 _EXPERT = re.compile(r"\.experts\.(\d+)\.")
 _SHOWN = 5  # names listed in a missing/unexpected error
 
+# Model tensors whose shapes `check_structure` compares with config.json, as config -> shape.
+KEY_SHAPES: dict[str, Callable[[Any], tuple[int, ...]]] = {
+    "model.embed_tokens.weight": lambda c: (c.vocab_size, c.hidden_size),
+    "lm_head.weight": lambda c: (c.vocab_size, c.hidden_size),
+    "model.norm.weight": lambda c: (c.hidden_size,),
+    "model.layers.0.self_attn.kv_a_proj_with_mqa.weight": lambda c: (
+        c.kv_lora_rank + c.qk_rope_head_dim,
+        c.hidden_size,
+    ),
+}
+
 
 @dataclass(frozen=True, slots=True)
 class ExpectedTensor:
@@ -63,6 +78,59 @@ class ExpectedTensor:
 
     shape: tuple[int, ...]
     dtype: torch.dtype
+
+
+def check_structure(reader: CheckpointReader, plan: CheckpointPlan, config: Any) -> None:
+    """Layer count, key widths and expert count of config.json against the checkpoint's names.
+
+    Costs what the names cost (no tensor data, nothing sized by the config is built), so a
+    config that disagrees with the weights fails at once, however large it claims to be.
+    """
+    _check_layer_count(reader, plan, config)
+    for name, shape_of in KEY_SHAPES.items():
+        src = plan.sources.get(name)
+        if src is not None and src.kind != "int4":
+            shape, want = source_shape(reader, src), shape_of(config)
+            if shape != want:
+                _shape_error(reader, name, src, shape, want, config)
+    _check_expert_count(reader, plan, config)
+
+
+def _check_layer_count(reader: CheckpointReader, plan: CheckpointPlan, config: Any) -> None:
+    present = {int(m[1]) for n in plan.sources if (m := _LAYER.match(n))}
+    found, wanted = max(present, default=-1) + 1, config.num_hidden_layers
+    if found == wanted:
+        return
+    first = f"model.layers.{min(found, wanted)}."
+    tensor = next((plan.sources[n].keys[0] for n in plan.sources if n.startswith(first)), None)
+    span = f"model.layers.{min(found, wanted)}-{max(found, wanted) - 1}"
+    fate = "are missing from the weights" if wanted > found else "are not in the model"
+    raise CheckpointError(
+        f"config.json num_hidden_layers={wanted}, the weights have {found} layers: {span} "
+        f"{fate}; this config.json does not describe these weights",
+        file=reader.path,
+        tensor=tensor,
+    )
+
+
+def _check_expert_count(reader: CheckpointReader, plan: CheckpointPlan, config: Any) -> None:
+    """The first MoE layer holds exactly n_routed_experts routed experts."""
+    layer = next(
+        (i for i in range(config.first_k_dense_replace, config.num_hidden_layers)
+         if config.is_moe_layer(i)),
+        None,
+    )  # fmt: skip
+    if layer is None:
+        return
+    prefix = f"model.layers.{layer}.mlp.experts."
+    experts = {int(m[1]) for n in plan.sources if n.startswith(prefix) and (m := _EXPERT.search(n))}
+    if len(experts) != config.n_routed_experts:
+        raise CheckpointError(
+            f"config.json n_routed_experts={config.n_routed_experts} (first MoE layer "
+            f"{layer}, first_k_dense_replace={config.first_k_dense_replace}), the weights have "
+            f"{len(experts)} routed experts in that layer",
+            file=reader.path,
+        )
 
 
 def validate_plan(

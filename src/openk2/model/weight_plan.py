@@ -62,11 +62,16 @@ class QuantSettings:
     @classmethod
     def from_config(cls, config: dict[str, Any], config_file: str) -> QuantSettings:
         """Read (and validate) the `quantization_config` of a raw config.json dict."""
-        quant = config.get("quantization_config") or (config.get("text_config") or {}).get(
-            "quantization_config"
+        text = config.get("text_config")
+        quant = config.get("quantization_config") or (
+            text.get("quantization_config") if isinstance(text, dict) else None
         )
         if not quant:
             return cls()
+        if not isinstance(quant, dict):
+            raise CheckpointError(
+                f"quantization_config must be a JSON object, got {quant!r}", file=config_file
+            )
         method = quant.get("quant_method")
         try:
             if method == "compressed-tensors":

@@ -27,17 +27,12 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
-from openk2.model.config import ModelConfig
+from openk2.model.config import CONFIG_NAME, load_config
 from openk2.model.model import KimiK2ForCausalLM
 from openk2.model.quant.int4 import int4_quantization_config, quantize_int4
-from openk2.model.safetensors_io import (
-    CONFIG_NAME,
-    CheckpointError,
-    CheckpointReader,
-    read_config,
-)
+from openk2.model.safetensors_io import CheckpointReader, read_config
 from openk2.model.safetensors_writer import ShardedWriter
-from openk2.model.weight_check import ExpectedTensor, validate_plan
+from openk2.model.weight_check import ExpectedTensor, check_structure, validate_plan
 from openk2.model.weight_plan import CheckpointPlan, QuantSettings, plan_checkpoint, read_source
 
 log = logging.getLogger(__name__)
@@ -121,18 +116,17 @@ def load_model(
     `dtype` None means config.json's `dtype` (or `torch_dtype`), else each tensor's stored
     dtype (bf16 for quantized weights); the router's `e_score_correction_bias` stays float32.
     """
-    raw_config = read_config(path)
-    dtype = dtype or _config_dtype(raw_config)
-    try:
-        config = ModelConfig.from_hf_json(raw_config)
-        if dtype is not None:
-            config = config.replace(dtype=str(dtype).removeprefix("torch."))
-    except (ValueError, TypeError, KeyError) as exc:
-        raise CheckpointError(f"invalid config: {exc}", file=_config_file(path)) from exc
-    with torch.device("meta"):
-        model = KimiK2ForCausalLM(config)
+    config = load_config(path)
+    dtype = dtype or _config_dtype(read_config(path))
+    if dtype is not None:
+        config = config.replace(dtype=str(dtype).removeprefix("torch."))
     with CheckpointReader(path) as reader:
-        _fill(model, reader, config, dtype=dtype, device=torch.device(device))
+        quant = _quant_settings(reader)
+        plan = _plan(reader)
+        check_structure(reader, plan, config)  # before building: a bad config fails in ms
+        with torch.device("meta"):
+            model = KimiK2ForCausalLM(config)
+        _fill(model, reader, plan, config, quant, dtype=dtype, device=torch.device(device))
     return model.eval()
 
 
@@ -150,14 +144,14 @@ def _config_dtype(raw_config: dict[str, Any]) -> torch.dtype | None:
 def _fill(
     model: nn.Module,
     reader: CheckpointReader,
-    config: ModelConfig,
+    plan: CheckpointPlan,
+    config: Any,
+    quant: QuantSettings,
     *,
     dtype: torch.dtype | None,
     device: torch.device,
 ) -> None:
     """Validate the checkpoint against `model`, then load every tensor into it."""
-    quant = _quant_settings(reader)
-    plan = _plan(reader)
     expected = {
         name: ExpectedTensor(tuple(t.shape), t.dtype) for name, t in model.state_dict().items()
     }
@@ -188,11 +182,6 @@ def _quant_settings(reader: CheckpointReader) -> QuantSettings:
     if not config_file.is_file():
         return QuantSettings()
     return QuantSettings.from_config(read_config(reader.root), str(config_file))
-
-
-def _config_file(path: str | os.PathLike[str]) -> Path:
-    path = Path(path)
-    return (path if path.is_dir() else path.parent) / CONFIG_NAME
 
 
 def _target_dtype(name: str, dtype: torch.dtype | None) -> torch.dtype | None:

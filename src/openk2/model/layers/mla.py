@@ -60,6 +60,7 @@ class MLA(nn.Module):
         self.nope_dim, self.rope_dim = config.qk_nope_head_dim, config.qk_rope_head_dim
         self.v_dim, self.kv_rank = config.v_head_dim, config.kv_lora_rank
         self.scale = softmax_scale(config)
+        self.rope_interleave = config.rope_interleave
         d, h, q_dim = config.hidden_size, self.num_heads, config.qk_head_dim
         if config.q_lora_rank is None:
             self.q_proj = nn.Linear(d, h * q_dim, bias=False)
@@ -164,14 +165,15 @@ class MLA(nn.Module):
         """(q_nope [B,T,H,N], rotated q_pe [B,T,H,R])."""
         q_BTHQ = q_BTX.unflatten(-1, (self.num_heads, -1))
         q_nope_BTHN, q_pe_BTHR = q_BTHQ.split([self.nope_dim, self.rope_dim], dim=-1)
-        q_pe_BTHR = apply_rope(q_pe_BTHR, rotation_BTP.unsqueeze(2))
+        q_pe_BTHR = apply_rope(q_pe_BTHR, rotation_BTP.unsqueeze(2), self.rope_interleave)
         return q_nope_BTHN, q_pe_BTHR
 
     def _latents(self, kv_BTC: torch.Tensor, rotation_BTP: torch.Tensor) -> torch.Tensor:
         """What the cache stores per token: [normalised c_kv ; rotated k_pe], [B, T, C]."""
         c_kv_BTL, k_pe_BTR = kv_BTC.split([self.kv_rank, self.rope_dim], dim=-1)
         c_kv_BTL = self.kv_a_layernorm(c_kv_BTL)
-        return torch.cat([c_kv_BTL, apply_rope(k_pe_BTR, rotation_BTP)], dim=-1)
+        k_pe_BTR = apply_rope(k_pe_BTR, rotation_BTP, self.rope_interleave)
+        return torch.cat([c_kv_BTL, k_pe_BTR], dim=-1)
 
     def _prefers_absorbed(self, new: int, total: int) -> bool:
         """Whether the latent-space form costs fewer multiply-adds per head for these lengths."""

@@ -2,8 +2,9 @@
 
 Elements (2i, 2i+1) of a rope vector form one complex pair rotated by angle p * inv_freq[i]; the
 pairs stay in place (complex-multiplication layout). Never use the NeoX half-split on raw K2
-weights. Dot products, hence attention, do not depend on the output layout; the latent cache
-stores k_pe in this interleaved layout.
+weights; a config with `rope_interleave: false` asks for exactly that split (pairs (i, i+R/2)),
+and `apply_rope` reads such pairs, writing them out interleaved. Dot products, hence attention,
+do not depend on the output layout; the latent cache stores k_pe in the interleaved layout.
 
 YaRN (DeepSeek formula) blends interpolated and extrapolated frequencies with a linear ramp over
 the dimensions between the beta_fast and beta_slow correction dims, and sharpens the softmax by
@@ -98,15 +99,22 @@ class RotaryEmbedding(nn.Module):
         return torch.polar(torch.full_like(angles_BTP, self.attention_factor), angles_BTP)
 
 
-def apply_rope(x: torch.Tensor, rotation: torch.Tensor) -> torch.Tensor:
-    """Rotate interleaved pairs of x [..., R] in fp32 by complex `rotation` [..., P] (broadcast).
+def apply_rope(x: torch.Tensor, rotation: torch.Tensor, interleaved: bool = True) -> torch.Tensor:
+    """Rotate the pairs of x [..., R] in fp32 by complex `rotation` [..., P] (broadcast).
 
-    Pair (x[2i], x[2i+1]) is the complex number x[2i] + i x[2i+1]; rotating it is a complex
-    multiplication, which gives (x0 cos - x1 sin, x1 cos + x0 sin).
+    Interleaved (K2 weights): pair i is x[2i] + i x[2i+1]. Not interleaved (`rope_interleave:
+    false`, transformers' `rotate_half`): pair i is x[i] + i x[i + P]. Rotating a pair is a
+    complex multiplication, (a cos - b sin, b cos + a sin). The output is always in the
+    interleaved layout: queries and keys share it, so their dot products are unchanged.
     """
     x32 = x if x.dtype == torch.float32 else x.float()
-    pairs = x32.unflatten(-1, (-1, 2))
-    if pairs.storage_offset() % 2 or any(s % 2 for s in pairs.stride()[:-1]):
+    if interleaved:
+        pairs = x32.unflatten(-1, (-1, 2))
+    else:
+        pairs = x32.unflatten(-1, (2, -1)).transpose(-1, -2)
+    if pairs.stride(-1) != 1 or pairs.storage_offset() % 2 or any(
+        s % 2 for s in pairs.stride()[:-1]
+    ):
         pairs = pairs.contiguous()
     rotated = torch.view_as_real(torch.view_as_complex(pairs) * rotation).flatten(-2)
     return rotated if x.dtype == torch.float32 else rotated.to(x.dtype)
