@@ -90,7 +90,8 @@ def _filtered_scores(scores_RV: torch.Tensor, seqs: list[Sequence]) -> torch.Ten
     """Temperature and top-k (greedy rows are divided by 1, so their argmax stays); top-p is
     applied where tokens are drawn (`draw_in_nucleus`, `_nucleus_scores`)."""
     device = scores_RV.device
-    temps = torch.tensor([s.params.temperature or 1.0 for s in seqs], device=device)
+    temps = torch.tensor([1.0 if s.params.greedy else s.params.temperature for s in seqs],
+                         device=device)  # fmt: skip
     scores_RV = scores_RV / temps[:, None]
     top_k = [s.params.top_k for s in seqs]
     if any(top_k):

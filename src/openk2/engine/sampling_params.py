@@ -15,6 +15,9 @@ if TYPE_CHECKING:
 
 MAX_TOP_LOGPROBS = 20
 """OpenAI caps `top_logprobs` at 20; so do we, which bounds the per-token work."""
+GREEDY_BELOW = 1e-5
+"""Temperatures under this are greedy: dividing float32 logits by a tinier one overflows to
+inf/NaN, and the argmax is what such a temperature means anyway."""
 
 
 @dataclass(kw_only=True, slots=True)
@@ -82,7 +85,7 @@ class SamplingParams:
     @property
     def greedy(self) -> bool:
         """True when sampling reduces to argmax."""
-        return self.temperature == 0.0
+        return self.temperature < GREEDY_BELOW
 
 
 def _check(ok: bool, message: str) -> None:
