@@ -89,7 +89,7 @@ def alone() -> list[list[int]]:
 
 POISONS = {
     "forward": ([1, POISON_TOKEN, 2], SamplingParams(temperature=0.0, max_tokens=10)),
-    "top_k overflow": ([5, 6], SamplingParams(temperature=1.0, top_k=2**70, max_tokens=10)),
+    "bias beyond vocab": ([5, 6], SamplingParams(temperature=1.0, logit_bias={5000: 1.0})),
     "guide in sampling": ([7, 8], SamplingParams(
         temperature=0.7, max_tokens=10, guide_factory=lambda: RaisingGuide("accepts"))),
     "guide after sampling": ([9], SamplingParams(

@@ -14,6 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from openk2.engine.async_engine import EngineDeadError, GenerationError
 from openk2.serve.protocol import ErrorInfo, ErrorResponse
 
 log = logging.getLogger(__name__)
@@ -79,6 +80,20 @@ class UnavailableError(APIError):
 class InternalError(APIError):
     status = 500
     type = "internal_error"
+
+
+def from_engine(exc: BaseException) -> APIError:
+    """The API error for a failure reported by the engine for one request."""
+    if isinstance(exc, APIError):
+        return exc
+    if isinstance(exc, EngineDeadError):
+        return UnavailableError(str(exc), code="engine_unavailable", retry_after_s=5)
+    if isinstance(exc, GenerationError):  # this request's sequence failed; no other did
+        return InternalError(f"Generation failed for this request: {exc}", code="generation_failed")
+    if isinstance(exc, ValueError):  # rejected on admission (e.g. a race on context length)
+        return BadRequestError(str(exc))
+    log.error("generation failed", exc_info=exc)
+    return InternalError("The engine failed while generating; please retry.")
 
 
 def install_error_handlers(app: FastAPI) -> None:
