@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from openk2.engine.async_engine import EngineDeadError, GenerationError
+from openk2.serve.error_text import describe
 from openk2.serve.protocol import ErrorInfo, ErrorResponse
 
 log = logging.getLogger(__name__)
@@ -109,12 +110,11 @@ async def _api_error(_: Request, exc: APIError) -> JSONResponse:
 
 
 async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
-    first = exc.errors()[0] if exc.errors() else {}
-    if first.get("type") == "json_invalid":
-        return BadRequestError(f"Invalid JSON body: {first.get('msg', 'cannot parse')}").response()
-    loc = [str(p) for p in first.get("loc", ()) if p != "body"]
-    param = ".".join(loc) or None
-    message = f"{param}: {first.get('msg')}" if param else str(first.get("msg", "invalid request"))
+    errors = exc.errors()
+    if errors and errors[0].get("type") == "json_invalid":
+        reason = errors[0].get("msg", "cannot parse")
+        return BadRequestError(f"Invalid JSON body: {reason}", code="invalid_json").response()
+    param, message = describe(errors)
     return BadRequestError(message, param=param, code="invalid_value").response()
 
 
