@@ -9,6 +9,7 @@ import pytest
 import torch
 from openai import AsyncOpenAI
 
+from openk2.serve import serving as serving_module
 from openk2.tokenizer import default_tokenizer
 from serve.live import LiveServer, ScriptedLM, serving
 
@@ -76,3 +77,24 @@ def test_a_failing_request_is_a_500_in_the_openai_shape(tripwire: LiveServer) ->
     body["messages"] = [{"role": "user", "content": "hello"}]
     ok = httpx.post(tripwire.url + "/v1/chat/completions", json=body, timeout=60)
     assert ok.json()["choices"][0]["message"]["content"] == SCRIPT
+
+
+def test_a_bug_while_streaming_ends_that_stream_with_an_error_event(
+    tripwire: LiveServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*_: object) -> None:
+        raise KeyError("parser bug")
+
+    client = openai.OpenAI(base_url=tripwire.url + "/v1", api_key="x", max_retries=0)
+    monkeypatch.setattr(serving_module.ChoiceState, "feed", broken)
+    stream = client.chat.completions.create(
+        model="scripted", messages=[{"role": "user", "content": "hi"}], stream=True,
+        extra_body=INSTANT,
+    )  # fmt: skip
+    with pytest.raises(openai.APIError, match="error while streaming"):
+        list(stream)
+    monkeypatch.undo()
+    reply = client.chat.completions.create(
+        model="scripted", messages=[{"role": "user", "content": "hi"}], extra_body=INSTANT
+    )
+    assert reply.choices[0].message.content == SCRIPT

@@ -97,6 +97,15 @@ def from_engine(exc: BaseException) -> APIError:
     return InternalError("The engine failed while generating; please retry.")
 
 
+def in_stream(exc: Exception) -> APIError:
+    """The error event ending a stream whose 200 is already sent: API errors as they are, our
+    bugs logged with their traceback and reported without internals."""
+    if isinstance(exc, APIError):
+        return exc
+    log.error("stream failed", exc_info=exc)
+    return InternalError("The server had an error while streaming this response.")
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Route every exception through the OpenAI error shape."""
     app.add_exception_handler(APIError, _api_error)  # type: ignore[arg-type]

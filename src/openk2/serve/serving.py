@@ -21,7 +21,7 @@ from fastapi.responses import JSONResponse, Response
 from openk2.engine.outputs import RequestOutput
 from openk2.engine.sequence import TokenLogprob
 from openk2.serve.chat_plan import ChatPlan, build_chat_plan
-from openk2.serve.errors import APIError, UnavailableError, from_engine
+from openk2.serve.errors import UnavailableError, from_engine, in_stream
 from openk2.serve.protocol import (
     AssistantMessage,
     ChatChoice,
@@ -156,8 +156,8 @@ async def _stream(
                     started = 0.0
                 for event in _step_events(choices[out.index], out, chunk):
                     yield event
-    except APIError as exc:
-        yield sse(ErrorResponse(error=exc.info()))
+    except Exception as exc:  # the 200 is sent: the error ends this client's stream only
+        yield sse(ErrorResponse(error=in_stream(exc).info()))
         yield DONE
         return
     if plan.include_usage:

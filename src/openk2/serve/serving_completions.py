@@ -18,7 +18,7 @@ from fastapi.responses import JSONResponse, Response
 from openk2.engine.outputs import RequestOutput
 from openk2.engine.sampling_params import SamplingParams
 from openk2.serve.chat_plan import check_length, sampling_params
-from openk2.serve.errors import APIError, BadRequestError, UnavailableError, from_engine
+from openk2.serve.errors import BadRequestError, UnavailableError, from_engine, in_stream
 from openk2.serve.protocol import (
     Completion,
     CompletionChoice,
@@ -173,8 +173,8 @@ async def _stream(
                 yield sse(
                     Completion(id=request_id, created=created, model=req.model, choices=[choice])
                 )
-    except APIError as exc:
-        yield sse(ErrorResponse(error=exc.info()))
+    except Exception as exc:  # the 200 is sent: the error ends this client's stream only
+        yield sse(ErrorResponse(error=in_stream(exc).info()))
         yield DONE
         return
     if req.stream_options and req.stream_options.include_usage:
