@@ -121,6 +121,11 @@ json_values = st.recursive(
                                                                 max_size=3),
     max_leaves=10,
 )  # fmt: skip
+numbers = (
+    st.sampled_from([0, 1, 2, 0.5, -1, 16, 2**31, 2**63, -(2**63) - 1, 2**70, 1e-30, 1e308])
+    | st.integers()
+    | st.floats()
+)
 schema_keys = st.sampled_from(
     ["type", "properties", "items", "required", "enum", "anyOf", "oneOf", "allOf", "$ref",
      "minLength", "maxLength", "minItems", "maxItems", "const", "additionalProperties",
@@ -132,18 +137,41 @@ schemas = st.recursive(
                                   max_size=3),
     max_leaves=6,
 )  # fmt: skip
+types = st.sampled_from(["string", "integer", "number", "boolean", "null", "object", "array"])
+type_field = types | st.lists(types, min_size=1, max_size=2, unique=True)
+names = st.text(max_size=5)
+valid_leaves = st.booleans() | st.fixed_dictionaries(
+    {"type": type_field},
+    optional={"description": st.text(max_size=5), "enum": st.lists(json_values, min_size=1,
+              max_size=3), "const": json_values, "minLength": st.integers(0, 5),
+              "maxLength": st.integers(0, 5), "format": st.text(max_size=4),
+              "pattern": st.sampled_from(["^a", "x*"]), "minimum": numbers},
+)  # fmt: skip
+valid_schemas = st.recursive(
+    valid_leaves,
+    lambda inner: st.fixed_dictionaries({}, optional={
+        "type": type_field, "properties": st.dictionaries(names, inner, max_size=3),
+        "items": inner, "anyOf": st.lists(inner, min_size=1, max_size=2),
+        "oneOf": st.lists(inner, min_size=1, max_size=2),
+        "required": st.lists(names, unique=True, max_size=2), "additionalProperties": inner,
+        "$defs": st.dictionaries(st.sampled_from(["a", "b"]), inner, max_size=2),
+        "$ref": st.sampled_from(["#", "#/$defs/a", "#/nope"]), "not": inner}),
+    max_leaves=8,
+).filter(lambda schema: isinstance(schema, dict))  # fmt: skip
+"""Schemas that pass the metaschema: they reach the template and the guided decoder."""
 tools = st.lists(
     st.fixed_dictionaries(
         {"type": st.just("function") | json_values,
          "function": st.fixed_dictionaries(
              {"name": st.sampled_from(["f", "get_weather", "bad name!"])},
-             optional={"parameters": schemas | json_values, "description": json_values})}
+             optional={"parameters": valid_schemas | schemas | json_values,
+                       "description": json_values})}
     ) | json_values,
     max_size=2,
 )  # fmt: skip
 json_schema_specs = st.fixed_dictionaries(
     {"name": st.text(max_size=8)},
-    optional={"schema": schemas | json_values, "strict": json_values},
+    optional={"schema": valid_schemas | schemas | json_values, "strict": json_values},
 )
 response_formats = (
     st.fixed_dictionaries(
@@ -151,11 +179,6 @@ response_formats = (
         optional={"json_schema": json_values | json_schema_specs},
     )
     | json_values
-)
-numbers = (
-    st.sampled_from([0, 1, 2, 0.5, -1, 16, 2**31, 2**63, -(2**63) - 1, 2**70, 1e-30, 1e308])
-    | st.integers()
-    | st.floats()
 )
 SAMPLING_FIELDS = {
     "temperature": numbers, "top_p": numbers, "top_k": numbers, "min_p": numbers, "n": numbers,
