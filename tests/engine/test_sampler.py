@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from openk2.engine.sampler import SampleRow, apply_top_k, sample
-from openk2.engine.sampling_params import SamplingParams
+from openk2.engine.sampler import SampleRow, apply_min_p, apply_top_k, sample
+from openk2.engine.sampling_params import SamplingParamError, SamplingParams
 from openk2.engine.sequence import Sequence
 from openk2.engine.top_p import apply_top_p
 
@@ -113,9 +113,41 @@ def test_invalid_params_are_rejected_with_the_field_name() -> None:
         ({"logprobs": 50}, "top_logprobs"),
         ({"max_tokens": 0}, "max_tokens"),
         ({"stop": [""]}, "stop"),
+        ({"top_k": 2**70}, "top_k"),
+        ({"min_p": 1.5}, "min_p"),
+        ({"repetition_penalty": 0.0}, "repetition_penalty"),
+        ({"logit_bias": {-1: 1.0}}, "logit_bias"),
     ]:
-        with pytest.raises(ValueError, match=word):
+        with pytest.raises(SamplingParamError, match=word) as exc:
             SamplingParams(**bad)
+        assert exc.value.param == (word if word != "top_logprobs" else "logprobs")
+
+
+def test_tiny_temperatures_are_greedy_not_nan() -> None:
+    logits = torch.tensor([[0.0, 3.0, 1.0]])
+    assert sample(logits, [row(temperature=1e-30, seed=1)])[0].token_id == 1
+
+
+def test_min_p_keeps_tokens_near_the_best() -> None:
+    scores = torch.tensor([[0.0, 2.0, 1.9, -3.0]])
+    kept = ~torch.isinf(apply_min_p(scores, torch.tensor([0.5])))
+    assert kept.tolist() == [[False, True, True, False]]  # e^-2 and e^-5 are under half the best
+    assert not torch.isinf(apply_min_p(scores, torch.tensor([0.0]))).any()
+    draws = {sample(scores, [row(seed=s, min_p=0.5)])[0].token_id for s in range(30)}
+    assert draws == {1, 2}
+
+
+def test_repetition_penalty_covers_prompt_and_output() -> None:
+    logits = torch.tensor([[2.0, 1.5, -1.0, -1.2]])
+    r = row(temperature=0.0, repetition_penalty=2.0)  # prompt [1]: 1.5 -> 0.75
+    assert sample(logits, [r])[0].token_id == 0
+    r.seq.append_token(0)  # 2.0 -> 1.0, now above 0.75
+    assert sample(logits, [r])[0].token_id == 0
+    r.seq.append_token(1)
+    assert sample(torch.tensor([[0.7, 1.0, -1.0, -1.2]]), [r])[0].token_id == 1  # 0.35 vs 0.5
+    neg = row(temperature=0.0, repetition_penalty=2.0)
+    neg.seq.token_ids = [2]
+    assert sample(torch.tensor([[-5.0, -5.0, -1.0, -1.2]]), [neg])[0].token_id == 3  # -2 < -1.2
 
 
 def test_logit_bias_and_penalties_shift_the_choice() -> None:

@@ -44,7 +44,33 @@ def test_invalid_json_and_schema_are_400(server: LiveServer, client: OpenAI) -> 
         ({"response_format": {"type": "json_object"}}, "response_format"),
         ({"tools": [{"type": "function", "function": {"name": "f", "parameters": {
             "type": "object", "properties": {"x": {"type": "date"}}}}}],
-          "tool_choice": "required"}, "tools"),
+          "tool_choice": "required"}, "tools.0.function.parameters"),
+        ({"tools": [{"type": "function", "function": {"name": "f", "parameters": {
+            "type": "object", "properties": "x"}}}]}, "tools.0.function.parameters"),
+        ({"tools": [{"type": "function", "function": {"name": "f", "parameters": {
+            "type": "object", "properties": [1]}}}], "tool_choice": "required"},
+         "tools.0.function.parameters"),
+        ({"tools": [{"type": "function", "function": {"name": "f", "parameters": {
+            "type": "object", "required": 5}}}]}, "tools.0.function.parameters"),
+        ({"response_format": {"type": "json_schema", "json_schema": "x"}}, "response_format"),
+        ({"response_format": {"type": "json_schema", "json_schema": {
+            "name": "x", "schema": {"type": "string", "maxLength": "x"}}}}, "response_format"),
+        ({"response_format": {"type": "yaml"}}, "response_format"),
+        ({"top_k": 2**70}, "top_k"),
+        ({"top_k": 2**40}, "top_k"),
+        ({"min_p": 1.5}, "min_p"),
+        ({"repetition_penalty": 0}, "repetition_penalty"),
+        ({"seed": 2**80}, "seed"),
+        ({"stop": ["a"] * 20}, "stop"),
+        ({"stop": [""]}, "stop"),
+        ({"stop": "x" * 1000}, "stop"),
+        ({"min_tokens": 50, "max_tokens": 5}, "min_tokens"),
+        ({"max_completion_tokens": 2**40}, "max_completion_tokens"),
+        ({"logit_bias": {"1": 500}}, "logit_bias"),
+        ({"logit_bias": {str(i): 1 for i in range(2000)}}, "logit_bias"),
+        ({"logprobs": True, "top_logprobs": 21}, "top_logprobs"),
+        ({"presence_penalty": -3}, "presence_penalty"),
+        ({"n": 0}, "n"),
     ],
 )  # fmt: skip
 def test_request_mistakes_are_400_naming_the_param(

@@ -26,6 +26,11 @@ class EngineDeadError(RuntimeError):
     """The engine thread is not running (never started, stopped, or crashed)."""
 
 
+class GenerationError(RuntimeError):
+    """One sequence of this request failed inside the engine (finish_reason "error"); the
+    request's other sequences are aborted and every other request keeps running."""
+
+
 @dataclass(slots=True)
 class _Stream:
     loop: asyncio.AbstractEventLoop
@@ -93,6 +98,8 @@ class AsyncLLMEngine:
                 item = await stream.queue.get()
                 if isinstance(item, BaseException):
                     raise item
+                if item.error is not None:
+                    raise GenerationError(item.error)
                 remaining -= item.finished
                 yield item
         finally:
@@ -121,7 +128,8 @@ class AsyncLLMEngine:
                 continue
             try:
                 outputs = self.engine.step()
-            except Exception as exc:  # a bug or bad model state: fail the batch, keep serving
+            except Exception as exc:  # per-sequence faults are isolated inside `step()`; this
+                # is a scheduler or cache bug, after which no running request can be trusted
                 log.exception("engine step failed; aborting all running requests")
                 self.num_step_errors += 1
                 self._fail_all(exc)

@@ -8,22 +8,27 @@ server drives the same object from a background thread (`async_engine.py`).
 from __future__ import annotations
 
 import itertools
+import logging
 from dataclasses import replace
 from typing import Any
 
+import torch
 from torch import nn
 
 from openk2.engine.block_manager import BlockManager
 from openk2.engine.cache import PagedLatentCache
 from openk2.engine.config import EngineConfig
 from openk2.engine.detokenizer import EngineTokenizer, StopStringDetokenizer
+from openk2.engine.isolation import describe, forward_isolating, sample_isolating
 from openk2.engine.outputs import EngineStats, RequestOutput
 from openk2.engine.runner import CausalLM, ModelRunner
-from openk2.engine.sampler import SampleRow, sample
+from openk2.engine.sampler import SampleRow
 from openk2.engine.sampling_params import SamplingParams
 from openk2.engine.scheduler import Scheduler
 from openk2.engine.sequence import FinishReason, Sequence, TokenLogprob
 from openk2.model.layers.linear import enable_packed_gemms
+
+log = logging.getLogger(__name__)
 
 
 class ContextLengthError(ValueError):
@@ -129,21 +134,61 @@ class LLMEngine:
     # ---- stepping -------------------------------------------------------------------------
 
     def step(self) -> list[RequestOutput]:
-        """Run one batch; return a delta for every sequence that produced a token."""
+        """Run one batch; return a delta for every sequence that produced a token or failed.
+
+        A sequence that cannot be run, sampled, guided or detokenized finishes alone with
+        finish_reason "error" (its pages freed); the rest of the batch goes on (`isolation.py`).
+        """
         out = self.scheduler.schedule()
         if out.is_empty:
             self._refresh_stats()
             return []
-        rows, logits = self.runner.run(out.scheduled)
+        forward = forward_isolating(self.runner, out.scheduled)
+        failed = {id(item) for item, _ in forward.failed}
+        out.scheduled = [item for item in out.scheduled if id(item) not in failed]
         self.scheduler.update_from_output(out)
-        seqs = [r.seq for r in rows]
-        sampled = sample(logits, [SampleRow(s, self._banned(s)) for s in seqs]) if seqs else []
-        outputs = [self._append(seq, tok) for seq, tok in zip(seqs, sampled, strict=True)]
+        outputs = [self._fail(item.seq, exc) for item, exc in forward.failed]
+        outputs += self._sample_and_append([r.seq for r in forward.rows], forward.logits_RV())
         self.stats.steps += 1
         self.stats.last_batch_size = len(out.scheduled)
         self.stats.last_batch_tokens = out.num_batched_tokens
         self._refresh_stats()
         return outputs
+
+    def _sample_and_append(self, seqs: list[Sequence], logits: torch.Tensor) -> list[RequestOutput]:
+        if not seqs:
+            return []
+        sampled = sample_isolating(logits, [SampleRow(s, self._banned(s)) for s in seqs])
+        outputs = []
+        for seq, tok in zip(seqs, sampled, strict=True):
+            if isinstance(tok, Exception):
+                outputs.append(self._fail(seq, tok))
+                continue
+            try:
+                outputs.append(self._append(seq, tok))
+            except Exception as exc:
+                log.exception("sequence %s:%d failed after sampling", seq.request_id, seq.index)
+                outputs.append(self._fail(seq, exc))
+        return outputs
+
+    def _fail(self, seq: Sequence, exc: Exception) -> RequestOutput:
+        """Finish one sequence with an error and free its pages; its neighbours are untouched."""
+        self.scheduler.finish(seq, FinishReason.ERROR)
+        self._count_finish(FinishReason.ERROR)
+        self._forget_if_done(seq.request_id)
+        return RequestOutput(
+            request_id=seq.request_id,
+            index=seq.index,
+            token_ids=[],
+            text="",
+            logprobs=[] if seq.params.logprobs is not None else None,
+            finished=True,
+            finish_reason=FinishReason.ERROR.value,
+            num_prompt_tokens=seq.num_prompt_tokens,
+            num_output_tokens=seq.num_output_tokens,
+            num_cached_tokens=seq.num_cached_tokens,
+            error=describe(exc),
+        )
 
     def generate(
         self, prompts: list[list[int]], params: SamplingParams | None = None
@@ -246,6 +291,7 @@ def _merge(acc: RequestOutput | None, delta: RequestOutput) -> RequestOutput:
     if acc.logprobs is not None and delta.logprobs is not None:
         acc.logprobs += delta.logprobs
     acc.finished, acc.finish_reason = delta.finished, delta.finish_reason
+    acc.error = delta.error
     acc.num_output_tokens = delta.num_output_tokens
     return acc
 

@@ -21,6 +21,8 @@ class RequestOutput:
     num_prompt_tokens: int
     num_output_tokens: int
     num_cached_tokens: int = 0
+    error: str | None = None
+    """Why the sequence failed, when `finish_reason` is "error" (for that client only)."""
 
 
 @dataclass(slots=True)

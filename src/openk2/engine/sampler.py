@@ -1,4 +1,5 @@
-"""Batched token selection: temperature, top-k, top-p, seeds, bans, guides and logprobs.
+"""Batched token selection: temperature, top-k, min-p, top-p, penalties, seeds, bans, guides
+and logprobs.
 
 Every random draw comes from the sequence's own generator, so a seeded sequence repeats exactly
 whatever else is in the batch. Free rows sample by inverse CDF, restricted to their top-p
@@ -67,11 +68,13 @@ def _draw_free_rows(scores_RV: torch.Tensor, seqs: list[Sequence], tokens: list[
 def _needs_adjusting(row: SampleRow) -> bool:
     params = row.seq.params
     penalised = (params.presence_penalty or params.frequency_penalty) and row.seq.num_output_tokens
-    return bool(params.logit_bias or penalised or row.banned)
+    repeated = params.repetition_penalty != 1.0
+    return bool(params.logit_bias or penalised or repeated or row.banned)
 
 
 def _adjust_row(scores_V: torch.Tensor, row: SampleRow) -> None:
-    """Logit bias, presence/frequency penalties over the output so far, then bans (in place)."""
+    """Logit bias, presence/frequency penalties over the output so far, the repetition penalty
+    over prompt and output, then bans (in place)."""
     params = row.seq.params
     device = scores_V.device
     if params.logit_bias:
@@ -82,19 +85,29 @@ def _adjust_row(scores_V: torch.Tensor, row: SampleRow) -> None:
         out_ids = torch.tensor(row.seq.output_token_ids, dtype=torch.long, device=device)
         counts_V = torch.bincount(out_ids, minlength=scores_V.shape[0]).to(scores_V.dtype)
         scores_V -= params.frequency_penalty * counts_V + params.presence_penalty * (counts_V > 0)
+    if params.repetition_penalty != 1.0:
+        seen = torch.tensor(row.seq.token_ids, dtype=torch.long, device=device).unique()
+        values = scores_V[seen]
+        penalty = params.repetition_penalty
+        scores_V[seen] = torch.where(values > 0, values / penalty, values * penalty)
     if row.banned:
         scores_V[list(row.banned)] = _NEG_INF
 
 
 def _filtered_scores(scores_RV: torch.Tensor, seqs: list[Sequence]) -> torch.Tensor:
-    """Temperature and top-k (greedy rows are divided by 1, so their argmax stays); top-p is
-    applied where tokens are drawn (`draw_in_nucleus`, `_nucleus_scores`)."""
+    """Temperature, top-k and min-p (greedy rows are divided by 1, and both filters keep the
+    best token, so their argmax stays); top-p is applied where tokens are drawn
+    (`draw_in_nucleus`, `_nucleus_scores`)."""
     device = scores_RV.device
-    temps = torch.tensor([s.params.temperature or 1.0 for s in seqs], device=device)
+    temps = torch.tensor([1.0 if s.params.greedy else s.params.temperature for s in seqs],
+                         device=device)  # fmt: skip
     scores_RV = scores_RV / temps[:, None]
     top_k = [s.params.top_k for s in seqs]
     if any(top_k):
         scores_RV = apply_top_k(scores_RV, torch.tensor(top_k, device=device))
+    min_p = [s.params.min_p for s in seqs]
+    if any(min_p):
+        scores_RV = apply_min_p(scores_RV, torch.tensor(min_p, device=device))
     return scores_RV
 
 
@@ -113,6 +126,15 @@ def apply_top_k(scores_RV: torch.Tensor, k_R: torch.Tensor) -> torch.Tensor:
     best_RK = scores_RV.topk(int(k_R.max()), dim=1).values
     kth_R = best_RK.gather(1, (k_R - 1)[:, None])
     return scores_RV.masked_fill(scores_RV < kth_R, _NEG_INF)
+
+
+def apply_min_p(scores_RV: torch.Tensor, p_R: torch.Tensor) -> torch.Tensor:
+    """Set every token less likely than p times the row's best to -inf (p = 0: unchanged).
+
+    In log space: p_token >= p * p_best  <=>  score >= best_score + log p, with no softmax.
+    """
+    floor_R1 = scores_RV.amax(dim=1, keepdim=True) + p_R.to(scores_RV.dtype).log()[:, None]
+    return scores_RV.masked_fill(scores_RV < floor_R1, _NEG_INF)
 
 
 def _guided(scores_V: torch.Tensor, seq: Sequence) -> int:

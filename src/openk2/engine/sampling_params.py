@@ -15,6 +15,14 @@ if TYPE_CHECKING:
 
 MAX_TOP_LOGPROBS = 20
 """OpenAI caps `top_logprobs` at 20; so do we, which bounds the per-token work."""
+MAX_STOP = 16
+"""Stop strings per request; each one is searched for in every text delta."""
+MAX_INDEX = 2**31 - 1
+"""Bound of integer settings that become tensor values (top_k, token ids): past int64 they
+overflow inside a batched step instead of failing on admission."""
+GREEDY_BELOW = 1e-5
+"""Temperatures under this are greedy: dividing float32 logits by a tinier one overflows to
+inf/NaN, and the argmax is what such a temperature means anyway."""
 
 
 @dataclass(kw_only=True, slots=True)
@@ -27,6 +35,10 @@ class SamplingParams:
     """Nucleus sampling: keep the smallest set of tokens whose probability mass reaches top_p."""
     top_k: int = 0
     """Keep only the k most likely tokens; 0 disables the filter."""
+    min_p: float = 0.0
+    """Drop tokens less likely than min_p times the most likely one; 0 disables the filter."""
+    repetition_penalty: float = 1.0
+    """Divides positive (multiplies negative) logits of tokens in the prompt or output; 1 = off."""
     seed: int | None = None
     """Seeds a private generator per sequence, so output does not depend on batch neighbours."""
     max_tokens: int | None = None
@@ -59,32 +71,62 @@ class SamplingParams:
     """Builds one constrained-decoding guide per sequence (forced tool calls); None = free."""
 
     def __post_init__(self) -> None:
-        _check(self.temperature >= 0.0, "temperature must be >= 0")
-        _check(0.0 < self.top_p <= 1.0, "top_p must be in (0, 1]")
-        _check(self.top_k >= 0, "top_k must be >= 0 (0 disables it)")
-        _check(self.max_tokens is None or self.max_tokens >= 1, "max_tokens must be >= 1")
-        _check(self.min_tokens >= 0, "min_tokens must be >= 0")
+        _check(self.temperature >= 0.0, "temperature", "temperature must be >= 0")
+        _check(0.0 < self.top_p <= 1.0, "top_p", "top_p must be in (0, 1]")
+        _check(0 <= self.top_k <= MAX_INDEX, "top_k", f"top_k must be in [0, {MAX_INDEX}]")
+        _check(0.0 <= self.min_p <= 1.0, "min_p", "min_p must be in [0, 1]")
+        _check(
+            0.0 < self.repetition_penalty <= 2.0,
+            "repetition_penalty",
+            "repetition_penalty must be in (0, 2]",
+        )
+        _check(self.max_tokens is None or self.max_tokens >= 1, "max_tokens", "max_tokens >= 1")
+        _check(self.min_tokens >= 0, "min_tokens", "min_tokens must be >= 0")
         _check(
             self.max_tokens is None or self.min_tokens <= self.max_tokens,
+            "min_tokens",
             "min_tokens must be <= max_tokens",
         )
-        _check(1 <= self.n <= 128, "n must be between 1 and 128")
+        _check(1 <= self.n <= 128, "n", "n must be between 1 and 128")
         _check(
             self.logprobs is None or 0 <= self.logprobs <= MAX_TOP_LOGPROBS,
+            "logprobs",
             f"top_logprobs must be between 0 and {MAX_TOP_LOGPROBS}",
         )
-        _check(all(isinstance(s, str) and s for s in self.stop), "stop strings must be non-empty")
-        _check(len(self.stop) <= 16, "at most 16 stop strings")
-        _check(-2.0 <= self.presence_penalty <= 2.0, "presence_penalty must be in [-2, 2]")
-        _check(-2.0 <= self.frequency_penalty <= 2.0, "frequency_penalty must be in [-2, 2]")
-        _check(all(-100 <= b <= 100 for b in self.logit_bias.values()), "logit_bias in [-100, 100]")
+        _check(all(isinstance(s, str) and s for s in self.stop), "stop", "stop strings non-empty")
+        _check(len(self.stop) <= MAX_STOP, "stop", f"at most {MAX_STOP} stop strings")
+        _check(-2.0 <= self.presence_penalty <= 2.0, "presence_penalty", "presence in [-2, 2]")
+        _check(-2.0 <= self.frequency_penalty <= 2.0, "frequency_penalty", "frequency in [-2, 2]")
+        _check(
+            all(-100 <= b <= 100 for b in self.logit_bias.values()),
+            "logit_bias",
+            "logit_bias values must be in [-100, 100]",
+        )
+        _check(
+            all(0 <= t <= MAX_INDEX for t in self.logit_bias),
+            "logit_bias",
+            "logit_bias keys must be token ids",
+        )
+        _check(
+            all(0 <= t <= MAX_INDEX for t in self.stop_token_ids),
+            "stop_token_ids",
+            "stop_token_ids must be token ids",
+        )
 
     @property
     def greedy(self) -> bool:
         """True when sampling reduces to argmax."""
-        return self.temperature == 0.0
+        return self.temperature < GREEDY_BELOW
 
 
-def _check(ok: bool, message: str) -> None:
+class SamplingParamError(ValueError):
+    """An invalid setting; `param` names the field, so the server can answer a 400 naming it."""
+
+    def __init__(self, param: str, message: str) -> None:
+        super().__init__(message)
+        self.param = param
+
+
+def _check(ok: bool, param: str, message: str) -> None:
     if not ok:
-        raise ValueError(message)
+        raise SamplingParamError(param, message)

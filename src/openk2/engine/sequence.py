@@ -38,6 +38,9 @@ class FinishReason(enum.StrEnum):
     STOP = "stop"
     LENGTH = "length"
     ABORT = "abort"
+    ERROR = "error"
+    """This sequence alone failed (sampling, guiding, detokenizing or its forward pass); its
+    pages are freed and the rest of the batch keeps running."""
 
 
 @dataclass(slots=True)

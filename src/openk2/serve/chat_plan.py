@@ -13,7 +13,7 @@ from typing import Any
 from openk2.engine import json_automaton as ja
 from openk2.engine.guided import TokenGuide
 from openk2.engine.llm_engine import ContextLengthError
-from openk2.engine.sampling_params import SamplingParams
+from openk2.engine.sampling_params import SamplingParamError, SamplingParams
 from openk2.serve import tool_choice as tc
 from openk2.serve.errors import BadRequestError
 from openk2.serve.protocol import ChatCompletionRequest, MediaPart, SamplingFields
@@ -83,7 +83,9 @@ def sampling_params(
         return SamplingParams(
             temperature=temperature if req.temperature is None else req.temperature,
             top_p=top_p if req.top_p is None else req.top_p,
-            top_k=req.top_k or 0,
+            top_k=max(req.top_k or 0, 0),  # vLLM's -1 also means "off"
+            min_p=req.min_p,
+            repetition_penalty=req.repetition_penalty,
             seed=req.seed,
             max_tokens=max_tokens,
             min_tokens=req.min_tokens,
@@ -95,8 +97,8 @@ def sampling_params(
             logit_bias=_logit_bias(state, req.logit_bias),
             **extra,
         )
-    except ValueError as exc:
-        raise BadRequestError(str(exc)) from exc
+    except SamplingParamError as exc:
+        raise BadRequestError(str(exc), param=exc.param, code="invalid_value") from exc
 
 
 def check_length(state: ServerState, prompt_len: int, max_tokens: int | None, param: str) -> int:

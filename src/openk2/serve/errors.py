@@ -14,6 +14,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from openk2.engine.async_engine import EngineDeadError, GenerationError
+from openk2.serve.error_text import describe
 from openk2.serve.protocol import ErrorInfo, ErrorResponse
 
 log = logging.getLogger(__name__)
@@ -81,6 +83,29 @@ class InternalError(APIError):
     type = "internal_error"
 
 
+def from_engine(exc: BaseException) -> APIError:
+    """The API error for a failure reported by the engine for one request."""
+    if isinstance(exc, APIError):
+        return exc
+    if isinstance(exc, EngineDeadError):
+        return UnavailableError(str(exc), code="engine_unavailable", retry_after_s=5)
+    if isinstance(exc, GenerationError):  # this request's sequence failed; no other did
+        return InternalError(f"Generation failed for this request: {exc}", code="generation_failed")
+    if isinstance(exc, ValueError):  # rejected on admission (e.g. a race on context length)
+        return BadRequestError(str(exc))
+    log.error("generation failed", exc_info=exc)
+    return InternalError("The engine failed while generating; please retry.")
+
+
+def in_stream(exc: Exception) -> APIError:
+    """The error event ending a stream whose 200 is already sent: API errors as they are, our
+    bugs logged with their traceback and reported without internals."""
+    if isinstance(exc, APIError):
+        return exc
+    log.error("stream failed", exc_info=exc)
+    return InternalError("The server had an error while streaming this response.")
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Route every exception through the OpenAI error shape."""
     app.add_exception_handler(APIError, _api_error)  # type: ignore[arg-type]
@@ -94,12 +119,11 @@ async def _api_error(_: Request, exc: APIError) -> JSONResponse:
 
 
 async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
-    first = exc.errors()[0] if exc.errors() else {}
-    if first.get("type") == "json_invalid":
-        return BadRequestError(f"Invalid JSON body: {first.get('msg', 'cannot parse')}").response()
-    loc = [str(p) for p in first.get("loc", ()) if p != "body"]
-    param = ".".join(loc) or None
-    message = f"{param}: {first.get('msg')}" if param else str(first.get("msg", "invalid request"))
+    errors = exc.errors()
+    if errors and errors[0].get("type") == "json_invalid":
+        reason = errors[0].get("msg", "cannot parse")
+        return BadRequestError(f"Invalid JSON body: {reason}", code="invalid_json").response()
+    param, message = describe(errors)
     return BadRequestError(message, param=param, code="invalid_value").response()
 
 

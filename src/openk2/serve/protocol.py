@@ -11,13 +11,27 @@ from __future__ import annotations
 import time
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
+
+from openk2.engine.sampling_params import MAX_INDEX, MAX_STOP, MAX_TOP_LOGPROBS
+from openk2.serve.error_text import describe
+from openk2.serve.schema_shape import check_json_schema
 
 FUNCTION_NAME = r"^[a-zA-Z0-9_-]{1,64}$"
+MAX_TOOLS = 128
+"""OpenAI's limit on `tools` per request."""
+MAX_STOP_CHARS = 256
+"""Longest stop string; the detokenizer holds back that much text before streaming it."""
+MAX_LOGIT_BIAS = 1024
+"""Entries in `logit_bias`; each one is applied to every sampled row."""
+INT64 = 2**63
+"""`seed` must fit a signed 64-bit integer (OpenAI's type), as generators take."""
+Count = Annotated[int, Field(ge=1, le=MAX_INDEX)]
+StopString = Annotated[str, Field(min_length=1, max_length=MAX_STOP_CHARS)]
 
 
 class _Request(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", allow_inf_nan=False)
 
 
 # ---- requests ------------------------------------------------------------------------------
@@ -28,6 +42,11 @@ class FunctionDefinition(_Request):
     description: str | None = None
     parameters: dict[str, Any] | None = None
     strict: bool | None = None
+
+    @field_validator("parameters")
+    @classmethod
+    def _valid_schema(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        return None if value is None else check_json_schema(value)
 
 
 class ToolDefinition(_Request):
@@ -90,23 +109,66 @@ class ThinkingOption(_Request):
     keep: Literal["all"] | None = None
 
 
+class JsonSchemaSpec(_Request):
+    """`response_format.json_schema`: a named schema (what it means is up to chat_plan)."""
+
+    name: Annotated[str, Field(pattern=FUNCTION_NAME)] | None = None
+    description: str | None = None
+    schema_: Annotated[dict[str, Any] | None, Field(alias="schema")] = None
+    strict: bool | None = None
+
+    @field_validator("schema_")
+    @classmethod
+    def _valid_schema(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        return None if value is None else check_json_schema(value)
+
+
+class TextFormat(_Request):
+    type: Literal["text"]
+
+
+class JsonObjectFormat(_Request):
+    type: Literal["json_object"]
+
+
+class JsonSchemaFormat(_Request):
+    type: Literal["json_schema"]
+    json_schema: JsonSchemaSpec
+
+
+ResponseFormat = Annotated[
+    TextFormat | JsonObjectFormat | JsonSchemaFormat, Field(discriminator="type")
+]
+_RESPONSE_FORMAT: TypeAdapter[Any] = TypeAdapter(ResponseFormat)
+
+
 class SamplingFields(_Request):
-    """Fields shared by chat and text completions."""
+    """Fields shared by chat and text completions, bounded as OpenAI documents them (top_k,
+    min_p, repetition_penalty and min_tokens as vLLM does), so every value that passes here
+    can run in a batch without failing it."""
 
     model: str
     temperature: Annotated[float, Field(ge=0.0, le=2.0)] | None = None
     top_p: Annotated[float, Field(gt=0.0, le=1.0)] | None = None
-    top_k: Annotated[int, Field(ge=0)] | None = None
+    top_k: Annotated[int, Field(ge=-1, le=MAX_INDEX)] | None = None
+    min_p: Annotated[float, Field(ge=0.0, le=1.0)] = 0.0
+    repetition_penalty: Annotated[float, Field(gt=0.0, le=2.0)] = 1.0
     n: Annotated[int, Field(ge=1, le=16)] = 1
-    max_tokens: Annotated[int, Field(ge=1)] | None = None
-    min_tokens: Annotated[int, Field(ge=0)] = 0
-    stop: str | list[str] | None = None
+    max_tokens: Count | None = None
+    min_tokens: Annotated[int, Field(ge=0, le=MAX_INDEX)] = 0
+    stop: StopString | Annotated[list[StopString], Field(max_length=MAX_STOP)] | None = None
     stream: bool = False
     stream_options: StreamOptions | None = None
-    seed: int | None = None
+    seed: Annotated[int, Field(ge=-INT64, lt=INT64)] | None = None
     presence_penalty: Annotated[float, Field(ge=-2.0, le=2.0)] = 0.0
     frequency_penalty: Annotated[float, Field(ge=-2.0, le=2.0)] = 0.0
-    logit_bias: dict[str, Annotated[float, Field(ge=-100.0, le=100.0)]] | None = None
+    logit_bias: (
+        Annotated[
+            dict[str, Annotated[float, Field(ge=-100.0, le=100.0)]],
+            Field(max_length=MAX_LOGIT_BIAS),
+        ]
+        | None
+    ) = None
     ignore_eos: bool = False
     user: str | None = None
 
@@ -119,24 +181,38 @@ class SamplingFields(_Request):
 
 class ChatCompletionRequest(SamplingFields):
     messages: Annotated[list[ChatMessage], Field(min_length=1)]
-    tools: list[ToolDefinition] | None = None
+    tools: Annotated[list[ToolDefinition], Field(max_length=MAX_TOOLS)] | None = None
     tool_choice: ToolChoice | None = None
     parallel_tool_calls: bool | None = None
-    max_completion_tokens: Annotated[int, Field(ge=1)] | None = None
+    max_completion_tokens: Count | None = None
     logprobs: bool = False
-    top_logprobs: Annotated[int, Field(ge=0, le=20)] | None = None
+    top_logprobs: Annotated[int, Field(ge=0, le=MAX_TOP_LOGPROBS)] | None = None
     thinking: ThinkingOption | None = None
     chat_template_kwargs: dict[str, Any] | None = None
     response_format: dict[str, Any] | None = None
+    """Kept as the client's dict (chat_plan reads it); its shape is checked here."""
+
+    @field_validator("response_format")
+    @classmethod
+    def _valid_format(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        if value is None:
+            return None
+        try:
+            _RESPONSE_FORMAT.validate_python(value)
+        except ValidationError as exc:  # locations start with the tag: drop it
+            tag = value.get("type")
+            errors = [{**e, "loc": e["loc"][e["loc"][:1] == (tag,) :]} for e in exc.errors()]
+            raise ValueError(describe(errors)[1]) from None
+        return value
 
 
 class CompletionRequest(SamplingFields):
     prompt: str | list[str] | list[int] | list[list[int]]
-    max_tokens: Annotated[int, Field(ge=1)] | None = 16
+    max_tokens: Count | None = 16
     logprobs: Annotated[int, Field(ge=0, le=5)] | None = None
     echo: bool = False
     suffix: str | None = None
-    best_of: int | None = None
+    best_of: Annotated[int, Field(ge=1, le=16)] | None = None
 
 
 # ---- responses -----------------------------------------------------------------------------

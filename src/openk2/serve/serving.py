@@ -22,11 +22,10 @@ from typing import Any
 from fastapi import Request
 from fastapi.responses import JSONResponse, Response
 
-from openk2.engine.async_engine import EngineDeadError
 from openk2.engine.outputs import RequestOutput
 from openk2.engine.sequence import TokenLogprob
 from openk2.serve.chat_plan import ChatPlan, build_chat_plan
-from openk2.serve.errors import APIError, InternalError, UnavailableError
+from openk2.serve.errors import UnavailableError, from_engine, in_stream
 from openk2.serve.protocol import (
     AssistantMessage,
     ChatChoice,
@@ -160,8 +159,8 @@ async def _stream(
                     started = 0.0
                 for event in _step_events(choices[out.index], out, chunk):
                     yield event
-    except APIError as exc:
-        yield sse(ErrorResponse(error=exc.info()))
+    except Exception as exc:  # the 200 is sent: the error ends this client's stream only
+        yield sse(ErrorResponse(error=in_stream(exc).info()))
         yield DONE
         return
     if plan.include_usage:
@@ -193,13 +192,8 @@ async def _generate(
         async with aclosing(stream):
             async for out in stream:
                 yield out
-    except EngineDeadError as exc:
-        raise UnavailableError(str(exc), retry_after_s=5) from exc
-    except ValueError as exc:  # rejected by the engine (e.g. a race on context length)
-        raise APIError(str(exc)) from exc
     except Exception as exc:
-        log.exception("generation failed for %s", request_id)
-        raise InternalError("The engine failed while generating; please retry.") from exc
+        raise from_engine(exc) from exc
 
 
 def _check_engine(state: ServerState) -> None:

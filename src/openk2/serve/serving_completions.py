@@ -15,11 +15,10 @@ from contextlib import aclosing
 from fastapi import Request
 from fastapi.responses import JSONResponse, Response
 
-from openk2.engine.async_engine import EngineDeadError
 from openk2.engine.outputs import RequestOutput
 from openk2.engine.sampling_params import SamplingParams
 from openk2.serve.chat_plan import check_length, sampling_params
-from openk2.serve.errors import APIError, BadRequestError, UnavailableError
+from openk2.serve.errors import BadRequestError, UnavailableError, from_engine, in_stream
 from openk2.serve.protocol import (
     Completion,
     CompletionChoice,
@@ -122,20 +121,12 @@ async def _outputs(
         for _ in range(len(runs)):
             while (item := await queue.get()) is not None:
                 if isinstance(item, BaseException):
-                    raise _api_error(item)
+                    raise from_engine(item) from item
                 yield item
     finally:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-
-
-def _api_error(exc: BaseException) -> APIError:
-    if isinstance(exc, APIError):
-        return exc
-    if isinstance(exc, EngineDeadError):
-        return UnavailableError(str(exc), retry_after_s=5)
-    return APIError(str(exc) or type(exc).__name__)
 
 
 async def _complete(
@@ -182,8 +173,8 @@ async def _stream(
                 yield sse(
                     Completion(id=request_id, created=created, model=req.model, choices=[choice])
                 )
-    except APIError as exc:
-        yield sse(ErrorResponse(error=exc.info()))
+    except Exception as exc:  # the 200 is sent: the error ends this client's stream only
+        yield sse(ErrorResponse(error=in_stream(exc).info()))
         yield DONE
         return
     if req.stream_options and req.stream_options.include_usage:
