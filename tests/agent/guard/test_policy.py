@@ -129,7 +129,15 @@ def test_symlink_and_dotdot_resolved(workspace: Path, home: Path) -> None:
     "mode, read_in, read_out, write_in",
     [("manual", A, Q, Q), ("auto", A, Q, A), ("yolo", A, A, A)],
 )
-def test_path_modes(mode: str, read_in: str, read_out: str, write_in: str, workspace: Path, home: Path, tmp_path: Path) -> None:
+def test_path_modes(
+    mode: str,
+    read_in: str,
+    read_out: str,
+    write_in: str,
+    workspace: Path,
+    home: Path,
+    tmp_path: Path,
+) -> None:
     other = tmp_path / "other"
     other.mkdir()
     policy = Policy(workspace, mode=mode, home=home)  # type: ignore[arg-type]
@@ -166,11 +174,20 @@ def test_configured_rules_strictest_wins(workspace: Path, home: Path) -> None:
     rules = load_rules(
         [
             {"decision": "allow", "pattern": "git push", "match": ["git push origin"]},
-            {"decision": "deny", "pattern": "git push * main", "match": ["git push origin main"],
-             "not_match": ["git push origin dev"]},
+            {
+                "decision": "deny",
+                "pattern": "git push * main",
+                "match": ["git push origin main"],
+                "not_match": ["git push origin dev"],
+            },
             {"decision": "allow", "pattern": "rm -rf build", "match": ["rm -rf build"]},
             {"decision": "ask", "pattern": "make deploy"},
-            {"decision": "deny", "path": "secrets/**", "access": "read", "match": ["secrets/a.txt"]},
+            {
+                "decision": "deny",
+                "path": "secrets/**",
+                "access": "read",
+                "match": ["secrets/a.txt"],
+            },
         ]
     )
     auto = Policy(workspace, mode="auto", home=home, rules=rules)
@@ -182,7 +199,9 @@ def test_configured_rules_strictest_wins(workspace: Path, home: Path) -> None:
     assert yolo.check_shell("make deploy").verdict == Q
 
 
-def test_approved_prefix_allows_only_that_prefix(workspace: Path, home: Path, tmp_path: Path) -> None:
+def test_approved_prefix_allows_only_that_prefix(
+    workspace: Path, home: Path, tmp_path: Path
+) -> None:
     store = ApprovalStore(tmp_path / "approvals.json")
     store.add(("pytest", "tests/"))
     policy = Policy(workspace, mode="manual", home=home, approvals=store)
@@ -193,9 +212,15 @@ def test_approved_prefix_allows_only_that_prefix(workspace: Path, home: Path, tm
 
 
 def test_other_tools(workspace: Path, home: Path) -> None:
-    assert Policy(workspace, mode="auto", home=home).check_tool("mcp:x", read_only=False).verdict == Q
-    assert Policy(workspace, mode="auto", home=home).check_tool("mcp:x", read_only=True).verdict == A
-    assert Policy(workspace, mode="yolo", home=home).check_tool("mcp:x", read_only=False).verdict == A
+    assert (
+        Policy(workspace, mode="auto", home=home).check_tool("mcp:x", read_only=False).verdict == Q
+    )
+    assert (
+        Policy(workspace, mode="auto", home=home).check_tool("mcp:x", read_only=True).verdict == A
+    )
+    assert (
+        Policy(workspace, mode="yolo", home=home).check_tool("mcp:x", read_only=False).verdict == A
+    )
 
 
 def test_bad_mode_rejected(workspace: Path) -> None:
