@@ -87,6 +87,18 @@ def test_dotenv_above_a_mounted_workspace_is_masked(tmp_path: Path, home: Path) 
 
 
 @needs_bwrap
+def test_workspace_dotenv_masked(workspace: Path, home: Path) -> None:
+    (workspace / ".env").write_text("TOKEN=WS-CANARY\n")
+    (workspace / "src" / "prod.env").write_text("TOKEN=WS-CANARY\n")
+    (workspace / ".env.example").write_text("TOKEN=changeme\n")
+    sandbox = Sandbox.open(SandboxConfig(workspace=workspace, home=home))
+    done = run(sandbox, "grep -r TOKEN . ; cat .env src/prod.env; echo x >> .env")
+    assert "WS-CANARY" not in done.stdout
+    assert "changeme" in done.stdout  # templates stay readable
+    assert (workspace / ".env").read_text() == "TOKEN=WS-CANARY\n"
+
+
+@needs_bwrap
 def test_git_hooks_and_config_read_only(workspace: Path, home: Path) -> None:
     (workspace / ".git" / "config").write_text("[core]\n")
     sandbox = Sandbox.open(SandboxConfig(workspace=workspace, home=home))

@@ -96,6 +96,9 @@ class SandboxConfig:
     """Paths inside writable trees that stay read-only (beyond `.git/hooks` and config)."""
     home: Path = field(default_factory=Path.home)
     home_toolchains: Sequence[str] = HOME_TOOLCHAINS
+    mask_workspace_dotenv: bool = True
+    """Mask dotenv files inside the writable trees too (they read as empty, and cannot be
+    written), so `grep -r TOKEN .` or an interpreter cannot read them."""
     network_socket: Path | None = None
     """A filtering proxy's unix socket bound into the sandbox (see `netproxy`); None = off."""
     bwrap: str = "bwrap"
@@ -158,6 +161,8 @@ def _masks(
     secrets = [home / rel for rel in CREDENTIAL_DIRS + CREDENTIAL_FILES]
     secrets += [Path(p) for p in ETC_SECRETS]
     secrets += _ancestor_dotenvs(writable)
+    if config.mask_workspace_dotenv:
+        secrets += [p for root in writable for p in _tree_dotenvs(root)]
     for secret in secrets:
         if within(secret, mounted):
             out += _mask(secret)
@@ -188,6 +193,42 @@ def _ancestor_dotenvs(roots: list[Path]) -> list[Path]:
                 found += [parent / n for n in os.listdir(parent) if is_dotenv(Path(n))]
             except OSError:
                 continue
+    return found
+
+
+SKIP_DIRS = frozenset(
+    {
+        ".git",
+        "node_modules",
+        ".venv",
+        "venv",
+        "__pycache__",
+        ".tox",
+        ".mypy_cache",
+        ".pytest_cache",
+        ".ruff_cache",
+        "target",
+        "dist",
+        "build",
+        ".cache",
+    }
+)
+"""Directories not searched for dotenv files (dependencies, caches, build output)."""
+
+MAX_SCAN_ENTRIES = 50_000
+"""Upper bound on directory entries looked at per writable tree when finding dotenv files."""
+
+
+def _tree_dotenvs(root: Path) -> list[Path]:
+    """Dotenv files in a writable tree (dependency and cache directories skipped)."""
+    found: list[Path] = []
+    seen = 0
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = [d for d in dirnames if d not in SKIP_DIRS]
+        seen += len(dirnames) + len(filenames)
+        found += [Path(dirpath) / n for n in filenames if is_dotenv(Path(n))]
+        if seen > MAX_SCAN_ENTRIES:
+            break
     return found
 
 
