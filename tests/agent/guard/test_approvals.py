@@ -96,3 +96,10 @@ def test_remove(tmp_path: Path) -> None:
 )
 def test_suggest_prefix(command: str, prefix: tuple[str, ...] | None) -> None:
     assert suggest_prefix(first(command)) == prefix
+
+
+def test_two_sessions_do_not_lose_each_others_approvals(tmp_path: Path) -> None:
+    one, two = ApprovalStore(tmp_path / "a.json"), ApprovalStore(tmp_path / "a.json")
+    one.add(("git", "status"))
+    two.add(("make", "test"))
+    assert set(ApprovalStore(tmp_path / "a.json").prefixes) == {("git", "status"), ("make", "test")}

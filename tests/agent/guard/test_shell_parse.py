@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from openk2.agent.guard import parse_shell
 from openk2.agent.guard.commands import is_read_only, write_targets
@@ -150,3 +152,10 @@ def test_nesting_limit() -> None:
 )
 def test_read_only_classification(command: str, read_only: bool) -> None:
     assert is_read_only(parse_shell(command).commands[0]) is read_only
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.sampled_from(list("ab rm-f'\"$()`|&;<>\\{}\n*~/=")), max_size=60))
+def test_parser_never_raises(source: str) -> None:
+    parsed = parse_shell(source)
+    assert isinstance(parsed.commands, tuple)
