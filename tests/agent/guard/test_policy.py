@@ -247,3 +247,10 @@ def test_other_tools(workspace: Path, home: Path) -> None:
 def test_bad_mode_rejected(workspace: Path) -> None:
     with pytest.raises(ValueError, match="mode"):
         Policy(workspace, mode="always")  # type: ignore[arg-type]
+
+
+def test_root_containing_home_refused(home: Path) -> None:
+    with pytest.raises(ValueError, match="contains"):
+        Policy(home.parent, home=home)
+    with pytest.raises(ValueError, match="contains"):
+        Policy(home / "ws", home=home, added_dirs=[Path("/")])

@@ -103,6 +103,9 @@ class Policy:
         self.added_dirs = tuple(Path(os.path.realpath(d)) for d in self.added_dirs)
         self.home = Path(os.path.realpath(self.home))
         self.scratch_dirs = tuple(Path(os.path.realpath(d)) for d in self.scratch_dirs)
+        for root in self.writable_roots:
+            if root != self.home and within(self.home, (root,)):
+                raise ValueError(f"refusing writable root {root}: it contains $HOME ({self.home})")
 
     @property
     def writable_roots(self) -> tuple[Path, ...]:
