@@ -237,6 +237,10 @@ class Policy:
 
     # ---- file tools ----------------------------------------------------------------------
 
+    def resolve_path(self, path: str | os.PathLike[str]) -> Path:
+        """The path `check_path` judges: file tools should act on exactly this one."""
+        return resolve(path, self.workspace, self.home)
+
     def check_path(self, path: str | os.PathLike[str], access: Access) -> Decision:
         """Decide a file tool's read or write of `path` (resolved first)."""
         resolved = resolve(path, self.workspace, self.home)
