@@ -56,11 +56,11 @@ _VAR = re.compile(r"\$(?:\{HOME\}|HOME\b)")
 
 
 def expand_home(word: str, home: Path) -> str:
-    """`~`, `~/x`, `$HOME/x`, `${HOME}/x` -> the path under `home` (other `~user` kept)."""
+    """`~`, `~/x`, `$HOME/x`, `${HOME}/x` -> the path under `home`; `~user/x` -> that user's."""
     word = _VAR.sub(str(home), word)
     if word == "~" or word.startswith("~/"):
         return str(home) + word[1:]
-    return word
+    return os.path.expanduser(word) if word.startswith("~") else word
 
 
 def resolve(path: str | os.PathLike[str], cwd: Path, home: Path) -> Path:
@@ -87,12 +87,29 @@ def _credential_roots(home: str) -> tuple[tuple[str, str], ...]:
     return tuple((os.path.join(home, rel), f"~/{rel}") for rel in stores)
 
 
+ANYWHERE_STORES = (
+    ".ssh",
+    ".aws",
+    ".gnupg",
+    ".password-store",
+    ".config/gh",
+    ".local/share/keyrings",
+    ".git-credentials",
+    ".netrc",
+)
+"""Credential stores recognised in any directory (another user's home, a copied profile),
+not only under `$HOME`; the rest (`.docker`, `.npmrc`, ...) also appear in projects."""
+
+
 def credential_store(path: Path, home: Path) -> str | None:
     """The credential store `path` is in or is, or None; `home` must be resolved."""
     text = str(path)
     for root, name in _credential_roots(str(home)):
         if _under(text, root):
             return name
+    for rel in ANYWHERE_STORES:
+        if f"/{rel}/" in text + "/":
+            return rel
     if any(fnmatch(path.name, pattern) for pattern in CREDENTIAL_NAMES):
         return f"private key file {path.name}"
     return None
