@@ -200,17 +200,24 @@ class Policy:
             found.append(Decision("ask", "always-ask:computed-write-target", why, cmd.text))
         for target in targets:
             for cwd in where.dirs:
-                if (d := self._write_target(resolve(target, cwd, self.home), cmd.text)) is not None:
+                path = resolve(target, cwd, self.home)
+                if (d := self._write_target(path, cmd)) is not None:
                     found.append(d)
         return found
 
-    def _write_target(self, path: Path, text: str) -> Decision | None:
+    def _write_target(self, path: Path, cmd: SimpleCommand) -> Decision | None:
         if not self._shell_may_write(path):
             why = f"{path} is outside the writable roots"
-            return Decision("deny", "always-deny:write-outside-roots", why, text)
+            return Decision("deny", "always-deny:write-outside-roots", why, cmd.text)
         if (rel := protected_in_workspace(path, self.workspace)) is not None:
             why = f"{rel} is read-only for the agent"
-            return Decision("deny", "always-deny:protected-path", why, text)
+            return Decision("deny", "always-deny:protected-path", why, cmd.text)
+        if any(path == root / ".git" for root in self.writable_roots):
+            why = "changes or removes the repository's .git directory"
+            return Decision("ask", "always-ask:git-dir", why, cmd.text)
+        if cmd.program == "mv" and not within(path, self.writable_roots):
+            why = f"moves files out of the workspace to {path} (the sandbox's /tmp is discarded)"
+            return Decision("ask", "always-ask:move-out", why, cmd.text)
         return None
 
     def _shell_may_write(self, path: Path) -> bool:
