@@ -64,6 +64,7 @@ MATRIX: dict[str, tuple[str, str, str]] = {
     "cp -t /etc x": (D, D, D),
     "mv src /tmp/gone": (Q, Q, Q),
     "mv .git old-git": (Q, Q, Q),
+    "echo ref > .git/HEAD": (Q, Q, Q),
     "cd ~/.ssh && cat config": (D, D, D),
     "cd ~ && cat .aws/credentials": (D, D, D),
     'cat ~/.s""sh/id_rsa': (D, D, D),
@@ -167,6 +168,8 @@ def test_path_modes(
     assert policy.check_path(home / ".ssh/id_rsa", "read").verdict == D
     assert policy.check_path(".git/hooks/pre-commit", "write").verdict == D
     assert policy.check_path(".openk2/config.toml", "write").verdict == D
+    assert policy.check_path(".git/HEAD", "write").verdict == Q
+    assert policy.check_path(".git/HEAD", "read").verdict == A
     assert policy.check_path(".env", "read").verdict == Q
 
 

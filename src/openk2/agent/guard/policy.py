@@ -212,8 +212,8 @@ class Policy:
         if (rel := protected_in_workspace(path, self.workspace)) is not None:
             why = f"{rel} is read-only for the agent"
             return Decision("deny", "always-deny:protected-path", why, cmd.text)
-        if any(path == root / ".git" for root in self.writable_roots):
-            why = "changes or removes the repository's .git directory"
+        if within(path, [root / ".git" for root in self.writable_roots]):
+            why = "writes inside the repository's .git directory"
             return Decision("ask", "always-ask:git-dir", why, cmd.text)
         if cmd.program == "mv" and not within(path, self.writable_roots):
             why = f"moves files out of the workspace to {path} (the sandbox's /tmp is discarded)"
@@ -288,6 +288,9 @@ class Policy:
             ]
         if access == "write" and (rel := protected_in_workspace(path, self.workspace)):
             return [Decision("deny", "always-deny:protected-path", f"{rel} is read-only", text)]
+        if access == "write" and within(path, [r / ".git" for r in self.writable_roots]):
+            why = "file tools do not edit git's internals"
+            return [Decision("ask", "always-ask:git-dir", why, text)]
         return []
 
     def _mode_path(self, path: Path, access: Access, text: str) -> Decision:
