@@ -265,6 +265,8 @@ def _git_discard(cmd: SimpleCommand) -> bool:
         return args[:1] in (("drop",), ("clear",))
     if (args := _git(cmd, "branch")) is not None:
         return "-D" in args or ("--delete" in args and "--force" in args)
+    if (args := _git(cmd, "switch")) is not None:
+        return any(a in ("-f", "--force", "--discard-changes") for a in args)
     return False
 
 
@@ -458,8 +460,11 @@ ALWAYS_ASK: tuple[Rule, ...] = (
             "git stash drop",
             "git stash clear",
             "git branch -D x",
+            "git switch -f main",
+            "git switch --discard-changes main",
         ),
         (
+            "git switch main",
             "git checkout main",
             "git checkout -b x",
             "git restore --staged x",
