@@ -247,6 +247,25 @@ def test_approved_prefix_allows_only_that_prefix(
     assert policy.check_shell("pytest tests/ > /etc/x").verdict == D
 
 
+def test_tool_rules(workspace: Path, home: Path) -> None:
+    rules = load_rules(
+        [
+            {
+                "decision": "deny",
+                "tool": "mcp:prod.*",
+                "match": ["mcp:prod.deploy"],
+                "not_match": ["mcp:staging.deploy"],
+            },
+            {"decision": "allow", "tool": "mcp:docs.search"},
+        ]
+    )
+    yolo = Policy(workspace, mode="yolo", home=home, rules=rules)
+    assert yolo.check_tool("mcp:prod.deploy", read_only=True).verdict == D
+    auto = Policy(workspace, mode="auto", home=home, rules=rules)
+    assert auto.check_tool("mcp:docs.search", read_only=False).verdict == A
+    assert auto.check_tool("mcp:other", read_only=False).verdict == Q
+
+
 def test_other_tools(workspace: Path, home: Path) -> None:
     assert (
         Policy(workspace, mode="auto", home=home).check_tool("mcp:x", read_only=False).verdict == Q

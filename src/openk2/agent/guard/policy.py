@@ -39,6 +39,7 @@ from openk2.agent.guard.rules import (
     Access,
     PathRule,
     Rule,
+    ToolRule,
     Verdict,
 )
 from openk2.agent.guard.shell_parse import SimpleCommand, parse_shell
@@ -89,7 +90,7 @@ class Policy:
     workspace: Path
     mode: Mode = "auto"
     added_dirs: Sequence[Path] = ()
-    rules: Sequence[Rule | PathRule] = ()
+    rules: Sequence[Rule | PathRule | ToolRule] = ()
     approvals: ApprovalStore | None = None
     home: Path = field(default_factory=Path.home)
     scratch_dirs: Sequence[Path] = (Path("/tmp"),)
@@ -306,11 +307,15 @@ class Policy:
     # ---- other tools ---------------------------------------------------------------------
 
     def check_tool(self, name: str, *, read_only: bool) -> Decision:
-        """Decide a tool that is neither shell nor a file tool (MCP tools, web fetch, ...)."""
+        """Decide a tool that is neither shell nor a file tool (MCP tools, web fetch, ...):
+        configured tool rules (strictest wins), else the mode."""
+        rules = [r for r in self.rules if isinstance(r, ToolRule) and r.hits_tool(name)]
+        found = [Decision(r.verdict, r.name, r.reason, name) for r in rules]
+        if (ruled := strictest(found)) is not None:
+            return ruled
         if read_only or self.mode == "yolo":
-            return Decision(
-                "allow", f"mode:{self.mode}", "read-only tool" if read_only else "yolo", name
-            )
+            why = "read-only tool" if read_only else "yolo"
+            return Decision("allow", f"mode:{self.mode}", why, name)
         return Decision("ask", f"mode:{self.mode}", f"{name} may change state", name)
 
 
