@@ -66,7 +66,20 @@ HOME_TOOLCHAINS = (
 )
 """`$HOME` entries re-bound read-only: interpreters and tools, no credentials."""
 
-ETC_SECRETS = ("/etc/shadow", "/etc/gshadow", "/etc/sudoers", "/etc/ssh")
+ETC_SECRETS = (
+    "/etc/shadow",
+    "/etc/gshadow",
+    "/etc/shadow-",
+    "/etc/gshadow-",
+    "/etc/sudoers",
+    "/etc/sudoers.d",
+    "/etc/ssh",
+    "/etc/ssl/private",
+    "/etc/krb5.keytab",
+    "/etc/security/opasswd",
+    "/etc/NetworkManager/system-connections",
+    "/etc/wpa_supplicant",
+)
 """System files that hold secrets, masked even though /etc is mounted."""
 
 SECRET_ENV = re.compile(
