@@ -1,0 +1,59 @@
+"""matplotlib figures of a report, returned as PNG bytes (the HTML embeds them as base64).
+
+The Agg backend is forced so a headless run never looks for a display.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+
+def _png(fig: Any) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def pass_rates(report: dict[str, Any]) -> bytes:
+    """Grouped bars of pass@1 per suite and endpoint, with the Wilson 95% interval."""
+    names = list(report["endpoints"])
+    suites = list(report["config"]["suites"])
+    fig, ax = plt.subplots(figsize=(max(5.0, 1.3 * len(suites) * max(len(names), 1)), 3.4))
+    width = 0.8 / max(len(names), 1)
+    for j, name in enumerate(names):
+        rows = [report["endpoints"][name]["suites"][s] for s in suites]
+        values = [r["pass_at_1"] or 0.0 for r in rows]
+        lows = [v - r["ci95"][0] for v, r in zip(values, rows, strict=True)]
+        highs = [r["ci95"][1] - v for v, r in zip(values, rows, strict=True)]
+        xs = [i + (j - (len(names) - 1) / 2) * width for i in range(len(suites))]
+        ax.bar(xs, values, width, yerr=[lows, highs], capsize=3, label=name)
+    ax.set_xticks(range(len(suites)), suites)
+    ax.set_ylim(0, 1.05)
+    ax.set_ylabel("pass@1 (95% CI)")
+    ax.legend(fontsize=8)
+    ax.set_title("Pass rate per suite")
+    return _png(fig)
+
+
+def cost_vs_accuracy(report: dict[str, Any]) -> bytes | None:
+    """Cost per successful task against pass@1, one point per (endpoint, suite)."""
+    points = [(name, s, row) for name, ep in report["endpoints"].items()
+              for s, row in ep["suites"].items() if row.get("cost_per_success")]
+    if not points:
+        return None
+    fig, ax = plt.subplots(figsize=(5.0, 3.4))
+    for name, suite, row in points:
+        ax.scatter(row["cost_per_success"], row["pass_at_1"], label=f"{name} / {suite}")
+    ax.set_xscale("log")
+    ax.set_xlabel("$ per successful task")
+    ax.set_ylabel("pass@1")
+    ax.legend(fontsize=7)
+    ax.set_title("Accuracy vs cost")
+    return _png(fig)

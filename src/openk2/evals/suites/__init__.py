@@ -1,0 +1,27 @@
+"""The suites `openk2 eval --suite` knows, by name (imported lazily, one module each)."""
+
+from __future__ import annotations
+
+import importlib
+
+from openk2.evals.suites.base import Sample, Score, Suite
+
+_REGISTRY = {
+    "tool-calls": ("openk2.evals.suites.toolcalls", "ToolCallsSuite"),
+    "preflight": ("openk2.evals.suites.preflight", "PreflightSuite"),
+    "functions": ("openk2.evals.suites.functions", "FunctionsSuite"),
+    "math": ("openk2.evals.suites.math", "MathSuite"),
+}
+
+SUITE_NAMES = tuple(_REGISTRY)
+
+
+def get_suite(name: str) -> Suite:
+    """A fresh suite object by name; an unknown name lists the known ones."""
+    if name not in _REGISTRY:
+        raise ValueError(f"unknown suite {name!r}; known: {', '.join(SUITE_NAMES)}")
+    module, cls = _REGISTRY[name]
+    return getattr(importlib.import_module(module), cls)()
+
+
+__all__ = ["SUITE_NAMES", "Sample", "Score", "Suite", "get_suite"]
