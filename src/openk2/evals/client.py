@@ -125,7 +125,7 @@ class EndpointClient:
             raise CallError("the answer ended without a finish_reason (stream cut short)")
         return {"message": done.message.to_openai(), "finish_reason": done.finish_reason,
                 "usage": done.usage.to_dict(), "latency_s": time.perf_counter() - start,
-                "ttft_s": ttft}
+                "ttft_s": ttft, "t_end": time.time()}
 
     async def _raw(self, call: Call) -> Answer:
         rate_limited = 0
@@ -169,6 +169,7 @@ class EndpointClient:
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise CallError(f"{type(exc).__name__}: {exc}") from exc
         answer["latency_s"] = time.perf_counter() - start
+        answer["t_end"] = time.time()
         return answer
 
     def _get_session(self) -> aiohttp.ClientSession:

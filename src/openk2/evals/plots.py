@@ -57,3 +57,33 @@ def cost_vs_accuracy(report: dict[str, Any]) -> bytes | None:
     ax.legend(fontsize=7)
     ax.set_title("Accuracy vs cost")
     return _png(fig)
+
+
+def crossover_plot(report: dict[str, Any], apis: list[Any], node: Any, mix: Any) -> bytes:
+    """Monthly cost vs monthly token volume: one line per API, the self-host staircase, and
+    each crossover marked."""
+    import numpy as np
+
+    rows = report["apis"]
+    top = max(r.get("crossover_requests_month") or r["break_even_requests_month"]
+              for r in rows) * 2.5
+    q = np.linspace(0.0, top, 600)
+    tokens = q * mix.tokens / 1e9
+    fig, ax = plt.subplots(figsize=(6.4, 4.0))
+    ax.plot(tokens, [node.monthly(v, mix) / 1e3 for v in q], color="black", lw=2,
+            label=f"self-host {node.gpus} GPUs x ${node.gpu_hour}/h, u={node.utilization}")
+    for api, row in zip(apis, rows, strict=True):
+        line = ax.plot(tokens, api.per_request(mix) * q / 1e3, label=api.name)[0]
+        cross = row.get("crossover_requests_month", row["break_even_requests_month"])
+        if cross is not None:
+            x = cross * mix.tokens / 1e9
+            ax.plot([x], [api.per_request(mix) * cross / 1e3], "o", color=line.get_color())
+            ax.annotate(f"{x:.1f}B", (x, api.per_request(mix) * cross / 1e3), fontsize=7,
+                        textcoords="offset points", xytext=(4, -10))
+    ax.set_xlabel("tokens per month (billions, in + out)")
+    ax.set_ylabel("$k per month")
+    ax.set_ylim(0, node.monthly(top, mix) / 1e3 * 2.5)
+    ax.set_title(f"Self-hosting vs APIs ({mix.input_tokens:.0f} in / "
+                 f"{mix.output_tokens:.0f} out, {mix.cache_hit:.0%} cached)")
+    ax.legend(fontsize=7)
+    return _png(fig)

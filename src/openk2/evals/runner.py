@@ -139,10 +139,19 @@ def _row(endpoint: Endpoint, suite: str, sample: Sample, epoch: int, answers: li
         "detail": verdict.detail, "error": errors[0] if errors else None,
         "latency_s": sum(float(a.get("latency_s") or 0.0) for a in answers),
         "ttft_s": answers[0].get("ttft_s") if answers else None,
+        "span": _span(answers),
         "prompt_tokens": prompt, "completion_tokens": completion, "cached_tokens": cached,
         "cost_usd": endpoint.cost(prompt, completion, cached),
         "answers": [_brief(a) for a in answers],
     }
+
+
+def _span(answers: list[Answer]) -> list[float] | None:
+    """[first send, last receipt] in wall-clock seconds (for aggregate throughput)."""
+    ends = [(a["t_end"] - a.get("latency_s", 0.0), a["t_end"]) for a in answers if "t_end" in a]
+    if not ends:
+        return None
+    return [min(s for s, _ in ends), max(e for _, e in ends)]
 
 
 def _brief(answer: Answer) -> dict[str, Any]:

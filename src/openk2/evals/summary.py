@@ -44,6 +44,17 @@ def suite_row(rows: list[dict[str, Any]], repeats: int) -> dict[str, Any]:
     }
 
 
+def aggregate_throughput(rows: list[dict[str, Any]]) -> float | None:
+    """Completion tokens per second of wall clock over the span the answers were received in
+    (what the endpoint sustained at the run's concurrency; an interrupted run's gap counts)."""
+    spans = [r["span"] for r in rows if r.get("span")]
+    if not spans:
+        return None
+    wall = max(e for _, e in spans) - min(s for s, _ in spans)
+    tokens = sum(r["completion_tokens"] for r in rows if r.get("span"))
+    return tokens / wall if wall > 0 else None
+
+
 def summarize_run(cfg: Any, suites: dict[str, Any], rows: list[dict[str, Any]],
                   clients: list[Any], started: float) -> dict[str, Any]:
     """The whole report.json."""
@@ -57,7 +68,9 @@ def summarize_run(cfg: Any, suites: dict[str, Any], rows: list[dict[str, Any]],
         for name, suite in suites.items():
             mine = grouped[(ep.name, name)]
             per_suite[name] = {**suite_row(mine, cfg.repeats), "extra": suite.summarize(mine)}
+        mine_all = [r for r in rows if r["endpoint"] == ep.name]
         endpoints[ep.name] = {
+            "aggregate_output_tok_per_s": aggregate_throughput(mine_all),
             "url": ep.url, "model": ep.model,
             "prices_per_1m": {"in": ep.price_in, "out": ep.price_out, "cached": ep.price_cached},
             "calls_sent": client.requests, "call_errors": client.errors,
