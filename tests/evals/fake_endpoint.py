@@ -45,6 +45,9 @@ class Profile:
     """Parameters not honoured: max_tokens, stop, n, logprobs."""
     hang_after: int | None = None
     """Answer this many requests, then hang every later one."""
+    step_accuracy: float | None = None
+    """For step-by-step answers (lines, then `FINAL:`): each step right with this
+    probability, everything after the first wrong step wrong."""
 
 
 def canonical(messages: list[dict[str, Any]], tools: list[dict[str, Any]]) -> str:
@@ -154,6 +157,8 @@ class FakeEndpoint:
                                         "arguments": c["function"]["arguments"][:-1]}}
                      for c in ideal["tool_calls"]]
             return {**ideal, "tool_calls": calls}
+        if p.step_accuracy is not None and "FINAL:" in (ideal.get("content") or ""):
+            return _degrade(ideal, p.step_accuracy, (p.seed, key, seen))
         return dict(ideal)
 
     def _choices(self, body: dict[str, Any], message: dict[str, Any]) -> list[dict[str, Any]]:
@@ -199,6 +204,16 @@ def _wrong(ideal: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
             {"id": f"functions.{name}:0", "type": "function",
              "function": {"name": name, "arguments": "{}"}}]}
     return {"role": "assistant", "content": "ANSWER: -99999 (wrong)"}
+
+
+def _degrade(ideal: dict[str, Any], p: float, salt: Any) -> dict[str, Any]:
+    *steps, final = ideal["content"].splitlines()
+    out, broken = [], False
+    for i, step in enumerate(steps):
+        broken = broken or _draw(salt, "step", i) >= p
+        out.append("zzzzz" if broken else step)
+    out.append("FINAL: zzzzz" if broken else final)
+    return {**ideal, "content": "\n".join(out)}
 
 
 def _prompt_tokens(body: dict[str, Any]) -> int:

@@ -87,3 +87,67 @@ def crossover_plot(report: dict[str, Any], apis: list[Any], node: Any, mix: Any)
                  f"{mix.output_tokens:.0f} out, {mix.cache_hit:.0%} cached)")
     ax.legend(fontsize=7)
     return _png(fig)
+
+
+def horizon_figures(report: dict[str, Any]) -> dict[str, bytes]:
+    """Success vs N (log axis) with each endpoint's logistic fit and 50%/80% horizons, and
+    accuracy by step index."""
+    import numpy as np
+
+    extras = {n: ep["suites"]["horizon"]["extra"] for n, ep in report["endpoints"].items()
+              if ep["suites"].get("horizon", {}).get("extra")}
+    if not extras:
+        return {}
+    fig, ax = plt.subplots(figsize=(6.0, 3.6))
+    for name, ex in extras.items():
+        steps = [int(k) for k in ex["success_by_steps"]]
+        line = ax.plot(steps, list(ex["success_by_steps"].values()), "o", label=name)[0]
+        grid = np.geomspace(1, max(steps) * 2, 200)
+        a, b = ex["fit"]["intercept"], ex["fit"]["slope_per_log2_step"]
+        ax.plot(grid, 1 / (1 + np.exp(-(a + b * np.log2(grid)))), color=line.get_color())
+        for level, key in ((0.5, "horizon_50"), (0.8, "horizon_80")):
+            if ex.get(key):
+                ax.axvline(ex[key], color=line.get_color(), ls=":" if level == 0.8 else "--",
+                           lw=1)
+                ax.annotate(f"H{int(level * 100)}={ex[key]:.1f}", (ex[key], level), fontsize=7)
+    ax.set_xscale("log", base=2)
+    ax.set_ylim(-0.05, 1.05)
+    ax.set_xlabel("steps N (dependent lookups)")
+    ax.set_ylabel("task success")
+    ax.set_title("Success vs horizon length (logistic fit on log2 N)")
+    ax.legend(fontsize=8)
+    out = {"Horizon: success vs steps": _png(fig)}
+    fig, ax = plt.subplots(figsize=(6.0, 3.0))
+    for name, ex in extras.items():
+        acc = ex["accuracy_by_step_index"]
+        ax.plot(range(1, len(acc) + 1), acc, label=name)
+    ax.set_xscale("log", base=2)
+    ax.set_ylim(-0.05, 1.05)
+    ax.set_xlabel("step index")
+    ax.set_ylabel("step correct")
+    ax.set_title("Accuracy by step index")
+    ax.legend(fontsize=8)
+    out["Horizon: accuracy by step index"] = _png(fig)
+    return out
+
+
+def niah_figures(report: dict[str, Any]) -> dict[str, bytes]:
+    """One length x depth heatmap of retrieval accuracy per endpoint."""
+    out = {}
+    for name, ep in report["endpoints"].items():
+        ex = ep["suites"].get("niah", {}).get("extra") or {}
+        grid = ex.get("grid")
+        if not grid:
+            continue
+        lengths, depths = ex["lengths"], ex["depths"]
+        values = [[grid.get(f"{n}:{d}", float("nan")) for d in depths] for n in lengths]
+        fig, ax = plt.subplots(figsize=(1.0 + 0.9 * len(depths), 0.9 + 0.5 * len(lengths)))
+        im = ax.imshow(values, vmin=0, vmax=1, cmap="RdYlGn", aspect="auto")
+        ax.set_xticks(range(len(depths)), [f"{d:.0%}" for d in depths])
+        ax.set_yticks(range(len(lengths)), [str(n) for n in lengths])
+        ax.set_xlabel("needle depth")
+        ax.set_ylabel("haystack words")
+        ax.set_title(f"NIAH retrieval: {name}")
+        fig.colorbar(im, ax=ax)
+        out[f"NIAH: {name}"] = _png(fig)
+    return out

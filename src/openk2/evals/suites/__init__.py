@@ -11,6 +11,9 @@ _REGISTRY = {
     "preflight": ("openk2.evals.suites.preflight", "PreflightSuite"),
     "functions": ("openk2.evals.suites.functions", "FunctionsSuite"),
     "math": ("openk2.evals.suites.math", "MathSuite"),
+    "code": ("openk2.evals.suites.code", "CodeSuite"),
+    "niah": ("openk2.evals.suites.niah", "NiahSuite"),
+    "horizon": ("openk2.evals.suites.horizon", "HorizonSuite"),
 }
 
 SUITE_NAMES = tuple(_REGISTRY)
