@@ -167,7 +167,7 @@ class FakeEndpoint:
         text = message.get("content") or ""
         if body.get("stop") and "stop" not in ignore:
             for s in body["stop"] if isinstance(body["stop"], list) else [body["stop"]]:
-                text = text.split(s)[0].rstrip() if s in text else text
+                text = text.split(s)[0] if s in text else text
         words = text.split()
         limit = body.get("max_tokens")
         if limit is not None and "max_tokens" not in ignore and len(words) > limit:

@@ -61,6 +61,7 @@ class EndpointClient:
         self.retry = retry
         self.pacer = RatePacer()
         self.limiter = AdaptiveLimiter(endpoint.concurrency)
+        self._slots = asyncio.Semaphore(endpoint.concurrency)
         self.requests = 0
         self.errors = 0
         key = endpoint.api_key()
@@ -88,7 +89,8 @@ class EndpointClient:
         hit = self.cache.get(key)
         if hit is not None:
             return hit, True
-        answer = await self._fresh(call)
+        async with self._slots:  # latency runs from here: queueing behind our own calls is
+            answer = await self._fresh(call)  # not the endpoint's, pacing after 429s is
         if "error" in answer:
             self.errors += 1
         else:
@@ -130,9 +132,9 @@ class EndpointClient:
     async def _raw(self, call: Call) -> Answer:
         rate_limited = 0
         while True:
-            sent_at, send_no = await self.pacer.acquire()
             await self.limiter.acquire()
             try:
+                sent_at, send_no = await self.pacer.acquire()
                 self.requests += 1
                 answer = await self._raw_once(call)
             finally:

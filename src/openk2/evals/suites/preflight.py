@@ -4,8 +4,8 @@ One sample per check, each sending raw requests so that what a chat client hides
 - temperature: two temperature-0 calls agree;
 - top_p: a tiny `top_p` at temperature 1 gives the temperature-0 answer (nucleus of one);
 - max_tokens: a long answer capped at 5 tokens stops with `length` and <= 5 tokens;
-- stop: the text before a stop string comes back without it (and without the stop, it is
-  there);
+- stop: with `stop=[" "]` the answer ends before its first space, where the same request
+  without `stop` has one (a space, because any model's multi-word answer holds one);
 - seed: two temperature-1 calls with the same seed agree;
 - n: `n=2` returns two choices;
 - logprobs: `logprobs` + `top_logprobs=2` returns per-token log-probabilities <= 0;
@@ -55,7 +55,8 @@ def _max_tokens(a: list[Answer]) -> Score:
 
 def _stop(a: list[Answer]) -> Score:
     free, stopped = answer_text(a[0]), answer_text(a[1])
-    ok = "gamma" in free and "gamma" not in stopped and a[1].get("finish_reason") == "stop"
+    ok = (" " in free.strip() and " " not in stopped and free.startswith(stopped)
+          and a[1].get("finish_reason") == "stop")
     return binary(ok, without_stop=free[:80], with_stop=stopped[:80])
 
 
@@ -89,7 +90,7 @@ CHECKS: dict[str, tuple[tuple[Call, ...], Callable[[list[Answer]], Score]]] = {
     "top_p": ((_raw(REPEAT, temperature=0.0), _raw(REPEAT, temperature=1.0, top_p=1e-6)),
               _same_text),
     "max_tokens": ((_raw(COUNT, temperature=0.0, max_tokens=5),), _max_tokens),
-    "stop": ((_raw(REPEAT, temperature=0.0), _raw(REPEAT, temperature=0.0, stop=["gamma"])),
+    "stop": ((_raw(REPEAT, temperature=0.0), _raw(REPEAT, temperature=0.0, stop=[" "])),
              _stop),
     "seed": ((_raw(COUNT, temperature=1.0, seed=7), _raw(COUNT, temperature=1.0, seed=7)),
              _same_text),
