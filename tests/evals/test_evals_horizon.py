@@ -41,3 +41,14 @@ def test_horizon_suite_recovers_the_programmed_step_accuracy(tmp_path: Path,
     assert extra["success_by_steps"]["1"] > extra["success_by_steps"]["64"]
     page = (tmp_path / "report.html").read_text()
     assert "Horizon: success vs steps" in page
+
+
+def test_horizon_outside_the_grid_is_not_extrapolated() -> None:
+    from openk2.evals.suites.horizon import HorizonSuite
+
+    rows = [{"meta": {"steps": s}, "passed": False, "detail": {"correct_steps": [False] * s}}
+            for s in (1, 2, 4, 8) for _ in range(3)]
+    extra = HorizonSuite().summarize(rows)
+    assert extra["horizon_50"] is None and extra["horizon_80"] is None
+    assert any("below the shortest chain" in n for n in extra["horizon_notes"])
+    assert extra["per_step_accuracy"] == 0.0

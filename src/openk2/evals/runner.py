@@ -104,7 +104,7 @@ async def _run_endpoint(
     rows = await asyncio.gather(*(
         _run_sample(client, suites[name], s, epoch, log) for name, s, epoch in jobs))
     if progress is not None:
-        progress(f"{client.endpoint.name}: {len(rows)} rows, {client.requests} requests sent, "
+        progress(f"{client.endpoint.name}: {len(rows)} rows, {client.requests} calls sent, "
                  f"{client.errors} errors")
     return list(rows)
 

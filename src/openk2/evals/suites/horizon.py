@@ -96,19 +96,35 @@ class HorizonSuite:
         for r in rows:
             counts[r["meta"]["steps"]][0] += int(r["passed"])
             counts[r["meta"]["steps"]][1] += 1
-        a, b = fit_logistic([r["meta"]["steps"] for r in rows], [r["passed"] for r in rows])
+        steps = [r["meta"]["steps"] for r in rows]
+        a, b = fit_logistic(steps, [r["passed"] for r in rows])
         p_step = _step_accuracy(rows)
+        h50, note50 = _within(horizon_at(a, b, 0.5), min(steps), max(steps), 0.5)
+        h80, note80 = _within(horizon_at(a, b, 0.8), min(steps), max(steps), 0.8)
         return {
             "success_by_steps": {str(k): v[0] / v[1] for k, v in sorted(counts.items())},
             "counts_by_steps": {str(k): v for k, v in sorted(counts.items())},
             "fit": {"intercept": a, "slope_per_log2_step": b},
-            "horizon_50": horizon_at(a, b, 0.5), "horizon_80": horizon_at(a, b, 0.8),
-            "horizon_note": None if b < 0 else "success does not fall with steps: no horizon",
+            "horizon_50": h50, "horizon_80": h80,
+            "horizon_notes": [n for n in (note50, note80) if n],
             "per_step_accuracy": p_step,
             "closed_form_h50": None if p_step is None else closed_form_horizon(p_step, 0.5),
             "closed_form_h80": None if p_step is None else closed_form_horizon(p_step, 0.8),
             "accuracy_by_step_index": _by_index(rows),
         }
+
+
+def _within(h: float | None, lo: int, hi: int, level: float) -> tuple[float | None, str | None]:
+    """A fitted horizon inside the measured step range, else None and why (no
+    extrapolation: a horizon outside the grid is a statement about chains never run)."""
+    pct = f"{level:.0%}"
+    if h is None:
+        return None, f"{pct}: success does not fall with steps"
+    if h < lo:
+        return None, f"{pct}: below the shortest chain ({lo} steps)"
+    if h > hi:
+        return None, f"{pct}: beyond the longest chain ({hi} steps)"
+    return h, None
 
 
 def _step_accuracy(rows: list[dict[str, Any]]) -> float | None:
