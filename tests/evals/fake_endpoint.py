@@ -45,6 +45,8 @@ class Profile:
     """Parameters not honoured: max_tokens, stop, n, logprobs."""
     hang_after: int | None = None
     """Answer this many requests, then hang every later one."""
+    exact_usage: bool = False
+    """Count prompt tokens with the bundled vocabulary and the K2.6 template (else words)."""
     step_accuracy: float | None = None
     """For step-by-step answers (lines, then `FINAL:`): each step right with this
     probability, everything after the first wrong step wrong."""
@@ -136,7 +138,7 @@ class FakeEndpoint:
         message = self._message(body, base)
         self.answered[wire] += 1
         choices = self._choices(body, message)
-        usage = {"prompt_tokens": _prompt_tokens(body), "completion_tokens":
+        usage = {"prompt_tokens": _prompt_tokens(body, p.exact_usage), "completion_tokens":
                  _completion_tokens(choices[0]["message"]), "total_tokens": 0}
         usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
         if not stream:
@@ -216,7 +218,12 @@ def _degrade(ideal: dict[str, Any], p: float, salt: Any) -> dict[str, Any]:
     return {**ideal, "content": "\n".join(out)}
 
 
-def _prompt_tokens(body: dict[str, Any]) -> int:
+def _prompt_tokens(body: dict[str, Any], exact: bool) -> int:
+    if exact:
+        from openk2.tokenizer import default_tokenizer
+        from openk2.tokenizer.chat.template import encode_chat
+
+        return len(encode_chat(default_tokenizer(), body["messages"], body.get("tools")))
     return sum(len(str(m.get("content") or "").split()) + 3 for m in body["messages"])
 
 

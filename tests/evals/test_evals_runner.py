@@ -100,3 +100,18 @@ def test_cost_per_success_matches_the_usage(tmp_path: Path, fake_endpoint) -> No
     assert row["tokens"]["prompt"] == sum(r["prompt_tokens"] for r in rows) > 0
     saved = json.loads((tmp_path / "report.json").read_text())
     assert saved["endpoints"]["f"]["suites"]["math"]["n"] == 20
+
+
+def test_preflight_checks_prompt_tokens_exactly_when_the_tokenizer_is_known(
+        tmp_path: Path, fake_endpoint) -> None:
+    exact = fake_endpoint(["preflight"], 1, exact_usage=True)
+    rough = fake_endpoint(["preflight"], 1)
+    report = _run(tmp_path, [f"exact={exact.url},tokenizer=bundled",
+                             f"rough={rough.url},tokenizer=bundled", f"unknown={rough.url}"],
+                  ["preflight"], 1)
+    rows = [json.loads(line) for line in (tmp_path / "samples.jsonl").read_text().splitlines()]
+    usage = {r["endpoint"]: r for r in rows if r["meta"]["check"] == "usage"}
+    assert usage["exact"]["passed"] and usage["exact"]["detail"]["exact"] is True
+    assert not usage["rough"]["passed"] and usage["rough"]["detail"]["exact"] is False
+    assert usage["unknown"]["passed"] and usage["unknown"]["detail"]["exact"] is None
+    assert report["endpoints"]["exact"]["suites"]["preflight"]["pass_at_1"] == 1.0

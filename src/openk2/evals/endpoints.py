@@ -6,12 +6,14 @@ of an environment variable so that no secret lands in a shell history, a cache o
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass
+from typing import Any
 
 _FLOAT_FIELDS = ("price_in", "price_out", "price_cached")
 _INT_FIELDS = ("concurrency",)
-_STR_FIELDS = ("model", "key")
+_STR_FIELDS = ("model", "key", "tokenizer")
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -34,6 +36,21 @@ class Endpoint:
     """$ per 1M cached prompt tokens (default: the uncached price)."""
     concurrency: int = 4
     """Requests in flight to this endpoint at most."""
+    tokenizer: str | None = None
+    """The served model's vocabulary, if known: `bundled` (openk2's 8192-id one) or a
+    directory with a Kimi `tiktoken.model`; lets preflight check `prompt_tokens` exactly."""
+
+    def prompt_token_counts(self, messages: list[dict[str, Any]],
+                            tools: list[dict[str, Any]]) -> list[int] | None:
+        """What `usage.prompt_tokens` must be under the K2.6 chat template (thinking and
+        instant renderings differ in the generation prompt; either is right)."""
+        if self.tokenizer is None:
+            return None
+        from openk2.tokenizer.chat.template import encode_chat
+
+        tok = _load_tokenizer(self.tokenizer)
+        return sorted({len(encode_chat(tok, messages, tools or None, thinking=t))
+                       for t in (True, False)})
 
     def api_key(self) -> str | None:
         """The bearer key from the environment; an unset variable is an error, not silence."""
@@ -87,3 +104,10 @@ def _field_value(endpoint: str, key: str, value: str) -> object:
         return value
     known = ", ".join(_STR_FIELDS + _FLOAT_FIELDS + _INT_FIELDS)
     raise ValueError(f"endpoint {endpoint!r}: unknown field {key!r} (known: {known})")
+
+
+@functools.lru_cache(maxsize=4)
+def _load_tokenizer(spec: str) -> Any:
+    from openk2.tokenizer import Tokenizer, default_tokenizer
+
+    return default_tokenizer() if spec == "bundled" else Tokenizer.from_pretrained(spec)

@@ -116,6 +116,9 @@ async def _run_sample(
     all_cached = True
     for slot, call in enumerate(sample.calls):
         answer, cached = await client.answer(call, epoch, slot)
+        expected = client.endpoint.prompt_token_counts(list(call.messages), list(call.tools))
+        if call.raw and expected is not None:
+            answer = {**answer, "expected_prompt_tokens": expected}
         answers.append(answer)
         all_cached = all_cached and cached
     verdict = await asyncio.to_thread(suite.score, sample, answers)  # code runs tests

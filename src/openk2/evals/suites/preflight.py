@@ -9,7 +9,9 @@ One sample per check, each sending raw requests so that what a chat client hides
 - seed: two temperature-1 calls with the same seed agree;
 - n: `n=2` returns two choices;
 - logprobs: `logprobs` + `top_logprobs=2` returns per-token log-probabilities <= 0;
-- usage: streamed and plain calls report the same `prompt_tokens`, and a longer prompt more;
+- usage: streamed and plain calls report the same `prompt_tokens`, a longer prompt more, and,
+  when the endpoint names its tokenizer (`tokenizer=bundled|DIR`), exactly the count of the
+  prompt rendered with the K2.6 chat template;
 - stream_end: a stream ends with a finish reason, a usage chunk and `[DONE]`.
 `n` is ignored: the suite is its list of checks.
 """
@@ -75,7 +77,11 @@ def _logprobs(a: list[Answer]) -> Score:
 def _usage(a: list[Answer]) -> Score:
     counts = [int((x.get("usage") or {}).get("prompt_tokens") or 0) for x in a]
     ok = counts[0] == counts[1] > 0 and counts[2] > counts[0]
-    return binary(ok, prompt_tokens=counts)
+    expected = [x.get("expected_prompt_tokens") for x in a]
+    exact = None if None in expected else all(
+        c in e for c, e in zip(counts, expected, strict=True))
+    return binary(ok and exact is not False, prompt_tokens=counts, expected=expected,
+                  exact=exact)
 
 
 def _stream_end(a: list[Answer]) -> Score:
