@@ -115,3 +115,26 @@ def test_preflight_checks_prompt_tokens_exactly_when_the_tokenizer_is_known(
     assert not usage["rough"]["passed"] and usage["rough"]["detail"]["exact"] is False
     assert usage["unknown"]["passed"] and usage["unknown"]["detail"]["exact"] is None
     assert report["endpoints"]["exact"]["suites"]["preflight"]["pass_at_1"] == 1.0
+
+
+def test_programmed_latency_is_measured(tmp_path: Path, fake_endpoint) -> None:
+    fake = fake_endpoint(["math", "tool-calls"], 6, latency_s=0.05)
+    report = _run(tmp_path, [f"f={fake.url}"], ["math", "tool-calls"], 6)
+    for suite, calls in (("math", 1), ("tool-calls", 2)):
+        row = report["endpoints"]["f"]["suites"][suite]
+        assert row["latency_p50_s"] >= 0.05 * calls  # a sample's calls run one after another
+    assert report["endpoints"]["f"]["suites"]["tool-calls"]["ttft_p50_s"] is not None
+
+
+def test_endless_429s_become_errors_and_are_not_cached(tmp_path: Path, fake_endpoint) -> None:
+    from openk2.evals.cache import AnswerCache
+
+    fake = fake_endpoint(["math", "preflight"], 2, storm=10_000, retry_after_s=0.0)
+    cfg = RunConfig(endpoints=[parse_endpoint(f"f={fake.url}")], suites=["math", "preflight"],
+                    n=2, out_dir=tmp_path, html=False,
+                    retry=RetryConfig(attempts=1, base_delay_s=0.0, max_rate_limit_retries=1))
+    report = run(cfg)
+    for suite in ("math", "preflight"):
+        row = report["endpoints"]["f"]["suites"][suite]
+        assert row["errors"] == row["samples"] and row["pass_at_1"] == 0.0
+    assert len(AnswerCache(tmp_path / "cache.sqlite")) == 0

@@ -102,7 +102,8 @@ class EndpointClient:
         for attempt in range(1, self.retry.attempts + 1):
             try:
                 return await (self._raw(call) if call.raw else self._chat(call))
-            except (ProviderError, CallError) as exc:
+            except (ProviderError, CallError, aiohttp.ClientError, TimeoutError,
+                    ValueError) as exc:  # ValueError: a body or chunk that is not JSON
                 last = f"{type(exc).__name__}: {exc}"
                 if getattr(exc, "retryable", True) is False:
                     break
@@ -140,8 +141,10 @@ class EndpointClient:
             finally:
                 self.limiter.release()
             status, retry_after = answer.get("status"), answer.pop("_retry_after", None)
-            if status == 429 and rate_limited < self.retry.max_rate_limit_retries:
+            if status == 429:
                 rate_limited += 1
+                if rate_limited > self.retry.max_rate_limit_retries:
+                    raise CallError("HTTP 429: still rate limited after retries")
                 self.pacer.on_rate_limit(sent_at, send_no, retry_after)
                 await asyncio.sleep(BackoffPolicy(base_s=self.retry.base_delay_s).delay(
                     rate_limited, retry_after))
