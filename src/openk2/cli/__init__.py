@@ -30,6 +30,7 @@ def _register_commands() -> None:
         embedded_commands,
         eval_commands,
         model_commands,
+        route_commands,
         serve_commands,
         swarm_commands,
         tokenizer_commands,
