@@ -10,6 +10,9 @@ import time
 from pathlib import Path
 
 import openk2
+from openk2.evals.client import RetryConfig
+from openk2.evals.endpoints import parse_endpoint
+from openk2.evals.runner import RunConfig, run
 
 SUITES = ["math", "functions", "tool-calls"]
 N = 12
@@ -51,6 +54,14 @@ def test_sigkill_then_resume_repeats_no_request(tmp_path: Path, fake_endpoint) -
     rows = (tmp_path / "samples.jsonl").read_text().splitlines()
     assert len(rows) == len(_samples())
     assert sum(json.loads(r)["cached"] for r in rows) >= 1
+    # the same seeded run, uninterrupted, against an identical endpoint: same verdicts
+    twin = fake_endpoint(SUITES, N, accuracy=0.7)
+    whole = run(RunConfig(endpoints=[parse_endpoint(f"f={twin.url}")], suites=SUITES, n=N,
+                          out_dir=tmp_path / "whole", html=False,
+                          retry=RetryConfig(base_delay_s=0.01)))
+    for suite in SUITES:
+        got, want = (r["endpoints"]["f"]["suites"][suite] for r in (report, whole))
+        assert (got["passed"], got["samples"]) == (want["passed"], want["samples"]), suite
 
 
 def _samples() -> list:

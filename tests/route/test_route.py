@@ -3,6 +3,7 @@ streaming passthrough, the route header and the decision log."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -22,14 +23,16 @@ USAGE = {"prompt_tokens": 1000, "completion_tokens": 500, "total_tokens": 1500}
 class Upstream:
     """A fake deployment: answers with its name, or fails with `status`."""
 
-    def __init__(self, name: str, status: int = 200) -> None:
-        self.name, self.status, self.calls = name, status, 0
+    def __init__(self, name: str, status: int = 200, hang: bool = False) -> None:
+        self.name, self.status, self.calls, self.hang = name, status, 0, hang
         self.bodies: list[dict[str, Any]] = []
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         body = await request.json()
         self.calls += 1
         self.bodies.append(body)
+        if self.hang:
+            await asyncio.Event().wait()
         if self.status != 200:
             return web.Response(status=self.status, text="down")
         message = {"role": "assistant", "content": f"from {self.name}"}
@@ -168,3 +171,17 @@ def test_bad_config_is_explained() -> None:
     with pytest.raises(ValueError, match="strategy"):
         parse_config({"deployments": [{"name": "a", "url": "http://x"}],
                       "groups": {"g": {"deployments": ["a"], "strategy": "psychic"}}})
+
+
+async def test_a_hanging_deployment_gets_allowed_fails_attempts_per_window(start) -> None:
+    hung, good = Upstream("hung", hang=True), Upstream("good")
+    data = {"deployments": [{"name": "hung", "url": await _upstream(start, hung)},
+                            {"name": "good", "url": await _upstream(start, good)}],
+            "groups": {"default": {"deployments": ["hung", "good"], "strategy": "ordered"}},
+            "allowed_fails": 2, "cooldown_s": 60, "timeout_s": 0.2}
+    url, _ = await _router(start, data)
+    async with aiohttp.ClientSession() as http:
+        for _ in range(6):
+            async with http.post(f"{url}/v1/chat/completions", json=_chat()) as resp:
+                assert resp.status == 200 and resp.headers[ROUTE_HEADER] == "default/good"
+    assert hung.calls == 2 and good.calls == 6

@@ -106,6 +106,9 @@ class RouterConfig:
     allowed_fails: int = 1
     """Failures of a deployment within `cooldown_s` before it is skipped."""
     cooldown_s: float = 30.0
+    """How long failures count against a deployment."""
+    timeout_s: float = 600.0
+    """Longest wait for an upstream's first byte or between two bytes (a hang is a failure)."""
     log_path: Path | None = None
     """JSONL decision log (one line per request)."""
 
@@ -143,6 +146,7 @@ def parse_config(data: dict[str, Any], base: Path = Path(".")) -> RouterConfig:
         default_group=data.get("default_group", next(iter(groups))),
         allowed_fails=int(data.get("allowed_fails", 1)),
         cooldown_s=float(data.get("cooldown_s", 30.0)),
+        timeout_s=float(data.get("timeout_s", 600.0)),
         log_path=None if log is None else base / log,
     )
 

@@ -29,10 +29,10 @@ _RETRY_STATUSES = frozenset({408, 429}) | frozenset(range(500, 600))
 class Router:
     """The aiohttp application and its state."""
 
-    def __init__(self, cfg: RouterConfig, *, timeout_s: float = 600.0) -> None:
+    def __init__(self, cfg: RouterConfig) -> None:
         self.cfg = cfg
         self.state = RouterState(cfg)
-        self.timeout_s = timeout_s
+        self.timeout_s = cfg.timeout_s
         self._session: aiohttp.ClientSession | None = None
         self.app = web.Application()
         self.app.router.add_post("/v1/chat/completions", self.chat)
