@@ -44,7 +44,13 @@ def test_eval_bad_arguments_exit_2(tmp_path: Path) -> None:
     _register_commands()
     for args in (["eval", "--suite", "math"],
                  ["eval", "--endpoint", "x=http://127.0.0.1:9/v1", "--suite", "nope"],
-                 ["eval", "--endpoint", "x=localhost:8000", "--suite", "math"]):
+                 ["eval", "--endpoint", "x=localhost:8000", "--suite", "math"],
+                 ["eval", "--endpoint", "x=http://127.0.0.1:9/v1", "--suite", "niah",
+                  "--niah-depths", "0.5,2"],
+                 ["eval", "--endpoint", "x=http://127.0.0.1:9/v1", "--suite", "preflight",
+                  "--preflight-checks", "n,telepathy"],
+                 ["eval", "--endpoint", "x=http://127.0.0.1:9/v1", "--suite", "horizon",
+                  "--horizon-steps", "1,x"]):
         result = CliRunner().invoke(app, [*args, "--out", str(tmp_path)])
         assert result.exit_code == 2, (args, result.output)
         assert "error:" in result.output

@@ -132,6 +132,7 @@ def test_endless_429s_become_errors_and_are_not_cached(tmp_path: Path, fake_endp
     fake = fake_endpoint(["math", "preflight"], 2, storm=10_000, retry_after_s=0.0)
     cfg = RunConfig(endpoints=[parse_endpoint(f"f={fake.url}")], suites=["math", "preflight"],
                     n=2, out_dir=tmp_path, html=False,
+                    suite_options={"preflight": {"checks": ("n", "stream_end")}},
                     retry=RetryConfig(attempts=1, base_delay_s=0.0, max_rate_limit_retries=1))
     report = run(cfg)
     for suite in ("math", "preflight"):

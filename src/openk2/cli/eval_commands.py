@@ -36,6 +36,12 @@ def eval_run(
     timeout: Annotated[float, typer.Option(min=1.0, help="Read timeout per call (s).")] = 600.0,
     horizon_steps: Annotated[str | None, typer.Option(
         help="Comma-separated step counts of the horizon suite (default 1,2,4,...,64).")] = None,
+    niah_lengths: Annotated[str | None, typer.Option(
+        help="Comma-separated haystack lengths in words (default 128,512,1024).")] = None,
+    niah_depths: Annotated[str | None, typer.Option(
+        help="Comma-separated needle depths in [0, 1] (default 0,0.25,0.5,0.75,1).")] = None,
+    preflight_checks: Annotated[str | None, typer.Option(
+        help="Comma-separated preflight checks (default: all).")] = None,
     html: Annotated[bool, typer.Option("--html/--no-html", help="Write report.html.")] = True,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report on stdout.")] = False,
 ) -> None:
@@ -49,11 +55,9 @@ def eval_run(
 
     try:
         names = list(suite or SUITE_NAMES)
+        options = _suite_options(horizon_steps, niah_lengths, niah_depths, preflight_checks)
         for name in names:
-            get_suite(name)
-        options = {}
-        if horizon_steps:
-            options["horizon"] = {"steps": tuple(int(s) for s in horizon_steps.split(","))}
+            get_suite(name, **options.get(name, {}))
         cfg = RunConfig(
             endpoints=[parse_endpoint(e) for e in endpoint or []], suites=names, out_dir=out,
             n=n, repeats=repeats, seed=seed, cache_path=cache, html=html, suite_options=options,
@@ -67,6 +71,24 @@ def eval_run(
         typer.echo(json.dumps(report, indent=2))
     else:
         typer.echo(_brief(report) + f"\nwrote {out / 'report.json'}")
+
+
+def _suite_options(horizon_steps: str | None, niah_lengths: str | None,
+                   niah_depths: str | None, preflight_checks: str | None) -> dict[str, dict]:
+    """The grid options of the suites that have them (bad numbers are ValueErrors)."""
+    def ints(text: str) -> tuple[int, ...]:
+        return tuple(int(v) for v in text.split(","))
+
+    options: dict[str, dict] = {"horizon": {}, "niah": {}, "preflight": {}}
+    if horizon_steps:
+        options["horizon"]["steps"] = ints(horizon_steps)
+    if niah_lengths:
+        options["niah"]["lengths"] = ints(niah_lengths)
+    if niah_depths:
+        options["niah"]["depths"] = tuple(float(v) for v in niah_depths.split(","))
+    if preflight_checks:
+        options["preflight"]["checks"] = tuple(preflight_checks.split(","))
+    return options
 
 
 def _brief(report: dict) -> str:

@@ -90,10 +90,7 @@ async def run_async(
 
 
 def _suite(cfg: RunConfig, name: str) -> Suite:
-    suite = get_suite(name)
-    for key, value in cfg.suite_options.get(name, {}).items():
-        setattr(suite, key, value)
-    return suite
+    return get_suite(name, **cfg.suite_options.get(name, {}))
 
 
 async def _run_endpoint(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+from typing import Any
 
 from openk2.evals.suites.base import Sample, Score, Suite
 
@@ -19,12 +20,17 @@ _REGISTRY = {
 SUITE_NAMES = tuple(_REGISTRY)
 
 
-def get_suite(name: str) -> Suite:
-    """A fresh suite object by name; an unknown name lists the known ones."""
+def get_suite(name: str, **options: Any) -> Suite:
+    """A fresh suite object by name, built with `options` (e.g. the horizon's `steps`);
+    an unknown name or option is a ValueError that lists what is known."""
     if name not in _REGISTRY:
         raise ValueError(f"unknown suite {name!r}; known: {', '.join(SUITE_NAMES)}")
     module, cls = _REGISTRY[name]
-    return getattr(importlib.import_module(module), cls)()
+    factory = getattr(importlib.import_module(module), cls)
+    try:
+        return factory(**options)
+    except TypeError as exc:
+        raise ValueError(f"suite {name!r}: bad options {sorted(options)}: {exc}") from exc
 
 
 __all__ = ["SUITE_NAMES", "Sample", "Score", "Suite", "get_suite"]

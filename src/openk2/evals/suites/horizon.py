@@ -61,7 +61,9 @@ class HorizonSuite:
     name = "horizon"
 
     def __init__(self, steps: tuple[int, ...] = DEFAULT_STEPS) -> None:
-        self.steps = steps
+        if not steps or min(steps) < 1:
+            raise ValueError(f"horizon steps must be >= 1, got {steps}")
+        self.steps = tuple(sorted(set(steps)))
 
     def samples(self, n: int, seed: int) -> list[Sample]:
         rng = random.Random(f"horizon:{seed}")

@@ -44,6 +44,8 @@ class NiahSuite:
 
     def __init__(self, lengths: tuple[int, ...] = DEFAULT_LENGTHS,
                  depths: tuple[float, ...] = DEFAULT_DEPTHS) -> None:
+        if not lengths or min(lengths) < 1 or not depths or not all(0 <= d <= 1 for d in depths):
+            raise ValueError("niah needs lengths >= 1 word and depths in [0, 1]")
         self.lengths = lengths
         self.depths = depths
 

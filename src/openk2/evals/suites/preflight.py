@@ -113,9 +113,16 @@ class PreflightSuite:
 
     name = "preflight"
 
+    def __init__(self, checks: tuple[str, ...] = tuple(CHECKS)) -> None:
+        unknown = set(checks) - set(CHECKS)
+        if unknown:
+            raise ValueError(f"unknown preflight checks {sorted(unknown)}; known: {list(CHECKS)}")
+        self.checks = checks
+
     def samples(self, n: int, seed: int) -> list[Sample]:
-        return [Sample(id=f"preflight-{check}", calls=calls, reference={"check": check},
-                       meta={"check": check}) for check, (calls, _) in CHECKS.items()]
+        return [Sample(id=f"preflight-{check}", calls=CHECKS[check][0],
+                       reference={"check": check}, meta={"check": check})
+                for check in self.checks]
 
     def score(self, sample: Sample, answers: list[Answer]) -> Score:
         problem = _status_ok(answers)
