@@ -74,9 +74,10 @@ async def run_async(
     suites = {name: _suite(cfg, name) for name in cfg.suites}
     samples = {name: suite.samples(cfg.n, cfg.seed) for name, suite in suites.items()}
     cache = AnswerCache(cfg.cache_path or cfg.out_dir / "cache.sqlite")
-    clients = [EndpointClient(e, cache, cfg.retry) for e in cfg.endpoints]
+    clients: list[EndpointClient] = []
     started = time.time()
     try:
+        clients += [EndpointClient(e, cache, cfg.retry) for e in cfg.endpoints]
         with (cfg.out_dir / "samples.jsonl").open("w") as log:
             rows = await asyncio.gather(*(
                 _run_endpoint(c, suites, samples, cfg.repeats, log, progress) for c in clients))

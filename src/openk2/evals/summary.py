@@ -80,6 +80,7 @@ def summarize_run(cfg: Any, suites: dict[str, Any], rows: list[dict[str, Any]],
         "openk2_version": __version__, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ",
                                                                  time.gmtime(started)),
         "wall_s": time.time() - started,
-        "config": {"suites": cfg.suites, "n": cfg.n, "repeats": cfg.repeats, "seed": cfg.seed},
+        "config": {"suites": cfg.suites, "n": cfg.n, "repeats": cfg.repeats, "seed": cfg.seed,
+                   "suite_options": {k: v for k, v in cfg.suite_options.items() if v}},
         "endpoints": endpoints,
     }
