@@ -28,7 +28,9 @@ def _register_commands() -> None:
     from openk2.cli import (  # noqa: F401
         chat_commands,
         embedded_commands,
+        eval_commands,
         model_commands,
+        route_commands,
         serve_commands,
         swarm_commands,
         tokenizer_commands,

@@ -1,0 +1,131 @@
+"""Which deployment serves a request: rules pick a group, health and strategy order it.
+
+Routers are thresholds on request features (the spec's RouteLLM lesson), so the rules here
+are explicit and ordered: the first whose conditions the request meets names the group.
+Within a group, deployments that lack a needed capability or whose context window is too
+small are dropped, deployments cooling down are skipped (LiteLLM's trap: with one
+deployment per group a primary that is never cooled down costs every request a failed
+attempt during an outage, so single deployments cool down too), and the rest are ordered
+by the group's strategy.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from openk2.route.config import Deployment, Group, RouterConfig, Rule
+
+
+@dataclass(frozen=True, slots=True)
+class Features:
+    """What the rules look at."""
+
+    needs: frozenset[str]
+    prompt_tokens: int
+    """Estimated (4 characters per token)."""
+    model: str
+    headers: dict[str, str]
+
+
+def features(body: dict[str, Any], headers: dict[str, str]) -> Features:
+    """Needed capabilities (tools, image), estimated prompt size, alias, headers."""
+    needs = set()
+    if body.get("tools"):
+        needs.add("tools")
+    for message in body.get("messages") or []:
+        content = message.get("content") if isinstance(message, dict) else None
+        if isinstance(content, list) and any(
+                isinstance(p, dict) and p.get("type") == "image_url" for p in content):
+            needs.add("image")
+    size = len(json.dumps(body.get("messages") or [])) // 4
+    return Features(frozenset(needs), size, str(body.get("model") or ""),
+                    {k.lower(): v for k, v in headers.items()})
+
+
+def matches(rule: Rule, f: Features) -> bool:
+    """Does the request meet every condition of the rule?"""
+    if not rule.needs <= f.needs:
+        return False
+    if rule.min_prompt_tokens is not None and f.prompt_tokens < rule.min_prompt_tokens:
+        return False
+    if rule.model is not None and rule.model != f.model:
+        return False
+    return all(f.headers.get(k) == v for k, v in rule.header.items())
+
+
+class RouterState:
+    """Cooldowns, latency averages and spend, shared by all requests."""
+
+    def __init__(self, cfg: RouterConfig, clock: Callable[[], float] = time.monotonic,
+                 rng: random.Random | None = None) -> None:
+        self.cfg = cfg
+        self.clock = clock
+        self.rng = rng or random.Random()
+        self.fails: dict[str, collections.deque[float]] = collections.defaultdict(
+            collections.deque)
+        self.latency: dict[str, float] = {}
+        self.spend_group: dict[str, float] = collections.defaultdict(float)
+        self.spend_deployment: dict[str, float] = collections.defaultdict(float)
+
+    def group_for(self, f: Features) -> Group:
+        """The first matching rule's group, else the default; a group named by the request's
+        `model` wins when no rule matches."""
+        for rule in self.cfg.rules:
+            if matches(rule, f):
+                return self.cfg.groups[rule.group]
+        return self.cfg.groups.get(f.model) or self.cfg.groups[self.cfg.default_group]
+
+    def over_budget(self, group: Group) -> bool:
+        """Has the group spent its cap?"""
+        return group.budget_usd is not None and self.spend_group[group.name] >= group.budget_usd
+
+    def cooling(self, name: str) -> bool:
+        """Has the deployment failed `allowed_fails` times within the cooldown window?"""
+        window = self.fails[name]
+        now = self.clock()
+        while window and window[0] <= now - self.cfg.cooldown_s:
+            window.popleft()
+        return len(window) >= self.cfg.allowed_fails
+
+    def candidates(self, group: Group, f: Features) -> list[Deployment]:
+        """Deployments to try, in order (capable, fitting, not cooling down)."""
+        usable = [self.cfg.deployments[n] for n in group.deployments]
+        usable = [d for d in usable if f.needs <= d.capabilities | _implicit(d)
+                  and (d.context_window is None or f.prompt_tokens <= d.context_window)
+                  and not self.cooling(d.name)]
+        return self._order(group.strategy, usable)
+
+    def _order(self, strategy: str, ds: list[Deployment]) -> list[Deployment]:
+        if strategy == "cheapest":
+            return sorted(ds, key=lambda d: d.blended_price)
+        if strategy == "least-latency":
+            return sorted(ds, key=lambda d: self.latency.get(d.name, 0.0))
+        if strategy == "shuffle":
+            keyed = [(self.rng.random() ** (1.0 / max(d.weight, 1e-9)), d) for d in ds]
+            return [d for _, d in sorted(keyed, key=lambda kd: -kd[0])]
+        return ds
+
+    def record_failure(self, name: str) -> None:
+        """A failure before the first byte (connection, timeout, 429, 5xx)."""
+        self.fails[name].append(self.clock())
+
+    def record_success(self, d: Deployment, group: Group, latency_s: float,
+                       usage: dict[str, Any] | None) -> float:
+        """Update the latency average and spend; returns this response's cost."""
+        old = self.latency.get(d.name)
+        self.latency[d.name] = latency_s if old is None else 0.8 * old + 0.2 * latency_s
+        cost = d.cost(usage or {})
+        self.spend_group[group.name] += cost
+        self.spend_deployment[d.name] += cost
+        return cost
+
+
+def _implicit(d: Deployment) -> frozenset[str]:
+    """A deployment that declares no capabilities is assumed to take tools (most do)."""
+    return frozenset() if d.capabilities else frozenset({"tools"})
