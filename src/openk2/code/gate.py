@@ -1,0 +1,143 @@
+"""The seam between the tools and the safety layers: every call is reviewed before it runs.
+
+A code tool describes what a call would do as an `Action` (read or write these resolved
+paths, run this shell command, or only change session state). A `ToolGate` answers
+allow / ask / deny; an `Approver` settles "ask" (headless runs deny it, the interactive UI
+asks the user). `GatedToolset` applies the verdict inside dispatch, so no path around the
+gate exists: a denied call never reaches the tool and the model is told why.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, Protocol, TypeAlias
+
+from openk2.agent.llm.message import ToolCall
+from openk2.agent.tools.base import ModelRetry, ToolError, ToolResult, Toolset, _parse_params
+
+ActionKind: TypeAlias = Literal["read", "write", "exec", "state"]
+Decision: TypeAlias = Literal["allow", "ask", "deny"]
+
+
+@dataclass(frozen=True, slots=True)
+class Action:
+    """What one tool call would do, in terms the policy understands."""
+
+    tool: str
+    """The tool's name (ReadFile, Shell, ...)."""
+    kind: ActionKind
+    """read / write files, exec a shell command, or state (todo list: always harmless)."""
+    summary: str
+    """One line for prompts and logs, e.g. `edit file src/app.py`."""
+    paths: tuple[Path, ...] = ()
+    """Resolved (real) paths the call reads or writes."""
+    command: str | None = None
+    """The shell command, for `exec`."""
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """The gate's answer for one action."""
+
+    decision: Decision
+    reason: str = ""
+    """Why, in words the model can act on."""
+    rule: str | None = None
+    """The rule that decided, for the audit log."""
+
+
+class ToolGate(Protocol):
+    """Decides whether an action may run."""
+
+    def review(self, action: Action) -> Verdict:
+        """allow / ask / deny for `action`."""
+        ...
+
+
+class Approver(Protocol):
+    """Settles an "ask" verdict: a user prompt, or a headless refusal."""
+
+    async def approve(self, action: Action, verdict: Verdict) -> bool:
+        """True to run the action."""
+        ...
+
+
+class DenyAsks:
+    """The headless approver: nobody can answer, so whatever would ask is denied."""
+
+    async def approve(self, action: Action, verdict: Verdict) -> bool:
+        """Always False."""
+        return False
+
+
+class GatedTool(Protocol):
+    """A tool that can say what a call would do before doing it."""
+
+    def action(self, params: Any) -> Action:
+        """The action of a validated call."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Denial:
+    """A call the gate (or the approver) refused."""
+
+    call: ToolCall
+    action: Action
+    verdict: Verdict
+
+
+VerdictHook: TypeAlias = Callable[[ToolCall, Action, Verdict], None]
+
+
+class GatedToolset(Toolset):
+    """A toolset whose dispatch asks the gate first; refused calls become `ToolError`s."""
+
+    def __init__(
+        self, tools: Any, gate: ToolGate, approver: Approver, on_verdict: VerdictHook | None = None
+    ) -> None:
+        super().__init__(tools)
+        self.gate = gate
+        self.approver = approver
+        self.on_verdict = on_verdict
+        self.denials: list[Denial] = []
+
+    async def dispatch(self, call: ToolCall) -> ToolResult:
+        """Validate, review, then run; unknown tools and bad JSON are reported as usual."""
+        if call.name not in self:
+            return await super().dispatch(call)
+        tool = self.get(call.name)
+        params = _parse_params(tool, call.arguments)
+        if isinstance(params, ToolError):
+            return params
+        action = tool.action(params)  # type: ignore[attr-defined]
+        verdict = await self._settle(action, self.gate.review(action))
+        if self.on_verdict is not None:
+            self.on_verdict(call, action, verdict)
+        if verdict.decision != "allow":
+            self.denials.append(Denial(call, action, verdict))
+            return denied_error(action, verdict)
+        try:
+            return await tool.run(params)
+        except ModelRetry as exc:
+            return ToolError(str(exc), brief="retry")
+
+    async def _settle(self, action: Action, verdict: Verdict) -> Verdict:
+        if verdict.decision != "ask":
+            return verdict
+        if await self.approver.approve(action, verdict):
+            return Verdict("allow", f"approved: {verdict.reason}", verdict.rule)
+        return Verdict("deny", f"needs approval and was not approved ({verdict.reason})",
+                       verdict.rule)
+
+
+def denied_error(action: Action, verdict: Verdict) -> ToolError:
+    """What the model sees for a refused call: what, why, and not to work around it."""
+    return ToolError(
+        f"{action.summary}: denied by the safety policy: {verdict.reason}. Nothing was run. "
+        "Do not try to reach the same effect another way; choose a different approach or "
+        "tell the user what you need.",
+        brief="denied",
+    )
