@@ -26,6 +26,7 @@ def _root() -> None:
 def _register_commands() -> None:
     """Import each command module; importing one adds its commands to `app`."""
     from openk2.cli import (  # noqa: F401
+        code_commands,
         embedded_commands,
         model_commands,
         serve_commands,

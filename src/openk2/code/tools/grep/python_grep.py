@@ -95,7 +95,7 @@ def _with_context(shown: str, lines: list[str], hits: list[int], context: int) -
     """`path:N:line` for hits, `path-N-line` around them, `--` between separate groups."""
     hit_set, out, last = set(hits), [], -2
     for i in _context_rows(hits, context, len(lines)):
-        if last >= 0 and i > last + 1:
+        if context and last >= 0 and i > last + 1:
             out.append("--")
         sep = ":" if i in hit_set else "-"
         out.append(f"{shown}{sep}{i + 1}{sep}{lines[i]}")

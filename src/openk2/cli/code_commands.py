@@ -1,0 +1,133 @@
+"""`openk2 code`: the terminal coding agent (headless with `-p`; see `openk2.code`).
+
+Only this module knows about the embedded model: `--model embedded` without `--base-url`
+starts `openk2 serve --model embedded` as a child process (as `openk2 demo` does) and points
+the agent at it; `openk2.code` itself only ever sees a provider.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from openk2.cli import app
+
+_EMBEDDED_CONTEXT = 4096
+"""The context window of `openk2 serve --model embedded` (its default --max-model-len)."""
+
+
+@app.command("code")
+def code_command(
+    prompt: Annotated[str | None, typer.Option("-p", "--prompt", help="Run this task headless "
+                                               "and exit.")] = None,
+    output_format: Annotated[str, typer.Option(help="text, json (one summary object) or "
+                                               "stream-json (one event per line).")] = "text",
+    base_url: Annotated[str | None, typer.Option(help="OpenAI-compatible endpoint.")] = None,
+    model: Annotated[str | None, typer.Option(help="Model id; 'embedded' starts the shipped "
+                                              "model locally.")] = None,
+    api_key: Annotated[str | None, typer.Option(help="Bearer key for the endpoint.")] = None,
+    workspace: Annotated[Path | None, typer.Option("-w", "--workspace", help="Working "
+                                                   "directory (default: the current one).")] = None,
+    add_dir: Annotated[list[Path] | None, typer.Option(help="Another directory the agent may "
+                                                       "use (repeatable).")] = None,
+    mode: Annotated[str | None, typer.Option(help="manual (default), auto or yolo.")] = None,
+    max_steps: Annotated[int | None, typer.Option(min=1, help="LLM calls before the run "
+                                                  "stops.")] = None,
+    no_sandbox: Annotated[bool, typer.Option("--no-sandbox", help="Run shell commands without "
+                                             "the OS sandbox (dangerous).")] = False,
+    resume: Annotated[str | None, typer.Option("-r", "--resume", help="Continue session "
+                                               "ID.")] = None,
+    continue_last: Annotated[bool, typer.Option("-C", "--continue", help="Continue this "
+                                                "workspace's last session.")] = False,
+    context_window: Annotated[int | None, typer.Option(help="Model context window in "
+                                                       "tokens.")] = None,
+    tokenizer: Annotated[str | None, typer.Option(help="tiktoken.model (or its directory) to "
+                                                  "count tokens exactly.")] = None,
+) -> None:
+    """A coding agent in your terminal: reads, edits and runs code in the workspace."""
+    import asyncio
+
+    from openk2.code.config import ConfigError
+
+    try:
+        job = _prepare(locals())
+    except (ConfigError, ValueError) as exc:
+        typer.echo(f"openk2 code: {exc}", err=True)
+        raise typer.Exit(code=2) from exc
+    try:
+        code = asyncio.run(_run(job))
+    except (ConfigError, ValueError) as exc:
+        typer.echo(f"openk2 code: {exc}", err=True)
+        raise typer.Exit(code=2) from exc
+    raise typer.Exit(code=code)
+
+
+def _prepare(opts: dict[str, Any]) -> dict[str, Any]:
+    """Check the options, resolve the workspace, settings and session before anything runs."""
+    from openk2.code.config import ConfigError, load_settings
+    from openk2.code.output import FORMATS
+    from openk2.code.sessions import SessionStore
+    from openk2.code.workspace import Workspace
+
+    if opts["output_format"] not in FORMATS:
+        raise ConfigError(f"--output-format must be one of {', '.join(FORMATS)}")
+    ws = Workspace.open(opts["workspace"] or Path.cwd(), tuple(opts["add_dir"] or ()))
+    keys = ("base_url", "model", "api_key", "mode", "max_steps", "context_window", "tokenizer")
+    settings = load_settings({k: opts[k] for k in keys}, ws.root)
+    store = SessionStore()
+    resume = opts["resume"] or (store.last(ws.root) if opts["continue_last"] else None)
+    if opts["prompt"] is None and resume is None:
+        raise ConfigError("give a task with -p \"...\" (or --resume / --continue a session); "
+                          "the interactive mode is not available in this build")
+    return {**opts, "workspace": ws, "settings": settings, "store": store, "resume": resume}
+
+
+async def _run(job: dict[str, Any]) -> int:
+    from openk2.code.headless import run_headless
+    from openk2.code.output import Reporter
+    from openk2.code.safety import build_safety
+
+    safety = build_safety(job["settings"], job["workspace"], sandbox=not job["no_sandbox"],
+                          interactive=False)
+    if job["no_sandbox"]:
+        typer.secho("WARNING: --no-sandbox: shell commands run with your full user rights, "
+                    "outside any sandbox. The policy still applies, but nothing contains a "
+                    "command it lets through.", err=True, fg="red", bold=True)
+    with _provider(job) as (provider, settings):
+        try:
+            summary = await run_headless(
+                settings, job["workspace"], prompt=job["prompt"], resume=job["resume"],
+                provider=provider, safety=safety, reporter=Reporter(job["output_format"]),
+                store=job["store"])  # fmt: skip
+        finally:
+            await provider.aclose()
+    return summary.exit_code
+
+
+@contextlib.contextmanager
+def _provider(job: dict[str, Any]) -> Iterator[tuple[Any, Any]]:
+    """The HTTP provider; for `--model embedded` without a URL, a local embedded server's."""
+    import dataclasses
+
+    from openk2.code.headless import make_provider
+
+    settings = job["settings"]
+    if settings.model != "embedded" or settings.base_url:
+        yield make_provider(settings), settings
+        return
+    from openk2.embedded import model_dir
+    from openk2.embedded.server import local_server
+
+    typer.echo("starting `openk2 serve --model embedded` ...", err=True)
+    with local_server() as srv:
+        changes: dict[str, Any] = {"base_url": srv.base_url, "model": srv.model}
+        if job["context_window"] is None:
+            changes["context_window"] = _EMBEDDED_CONTEXT
+        if not settings.tokenizer:
+            changes["tokenizer"] = str(model_dir())
+        local = dataclasses.replace(settings, **changes)
+        yield make_provider(local), local
