@@ -22,9 +22,12 @@ class FixedGate:
         self.rule = rule or (lambda a: Verdict("allow", "test"))
         self.seen: list[Action] = []
 
-    def review(self, action: Action) -> Verdict:
+    async def review(self, action: Action) -> Verdict:
         self.seen.append(action)
         return self.rule(action)
+
+    async def settled(self, action: Action, verdict: Verdict) -> None:
+        self.settled_with = verdict
 
 
 def session(

@@ -49,10 +49,14 @@ class Verdict:
 
 
 class ToolGate(Protocol):
-    """Decides whether an action may run."""
+    """Decides whether an action may run, and sees the final decision before it runs."""
 
-    def review(self, action: Action) -> Verdict:
-        """allow / ask / deny for `action`."""
+    async def review(self, action: Action) -> Verdict:
+        """allow / ask / deny for `action` (policy rules, then hooks)."""
+        ...
+
+    async def settled(self, action: Action, verdict: Verdict) -> None:
+        """The final decision, after any approval: audit it; snapshot before a change runs."""
         ...
 
 
@@ -113,7 +117,8 @@ class GatedToolset(Toolset):
         if isinstance(params, ToolError):
             return params
         action = tool.action(params)  # type: ignore[attr-defined]
-        verdict = await self._settle(action, self.gate.review(action))
+        verdict = await self._settle(action, await self.gate.review(action))
+        await self.gate.settled(action, verdict)
         if self.on_verdict is not None:
             self.on_verdict(call, action, verdict)
         if verdict.decision != "allow":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -17,3 +18,7 @@ class PlainLauncher:
     def argv(self, command: str, cwd: Path) -> list[str]:
         """`bash -c COMMAND` (the working directory is set by the caller)."""
         return [self.bash, "-c", command]
+
+    def env(self) -> dict[str, str]:
+        """The caller's own environment, unchanged."""
+        return dict(os.environ)

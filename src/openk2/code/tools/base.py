@@ -43,6 +43,10 @@ class ShellLauncher(Protocol):
         """The process to start for `command`, whose working directory is `cwd`."""
         ...
 
+    def env(self) -> dict[str, str]:
+        """The environment the command gets (the sandbox scrubs secrets from it)."""
+        ...
+
     @property
     def sandboxed(self) -> bool:
         """Whether commands run inside an OS sandbox."""
