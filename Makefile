@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup browser test lint demo embedded-model clean
+.PHONY: setup browser sandbox test lint demo embedded-model clean
 
 setup: $(STAMP)
 
@@ -17,6 +17,13 @@ browser:
 	@command -v chromium >/dev/null 2>&1 || \
 	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || \
 	  echo "chromium could not be installed: the web chat browser test will be skipped"
+
+# `openk2 code` runs every shell command inside bubblewrap and refuses to run them without it.
+# Installing it needs root and the Debian mirror; without it the sandbox tests skip and say why.
+sandbox:
+	@command -v bwrap >/dev/null 2>&1 || \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap >/dev/null; } || \
+	  echo "bubblewrap could not be installed: openk2 code will refuse shell commands (or use --no-sandbox)"
 
 # torch goes in first and pinned: the local CPU wheel. Anything later that asks for torch finds
 # it satisfied and pip never reaches for a CUDA build.
@@ -31,7 +38,7 @@ lint: setup
 	$(VENV)/bin/ruff check src tests benchmarks
 	$(VENV)/bin/lint-imports
 
-test: lint browser
+test: lint browser sandbox
 	$(VENV)/bin/pytest
 
 # The main job, offline: serve the embedded model and run an agent swarm over the demo workspace.

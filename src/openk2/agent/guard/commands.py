@@ -1,0 +1,237 @@
+"""What well-known commands do: which only read, and which paths they write.
+
+`auto` mode lets read-only commands run unasked, and the always-deny layer checks every path a
+command writes against the writable roots; both need to know the command, so the knowledge is
+kept here, as data, in one place.
+"""
+
+from __future__ import annotations
+
+from openk2.agent.guard.shell_parse import SimpleCommand
+
+READ_ONLY = frozenset(
+    [
+        "ls",
+        "ll",
+        "la",
+        "cat",
+        "head",
+        "tail",
+        "wc",
+        "grep",
+        "egrep",
+        "fgrep",
+        "rg",
+        "ag",
+        "ack",
+        "pwd",
+        "echo",
+        "printf",
+        "true",
+        "false",
+        "test",
+        "[",
+        "which",
+        "type",
+        "file",
+        "stat",
+        "du",
+        "df",
+        "tree",
+        "sort",
+        "uniq",
+        "cut",
+        "tr",
+        "diff",
+        "cmp",
+        "comm",
+        "basename",
+        "dirname",
+        "realpath",
+        "readlink",
+        "date",
+        "cal",
+        "whoami",
+        "id",
+        "hostname",
+        "uname",
+        "uptime",
+        "ps",
+        "printenv",
+        "nl",
+        "od",
+        "xxd",
+        "hexdump",
+        "md5sum",
+        "sha1sum",
+        "sha256sum",
+        "sha512sum",
+        "b2sum",
+        "cksum",
+        "jq",
+        "yq",
+        "column",
+        "fold",
+        "fmt",
+        "expand",
+        "unexpand",
+        "rev",
+        "tac",
+        "paste",
+        "join",
+        "seq",
+        "less",
+        "more",
+        "bat",
+        "fd",
+        "locate",
+        "strings",
+        "nproc",
+        "free",
+        "lscpu",
+        "lsblk",
+        "env",
+        "sleep",
+        "wait",
+    ]
+)
+"""Programs that only read (with no wrapped command and no `-exec`)."""
+
+GIT_READ_ONLY = frozenset(
+    [
+        "status",
+        "log",
+        "diff",
+        "show",
+        "blame",
+        "grep",
+        "ls-files",
+        "ls-tree",
+        "rev-parse",
+        "describe",
+        "shortlog",
+        "reflog",
+        "cat-file",
+        "show-ref",
+        "for-each-ref",
+        "name-rev",
+        "merge-base",
+        "count-objects",
+        "version",
+        "help",
+    ]
+)
+"""git subcommands that never change the repository or the work tree."""
+
+GIT_GLOBAL_VALUE_OPTIONS = frozenset({"-C", "-c", "--git-dir", "--work-tree", "--namespace"})
+
+FIND_WRITES = frozenset(
+    {"-delete", "-fprint", "-fprint0", "-fprintf", "-fls", "-exec", "-execdir", "-ok", "-okdir"}
+)
+SED_IN_PLACE = ("-i", "--in-place")
+
+WRITES_OPERANDS = frozenset(
+    [
+        "rm",
+        "rmdir",
+        "unlink",
+        "shred",
+        "touch",
+        "mkdir",
+        "truncate",
+        "chmod",
+        "chown",
+        "chgrp",
+        "mv",
+        "tee",
+        "mkfifo",
+        "mknod",
+    ]
+)
+"""Programs that write (create, change or remove) every path operand they are given."""
+
+WRITES_LAST_OPERAND = frozenset({"cp", "ln", "install", "rsync", "scp"})
+"""Programs that write only their last path operand (the destination)."""
+
+_VALUE_OPTIONS = {
+    "chmod": 1,
+    "chown": 1,
+    "chgrp": 1,
+}
+"""Programs whose first operand is not a path (the mode or the owner)."""
+
+
+def git_argv(cmd: SimpleCommand) -> tuple[str, ...]:
+    """git's arguments from the subcommand on, global options (`-C dir`, `-c k=v`) removed."""
+    args = cmd.args
+    i = 0
+    while i < len(args) and args[i].startswith("-"):
+        i += 2 if args[i] in GIT_GLOBAL_VALUE_OPTIONS else 1
+    return args[i:]
+
+
+def is_read_only(cmd: SimpleCommand) -> bool:
+    """True when running `cmd` (ignoring its redirections) changes nothing."""
+    prog = cmd.program
+    if cmd.dynamic_program or not cmd.argv:
+        return not cmd.argv
+    if prog == "git":
+        return _git_read_only(git_argv(cmd))
+    if prog == "find":
+        return not any(a in FIND_WRITES for a in cmd.args)
+    if prog == "sed":
+        return not any(a.startswith(SED_IN_PLACE) for a in cmd.args)
+    return prog in READ_ONLY
+
+
+def _git_read_only(args: tuple[str, ...]) -> bool:
+    if not args:
+        return True
+    sub, rest = args[0], args[1:]
+    if sub in GIT_READ_ONLY:
+        return True
+    if sub == "branch":
+        return all(a in ("-a", "-r", "-l", "--list", "-v", "-vv", "--all") for a in rest)
+    if sub == "remote":
+        return not rest or rest == ("-v",)
+    if sub == "stash":
+        return rest[:1] in (("list",), ("show",))
+    if sub == "config":
+        return bool(rest) and rest[0] in ("--get", "--list", "-l", "--get-all")
+    return False
+
+
+def path_operands(cmd: SimpleCommand) -> list[str]:
+    """Literal operands of `cmd` that look like paths (options and computed words dropped)."""
+    out: list[str] = []
+    after_dashdash = False
+    for i, word in enumerate(cmd.args, start=1):
+        if word == "--" and not after_dashdash:
+            after_dashdash = True
+            continue
+        if (word.startswith("-") and not after_dashdash) or i in cmd.dynamic_args:
+            continue
+        out.append(word)
+    return out
+
+
+def write_targets(cmd: SimpleCommand) -> tuple[list[str], bool]:
+    """Paths `cmd` writes (redirections included) and whether some target is computed."""
+    targets = [r.target for r in cmd.redirects if r.writes and r.target is not None]
+    dynamic = any(r.writes and r.target is None for r in cmd.redirects)
+    prog = cmd.program
+    operands = path_operands(cmd)
+    if prog in WRITES_OPERANDS:
+        targets += operands[_VALUE_OPTIONS.get(prog, 0) :]
+        dynamic = dynamic or bool(set(range(1, len(cmd.argv))) & cmd.dynamic_args)
+    elif prog in WRITES_LAST_OPERAND and len(operands) >= 2:
+        targets.append(operands[-1])
+    elif prog == "dd":
+        targets += [a[3:] for a in cmd.args if a.startswith("of=")]
+    elif prog == "sed" and any(a.startswith(SED_IN_PLACE) for a in cmd.args):
+        targets += operands[1:]
+    targets = [t for t in targets if t not in _HARMLESS_SINKS]
+    return targets, dynamic
+
+
+_HARMLESS_SINKS = frozenset({"/dev/null", "/dev/stdout", "/dev/stderr", "/dev/tty", "-"})

@@ -1,0 +1,306 @@
+"""The policy engine: every tool call gets a Decision (allow / ask / deny) and the rule behind it.
+
+Order of authority for one simple command, strictest first: the built-in always-deny checks
+(credential stores read or written, writes outside the writable roots, writes to `.git/hooks`,
+`.git/config` or `.openk2/`), configured deny rules, the built-in always-ask set, configured ask
+rules; then a persisted prefix approval or a configured allow rule allows; otherwise the mode
+decides. A command line's verdict is the strictest over all its simple commands, so
+`git status && rm -rf ~` is denied even though `git status` alone is allowed.
+
+Modes (one meaning each, documented in AGENTS.md):
+- `manual`: read-only file tools run; every shell command and every edit asks.
+- `auto`: edits inside the writable roots and read-only shell commands run; the rest asks.
+- `yolo`: everything runs except what the always-deny / always-ask sets and deny/ask rules stop.
+"""
+
+from __future__ import annotations
+
+import glob as globmod
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal, TypeAlias
+
+from openk2.agent.guard.approvals import ApprovalStore, suggest_prefix
+from openk2.agent.guard.commands import is_read_only, write_targets
+from openk2.agent.guard.paths import (
+    credential_store,
+    expand_home,
+    is_dotenv,
+    protected_in_workspace,
+    resolve,
+    within,
+)
+from openk2.agent.guard.rules import (
+    ALWAYS_ASK,
+    ALWAYS_DENY,
+    STRICTNESS,
+    Access,
+    PathRule,
+    Rule,
+    Verdict,
+)
+from openk2.agent.guard.shell_parse import SimpleCommand, parse_shell
+
+Mode: TypeAlias = Literal["manual", "auto", "yolo"]
+MODES: tuple[Mode, ...] = ("manual", "auto", "yolo")
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """The verdict on one tool call.
+
+    `rule` names what decided (`always-deny:credential-store`, `always-ask:rm-recursive`,
+    `approval:git status`, `mode:auto`, a configured rule's name). `prefixes` are the command
+    prefixes a user may approve to allow this call from now on; it is empty when the ask comes
+    from a rule that holds even after approval (always-ask, ask rules) or for non-shell calls.
+    """
+
+    verdict: Verdict
+    rule: str
+    reason: str
+    command: str = ""
+    prefixes: tuple[tuple[str, ...], ...] = ()
+
+    @property
+    def allowed(self) -> bool:
+        return self.verdict == "allow"
+
+
+def strictest(decisions: Iterable[Decision]) -> Decision | None:
+    """The strictest decision (first one on ties); None for an empty input."""
+    best: Decision | None = None
+    for d in decisions:
+        if best is None or STRICTNESS[d.verdict] > STRICTNESS[best.verdict]:
+            best = d
+    return best
+
+
+@dataclass(slots=True)
+class Policy:
+    """Decisions for one workspace. Paths are resolved (symlinks, `..`, `~`) before any check."""
+
+    workspace: Path
+    mode: Mode = "auto"
+    added_dirs: Sequence[Path] = ()
+    rules: Sequence[Rule | PathRule] = ()
+    approvals: ApprovalStore | None = None
+    home: Path = field(default_factory=Path.home)
+    scratch_dirs: Sequence[Path] = (Path("/tmp"),)
+    """Extra roots shell commands may write: the sandbox gives them a private /tmp."""
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, not {self.mode!r}")
+        self.workspace = Path(os.path.realpath(self.workspace))
+        self.added_dirs = tuple(Path(os.path.realpath(d)) for d in self.added_dirs)
+        self.home = Path(os.path.realpath(self.home))
+        self.scratch_dirs = tuple(Path(os.path.realpath(d)) for d in self.scratch_dirs)
+
+    @property
+    def writable_roots(self) -> tuple[Path, ...]:
+        """Where file tools may write: the workspace and the added directories."""
+        return (self.workspace, *self.added_dirs)
+
+    # ---- shell ---------------------------------------------------------------------------
+
+    def check_shell(self, command: str, cwd: Path | None = None) -> Decision:
+        """Decide a whole command line: the strictest verdict over its simple commands."""
+        cwd = Path(os.path.realpath(cwd or self.workspace))
+        parsed = parse_shell(command)
+        decisions: list[Decision] = []
+        if parsed.error:
+            decisions.append(Decision("ask", "always-ask:unparseable", parsed.error, command))
+        if not parsed.commands and not parsed.error:
+            return Decision("allow", "empty", "nothing to run", command)
+        decisions += [self._check_command(c, cwd) for c in parsed.commands]
+        final = strictest(decisions)
+        assert final is not None
+        if final.verdict == "ask" and final.prefixes:
+            final = _merge_prefixes(final, decisions)
+        return final
+
+    def _check_command(self, cmd: SimpleCommand, cwd: Path) -> Decision:
+        forced = strictest(self._forced(cmd, cwd))
+        if forced is not None:
+            return forced
+        if self.approvals is not None and (prefix := self.approvals.covering(cmd)) is not None:
+            return Decision("allow", f"approval:{' '.join(prefix)}", "approved prefix", cmd.text)
+        allow = next(
+            (r for r in self._shell_rules() if r.verdict == "allow" and r.matcher(cmd)), None
+        )
+        if allow is not None:
+            return Decision("allow", allow.name, allow.reason, cmd.text)
+        return self._mode_shell(cmd)
+
+    def _forced(self, cmd: SimpleCommand, cwd: Path) -> list[Decision]:
+        """Decisions no approval or allow rule can lift: always-deny/ask and deny/ask rules."""
+        found = self._shell_path_checks(cmd, cwd)
+        for rule in (*ALWAYS_DENY, *self._shell_rules(), *ALWAYS_ASK):
+            if rule.verdict != "allow" and rule.matcher(cmd):
+                found.append(Decision(rule.verdict, rule.name, rule.reason, cmd.text))
+        return found
+
+    def _shell_rules(self) -> list[Rule]:
+        return [r for r in self.rules if isinstance(r, Rule)]
+
+    def _mode_shell(self, cmd: SimpleCommand) -> Decision:
+        prefix = (suggest_prefix(cmd),) if suggest_prefix(cmd) else ()
+        if self.mode == "yolo":
+            return Decision("allow", "mode:yolo", "yolo mode allows this command", cmd.text)
+        if self.mode == "auto" and is_read_only(cmd):
+            return Decision("allow", "mode:auto", "read-only command", cmd.text)
+        why = "manual mode asks before every command" if self.mode == "manual" else "not read-only"
+        return Decision("ask", f"mode:{self.mode}", why, cmd.text, prefix)
+
+    def _shell_path_checks(self, cmd: SimpleCommand, cwd: Path) -> list[Decision]:
+        found: list[Decision] = []
+        for word in _path_words(cmd):
+            for path in self._expand_word(word, cwd):
+                if (store := credential_store(path, self.home)) is not None:
+                    found.append(_deny_credential(store, cmd.text))
+                elif is_dotenv(path) and not within(path, self.writable_roots):
+                    found.append(_deny_credential(f"dotenv file {path}", cmd.text))
+                elif is_dotenv(path):
+                    found.append(
+                        Decision("ask", "always-ask:dotenv", f"reads secrets in {path}", cmd.text)
+                    )
+        targets, dynamic = write_targets(cmd)
+        if dynamic:
+            found.append(
+                Decision(
+                    "ask",
+                    "always-ask:computed-write-target",
+                    "writes to a path computed at run time",
+                    cmd.text,
+                )
+            )
+        roots = (*self.writable_roots, *self.scratch_dirs)
+        for target in targets:
+            path = resolve(target, cwd, self.home)
+            if not within(path, roots):
+                found.append(
+                    Decision(
+                        "deny",
+                        "always-deny:write-outside-roots",
+                        f"{path} is outside the writable roots",
+                        cmd.text,
+                    )
+                )
+            elif (rel := protected_in_workspace(path, self.workspace)) is not None:
+                found.append(
+                    Decision(
+                        "deny",
+                        "always-deny:protected-path",
+                        f"{rel} is read-only for the agent",
+                        cmd.text,
+                    )
+                )
+        return found
+
+    def _expand_word(self, word: str, cwd: Path) -> list[Path]:
+        expanded = expand_home(word, self.home)
+        if "$" in expanded:
+            return []
+        if any(ch in expanded for ch in "*?["):
+            base = expanded if os.path.isabs(expanded) else str(cwd / expanded)
+            matches = globmod.glob(base, include_hidden=True)[:256]
+            return [resolve(m, cwd, self.home) for m in matches] + [
+                resolve(expanded, cwd, self.home)
+            ]
+        return [resolve(expanded, cwd, self.home)]
+
+    # ---- file tools ----------------------------------------------------------------------
+
+    def check_path(self, path: str | os.PathLike[str], access: Access) -> Decision:
+        """Decide a file tool's read or write of `path` (resolved first)."""
+        resolved = resolve(path, self.workspace, self.home)
+        found = self._path_forced(resolved, access)
+        text = f"{access} {resolved}"
+        rules = [
+            r
+            for r in self.rules
+            if isinstance(r, PathRule) and r.applies(resolved, access, self.workspace)
+        ]
+        found += [
+            Decision(r.verdict, r.name, r.reason, text) for r in rules if r.verdict != "allow"
+        ]
+        if (forced := strictest(found)) is not None:
+            return forced
+        allow = next((r for r in rules if r.verdict == "allow"), None)
+        if allow is not None:
+            return Decision("allow", allow.name, allow.reason, text)
+        return self._mode_path(resolved, access, text)
+
+    def _path_forced(self, path: Path, access: Access) -> list[Decision]:
+        text = f"{access} {path}"
+        inside = within(path, self.writable_roots)
+        if (store := credential_store(path, self.home)) is not None:
+            return [_deny_credential(store, text)]
+        if is_dotenv(path):
+            if not inside:
+                return [_deny_credential(f"dotenv file {path}", text)]
+            return [Decision("ask", "always-ask:dotenv", f"{path} may hold secrets", text)]
+        if access == "write" and not inside:
+            return [
+                Decision(
+                    "deny",
+                    "always-deny:write-outside-roots",
+                    f"{path} is outside the writable roots",
+                    text,
+                )
+            ]
+        if access == "write" and (rel := protected_in_workspace(path, self.workspace)):
+            return [Decision("deny", "always-deny:protected-path", f"{rel} is read-only", text)]
+        return []
+
+    def _mode_path(self, path: Path, access: Access, text: str) -> Decision:
+        inside = within(path, self.writable_roots)
+        if access == "read" and (inside or self.mode == "yolo"):
+            return Decision("allow", f"mode:{self.mode}", "read", text)
+        if access == "read":
+            return Decision("ask", f"mode:{self.mode}", f"{path} is outside the workspace", text)
+        if self.mode == "manual":
+            return Decision("ask", "mode:manual", "manual mode asks before every edit", text)
+        return Decision("allow", f"mode:{self.mode}", "edit inside the writable roots", text)
+
+    # ---- other tools ---------------------------------------------------------------------
+
+    def check_tool(self, name: str, *, read_only: bool) -> Decision:
+        """Decide a tool that is neither shell nor a file tool (MCP tools, web fetch, ...)."""
+        if read_only or self.mode == "yolo":
+            return Decision(
+                "allow", f"mode:{self.mode}", "read-only tool" if read_only else "yolo", name
+            )
+        return Decision("ask", f"mode:{self.mode}", f"{name} may change state", name)
+
+
+def _deny_credential(store: str, text: str) -> Decision:
+    return Decision(
+        "deny", "always-deny:credential-store", f"touches a credential store ({store})", text
+    )
+
+
+def _path_words(cmd: SimpleCommand) -> list[str]:
+    """Every literal word that may name a path: operands, `--opt=value` values, `@file`."""
+    words: list[str] = []
+    for i, word in enumerate(cmd.argv):
+        if i in cmd.dynamic_args and "$HOME" not in word and "${HOME}" not in word:
+            continue
+        words.append(word)
+        if word.startswith("-") and "=" in word:
+            words.append(word.split("=", 1)[1])
+        if word.startswith("@") and len(word) > 1:
+            words.append(word[1:])
+    words += [r.target for r in cmd.redirects if r.target is not None]
+    return [w for w in words if w and not w.startswith("-")]
+
+
+def _merge_prefixes(final: Decision, decisions: list[Decision]) -> Decision:
+    """An ask from the mode lists every prefix the user would need to approve."""
+    prefixes = tuple(dict.fromkeys(p for d in decisions if d.verdict == "ask" for p in d.prefixes))
+    approvable = all(d.prefixes for d in decisions if d.verdict == "ask")
+    return Decision(
+        final.verdict, final.rule, final.reason, final.command, prefixes if approvable else ()
+    )
