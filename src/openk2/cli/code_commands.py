@@ -91,12 +91,10 @@ async def _run(job: dict[str, Any]) -> int:
     from openk2.code.output import Reporter
     from openk2.code.safety import build_safety
 
-    safety = build_safety(job["settings"], job["workspace"], sandbox=not job["no_sandbox"],
-                          interactive=False)
-    if job["no_sandbox"]:
-        typer.secho("WARNING: --no-sandbox: shell commands run with your full user rights, "
-                    "outside any sandbox. The policy still applies, but nothing contains a "
-                    "command it lets through.", err=True, fg="red", bold=True)
+    safety = build_safety(job["settings"], job["workspace"], sandbox=not job["no_sandbox"])
+    banner = getattr(safety.launcher, "banner", None)
+    if banner:
+        typer.secho(banner, err=True, fg="red", bold=True)
     with _provider(job) as (provider, settings):
         try:
             summary = await run_headless(

@@ -46,6 +46,8 @@ class Verdict:
     """Why, in words the model can act on."""
     rule: str | None = None
     """The rule that decided, for the audit log."""
+    message: str | None = None
+    """What the model is told when denied (default: built from `reason`)."""
 
 
 class ToolGate(Protocol):
@@ -140,6 +142,8 @@ class GatedToolset(Toolset):
 
 def denied_error(action: Action, verdict: Verdict) -> ToolError:
     """What the model sees for a refused call: what, why, and not to work around it."""
+    if verdict.message:
+        return ToolError(f"{action.summary}: {verdict.message}", brief="denied")
     return ToolError(
         f"{action.summary}: denied by the safety policy: {verdict.reason}. Nothing was run. "
         "Do not try to reach the same effect another way; choose a different approach or "

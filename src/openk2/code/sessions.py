@@ -28,12 +28,14 @@ INTERRUPTED = ("interrupted: the session stopped before this call returned, and 
 
 
 def state_dir() -> Path:
-    """`$OPENK2_CODE_HOME`, else `$XDG_STATE_HOME/openk2/code` (`~/.local/state/...`)."""
+    """`$OPENK2_CODE_HOME`, else the guard's state directory + `/code` (beside its audit log,
+    approvals and snapshots: `$OPENK2_STATE_DIR` or `~/.local/state/openk2`)."""
     env = os.environ.get("OPENK2_CODE_HOME")
     if env:
         return Path(env)
-    base = os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state"
-    return Path(base) / "openk2" / "code"
+    from openk2.agent.guard.approvals import state_dir as guard_state_dir
+
+    return guard_state_dir() / "code"
 
 
 class SessionError(ValueError):

@@ -44,9 +44,9 @@ class Shell(CodeTool[Params]):
             return ToolError("the command is empty.")
         argv = self.launcher.argv(params.command, self.workspace.root)
         proc = await asyncio.create_subprocess_exec(
-            *argv, cwd=self.workspace.root, env=self.launcher.env(), stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-            start_new_session=True)
+            *argv, cwd=self.workspace.root, env=self.launcher.env(),
+            stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT, start_new_session=True)
         try:
             out, _ = await asyncio.wait_for(proc.communicate(), params.timeout)
         except TimeoutError:

@@ -1,0 +1,134 @@
+"""The safety layers of a coding session, from `openk2.agent.guard`, behind the code seam.
+
+`GuardGate` adapts the guard's `Gate` (policy, fail-closed hooks, approvals, audit) to the
+`ToolGate` that `GatedToolset` calls before every tool call, and snapshots the workspace into
+the guard's shadow-git store before each allowed edit or shell command (for `/undo`). Shell
+commands run through the guard's bubblewrap sandbox; if it cannot start the session refuses
+to begin rather than run unconfined, and only `--no-sandbox` (loudly) runs commands bare.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from pathlib import Path
+
+from openk2.agent.guard import (
+    ApprovalStore,
+    Asker,
+    AuditLog,
+    Gate,
+    GateResult,
+    Policy,
+    SandboxConfig,
+    SandboxUnavailable,
+    SnapshotStore,
+    audit_path,
+    open_sandbox,
+)
+from openk2.agent.guard.snapshots import SnapshotError
+from openk2.code.build import Safety
+from openk2.code.config import CodeSettings, ConfigError
+from openk2.code.gate import Action, DenyAsks, Verdict
+from openk2.code.workspace import Workspace
+
+
+class GuardGate:
+    """`ToolGate` over the guard's `Gate`; asks are settled inside it (by its asker)."""
+
+    def __init__(self, gate: Gate, workspace: Workspace,
+                 snapshots: SnapshotStore | None = None) -> None:
+        self.gate = gate
+        self.workspace = workspace
+        self.snapshots = snapshots
+        self.snapshot_ids: list[str] = []
+
+    async def review(self, action: Action) -> Verdict:
+        """The guard's final verdict: shell line, every resolved path, or harmless state."""
+        if action.kind == "state":
+            return Verdict("allow", "changes only the session's own state", "tool:state")
+        if action.kind == "exec":
+            assert action.command is not None
+            result = await self.gate.shell(action.command, cwd=self.workspace.root,
+                                           tool=action.tool)
+            return _verdict(result)
+        return await self._paths(action)
+
+    async def _paths(self, action: Action) -> Verdict:
+        access = "write" if action.kind == "write" else "read"
+        result: GateResult | None = None
+        for path in action.paths:
+            result = await self.gate.path(path, access, tool=action.tool)
+            if not result.allowed:
+                break
+        assert result is not None, f"{action.tool} named no path"
+        return _verdict(result)
+
+    async def settled(self, action: Action, verdict: Verdict) -> None:
+        """Snapshot the work tree before an allowed change runs."""
+        if self.snapshots is None or verdict.decision != "allow":
+            return
+        if action.kind not in ("write", "exec"):
+            return
+        label = f"before {action.summary}"[:120]
+        self.snapshot_ids.append(await asyncio.to_thread(self.snapshots.snapshot, label))
+
+
+def _verdict(result: GateResult) -> Verdict:
+    d = result.decision
+    if result.allowed:
+        return Verdict("allow", d.reason, d.rule)
+    return Verdict("deny", d.reason, d.rule, message=result.message)
+
+
+class SandboxLauncher:
+    """`ShellLauncher` over the guard's sandbox (or its `Unsandboxed` for `--no-sandbox`)."""
+
+    def __init__(self, sandbox: object) -> None:
+        self.sandbox = sandbox
+
+    @property
+    def sandboxed(self) -> bool:
+        """Whether bubblewrap confines the commands."""
+        return bool(getattr(self.sandbox, "enabled", False))
+
+    def argv(self, command: str, cwd: Path) -> list[str]:
+        """`bash -c COMMAND`, wrapped by the sandbox."""
+        return self.sandbox.wrap(["bash", "-c", command])  # type: ignore[attr-defined]
+
+    def env(self) -> dict[str, str]:
+        """The sandbox's scrubbed environment."""
+        return self.sandbox.env()  # type: ignore[attr-defined]
+
+    @property
+    def banner(self) -> str | None:
+        """The warning to print at every start of an unsandboxed session."""
+        return getattr(self.sandbox, "banner", None)
+
+
+def build_safety(
+    settings: CodeSettings, workspace: Workspace, *, sandbox: bool = True,
+    asker: Asker | None = None, readable: Sequence[Path] = (), snapshots: bool = True,
+) -> Safety:
+    """Policy in `settings.mode`, approvals, audit log, sandbox and snapshots for a session.
+
+    `asker=None` is headless: every call that would ask is denied and the model is told.
+    """
+    ws = workspace.root
+    policy = Policy(ws, mode=settings.mode, added_dirs=list(workspace.extra),
+                    approvals=ApprovalStore.for_workspace(ws))
+    gate = Gate(policy, asker=asker, audit=AuditLog(audit_path(ws)))
+    try:
+        box = open_sandbox(SandboxConfig(workspace=ws, writable=list(workspace.extra),
+                                         readable=list(readable)), no_sandbox=not sandbox)
+    except SandboxUnavailable as exc:
+        raise ConfigError(f"{exc}. Refusing to run shell commands unconfined; fix bubblewrap "
+                          "or pass --no-sandbox to accept the risk") from exc
+    store = None
+    if snapshots:
+        try:
+            store = SnapshotStore(ws)
+        except SnapshotError:
+            store = None
+    return Safety(gate=GuardGate(gate, workspace, store), approver=DenyAsks(),
+                  launcher=SandboxLauncher(box))

@@ -1,0 +1,139 @@
+"""`openk2 code -p` as a real subprocess against a scripted OpenAI-protocol HTTP server."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import sys
+from pathlib import Path
+
+from openk2.agent.llm.scripted import ChatCall, Reply, call
+
+CLI = [sys.executable, "-c", "from openk2.cli import main; main()", "code"]
+
+
+async def _cli(*args: str) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
+        *CLI, *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        env=dict(os.environ))
+
+
+async def _finish(proc: asyncio.subprocess.Process) -> tuple[int, str, str]:
+    out, err = await asyncio.wait_for(proc.communicate(), 60)
+    return proc.returncode or 0, out.decode(), err.decode()
+
+
+def _steps(c: ChatCall) -> int:
+    return sum(m.role == "assistant" for m in c.messages)
+
+
+def _by_step(*replies: Reply):
+    return lambda c: replies[_steps(c)]
+
+
+def _workspace(tmp_path: Path) -> Path:
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    (ws / "calc.py").write_text("def add(a, b):\n    return a - b\n")
+    return ws
+
+
+async def test_headless_json_summary(fake_llm, tmp_path: Path) -> None:
+    ws = _workspace(tmp_path)
+    server = await fake_llm(_by_step(
+        Reply(tool_calls=[call("ReadFile", 0, path="calc.py")]),
+        Reply(tool_calls=[call("StrReplaceFile", 0, path="calc.py",
+                               edit={"old": "a - b", "new": "a + b"})]),
+        Reply(tool_calls=[call("Shell", 0, command="grep -n 'a + b' calc.py")]),
+        Reply(text="add() fixed."),
+    ))
+    proc = await _cli("-p", "Fix add", "--base-url", server.base_url, "--model", "fake",
+                      "-w", str(ws), "--mode", "auto", "--output-format", "json")
+    code, out, err = await _finish(proc)
+    assert code == 0, err
+    summary = json.loads(out)
+    assert summary["status"] == "completed" and summary["result"] == "add() fixed."
+    assert summary["steps"] == 4 and summary["tool_calls"] == 3
+    assert summary["denied_calls"] == [] and summary["usage"]["total_tokens"] > 0
+    assert summary["v"] == 1 and summary["session_id"]
+    assert (ws / "calc.py").read_text() == "def add(a, b):\n    return a + b\n"
+    last = server.requests[-1]["messages"][-1]
+    assert last["role"] == "tool" and "2:    return a + b" in last["content"]
+    tools = {t["function"]["name"] for t in server.requests[0]["tools"]}
+    assert tools == {"ReadFile", "WriteFile", "StrReplaceFile", "Glob", "Grep", "Shell",
+                     "SetTodoList"}
+
+
+async def test_headless_manual_denies_what_would_ask(fake_llm, tmp_path: Path) -> None:
+    ws = _workspace(tmp_path)
+    server = await fake_llm(_by_step(
+        Reply(tool_calls=[call("WriteFile", 0, path="new.txt", content="x")]),
+        Reply(text="I was not allowed to write."),
+    ))
+    proc = await _cli("-p", "write", "--base-url", server.base_url, "--model", "fake",
+                      "-w", str(ws), "--output-format", "stream-json")
+    code, out, _ = await _finish(proc)
+    assert code == 3
+    events = [json.loads(line) for line in out.splitlines()]
+    assert all(e["v"] == 1 for e in events)
+    assert [e["type"] for e in events] == ["session", "user", "assistant", "verdict",
+                                           "tool_result", "assistant", "result"]
+    assert events[3]["decision"] == "deny" and events[4]["ok"] is False
+    assert events[-1]["status"] == "denied" and len(events[-1]["denied_calls"]) == 1
+    assert not (ws / "new.txt").exists()
+
+
+async def test_headless_text_and_max_steps(fake_llm, tmp_path: Path) -> None:
+    ws = _workspace(tmp_path)
+    server = await fake_llm(lambda c: Reply(
+        tool_calls=[call("ReadFile", _steps(c), path="calc.py", line_offset=1 + _steps(c) % 2)]))
+    proc = await _cli("-p", "loop", "--base-url", server.base_url, "--model", "fake",
+                      "-w", str(ws), "--max-steps", "3")
+    code, _, err = await _finish(proc)
+    assert code == 4 and "max_steps" in err and len(server.requests) == 3
+
+
+async def test_bad_usage_is_reported(tmp_path: Path) -> None:
+    ws = _workspace(tmp_path)
+    code, _, err = await _finish(await _cli("-p", "x", "-w", str(ws)))
+    assert code == 2 and "missing --base-url, --model" in err
+    code, _, err = await _finish(await _cli("-p", "x", "-w", str(tmp_path / "nope")))
+    assert code == 2 and "not a directory" in err
+    code, _, err = await _finish(await _cli("--resume", "ghost", "-w", str(ws),
+                                            "--base-url", "http://127.0.0.1:9/v1", "--model", "m"))
+    assert code == 2 and "no session 'ghost'" in err
+    code, _, err = await _finish(await _cli("-p", "x", "--output-format", "xml"))
+    assert code == 2 and "--output-format" in err
+
+
+async def test_kill_9_mid_tool_call_then_continue(fake_llm, tmp_path: Path) -> None:
+    ws = _workspace(tmp_path)
+    long_call = "echo $$ > pgid; echo started >> marker; sleep 60"
+    server = await fake_llm(_by_step(
+        Reply(tool_calls=[call("Shell", 0, command="echo once >> ran.txt")]),
+        Reply(tool_calls=[call("Shell", 1, command=long_call)]),
+        Reply(text="recovered"),
+    ))
+    args = ["--base-url", server.base_url, "--model", "fake", "-w", str(ws), "--mode", "yolo",
+            "--no-sandbox", "--output-format", "json"]
+    proc = await _cli("-p", "do two things", *args)
+    for _ in range(600):
+        if (ws / "marker").exists():
+            break
+        await asyncio.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    await proc.wait()
+    with contextlib.suppress(ProcessLookupError, ValueError, FileNotFoundError):
+        os.killpg(int((ws / "pgid").read_text()), signal.SIGKILL)
+    assert len(server.requests) == 2
+    code, out, err = await _finish(await _cli("--continue", *args))
+    assert code == 0, err
+    assert json.loads(out)["result"] == "recovered"
+    sent = server.requests[-1]["messages"]
+    assert [m["role"] for m in sent[1:]] == ["user", "assistant", "tool", "assistant", "tool"]
+    assert sent[3]["content"] == "(no output)" and "interrupted" in sent[5]["content"]
+    assert (ws / "ran.txt").read_text() == "once\n"
+    assert (ws / "marker").read_text() == "started\n"
