@@ -115,8 +115,11 @@ def build_safety(
     `asker=None` is headless: every call that would ask is denied and the model is told.
     """
     ws = workspace.root
+    # The sandbox gives commands a private /tmp; without it /tmp is the host's, shared with
+    # every other program, so it stops being a root the policy lets commands write.
     policy = Policy(ws, mode=settings.mode, added_dirs=list(workspace.extra),
-                    approvals=ApprovalStore.for_workspace(ws))
+                    approvals=ApprovalStore.for_workspace(ws),
+                    scratch_dirs=(Path("/tmp"),) if sandbox else ())
     gate = Gate(policy, asker=asker, audit=AuditLog(audit_path(ws)))
     try:
         box = open_sandbox(SandboxConfig(workspace=ws, writable=list(workspace.extra),
