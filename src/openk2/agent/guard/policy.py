@@ -69,12 +69,17 @@ class Decision:
 
 
 def strictest(decisions: Iterable[Decision]) -> Decision | None:
-    """The strictest decision (first one on ties); None for an empty input."""
+    """The strictest decision; on ties a rule beats the mode default (so the user sees the
+    rule, and no prefix is offered), else the first wins. None for an empty input."""
     best: Decision | None = None
     for d in decisions:
-        if best is None or STRICTNESS[d.verdict] > STRICTNESS[best.verdict]:
+        if best is None or _rank(d) > _rank(best):
             best = d
     return best
+
+
+def _rank(d: Decision) -> tuple[int, int]:
+    return STRICTNESS[d.verdict], 0 if d.rule.startswith(("mode:", "approval:")) else 1
 
 
 @dataclass(slots=True)
@@ -88,7 +93,8 @@ class Policy:
     approvals: ApprovalStore | None = None
     home: Path = field(default_factory=Path.home)
     scratch_dirs: Sequence[Path] = (Path("/tmp"),)
-    """Extra roots shell commands may write: the sandbox gives them a private /tmp."""
+    """Extra roots shell commands may write because the sandbox makes them private (/tmp).
+    Pass `()` when running with `--no-sandbox`: then /tmp is the real one."""
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -176,10 +182,9 @@ class Policy:
                     cmd.text,
                 )
             )
-        roots = (*self.writable_roots, *self.scratch_dirs)
         for target in targets:
             path = resolve(target, cwd, self.home)
-            if not within(path, roots):
+            if not self._shell_may_write(path):
                 found.append(
                     Decision(
                         "deny",
@@ -198,6 +203,16 @@ class Policy:
                     )
                 )
         return found
+
+    def _shell_may_write(self, path: Path) -> bool:
+        """Inside a writable root, or in a scratch dir (the sandbox's private /tmp) as long as
+        it is neither `$HOME` nor above a writable root (`rm -rf /tmp` when the workspace is in
+        /tmp)."""
+        if within(path, self.writable_roots):
+            return True
+        if not within(path, self.scratch_dirs) or within(path, (self.home,)):
+            return False
+        return not any(path in root.parents for root in self.writable_roots)
 
     def _expand_word(self, word: str, cwd: Path) -> list[Path]:
         expanded = expand_home(word, self.home)
