@@ -68,6 +68,8 @@ def code_command(
 
 def _prepare(opts: dict[str, Any]) -> dict[str, Any]:
     """Check the options, resolve the workspace, settings and session before anything runs."""
+    import sys
+
     from openk2.code.config import ConfigError, load_settings
     from openk2.code.output import FORMATS
     from openk2.code.sessions import SessionStore
@@ -80,9 +82,11 @@ def _prepare(opts: dict[str, Any]) -> dict[str, Any]:
     settings = load_settings({k: opts[k] for k in keys}, ws.root)
     store = SessionStore()
     resume = opts["resume"] or (store.last(ws.root) if opts["continue_last"] else None)
-    if opts["prompt"] is None and resume is None:
+    interactive = opts["prompt"] is None and sys.stdin.isatty() and sys.stdout.isatty()
+    if opts["prompt"] is None and resume is None and not interactive:
         raise ConfigError("give a task with -p \"...\" (or --resume / --continue a session); "
-                          "the interactive mode is not available in this build")
+                          "the interactive mode needs a terminal")
+    opts = {**opts, "interactive": interactive}
     return {**opts, "workspace": ws, "settings": settings, "store": store, "resume": resume}
 
 
@@ -91,12 +95,19 @@ async def _run(job: dict[str, Any]) -> int:
     from openk2.code.output import Reporter
     from openk2.code.safety import build_safety
 
-    safety = build_safety(job["settings"], job["workspace"], sandbox=not job["no_sandbox"])
-    banner = getattr(safety.launcher, "banner", None)
-    if banner:
-        typer.secho(banner, err=True, fg="red", bold=True)
+    def make_safety(asker: Any = None) -> Any:
+        safety = build_safety(job["settings"], job["workspace"], sandbox=not job["no_sandbox"],
+                              asker=asker)
+        if banner := getattr(safety.launcher, "banner", None):
+            typer.secho(banner, err=True, fg="red", bold=True)
+        return safety
+
+    safety = None if job["interactive"] else make_safety()
     with _provider(job) as (provider, settings):
         try:
+            if job["interactive"]:
+                await _interactive(job, settings, provider, make_safety)
+                return 0
             summary = await run_headless(
                 settings, job["workspace"], prompt=job["prompt"], resume=job["resume"],
                 provider=provider, safety=safety, reporter=Reporter(job["output_format"]),
@@ -104,6 +115,22 @@ async def _run(job: dict[str, Any]) -> int:
         finally:
             await provider.aclose()
     return summary.exit_code
+
+
+async def _interactive(job: dict[str, Any], settings: Any, provider: Any,
+                       make_safety: Any) -> None:
+    from prompt_toolkit import PromptSession
+    from prompt_toolkit.history import FileHistory
+    from rich.console import Console
+
+    from openk2.code.interactive import run_interactive
+
+    history = job["store"].root / "prompt_history"
+    history.parent.mkdir(parents=True, exist_ok=True)
+    prompt: PromptSession[str] = PromptSession(history=FileHistory(str(history)))
+    await run_interactive(settings, job["workspace"], provider=provider, make_safety=make_safety,
+                          store=job["store"], resume=job["resume"], console=Console(),
+                          read_line=prompt.prompt_async)
 
 
 @contextlib.contextmanager
