@@ -137,3 +137,27 @@ async def test_kill_9_mid_tool_call_then_continue(fake_llm, tmp_path: Path) -> N
     assert sent[3]["content"] == "(no output)" and "interrupted" in sent[5]["content"]
     assert (ws / "ran.txt").read_text() == "once\n"
     assert (ws / "marker").read_text() == "started\n"
+
+
+async def test_mcp_tools_through_the_gate(fake_llm, tmp_path: Path) -> None:
+    ws = _workspace(tmp_path)
+    config = tmp_path / "mcp.json"
+    server_py = Path(__file__).parent / "mcp_demo_server.py"
+    config.write_text(json.dumps({"mcpServers": {"demo": {"command": sys.executable,
+                                                          "args": [str(server_py)]}}}))
+    server = await fake_llm(_by_step(
+        Reply(tool_calls=[call("mcp__demo__add", 0, a=2, b=3)]),
+        Reply(tool_calls=[call("mcp__demo__note", 0, text="hello")]),
+        Reply(text="done"),
+    ))
+    proc = await _cli("-p", "use mcp", "--base-url", server.base_url, "--model", "fake",
+                      "-w", str(ws), "--mode", "auto", "--mcp-config", str(config),
+                      "--output-format", "json")
+    code, out, err = await _finish(proc)
+    assert code == 3, err
+    specs = {t["function"]["name"]: t["function"] for t in server.requests[0]["tools"]}
+    assert specs["mcp__demo__add"]["parameters"]["required"] == ["a", "b"]
+    results = [m["content"] for m in server.requests[-1]["messages"] if m["role"] == "tool"]
+    assert "untrusted-data" in results[0] and "\n5\n" in results[0]
+    assert "approval" in results[1] and not (ws / "notes.log").exists()
+    assert json.loads(out)["denied_calls"][0]["tool"] == "mcp__demo__note"

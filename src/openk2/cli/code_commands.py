@@ -8,7 +8,7 @@ the agent at it; `openk2.code` itself only ever sees a provider.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -47,6 +47,8 @@ def code_command(
                                                        "tokens.")] = None,
     tokenizer: Annotated[str | None, typer.Option(help="tiktoken.model (or its directory) to "
                                                   "count tokens exactly.")] = None,
+    mcp_config: Annotated[Path | None, typer.Option(help="JSON file of stdio MCP servers "
+                                                    "({\"mcpServers\": {...}}).")] = None,
 ) -> None:
     """A coding agent in your terminal: reads, edits and runs code in the workspace."""
     import asyncio
@@ -86,7 +88,12 @@ def _prepare(opts: dict[str, Any]) -> dict[str, Any]:
     if opts["prompt"] is None and resume is None and not interactive:
         raise ConfigError("give a task with -p \"...\" (or --resume / --continue a session); "
                           "the interactive mode needs a terminal")
-    opts = {**opts, "interactive": interactive}
+    from openk2.code.mcp_tools import load_mcp_config, parse_servers
+
+    servers = parse_servers(settings.mcp_servers)
+    if opts["mcp_config"] is not None:
+        servers += load_mcp_config(opts["mcp_config"])
+    opts = {**opts, "interactive": interactive, "mcp_servers": servers}
     return {**opts, "workspace": ws, "settings": settings, "store": store, "resume": resume}
 
 
@@ -105,20 +112,33 @@ async def _run(job: dict[str, Any]) -> int:
     safety = None if job["interactive"] else make_safety()
     with _provider(job) as (provider, settings):
         try:
-            if job["interactive"]:
-                await _interactive(job, settings, provider, make_safety)
-                return 0
-            summary = await run_headless(
-                settings, job["workspace"], prompt=job["prompt"], resume=job["resume"],
-                provider=provider, safety=safety, reporter=Reporter(job["output_format"]),
-                store=job["store"])  # fmt: skip
+            async with _mcp(job) as extra:
+                if job["interactive"]:
+                    await _interactive(job, settings, provider, make_safety, extra)
+                    return 0
+                summary = await run_headless(
+                    settings, job["workspace"], prompt=job["prompt"], resume=job["resume"],
+                    provider=provider, safety=safety, reporter=Reporter(job["output_format"]),
+                    store=job["store"], extra_tools=extra)  # fmt: skip
         finally:
             await provider.aclose()
     return summary.exit_code
 
 
+@contextlib.asynccontextmanager
+async def _mcp(job: dict[str, Any]) -> AsyncIterator[list[Any]]:
+    """The MCP servers' tools for the run (nothing imported when none is configured)."""
+    if not job["mcp_servers"]:
+        yield []
+        return
+    from openk2.code.mcp_tools import mcp_tools
+
+    async with mcp_tools(job["mcp_servers"], job["workspace"].root) as tools:
+        yield tools
+
+
 async def _interactive(job: dict[str, Any], settings: Any, provider: Any,
-                       make_safety: Any) -> None:
+                       make_safety: Any, extra: list[Any]) -> None:
     from prompt_toolkit import PromptSession
     from prompt_toolkit.history import FileHistory
     from rich.console import Console
@@ -130,7 +150,7 @@ async def _interactive(job: dict[str, Any], settings: Any, provider: Any,
     prompt: PromptSession[str] = PromptSession(history=FileHistory(str(history)))
     await run_interactive(settings, job["workspace"], provider=provider, make_safety=make_safety,
                           store=job["store"], resume=job["resume"], console=Console(),
-                          read_line=prompt.prompt_async)
+                          read_line=prompt.prompt_async, extra_tools=extra)
 
 
 @contextlib.contextmanager

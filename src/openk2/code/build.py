@@ -6,7 +6,9 @@ same way while choosing their own provider, gate, approver and shell launcher.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from openk2.agent.llm.message import Message, system
 from openk2.agent.llm.provider import ChatProvider, GenerationSettings
@@ -17,7 +19,7 @@ from openk2.code.gate import Approver, GatedToolset, ToolGate
 from openk2.code.prompt import system_prompt
 from openk2.code.sessions import SessionLog, SessionStore
 from openk2.code.tools import default_tools
-from openk2.code.tools.base import ShellLauncher, Todo, TodoBoard
+from openk2.code.tools.base import CodeTool, ShellLauncher, Todo, TodoBoard
 from openk2.code.workspace import Workspace
 
 
@@ -40,12 +42,13 @@ def open_session(
     resume: str | None = None,
     emit: Emit | None = None,
     count: TokenCount = approx_tokens,
+    extra_tools: Sequence[CodeTool[Any]] = (),
 ) -> CodeSession:
     """A fresh session (system prompt logged), or `resume`'s with its conversation restored."""
     todos = TodoBoard()
     log, history = _log_and_history(settings, workspace, store, resume, todos, safety)
-    toolset = GatedToolset(default_tools(workspace, safety.launcher, todos), safety.gate,
-                           safety.approver)
+    tools = [*default_tools(workspace, safety.launcher, todos), *extra_tools]
+    toolset = GatedToolset(tools, safety.gate, safety.approver)
     gen = GenerationSettings(temperature=settings.temperature, max_tokens=settings.max_tokens)
     parts = SessionParts(
         provider=provider, toolset=toolset, log=log, history=history, todos=todos,

@@ -4,8 +4,8 @@ Order: command-line flags, then the environment (`KIMI_BASE_URL`/`KIMI_API_KEY`,
 `OPENAI_BASE_URL`/`OPENAI_API_KEY`, `KIMI_MODEL_NAME`), then the project's
 `.openk2/code.toml`, then the user's `~/.config/openk2/code.toml`. A project file comes with
 the repository, which may be hostile: it can choose the model and limits but never the
-approval mode or an API key (a cloned repo must not be able to switch itself to yolo or send
-your key elsewhere).
+approval mode, an API key or MCP servers (a cloned repo must not be able to switch itself to
+yolo, send your key elsewhere or start programs).
 """
 
 from __future__ import annotations
@@ -13,13 +13,13 @@ from __future__ import annotations
 import os
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal, TypeAlias
 
 Mode: TypeAlias = Literal["manual", "auto", "yolo"]
 MODES: tuple[Mode, ...] = ("manual", "auto", "yolo")
-PROJECT_FORBIDDEN = frozenset({"mode", "api_key"})
+PROJECT_FORBIDDEN = frozenset({"mode", "api_key", "mcp_servers"})
 """Keys a project's own `.openk2/code.toml` may not set."""
 
 
@@ -51,6 +51,8 @@ class CodeSettings:
     """Completion tokens per call (`None` = the server's default)."""
     repeat_limit: int = 5
     """Identical consecutive steps (same calls, same results) that stop the run."""
+    mcp_servers: dict[str, Any] = field(default_factory=dict)
+    """`[mcp_servers.NAME]` tables: stdio MCP servers (`command`, `args`, `env`)."""
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:

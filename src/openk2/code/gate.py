@@ -9,7 +9,7 @@ gate exists: a denied call never reaches the tool and the model is told why.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Protocol, TypeAlias
@@ -17,7 +17,7 @@ from typing import Any, Literal, Protocol, TypeAlias
 from openk2.agent.llm.message import ToolCall
 from openk2.agent.tools.base import ModelRetry, ToolError, ToolResult, Toolset, _parse_params
 
-ActionKind: TypeAlias = Literal["read", "write", "exec", "state"]
+ActionKind: TypeAlias = Literal["read", "write", "exec", "state", "tool"]
 Decision: TypeAlias = Literal["allow", "ask", "deny"]
 
 
@@ -28,13 +28,17 @@ class Action:
     tool: str
     """The tool's name (ReadFile, Shell, ...)."""
     kind: ActionKind
-    """read / write files, exec a shell command, or state (todo list: always harmless)."""
+    """read / write files, exec a shell command, state (todo list: harmless), or another tool."""
     summary: str
     """One line for prompts and logs, e.g. `edit file src/app.py`."""
     paths: tuple[Path, ...] = ()
     """Resolved (real) paths the call reads or writes."""
     command: str | None = None
     """The shell command, for `exec`."""
+    arguments: Mapping[str, Any] | None = None
+    """The call's arguments, for `tool` (MCP tools: hooks and the audit log see them)."""
+    read_only: bool = False
+    """For `tool`: the tool says it changes nothing (MCP `readOnlyHint`)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,6 +7,9 @@ configured, else an estimate corrected by the usage the server reports.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 from openk2.agent.llm.openai_compat import OpenAICompatProvider
 from openk2.agent.llm.provider import ChatProvider
 from openk2.code.app import RunSummary
@@ -15,6 +18,7 @@ from openk2.code.compaction import TokenCount, approx_tokens
 from openk2.code.config import CodeSettings, ConfigError
 from openk2.code.output import Reporter
 from openk2.code.sessions import SessionStore
+from openk2.code.tools.base import CodeTool
 from openk2.code.workspace import Workspace
 
 
@@ -52,11 +56,12 @@ async def run_headless(
     safety: Safety,
     reporter: Reporter,
     store: SessionStore | None = None,
+    extra_tools: Sequence[CodeTool[Any]] = (),
 ) -> RunSummary:
     """Run one task (or finish an interrupted one) and print the outcome."""
     session = open_session(settings, workspace, provider=provider, safety=safety,
                            store=store or SessionStore(), resume=resume, emit=reporter.emit,
-                           count=token_counter(settings))
+                           count=token_counter(settings), extra_tools=extra_tools)
     try:
         if prompt:
             session.add_user(prompt)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
 
 from rich.console import Console
 
@@ -12,6 +13,7 @@ from openk2.code.build import Safety, open_session
 from openk2.code.config import CodeSettings
 from openk2.code.headless import token_counter
 from openk2.code.sessions import SessionStore
+from openk2.code.tools.base import CodeTool
 from openk2.code.ui.render import Renderer, asker
 from openk2.code.ui.shell import InteractiveShell, ShellState
 from openk2.code.workspace import Workspace
@@ -29,6 +31,7 @@ async def run_interactive(
     resume: str | None,
     console: Console,
     read_line: ReadLine,
+    extra_tools: Sequence[CodeTool[Any]] = (),
 ) -> None:
     """Run the shell until the user leaves; every turn is logged like a headless run."""
     safety = make_safety(asker(console, read_line))
@@ -37,7 +40,7 @@ async def run_interactive(
 
     def new_session(resume_id: str | None = None):
         return open_session(settings, workspace, provider=provider, safety=safety, store=store,
-                            resume=resume_id, emit=render, count=count)
+                            resume=resume_id, emit=render, count=count, extra_tools=extra_tools)
 
     state = ShellState(session=new_session(resume), new_session=new_session)
     try:

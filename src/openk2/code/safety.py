@@ -47,6 +47,9 @@ class GuardGate:
         """The guard's final verdict: shell line, every resolved path, or harmless state."""
         if action.kind == "state":
             return Verdict("allow", "changes only the session's own state", "tool:state")
+        if action.kind == "tool":
+            args = dict(action.arguments or {})
+            return _verdict(await self.gate.tool(action.tool, args, read_only=action.read_only))
         if action.kind == "exec":
             assert action.command is not None
             result = await self.gate.shell(action.command, cwd=self.workspace.root,
