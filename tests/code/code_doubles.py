@@ -29,6 +29,12 @@ class FixedGate:
     async def settled(self, action: Action, verdict: Verdict) -> None:
         self.settled_with = verdict
 
+    async def after(self, action: Action, tool_input: dict, output: str) -> str | None:
+        return None
+
+    async def stop(self) -> str | None:
+        return None
+
 
 def session(
     tmp: Path, script: Sequence[Step], *, gate: FixedGate | None = None, resume: str | None = None,

@@ -161,3 +161,41 @@ async def test_mcp_tools_through_the_gate(fake_llm, tmp_path: Path) -> None:
     assert "untrusted-data" in results[0] and "\n5\n" in results[0]
     assert "approval" in results[1] and not (ws / "notes.log").exists()
     assert json.loads(out)["denied_calls"][0]["tool"] == "mcp__demo__note"
+
+
+async def test_hooks_fail_closed_and_project_rules(fake_llm, tmp_path: Path) -> None:
+    ws = _workspace(tmp_path)
+    config = Path(os.environ["XDG_CONFIG_HOME"]) / "openk2" / "code.toml"
+    config.parent.mkdir(parents=True)
+    config.write_text((Path(__file__).parent / "hooks.toml").read_text())
+    (ws / ".openk2").mkdir()
+    (ws / ".openk2" / "code.toml").write_text(
+        '[[rules]]\nname = "no-glob"\ndecision = "deny"\npattern = "ls"\nmatch = ["ls -l"]\n')
+    server = await fake_llm(_by_step(
+        Reply(tool_calls=[call("Shell", 0, command="true"), call("Shell", 1, command="ls -l")]),
+        Reply(tool_calls=[call("ReadFile", 0, path="calc.py")]),
+        Reply(text="first stop"),
+        Reply(text="second stop"),
+    ))
+    proc = await _cli("-p", "go", "--base-url", server.base_url, "--model", "fake",
+                      "-w", str(ws), "--mode", "yolo", "--output-format", "json")
+    code, out, err = await _finish(proc)
+    assert code == 3, out + err
+    summary = json.loads(out)
+    assert summary["result"] == "second stop"
+    rules = sorted(d["rule"] for d in summary["denied_calls"])
+    assert rules[0].startswith("hook:") and rules[1] == "no-glob"
+    sent = server.requests[-1]["messages"]
+    tools = [m["content"] for m in sent if m["role"] == "tool"]
+    assert "PreToolUse hook blocked" in tools[0] and "denied by policy" in tools[1]
+    assert "[PostToolUse hook] style check failed" in tools[2]
+    assert sent[-1]["role"] == "user" and "run the tests" in sent[-1]["content"]
+
+
+async def test_project_may_not_allow(tmp_path: Path) -> None:
+    ws = _workspace(tmp_path)
+    (ws / ".openk2").mkdir()
+    (ws / ".openk2" / "code.toml").write_text('[[rules]]\ndecision = "allow"\npattern = "rm"\n')
+    code, _, err = await _finish(await _cli("-p", "x", "-w", str(ws), "--base-url",
+                                            "http://127.0.0.1:9/v1", "--model", "m"))
+    assert code == 2 and "only `deny` or `ask` rules" in err

@@ -97,12 +97,14 @@ class CodeSession:
         self.log.message(message)
         self.emit("user", text=text)
 
-    async def run(self) -> RunSummary:
-        """Loop until done; every way of ending becomes a summary, none an exception."""
+    async def run(self, stop_rounds: int = 3, denials_from: int | None = None) -> RunSummary:
+        """Loop until done; every way of ending becomes a summary, none an exception.
+
+        A Stop hook that objects sends the agent back to work, at most `stop_rounds` times."""
         p = self.parts
         runner = AgentRunner(p.provider, p.toolset, p.history, max_steps=p.max_steps,
                              settings=p.settings, hooks=_Hooks(self), repeat_limit=p.repeat_limit)
-        denials_before = len(p.toolset.denials)
+        denials_before = len(p.toolset.denials) if denials_from is None else denials_from
         try:
             outcome = await runner.run()
         except MaxStepsReachedError as exc:
@@ -110,10 +112,24 @@ class CodeSession:
             return self._finish(runner, "max_steps", last, f"stopped after {exc.steps} steps")
         except ProviderError as exc:
             return self._finish(runner, "error", "", f"model call failed: {exc}")
+        if outcome.stop_reason == "no_tool_calls" and (more := await self._stop_hook()):
+            return await self._keep_going(runner, outcome.text, more, stop_rounds, denials_before)
         status: RunStatus = "loop" if outcome.stop_reason == "tool_call_repeat" else "completed"
         if status == "completed" and len(p.toolset.denials) > denials_before:
             status = "denied"
         return self._finish(runner, status, outcome.text, None)
+
+    async def _keep_going(self, runner: AgentRunner, text: str, objection: str, rounds: int,
+                          denials_from: int) -> RunSummary:
+        """A Stop hook objected: hand its reason to the model and run on (or give up)."""
+        if rounds <= 0:
+            return self._finish(runner, "error", text, f"Stop hooks still object: {objection}")
+        self.parts.history[:] = runner.history
+        self.add_user(f"[Stop hook] Not done yet: {objection}")
+        return await self.run(rounds - 1, denials_from)
+
+    async def _stop_hook(self) -> str | None:
+        return await self.parts.toolset.gate.stop()
 
     def _finish(self, runner: AgentRunner, status: RunStatus, result: str,
                 error: str | None) -> RunSummary:

@@ -19,7 +19,7 @@ from typing import Any, Literal, TypeAlias
 
 Mode: TypeAlias = Literal["manual", "auto", "yolo"]
 MODES: tuple[Mode, ...] = ("manual", "auto", "yolo")
-PROJECT_FORBIDDEN = frozenset({"mode", "api_key", "mcp_servers"})
+PROJECT_FORBIDDEN = frozenset({"mode", "api_key", "mcp_servers", "hooks"})
 """Keys a project's own `.openk2/code.toml` may not set."""
 
 
@@ -53,6 +53,11 @@ class CodeSettings:
     """Identical consecutive steps (same calls, same results) that stop the run."""
     mcp_servers: dict[str, Any] = field(default_factory=dict)
     """`[mcp_servers.NAME]` tables: stdio MCP servers (`command`, `args`, `env`)."""
+    rules: list[dict[str, Any]] = field(default_factory=list)
+    """`[[rules]]`: policy rules (`openk2.agent.guard.load_rules`); a project may add only
+    `deny` and `ask` rules, and they add to the user's."""
+    hooks: list[dict[str, Any]] = field(default_factory=list)
+    """`[[hooks]]`: PreToolUse / PostToolUse / Stop commands, failing closed (user file only)."""
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -78,9 +83,11 @@ def load_settings(
     if bad := sorted(PROJECT_FORBIDDEN & project.keys()):
         raise ConfigError(f"{workspace / '.openk2' / 'code.toml'} may not set {', '.join(bad)} "
                           f"(put it in {user_config_path()} or pass a flag)")
+    user = _read_toml(user_config_path())
     merged: dict[str, Any] = {}
-    for layer in (_read_toml(user_config_path()), project, _from_env(env), dict(flags)):
+    for layer in (user, project, _from_env(env), dict(flags)):
         merged.update({k: v for k, v in layer.items() if v is not None})
+    merged["rules"] = [*user.get("rules", []), *_project_rules(project, workspace)]
     known = {f.name for f in fields(CodeSettings)}
     if unknown := sorted(merged.keys() - known):
         raise ConfigError(f"unknown setting(s) {', '.join(unknown)}; "
@@ -89,6 +96,17 @@ def load_settings(
         return CodeSettings(**merged)
     except TypeError as exc:
         raise ConfigError(str(exc)) from exc
+
+
+def _project_rules(project: Mapping[str, Any], workspace: Path) -> list[Any]:
+    rules = project.get("rules", [])
+    if not isinstance(rules, list):
+        raise ConfigError(f"{workspace / '.openk2' / 'code.toml'}: `rules` must be [[rules]]")
+    for rule in rules:
+        if not isinstance(rule, Mapping) or rule.get("decision") not in ("deny", "ask"):
+            raise ConfigError(f"{workspace / '.openk2' / 'code.toml'}: a project may add only "
+                              "`deny` or `ask` rules (allow rules go in your own config)")
+    return rules
 
 
 def _from_env(env: Mapping[str, str]) -> dict[str, Any]:

@@ -15,7 +15,14 @@ from pathlib import Path
 from typing import Any, Literal, Protocol, TypeAlias
 
 from openk2.agent.llm.message import ToolCall
-from openk2.agent.tools.base import ModelRetry, ToolError, ToolResult, Toolset, _parse_params
+from openk2.agent.tools.base import (
+    ModelRetry,
+    ToolError,
+    ToolOk,
+    ToolResult,
+    Toolset,
+    _parse_params,
+)
 
 ActionKind: TypeAlias = Literal["read", "write", "exec", "state", "tool"]
 Decision: TypeAlias = Literal["allow", "ask", "deny"]
@@ -63,6 +70,14 @@ class ToolGate(Protocol):
 
     async def settled(self, action: Action, verdict: Verdict) -> None:
         """The final decision, after any approval: audit it; snapshot before a change runs."""
+        ...
+
+    async def after(self, action: Action, tool_input: dict[str, Any], output: str) -> str | None:
+        """After the call ran (PostToolUse): feedback for the model, if any."""
+        ...
+
+    async def stop(self) -> str | None:
+        """The agent wants to stop (Stop hooks): a reason to go on instead, if any."""
         ...
 
 
@@ -131,9 +146,15 @@ class GatedToolset(Toolset):
             self.denials.append(Denial(call, action, verdict))
             return denied_error(action, verdict)
         try:
-            return await tool.run(params)
+            result = await tool.run(params)
         except ModelRetry as exc:
             return ToolError(str(exc), brief="retry")
+        feedback = await self.gate.after(action, params.model_dump(), result.output)
+        if not feedback:
+            return result
+        note = f"{result.output}\n[PostToolUse hook] {feedback}"
+        return ToolError(note, result.brief) if isinstance(result, ToolError) else ToolOk(
+            note, result.brief)
 
     async def _settle(self, action: Action, verdict: Verdict) -> Verdict:
         if verdict.decision != "ask":

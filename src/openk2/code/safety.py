@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from openk2.agent.guard import (
     ApprovalStore,
@@ -19,11 +20,16 @@ from openk2.agent.guard import (
     AuditLog,
     Gate,
     GateResult,
+    HookConfigError,
+    HookRunner,
     Policy,
+    RuleError,
     SandboxConfig,
     SandboxUnavailable,
     SnapshotStore,
     audit_path,
+    load_hooks,
+    load_rules,
     open_sandbox,
 )
 from openk2.agent.guard.snapshots import SnapshotError
@@ -77,6 +83,24 @@ class GuardGate:
         self.snapshot_ids.append(await asyncio.to_thread(self.snapshots.snapshot, label))
 
 
+    async def after(self, action: Action, tool_input: dict[str, Any], output: str) -> str | None:
+        """PostToolUse hooks: their objection goes back to the model with the result."""
+        if self.gate.hooks is None:
+            return None
+        outcome = await self.gate.post_tool(action.tool, tool_input, output)
+        notes = [*outcome.context, outcome.reason] if outcome.verdict != "allow" else [
+            *outcome.context]
+        return "\n".join(n for n in notes if n) or None
+
+    async def stop(self) -> str | None:
+        """Stop hooks: a deny means "not done yet", with the reason for the model."""
+        if self.gate.hooks is None:
+            return None
+        outcome = await self.gate.stop({"cwd": str(self.workspace.root)})
+        return (outcome.reason or "a Stop hook asked to continue") if outcome.verdict == "deny" \
+            else None
+
+
 def _verdict(result: GateResult) -> Verdict:
     d = result.decision
     if result.allowed:
@@ -120,10 +144,15 @@ def build_safety(
     ws = workspace.root
     # The sandbox gives commands a private /tmp; without it /tmp is the host's, shared with
     # every other program, so it stops being a root the policy lets commands write.
-    policy = Policy(ws, mode=settings.mode, added_dirs=list(workspace.extra),
+    try:
+        rules, hooks = load_rules(settings.rules), load_hooks(settings.hooks)
+    except (RuleError, HookConfigError) as exc:
+        raise ConfigError(str(exc)) from exc
+    policy = Policy(ws, mode=settings.mode, added_dirs=list(workspace.extra), rules=rules,
                     approvals=ApprovalStore.for_workspace(ws),
                     scratch_dirs=(Path("/tmp"),) if sandbox else ())
-    gate = Gate(policy, asker=asker, audit=AuditLog(audit_path(ws)))
+    runner = HookRunner(hooks, cwd=ws) if hooks else None
+    gate = Gate(policy, asker=asker, hooks=runner, audit=AuditLog(audit_path(ws)))
     try:
         box = open_sandbox(SandboxConfig(workspace=ws, writable=list(workspace.extra),
                                          readable=list(readable)), no_sandbox=not sandbox)
