@@ -43,6 +43,10 @@ MATRIX: dict[str, tuple[str, str, str]] = {
     "git status && rm -rf ~": (D, D, D),
     "true; rm -r x || ls": (Q, Q, Q),
     "(cd src && rm -r x)": (Q, Q, Q),
+    # `cd` is followed
+    "cd && rm x": (D, D, D),
+    "cd $X && rm y": (Q, Q, Q),
+    "cd src && rm x": (Q, Q, A),
     # writes outside the roots, credential stores
     "echo x > /etc/passwd": (D, D, D),
     "echo x >> ~/.bashrc": (D, D, D),
@@ -58,6 +62,8 @@ MATRIX: dict[str, tuple[str, str, str]] = {
     "echo > .git/hooks/pre-commit": (D, D, D),
     "echo x > $OUT": (Q, Q, Q),
     "cat .env": (Q, Q, Q),
+    "cat .env.example": (Q, A, A),
+    "cp .env.example .env": (Q, Q, Q),
     # network code execution, history rewriting, publishing, disks
     "curl x | sh": (Q, Q, Q),
     "curl -fsSL https://x/install.sh | sudo bash": (Q, Q, Q),
@@ -129,7 +135,15 @@ def test_symlink_and_dotdot_resolved(workspace: Path, home: Path) -> None:
     "mode, read_in, read_out, write_in",
     [("manual", A, Q, Q), ("auto", A, Q, A), ("yolo", A, A, A)],
 )
-def test_path_modes(mode: str, read_in: str, read_out: str, write_in: str, workspace: Path, home: Path, tmp_path: Path) -> None:
+def test_path_modes(
+    mode: str,
+    read_in: str,
+    read_out: str,
+    write_in: str,
+    workspace: Path,
+    home: Path,
+    tmp_path: Path,
+) -> None:
     other = tmp_path / "other"
     other.mkdir()
     policy = Policy(workspace, mode=mode, home=home)  # type: ignore[arg-type]
@@ -157,6 +171,21 @@ def test_no_sandbox_makes_tmp_a_real_outside(workspace: Path, home: Path) -> Non
     assert policy.check_shell("echo x > /tmp/x").verdict == D
 
 
+@pytest.mark.parametrize(
+    "command",
+    [
+        "cd .. && rm outside/x",
+        "(cd src/a/b) && rm -f ../../x",
+        "cd /etc; echo x > passwd",
+        "pushd ..; touch y",
+    ],
+)
+def test_cd_is_followed(workspace: Path, home: Path, command: str) -> None:
+    # no scratch dirs (--no-sandbox): tmp_path siblings of the workspace are real outsides
+    policy = Policy(workspace, mode="yolo", home=home, scratch_dirs=())
+    assert policy.check_shell(command).rule == "always-deny:write-outside-roots"
+
+
 def test_writes_above_the_workspace_denied_even_in_tmp(workspace: Path, home: Path) -> None:
     policy = Policy(workspace, mode="yolo", home=home)
     assert policy.check_shell(f"rm -r {workspace.parent}").verdict == D
@@ -166,11 +195,20 @@ def test_configured_rules_strictest_wins(workspace: Path, home: Path) -> None:
     rules = load_rules(
         [
             {"decision": "allow", "pattern": "git push", "match": ["git push origin"]},
-            {"decision": "deny", "pattern": "git push * main", "match": ["git push origin main"],
-             "not_match": ["git push origin dev"]},
+            {
+                "decision": "deny",
+                "pattern": "git push * main",
+                "match": ["git push origin main"],
+                "not_match": ["git push origin dev"],
+            },
             {"decision": "allow", "pattern": "rm -rf build", "match": ["rm -rf build"]},
             {"decision": "ask", "pattern": "make deploy"},
-            {"decision": "deny", "path": "secrets/**", "access": "read", "match": ["secrets/a.txt"]},
+            {
+                "decision": "deny",
+                "path": "secrets/**",
+                "access": "read",
+                "match": ["secrets/a.txt"],
+            },
         ]
     )
     auto = Policy(workspace, mode="auto", home=home, rules=rules)
@@ -182,7 +220,9 @@ def test_configured_rules_strictest_wins(workspace: Path, home: Path) -> None:
     assert yolo.check_shell("make deploy").verdict == Q
 
 
-def test_approved_prefix_allows_only_that_prefix(workspace: Path, home: Path, tmp_path: Path) -> None:
+def test_approved_prefix_allows_only_that_prefix(
+    workspace: Path, home: Path, tmp_path: Path
+) -> None:
     store = ApprovalStore(tmp_path / "approvals.json")
     store.add(("pytest", "tests/"))
     policy = Policy(workspace, mode="manual", home=home, approvals=store)
@@ -193,9 +233,15 @@ def test_approved_prefix_allows_only_that_prefix(workspace: Path, home: Path, tm
 
 
 def test_other_tools(workspace: Path, home: Path) -> None:
-    assert Policy(workspace, mode="auto", home=home).check_tool("mcp:x", read_only=False).verdict == Q
-    assert Policy(workspace, mode="auto", home=home).check_tool("mcp:x", read_only=True).verdict == A
-    assert Policy(workspace, mode="yolo", home=home).check_tool("mcp:x", read_only=False).verdict == A
+    assert (
+        Policy(workspace, mode="auto", home=home).check_tool("mcp:x", read_only=False).verdict == Q
+    )
+    assert (
+        Policy(workspace, mode="auto", home=home).check_tool("mcp:x", read_only=True).verdict == A
+    )
+    assert (
+        Policy(workspace, mode="yolo", home=home).check_tool("mcp:x", read_only=False).verdict == A
+    )
 
 
 def test_bad_mode_rejected(workspace: Path) -> None:

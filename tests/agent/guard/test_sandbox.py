@@ -34,7 +34,9 @@ needs_bwrap = pytest.mark.skipif(
 )
 
 
-def run(sandbox: Sandbox, script: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def run(
+    sandbox: Sandbox, script: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     argv = sandbox.wrap(["bash", "-c", script])
     return subprocess.run(argv, capture_output=True, text=True, timeout=30, env=sandbox.env(env))
 
@@ -49,8 +51,11 @@ def test_writes_only_in_the_workspace(sandbox: Sandbox, workspace: Path, tmp_pat
     outside = tmp_path / "outside"
     outside.mkdir()
     scratch = f"/tmp/openk2-sandbox-{uuid.uuid4().hex}"
-    done = run(sandbox, f"echo in > inside.txt; echo out > {outside}/f; echo x > /etc/openk2-probe; "
-                        f"echo t > {scratch} && cat {scratch}")
+    done = run(
+        sandbox,
+        f"echo in > inside.txt; echo out > {outside}/f; echo x > /etc/openk2-probe; "
+        f"echo t > {scratch} && cat {scratch}",
+    )
     assert (workspace / "inside.txt").read_text() == "in\n"
     assert not (outside / "f").exists()
     assert not Path("/etc/openk2-probe").exists()
@@ -82,6 +87,18 @@ def test_dotenv_above_a_mounted_workspace_is_masked(tmp_path: Path, home: Path) 
 
 
 @needs_bwrap
+def test_workspace_dotenv_masked(workspace: Path, home: Path) -> None:
+    (workspace / ".env").write_text("TOKEN=WS-CANARY\n")
+    (workspace / "src" / "prod.env").write_text("TOKEN=WS-CANARY\n")
+    (workspace / ".env.example").write_text("TOKEN=changeme\n")
+    sandbox = Sandbox.open(SandboxConfig(workspace=workspace, home=home))
+    done = run(sandbox, "grep -r TOKEN . ; cat .env src/prod.env; echo x >> .env")
+    assert "WS-CANARY" not in done.stdout
+    assert "changeme" in done.stdout  # templates stay readable
+    assert (workspace / ".env").read_text() == "TOKEN=WS-CANARY\n"
+
+
+@needs_bwrap
 def test_git_hooks_and_config_read_only(workspace: Path, home: Path) -> None:
     (workspace / ".git" / "config").write_text("[core]\n")
     sandbox = Sandbox.open(SandboxConfig(workspace=workspace, home=home))
@@ -94,7 +111,12 @@ def test_git_hooks_and_config_read_only(workspace: Path, home: Path) -> None:
 
 @needs_bwrap
 def test_secret_environment_dropped(sandbox: Sandbox) -> None:
-    env = {"PATH": "/usr/bin:/bin", "GITHUB_TOKEN": "ghp-CANARY", "AWS_ACCESS_KEY_ID": "AK", "KEEP": "1"}
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "GITHUB_TOKEN": "ghp-CANARY",
+        "AWS_ACCESS_KEY_ID": "AK",
+        "KEEP": "1",
+    }
     done = run(sandbox, "env", env)
     assert "CANARY" not in done.stdout and "AWS_ACCESS_KEY_ID" not in done.stdout
     assert "KEEP=1" in done.stdout
@@ -126,9 +148,8 @@ def sink() -> Iterator[int]:
 
 @needs_bwrap
 def test_network_off(sandbox: Sandbox, sink: int) -> None:
-    request = (
-        f"exec 3<>/dev/tcp/127.0.0.1/{sink} && printf 'GET /probe HTTP/1.0\\r\\n\\r\\n' >&3 && cat <&3"
-    )
+    connect = f"exec 3<>/dev/tcp/127.0.0.1/{sink}"
+    request = f"{connect} && printf 'GET /probe HTTP/1.0\\r\\n\\r\\n' >&3 && cat <&3"
     host = subprocess.run(["bash", "-c", request], capture_output=True, text=True, timeout=10)
     assert "SINK-REACHED" in host.stdout and _Sink.hits == ["/probe"]  # the sink works
     _Sink.hits.clear()

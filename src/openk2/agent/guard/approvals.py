@@ -11,13 +11,15 @@ sandbox does not let commands write; only the user's answer to a prompt adds to 
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
 import tempfile
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 from openk2.agent.guard.rules import normalized_argv
@@ -156,7 +158,8 @@ class ApprovalStore:
                 raise ApprovalError(f"approvals file {path} must live outside the workspace")
         self.path = path
         self._lock = threading.Lock()
-        self._prefixes: list[tuple[str, ...]] = self._load()
+        self._prefixes: dict[tuple[str, ...], str] = self._load()
+        """Approved prefix -> when it was added (UTC, ISO 8601)."""
 
     @classmethod
     def for_workspace(cls, workspace: Path) -> ApprovalStore:
@@ -183,27 +186,30 @@ class ApprovalStore:
             raise ApprovalError(f"refusing to approve {' '.join(words)!r}: it would allow too much")
         if any(ch in w for w in words for ch in "*?["):
             raise ApprovalError("approval prefixes are literal words, not patterns")
-        with self._lock:
-            if words not in self._prefixes:
-                self._prefixes.append(words)
-                self._save()
+        with self._update():
+            self._prefixes.setdefault(words, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
         return describe(words)
 
     def remove(self, prefix: Sequence[str]) -> bool:
         """Withdraw an approval; True if it was there."""
-        with self._lock:
-            words = tuple(prefix)
-            if words not in self._prefixes:
-                return False
-            self._prefixes.remove(words)
-            self._save()
-            return True
+        with self._update():
+            return self._prefixes.pop(tuple(prefix), None) is not None
 
-    def _load(self) -> list[tuple[str, ...]]:
+    @contextmanager
+    def _update(self) -> Iterator[None]:
+        """Re-read, change and save under a file lock: sessions of one project share the file."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self._lock, open(f"{self.path}.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            self._prefixes = self._load()
+            yield
+            self._save()
+
+    def _load(self) -> dict[tuple[str, ...], str]:
         try:
             data = json.loads(self.path.read_text())
         except FileNotFoundError:
-            return []
+            return {}
         except (OSError, ValueError) as exc:
             raise ApprovalError(f"cannot read approvals file {self.path}: {exc}") from exc
         entries = data.get("prefixes") if isinstance(data, dict) else None
@@ -211,18 +217,13 @@ class ApprovalStore:
             isinstance(e, dict) and isinstance(e.get("prefix"), list) for e in entries
         ):
             raise ApprovalError(f"approvals file {self.path} is not in the expected format")
-        return [tuple(str(w) for w in e["prefix"]) for e in entries]
+        return {tuple(str(w) for w in e["prefix"]): str(e.get("added", "")) for e in entries}
 
     def _save(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-        body = {
-            "version": 1,
-            "prefixes": [{"prefix": list(p), "added": now} for p in self._prefixes],
-        }
+        entries = [{"prefix": list(p), "added": at} for p, at in self._prefixes.items()]
         fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".approvals-")
         with os.fdopen(fd, "w") as f:
-            json.dump(body, f, indent=1)
+            json.dump({"version": 1, "prefixes": entries}, f, indent=1)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, self.path)

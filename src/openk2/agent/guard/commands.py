@@ -7,6 +7,8 @@ kept here, as data, in one place.
 
 from __future__ import annotations
 
+import re
+
 from openk2.agent.guard.shell_parse import SimpleCommand
 
 READ_ONLY = frozenset(
@@ -170,18 +172,74 @@ def git_argv(cmd: SimpleCommand) -> tuple[str, ...]:
     return args[i:]
 
 
+SAFE_ASSIGNMENTS = frozenset({"LANG", "LANGUAGE", "TZ", "COLUMNS", "LINES", "NO_COLOR", "TERM"})
+"""Variables a read-only command may be given (`LC_ALL=C sort`); others (`GIT_PAGER=...`,
+`LD_PRELOAD=...`) can make a "read-only" program run code."""
+
+EXEC_OPTIONS: dict[str, tuple[str, ...]] = {
+    "rg": ("--pre",),
+    "sort": ("-o", "--output", "--compress-program"),
+    "tree": ("-o",),
+    "git": ("--output", "--ext-diff", "--textconv"),
+    "less": ("-o", "--log-file", "-O", "--LOG-FILE"),
+    "fd": ("-x", "--exec", "-X", "--exec-batch"),
+    "date": ("-s", "--set"),
+}
+"""Options that turn a read-only program into one that writes files or runs commands."""
+
+OUTPUT_OPERAND = {"uniq": 2, "xxd": 2, "hostname": 1}
+"""Programs whose N-th operand (1-based) is written or set (`uniq in out`, `xxd in out`)."""
+
+_SED_SAFE = re.compile(
+    r"(?:\d+|\$|/[^/]*/)?(?:,(?:\d+|\$|/[^/]*/))?[pd]"  # 1,5p  /re/d  $p
+    r"|s(.).*?\1.*?\1[gpiI0-9]*"  # s/a/b/g (no w, e flags)
+    r"|[=q]"
+)
+
+
 def is_read_only(cmd: SimpleCommand) -> bool:
-    """True when running `cmd` (ignoring its redirections) changes nothing."""
+    """True when running `cmd` (ignoring its redirections) changes nothing and runs nothing."""
     prog = cmd.program
     if cmd.dynamic_program or not cmd.argv:
         return not cmd.argv
+    if any(
+        a.split("=", 1)[0] not in SAFE_ASSIGNMENTS and not a.startswith("LC_")
+        for a in cmd.assignments
+    ):
+        return False
+    if any(a.split("=", 1)[0] in EXEC_OPTIONS.get(prog, ()) for a in cmd.args):
+        return False
+    if prog in OUTPUT_OPERAND and len(path_operands(cmd)) >= OUTPUT_OPERAND[prog]:
+        return False
     if prog == "git":
-        return _git_read_only(git_argv(cmd))
+        return not _has_git_config(cmd) and _git_read_only(git_argv(cmd))
     if prog == "find":
         return not any(a in FIND_WRITES for a in cmd.args)
     if prog == "sed":
-        return not any(a.startswith(SED_IN_PLACE) for a in cmd.args)
+        return _sed_read_only(cmd)
     return prog in READ_ONLY
+
+
+def _has_git_config(cmd: SimpleCommand) -> bool:
+    """`git -c core.pager=... log` runs what the option says: not read-only."""
+    return any(
+        a == "-c" or a.startswith("--config-env")
+        for a in cmd.args[: len(cmd.args) - len(git_argv(cmd))]
+    )
+
+
+def _sed_read_only(cmd: SimpleCommand) -> bool:
+    """sed without `-i` whose script only prints, deletes or substitutes (no `w`/`e`/`r`)."""
+    args = cmd.args
+    if any(a.startswith(SED_IN_PLACE) or a.startswith("--expression=") for a in args):
+        return False
+    scripts = [args[i + 1] for i, a in enumerate(args[:-1]) if a in ("-e", "--expression")]
+    if not scripts:
+        scripts = [a for a in path_operands(cmd)[:1]]
+    if not scripts or any(i in cmd.dynamic_args for i in range(1, len(cmd.argv))):
+        return False
+    parts = [p.strip() for script in scripts for p in script.split(";") if p.strip()]
+    return all(_SED_SAFE.fullmatch(p) for p in parts)
 
 
 def _git_read_only(args: tuple[str, ...]) -> bool:
@@ -230,8 +288,38 @@ def write_targets(cmd: SimpleCommand) -> tuple[list[str], bool]:
         targets += [a[3:] for a in cmd.args if a.startswith("of=")]
     elif prog == "sed" and any(a.startswith(SED_IN_PLACE) for a in cmd.args):
         targets += operands[1:]
+    elif prog in OUTPUT_OPERAND and len(operands) >= OUTPUT_OPERAND[prog]:
+        targets.append(operands[OUTPUT_OPERAND[prog] - 1])
+    targets += _option_values(cmd, OUTPUT_OPTIONS.get(prog, ()))
     targets = [t for t in targets if t not in _HARMLESS_SINKS]
     return targets, dynamic
+
+
+OUTPUT_OPTIONS: dict[str, tuple[str, ...]] = {
+    "curl": ("-o", "--output"),
+    "wget": ("-O", "--output-document", "-P", "--directory-prefix"),
+    "sort": ("-o", "--output"),
+    "tar": ("-C", "--directory"),
+    "unzip": ("-d",),
+    "tree": ("-o",),
+    "git": ("--output",),
+    "pip": ("-t", "--target"),
+}
+"""Options whose value is a path the program writes (`curl -o ~/.bashrc`)."""
+
+
+def _option_values(cmd: SimpleCommand, names: tuple[str, ...]) -> list[str]:
+    values: list[str] = []
+    args = cmd.args
+    for i, arg in enumerate(args):
+        key, eq, value = arg.partition("=")
+        if key in names and eq:
+            values.append(value)
+        elif arg in names and i + 1 < len(args):
+            values.append(args[i + 1])
+        elif any(arg.startswith(n) and len(arg) > len(n) and not n.startswith("--") for n in names):
+            values.append(arg[2:])
+    return values
 
 
 _HARMLESS_SINKS = frozenset({"/dev/null", "/dev/stdout", "/dev/stderr", "/dev/tty", "-"})

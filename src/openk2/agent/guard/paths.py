@@ -86,8 +86,14 @@ def credential_store(path: Path, home: Path) -> str | None:
     return None
 
 
+DOTENV_TEMPLATES = (".example", ".sample", ".template", ".dist", ".defaults")
+"""Suffixes of checked-in dotenv templates (`.env.example`): no secrets, not guarded."""
+
+
 def is_dotenv(path: Path) -> bool:
-    """True for `.env`, `.env.local`, `prod.env` and the like."""
+    """True for `.env`, `.env.local`, `prod.env` and the like (templates excluded)."""
+    if path.name.endswith(DOTENV_TEMPLATES):
+        return False
     return any(fnmatch(path.name, pattern) for pattern in SECRET_ENV_FILES)
 
 

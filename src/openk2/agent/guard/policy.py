@@ -112,37 +112,43 @@ class Policy:
     # ---- shell ---------------------------------------------------------------------------
 
     def check_shell(self, command: str, cwd: Path | None = None) -> Decision:
-        """Decide a whole command line: the strictest verdict over its simple commands."""
-        cwd = Path(os.path.realpath(cwd or self.workspace))
+        """Decide a whole command line: the strictest verdict over its simple commands.
+
+        `cd`/`pushd` are followed: later commands are judged from every directory the line
+        may be in by then (`(cd a) && rm ../x` is checked from both), and after a computed
+        `cd $X` a relative write target counts as computed (ask)."""
+        start = Path(os.path.realpath(cwd or self.workspace))
         parsed = parse_shell(command)
         decisions: list[Decision] = []
         if parsed.error:
             decisions.append(Decision("ask", "always-ask:unparseable", parsed.error, command))
         if not parsed.commands and not parsed.error:
             return Decision("allow", "empty", "nothing to run", command)
-        decisions += [self._check_command(c, cwd) for c in parsed.commands]
+        where = _Cwds([start])
+        for cmd in parsed.commands:
+            decisions.append(self._check_command(cmd, where))
+            where = where.after(cmd, self.home)
         final = strictest(decisions)
         assert final is not None
         if final.verdict == "ask" and final.prefixes:
             final = _merge_prefixes(final, decisions)
         return final
 
-    def _check_command(self, cmd: SimpleCommand, cwd: Path) -> Decision:
-        forced = strictest(self._forced(cmd, cwd))
+    def _check_command(self, cmd: SimpleCommand, where: _Cwds) -> Decision:
+        forced = strictest(self._forced(cmd, where))
         if forced is not None:
             return forced
         if self.approvals is not None and (prefix := self.approvals.covering(cmd)) is not None:
             return Decision("allow", f"approval:{' '.join(prefix)}", "approved prefix", cmd.text)
-        allow = next(
-            (r for r in self._shell_rules() if r.verdict == "allow" and r.matcher(cmd)), None
-        )
+        rules = self._shell_rules()
+        allow = next((r for r in rules if r.verdict == "allow" and r.matcher(cmd)), None)
         if allow is not None:
             return Decision("allow", allow.name, allow.reason, cmd.text)
         return self._mode_shell(cmd)
 
-    def _forced(self, cmd: SimpleCommand, cwd: Path) -> list[Decision]:
+    def _forced(self, cmd: SimpleCommand, where: _Cwds) -> list[Decision]:
         """Decisions no approval or allow rule can lift: always-deny/ask and deny/ask rules."""
-        found = self._shell_path_checks(cmd, cwd)
+        found = self._read_checks(cmd, where) + self._write_checks(cmd, where)
         for rule in (*ALWAYS_DENY, *self._shell_rules(), *ALWAYS_ASK):
             if rule.verdict != "allow" and rule.matcher(cmd):
                 found.append(Decision(rule.verdict, rule.name, rule.reason, cmd.text))
@@ -160,49 +166,49 @@ class Policy:
         why = "manual mode asks before every command" if self.mode == "manual" else "not read-only"
         return Decision("ask", f"mode:{self.mode}", why, cmd.text, prefix)
 
-    def _shell_path_checks(self, cmd: SimpleCommand, cwd: Path) -> list[Decision]:
+    def _read_checks(self, cmd: SimpleCommand, where: _Cwds) -> list[Decision]:
+        """Every word that names a credential store or a dotenv file, from any cwd."""
         found: list[Decision] = []
         for word in _path_words(cmd):
-            for path in self._expand_word(word, cwd):
-                if (store := credential_store(path, self.home)) is not None:
-                    found.append(_deny_credential(store, cmd.text))
-                elif is_dotenv(path) and not within(path, self.writable_roots):
-                    found.append(_deny_credential(f"dotenv file {path}", cmd.text))
-                elif is_dotenv(path):
-                    found.append(
-                        Decision("ask", "always-ask:dotenv", f"reads secrets in {path}", cmd.text)
-                    )
-        targets, dynamic = write_targets(cmd)
-        if dynamic:
-            found.append(
-                Decision(
-                    "ask",
-                    "always-ask:computed-write-target",
-                    "writes to a path computed at run time",
-                    cmd.text,
-                )
-            )
-        for target in targets:
-            path = resolve(target, cwd, self.home)
-            if not self._shell_may_write(path):
-                found.append(
-                    Decision(
-                        "deny",
-                        "always-deny:write-outside-roots",
-                        f"{path} is outside the writable roots",
-                        cmd.text,
-                    )
-                )
-            elif (rel := protected_in_workspace(path, self.workspace)) is not None:
-                found.append(
-                    Decision(
-                        "deny",
-                        "always-deny:protected-path",
-                        f"{rel} is read-only for the agent",
-                        cmd.text,
-                    )
-                )
+            for cwd in where.dirs:
+                for path in self._expand_word(word, cwd):
+                    if (d := self._secret_read(path, cmd.text)) is not None:
+                        found.append(d)
         return found
+
+    def _secret_read(self, path: Path, text: str) -> Decision | None:
+        if (store := credential_store(path, self.home)) is not None:
+            return _deny_credential(store, text)
+        if is_dotenv(path) and not within(path, self.writable_roots):
+            return _deny_credential(f"dotenv file {path}", text)
+        if is_dotenv(path):
+            return Decision("ask", "always-ask:dotenv", f"reads secrets in {path}", text)
+        return None
+
+    def _write_checks(self, cmd: SimpleCommand, where: _Cwds) -> list[Decision]:
+        """Every path the command writes, from every directory it may run in."""
+        targets, dynamic = write_targets(cmd)
+        unknown_base = where.unknown and any(
+            not os.path.isabs(expand_home(t, self.home)) for t in targets
+        )
+        found: list[Decision] = []
+        if dynamic or unknown_base:
+            why = "writes to a path computed at run time"
+            found.append(Decision("ask", "always-ask:computed-write-target", why, cmd.text))
+        for target in targets:
+            for cwd in where.dirs:
+                if (d := self._write_target(resolve(target, cwd, self.home), cmd.text)) is not None:
+                    found.append(d)
+        return found
+
+    def _write_target(self, path: Path, text: str) -> Decision | None:
+        if not self._shell_may_write(path):
+            why = f"{path} is outside the writable roots"
+            return Decision("deny", "always-deny:write-outside-roots", why, text)
+        if (rel := protected_in_workspace(path, self.workspace)) is not None:
+            why = f"{rel} is read-only for the agent"
+            return Decision("deny", "always-deny:protected-path", why, text)
+        return None
 
     def _shell_may_write(self, path: Path) -> bool:
         """Inside a writable root, or in a scratch dir (the sandbox's private /tmp) as long as
@@ -289,6 +295,26 @@ class Policy:
                 "allow", f"mode:{self.mode}", "read-only tool" if read_only else "yolo", name
             )
         return Decision("ask", f"mode:{self.mode}", f"{name} may change state", name)
+
+
+@dataclass(frozen=True, slots=True)
+class _Cwds:
+    """The directories a command of a line may run in, after the `cd`s before it."""
+
+    dirs: list[Path]
+    unknown: bool = False
+
+    def after(self, cmd: SimpleCommand, home: Path) -> _Cwds:
+        if cmd.program not in ("cd", "pushd") or cmd.wrappers:
+            return self
+        operands = [a for a in cmd.args if not a.startswith("-") or a == "-"]
+        if any(i in cmd.dynamic_args for i in range(1, len(cmd.argv))):
+            return _Cwds(self.dirs, True)
+        if operands[:1] == ["-"]:
+            return self  # back to a directory already in the set
+        target = operands[0] if operands else str(home)
+        new = [resolve(target, d, home) for d in self.dirs]
+        return _Cwds(list(dict.fromkeys([*self.dirs, *new])), self.unknown)
 
 
 def _deny_credential(store: str, text: str) -> Decision:

@@ -23,11 +23,14 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 
+from openk2.agent.guard import netbridge
+from openk2.agent.guard.netproxy import Decide, FilteringProxy
 from openk2.agent.guard.paths import CREDENTIAL_DIRS, CREDENTIAL_FILES, is_dotenv, within
 
 SYSTEM_DIRS = (
@@ -96,8 +99,13 @@ class SandboxConfig:
     """Paths inside writable trees that stay read-only (beyond `.git/hooks` and config)."""
     home: Path = field(default_factory=Path.home)
     home_toolchains: Sequence[str] = HOME_TOOLCHAINS
+    mask_workspace_dotenv: bool = True
+    """Mask dotenv files inside the writable trees too (they read as empty, and cannot be
+    written), so `grep -r TOKEN .` or an interpreter cannot read them."""
+    allowed_hosts: Sequence[str] = ()
+    """Hosts commands may reach through the filtering proxy (`netproxy`); empty = no network."""
     network_socket: Path | None = None
-    """A filtering proxy's unix socket bound into the sandbox (see `netproxy`); None = off."""
+    """A running filtering proxy's unix socket (set by `Sandbox.open` from `allowed_hosts`)."""
     bwrap: str = "bwrap"
 
 
@@ -126,10 +134,31 @@ def bwrap_argv(config: SandboxConfig, argv: Sequence[str]) -> list[str]:
     mounted += [home / rel for rel in config.home_toolchains] + [Path(d) for d in SYSTEM_DIRS]
     out += _masks(writable, mounted, home, config)
     if config.network_socket is not None:
-        sock = _real(config.network_socket)
-        out += ["--ro-bind", str(sock), str(sock)]
+        out += _bridge_mounts(config.network_socket)
+        argv = _bridged(config.network_socket, argv)
     out += ["--chdir", str(ws), "--", *argv]
     return out
+
+
+BRIDGE_PORT = 3128
+"""Port of the proxy bridge on the sandbox's own loopback (its namespace, so never in use)."""
+
+
+def _bridge_mounts(sock: Path) -> list[str]:
+    """The proxy socket's directory, the bridge script and the interpreter that runs it."""
+    out: list[str] = []
+    for path in (_real(sock).parent, Path(sys.base_prefix), Path(_BRIDGE)):
+        out += ["--ro-bind", str(_real(path)), str(_real(path))]
+    return out
+
+
+def _bridged(sock: Path, argv: Sequence[str]) -> list[str]:
+    python = os.path.realpath(sys.executable)
+    bridge = ["--socket", str(_real(sock)), "--port", str(BRIDGE_PORT), "--"]
+    return [python, "-I", "-S", _BRIDGE, *bridge, *argv]
+
+
+_BRIDGE = os.path.realpath(netbridge.__file__)
 
 
 def _system_mounts() -> list[str]:
@@ -158,6 +187,8 @@ def _masks(
     secrets = [home / rel for rel in CREDENTIAL_DIRS + CREDENTIAL_FILES]
     secrets += [Path(p) for p in ETC_SECRETS]
     secrets += _ancestor_dotenvs(writable)
+    if config.mask_workspace_dotenv:
+        secrets += [p for root in writable for p in _tree_dotenvs(root)]
     for secret in secrets:
         if within(secret, mounted):
             out += _mask(secret)
@@ -188,6 +219,42 @@ def _ancestor_dotenvs(roots: list[Path]) -> list[Path]:
                 found += [parent / n for n in os.listdir(parent) if is_dotenv(Path(n))]
             except OSError:
                 continue
+    return found
+
+
+SKIP_DIRS = frozenset(
+    {
+        ".git",
+        "node_modules",
+        ".venv",
+        "venv",
+        "__pycache__",
+        ".tox",
+        ".mypy_cache",
+        ".pytest_cache",
+        ".ruff_cache",
+        "target",
+        "dist",
+        "build",
+        ".cache",
+    }
+)
+"""Directories not searched for dotenv files (dependencies, caches, build output)."""
+
+MAX_SCAN_ENTRIES = 50_000
+"""Upper bound on directory entries looked at per writable tree when finding dotenv files."""
+
+
+def _tree_dotenvs(root: Path) -> list[Path]:
+    """Dotenv files in a writable tree (dependency and cache directories skipped)."""
+    found: list[Path] = []
+    seen = 0
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = [d for d in dirnames if d not in SKIP_DIRS]
+        seen += len(dirnames) + len(filenames)
+        found += [Path(dirpath) / n for n in filenames if is_dotenv(Path(n))]
+        if seen > MAX_SCAN_ENTRIES:
+            break
     return found
 
 
@@ -223,14 +290,35 @@ class Sandbox:
 
     enabled = True
 
-    def __init__(self, config: SandboxConfig) -> None:
+    def __init__(self, config: SandboxConfig, proxy: FilteringProxy | None = None) -> None:
         self.config = config
+        self.proxy = proxy
 
     @classmethod
-    def open(cls, config: SandboxConfig) -> Sandbox:
-        """Probe bubblewrap and return the sandbox, or raise SandboxUnavailable."""
+    def open(cls, config: SandboxConfig, *, on_network: Decide | None = None) -> Sandbox:
+        """Probe bubblewrap (and start the filtering proxy when hosts are allowlisted);
+        raise SandboxUnavailable if the sandbox cannot run. `on_network(host, port, allowed)`
+        sees every proxied request (for the audit log)."""
         probe(config.bwrap)
-        return cls(config)
+        if not config.allowed_hosts:
+            return cls(config)
+        try:
+            proxy = FilteringProxy(config.allowed_hosts, on_decision=on_network).start()
+        except (OSError, RuntimeError) as exc:
+            raise SandboxUnavailable(f"the network proxy did not start: {exc}") from exc
+        return cls(replace(config, network_socket=proxy.socket_path), proxy)
+
+    def close(self) -> None:
+        """Stop the filtering proxy, if any."""
+        if self.proxy is not None:
+            self.proxy.close()
+            self.proxy = None
+
+    def __enter__(self) -> Sandbox:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def wrap(self, argv: Sequence[str]) -> list[str]:
         return bwrap_argv(self.config, argv)
@@ -258,6 +346,9 @@ class Unsandboxed:
     def wrap(self, argv: Sequence[str]) -> list[str]:
         return list(argv)
 
+    def close(self) -> None:
+        return None
+
     def env(self, base: Mapping[str, str] | None = None) -> dict[str, str]:
         return dict(os.environ if base is None else base)
 
@@ -266,6 +357,8 @@ class Unsandboxed:
         return self.WARNING
 
 
-def open_sandbox(config: SandboxConfig, *, no_sandbox: bool = False) -> Sandbox | Unsandboxed:
+def open_sandbox(
+    config: SandboxConfig, *, no_sandbox: bool = False, on_network: Decide | None = None
+) -> Sandbox | Unsandboxed:
     """The sandbox for a session: bubblewrap, or `Unsandboxed` only when asked explicitly."""
-    return Unsandboxed(config) if no_sandbox else Sandbox.open(config)
+    return Unsandboxed(config) if no_sandbox else Sandbox.open(config, on_network=on_network)

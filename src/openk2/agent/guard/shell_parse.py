@@ -161,7 +161,8 @@ def _visit_redirected(node: Node, walk: _Walk, sources: tuple[str, ...]) -> None
         walk.commands.append(SimpleCommand(argv=(), text=_text(node, walk), redirects=redirects))
         return
     if body.type == "command":
-        _visit_command(body, walk, sources, redirects, heredoc=_heredoc(node, walk))
+        stdin = _heredoc(node.children_by_field_name("redirect"), walk)
+        _visit_command(body, walk, sources, redirects, heredoc=stdin)
         return
     before = len(walk.commands)
     _visit(body, walk, sources)
@@ -177,9 +178,9 @@ def _visit_redirect_inner(node: Node, walk: _Walk, sources: tuple[str, ...]) -> 
             _visit(child, walk, sources)
 
 
-def _heredoc(node: Node, walk: _Walk) -> str | None:
+def _heredoc(redirects: list[Node], walk: _Walk) -> str | None:
     """The literal text fed on stdin by a heredoc or herestring, if any."""
-    for r in node.children_by_field_name("redirect"):
+    for r in redirects:
         if r.type == "heredoc_redirect":
             body = next((c for c in r.named_children if c.type == "heredoc_body"), None)
             if body is None:
@@ -229,6 +230,8 @@ def _visit_command(
             words.append(_word(child, walk))
         elif child.type in ("file_redirect", "heredoc_redirect", "herestring_redirect"):
             redirects = redirects + (_redirect(child, walk),)
+    if heredoc is None:
+        heredoc = _heredoc([c for c in node.named_children if c.type in _STDIN_FEEDS], walk)
     cmd = SimpleCommand(
         argv=tuple(w.text for w in words),
         text=_text(node, walk),
@@ -254,6 +257,8 @@ def _visit_substitutions(node: Node, walk: _Walk) -> None:
     for child in node.named_children:
         _visit_substitutions(child, walk)
 
+
+_STDIN_FEEDS = ("heredoc_redirect", "herestring_redirect")
 
 _WORD_TYPES = frozenset(
     {

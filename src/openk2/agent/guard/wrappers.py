@@ -125,7 +125,11 @@ def _expand_wrapper(
         _expand_string(cmd, rest, dynamic, cmd.program, depth, out)
         return
     dyn = frozenset(j - i for j in cmd.dynamic_args if j >= i)
-    _expand(with_wrapper(cmd, cmd.program, cmd.argv[i:], dyn), heredoc, depth, out)
+    inner = with_wrapper(cmd, cmd.program, cmd.argv[i:], dyn)
+    if spec.assignments:
+        given = tuple(w for w in cmd.argv[1:i] if "=" in w and not w.startswith("-"))
+        inner = replace(inner, assignments=cmd.assignments + given)
+    _expand(inner, heredoc, depth, out)
 
 
 def _skip_options(cmd: SimpleCommand, spec: WrapperSpec) -> tuple[int, tuple[int, str] | None]:
