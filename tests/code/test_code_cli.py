@@ -199,3 +199,24 @@ async def test_project_may_not_allow(tmp_path: Path) -> None:
     code, _, err = await _finish(await _cli("-p", "x", "-w", str(ws), "--base-url",
                                             "http://127.0.0.1:9/v1", "--model", "m"))
     assert code == 2 and "only `deny` or `ask` rules" in err
+
+
+async def test_add_dir_is_writable_and_nothing_else(fake_llm, tmp_path: Path) -> None:
+    ws = _workspace(tmp_path)
+    extra, other = tmp_path / "extra", tmp_path / "other"
+    extra.mkdir()
+    other.mkdir()
+    server = await fake_llm(_by_step(
+        Reply(tool_calls=[call("WriteFile", 0, path=str(extra / "a.txt"), content="ok"),
+                          call("WriteFile", 1, path=str(other / "b.txt"), content="no")]),
+        Reply(text="done"),
+    ))
+    proc = await _cli("-p", "write", "--base-url", server.base_url, "--model", "fake",
+                      "-w", str(ws), "--add-dir", str(extra), "--mode", "auto",
+                      "--output-format", "json")
+    code, out, err = await _finish(proc)
+    assert code == 3, err
+    assert (extra / "a.txt").read_text() == "ok" and not (other / "b.txt").exists()
+    assert [d["tool"] for d in json.loads(out)["denied_calls"]] == ["WriteFile"]
+    system = server.requests[0]["messages"][0]["content"]
+    assert str(extra) in system and str(ws) in system

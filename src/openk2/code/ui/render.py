@@ -59,8 +59,9 @@ def asker(console: Console, ask: Ask) -> Callable[[ApprovalRequest], Awaitable[A
 
     async def approve(request: ApprovalRequest) -> Answer:
         d = request.decision
+        rule = escape(f"[{d.rule}]")
         console.print(f"[bold yellow]approve?[/] {escape(request.tool)}: {escape(request.summary)}"
-                      f"\n  [dim]{escape(d.reason)} [{escape(d.rule)}][/]")
+                      f"\n  [dim]{escape(d.reason)} {rule}[/]")
         options = "[y]es once"
         if request.prefixes:
             shown = ", ".join(" ".join(p) for p in request.prefixes)
