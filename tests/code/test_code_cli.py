@@ -220,3 +220,21 @@ async def test_add_dir_is_writable_and_nothing_else(fake_llm, tmp_path: Path) ->
     assert [d["tool"] for d in json.loads(out)["denied_calls"]] == ["WriteFile"]
     system = server.requests[0]["messages"][0]["content"]
     assert str(extra) in system and str(ws) in system
+
+
+async def test_rate_limits_and_server_errors_are_retried(fake_llm, tmp_path: Path) -> None:
+    from openk2.agent.llm import ProviderStatusError, RateLimitError
+
+    ws = _workspace(tmp_path)
+    failures = iter([RateLimitError("slow down", retry_after=0.05),
+                     ProviderStatusError(503, "busy", retry_after=0.05)])
+
+    def handler(c: ChatCall):
+        return next(failures, None) or Reply(text="answered after retries")
+
+    server = await fake_llm(handler)
+    proc = await _cli("-p", "hi", "--base-url", server.base_url, "--model", "fake",
+                      "-w", str(ws), "--output-format", "json")
+    code, out, err = await _finish(proc)
+    assert code == 0, err
+    assert json.loads(out)["result"] == "answered after retries" and len(server.requests) == 3

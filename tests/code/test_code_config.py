@@ -61,3 +61,16 @@ def test_agents_md_from_git_root_down(tmp_path: Path) -> None:
     text = system_prompt(Workspace.open(sub), sandboxed=True)
     assert text.index("ROOT RULES") < text.index("SUB RULES")
     assert "outside the repo" not in text and str(sub) in text and "Shell sandbox: on" in text
+
+
+def test_token_counter_uses_the_tokenizer_when_given() -> None:
+    from openk2.code.config import CodeSettings
+    from openk2.code.headless import token_counter
+    from openk2.tokenizer import default_tokenizer, default_tokenizer_path
+
+    text = "def add(a, b):\n    return a + b\n" * 20
+    count = token_counter(CodeSettings(tokenizer=str(default_tokenizer_path())))
+    assert count(text) == len(default_tokenizer().encode(text, allow_special=False))
+    assert token_counter(CodeSettings())(text) == len(text) // 4 + 1
+    with pytest.raises(ConfigError, match="no tokenizer vocabulary"):
+        token_counter(CodeSettings(tokenizer="/nonexistent"))

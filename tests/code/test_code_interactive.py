@@ -60,3 +60,27 @@ async def test_approve_then_undo_and_commands(tmp_path: Path) -> None:
     sid = store.last(ws.root)
     kinds = [r["kind"] for r in read_records(store.root / "sessions" / f"{sid}.jsonl")]
     assert kinds.count("end") == 2 and "mode" in kinds
+
+
+async def test_ctrl_c_stops_the_run_and_the_session_goes_on(tmp_path: Path) -> None:
+    import asyncio
+    import os
+    import signal
+
+    from code_doubles import session
+
+    from openk2.code.ui.shell import InteractiveShell, ShellState
+
+    s, provider, ws = session(tmp_path, [
+        Reply(tool_calls=[call("Shell", 0, command="sleep 30; touch late.txt")]),
+        Reply(text="picked up after the interruption"),
+    ])
+    read_line, _ = _lines("start the slow thing", "go on", "/exit")
+    out = io.StringIO()
+    shell = InteractiveShell(ShellState(s, lambda: s), Console(file=out), read_line)
+    asyncio.get_running_loop().call_later(1.0, os.kill, os.getpid(), signal.SIGINT)
+    await asyncio.wait_for(shell.run(), 20)
+    assert "interrupted" in out.getvalue() and len(provider.calls) == 2
+    sent = provider.calls[1].messages
+    assert sent[-2].role == "tool" and "interrupted" in sent[-2].content
+    assert sent[-1].content == "go on" and not (ws.root / "late.txt").exists()

@@ -19,7 +19,7 @@ from openk2.agent.loop.runner import AgentRunner, MaxStepsReachedError, RunHooks
 from openk2.agent.tools.base import ToolError, ToolResult
 from openk2.code.compaction import Compactor
 from openk2.code.gate import Action, GatedToolset, Verdict
-from openk2.code.sessions import SCHEMA_VERSION, SessionLog
+from openk2.code.sessions import SCHEMA_VERSION, SessionLog, restore
 from openk2.code.tools.base import TodoBoard
 
 RunStatus: TypeAlias = Literal["completed", "denied", "max_steps", "loop", "error"]
@@ -84,6 +84,15 @@ class CodeSession:
         self.tool_calls = 0
         self.last_usage: Usage | None = None
         parts.toolset.on_verdict = self._on_verdict
+
+    def recover(self) -> None:
+        """After a run was cancelled mid-step (Ctrl-C): the conversation as the log has it,
+        with the cut-short calls answered "interrupted", exactly as a resume after a crash."""
+        restored = restore(self.log.path)
+        for m in restored.repaired:
+            self.log.message(m)
+        self.parts.history[:] = restored.history
+        self.emit("interrupted", repaired=len(restored.repaired))
 
     def emit(self, kind: str, **data: Any) -> None:
         """Send one event to the caller's stream (schema-versioned)."""

@@ -7,6 +7,9 @@ for the model). `/undo` puts the files back to the snapshot taken before the las
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import signal
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -59,13 +62,21 @@ class InteractiveShell:
             await self.turn(line)
 
     async def turn(self, text: str) -> None:
-        """One user message and the agent's work on it."""
+        """One user message and the agent's work on it; Ctrl-C stops the work, not the shell."""
         self.state.session.add_user(text)
+        task = asyncio.ensure_future(self.state.session.run())
+        loop = asyncio.get_running_loop()
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(signal.SIGINT, task.cancel)
         try:
-            summary = await self.state.session.run()
-        except KeyboardInterrupt:
-            self.console.print("[yellow]interrupted[/]")
+            summary = await task
+        except asyncio.CancelledError:
+            self.state.session.recover()
+            self.console.print("[yellow]interrupted[/] (unfinished calls are marked as such)")
             return
+        finally:
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.remove_signal_handler(signal.SIGINT)
         self.state.tokens += summary.usage.total_tokens
 
     async def command(self, line: str) -> bool:
