@@ -89,7 +89,7 @@ async def test_hook_blocks_an_allowed_call(workspace: Path, home: Path, tmp_path
 
 
 async def test_every_decision_audited(workspace: Path, home: Path, tmp_path: Path) -> None:
-    gate = make_gate(workspace, home, tmp_path, mode="auto")
+    gate = make_gate(workspace, home, tmp_path, mode="auto", session="s-1")
     await gate.shell("ls")
     await gate.shell("echo x > /etc/passwd")
     await gate.tool("mcp:deploy", {"env": "prod"}, read_only=False)
@@ -102,3 +102,4 @@ async def test_every_decision_audited(workspace: Path, home: Path, tmp_path: Pat
         ("ask", False, "headless"),
     ]
     assert records[1]["rule"] == "always-deny:write-outside-roots" and records[1]["mode"] == "auto"
+    assert {r["session"] for r in records} == {"s-1"}

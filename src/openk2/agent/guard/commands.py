@@ -290,9 +290,24 @@ def write_targets(cmd: SimpleCommand) -> tuple[list[str], bool]:
         targets += operands[1:]
     elif prog in OUTPUT_OPERAND and len(operands) >= OUTPUT_OPERAND[prog]:
         targets.append(operands[OUTPUT_OPERAND[prog] - 1])
+    elif prog == "git":
+        targets += _git_targets(cmd)
     targets += _option_values(cmd, OUTPUT_OPTIONS.get(prog, ()))
     targets = [t for t in targets if t not in _HARMLESS_SINKS]
     return targets, dynamic
+
+
+def _git_targets(cmd: SimpleCommand) -> list[str]:
+    """`git -C DIR <changing subcommand>` writes DIR; `git clone URL DEST` writes DEST."""
+    sub = git_argv(cmd)
+    if _git_read_only(sub):
+        return []
+    head = cmd.args[: len(cmd.args) - len(sub)]
+    out = [head[i + 1] for i, a in enumerate(head[:-1]) if a == "-C"]
+    if sub[:1] == ("clone",):
+        positional = [a for a in sub[1:] if not a.startswith("-")]
+        out += positional[-1:] if len(positional) >= 2 else []
+    return out
 
 
 OUTPUT_OPTIONS: dict[str, tuple[str, ...]] = {
@@ -304,6 +319,10 @@ OUTPUT_OPTIONS: dict[str, tuple[str, ...]] = {
     "tree": ("-o",),
     "git": ("--output",),
     "pip": ("-t", "--target"),
+    "cp": ("-t", "--target-directory"),
+    "mv": ("-t", "--target-directory"),
+    "ln": ("-t", "--target-directory"),
+    "install": ("-t", "--target-directory"),
 }
 """Options whose value is a path the program writes (`curl -o ~/.bashrc`)."""
 

@@ -74,6 +74,8 @@ class Gate:
     asker: Asker | None = None
     hooks: HookRunner | None = None
     audit: AuditLog | None = None
+    session: str = ""
+    """Session id written on every audit record (empty: not recorded)."""
     denied: list[Decision] = field(default_factory=list)
     """Every call denied this session (headless runs exit non-zero when it is not empty)."""
 
@@ -193,7 +195,9 @@ class Gate:
 
     def _log(self, event: str, **fields: Any) -> None:
         if self.audit is not None:
-            self.audit.record(event, **fields)
+            self.audit.record(
+                event, **({"session": self.session} if self.session else {}), **fields
+            )
 
 
 def _message(decision: Decision, by: str, feedback: str) -> str:

@@ -10,6 +10,7 @@ import os
 import re
 from collections.abc import Iterable
 from fnmatch import fnmatch
+from functools import lru_cache
 from pathlib import Path
 
 CREDENTIAL_DIRS = (
@@ -55,11 +56,11 @@ _VAR = re.compile(r"\$(?:\{HOME\}|HOME\b)")
 
 
 def expand_home(word: str, home: Path) -> str:
-    """`~`, `~/x`, `$HOME/x`, `${HOME}/x` -> the path under `home` (other `~user` kept)."""
+    """`~`, `~/x`, `$HOME/x`, `${HOME}/x` -> the path under `home`; `~user/x` -> that user's."""
     word = _VAR.sub(str(home), word)
     if word == "~" or word.startswith("~/"):
         return str(home) + word[1:]
-    return word
+    return os.path.expanduser(word) if word.startswith("~") else word
 
 
 def resolve(path: str | os.PathLike[str], cwd: Path, home: Path) -> Path:
@@ -70,17 +71,45 @@ def resolve(path: str | os.PathLike[str], cwd: Path, home: Path) -> Path:
     return Path(os.path.realpath(expanded))
 
 
+def _under(path: str, root: str) -> bool:
+    return path == root or path.startswith(root.rstrip("/") + "/")
+
+
 def within(path: Path, roots: Iterable[Path]) -> bool:
     """True if `path` is one of `roots` or below one (paths must be resolved already)."""
-    return any(path == root or root in path.parents for root in roots)
+    text = str(path)
+    return any(_under(text, str(root)) for root in roots)
+
+
+@lru_cache(maxsize=16)
+def _credential_roots(home: str) -> tuple[tuple[str, str], ...]:
+    stores = CREDENTIAL_DIRS + CREDENTIAL_FILES
+    return tuple((os.path.join(home, rel), f"~/{rel}") for rel in stores)
+
+
+ANYWHERE_STORES = (
+    ".ssh",
+    ".aws",
+    ".gnupg",
+    ".password-store",
+    ".config/gh",
+    ".local/share/keyrings",
+    ".git-credentials",
+    ".netrc",
+)
+"""Credential stores recognised in any directory (another user's home, a copied profile),
+not only under `$HOME`; the rest (`.docker`, `.npmrc`, ...) also appear in projects."""
 
 
 def credential_store(path: Path, home: Path) -> str | None:
     """The credential store `path` is in or is, or None; `home` must be resolved."""
-    for rel in CREDENTIAL_DIRS + CREDENTIAL_FILES:
-        store = home / rel
-        if path == store or store in path.parents:
-            return f"~/{rel}"
+    text = str(path)
+    for root, name in _credential_roots(str(home)):
+        if _under(text, root):
+            return name
+    for rel in ANYWHERE_STORES:
+        if f"/{rel}/" in text + "/":
+            return rel
     if any(fnmatch(path.name, pattern) for pattern in CREDENTIAL_NAMES):
         return f"private key file {path.name}"
     return None
@@ -99,8 +128,8 @@ def is_dotenv(path: Path) -> bool:
 
 def protected_in_workspace(path: Path, workspace: Path) -> str | None:
     """Workspace paths the agent may read but never write: git hooks/config, openk2's config."""
+    text = str(path)
     for rel in (".git/hooks", ".git/config", ".openk2"):
-        target = workspace / rel
-        if path == target or target in path.parents:
+        if _under(text, os.path.join(workspace, rel)):
             return rel
     return None

@@ -103,6 +103,9 @@ class Policy:
         self.added_dirs = tuple(Path(os.path.realpath(d)) for d in self.added_dirs)
         self.home = Path(os.path.realpath(self.home))
         self.scratch_dirs = tuple(Path(os.path.realpath(d)) for d in self.scratch_dirs)
+        for root in self.writable_roots:
+            if root != self.home and within(self.home, (root,)):
+                raise ValueError(f"refusing writable root {root}: it contains $HOME ({self.home})")
 
     @property
     def writable_roots(self) -> tuple[Path, ...]:
@@ -197,17 +200,24 @@ class Policy:
             found.append(Decision("ask", "always-ask:computed-write-target", why, cmd.text))
         for target in targets:
             for cwd in where.dirs:
-                if (d := self._write_target(resolve(target, cwd, self.home), cmd.text)) is not None:
+                path = resolve(target, cwd, self.home)
+                if (d := self._write_target(path, cmd)) is not None:
                     found.append(d)
         return found
 
-    def _write_target(self, path: Path, text: str) -> Decision | None:
+    def _write_target(self, path: Path, cmd: SimpleCommand) -> Decision | None:
         if not self._shell_may_write(path):
             why = f"{path} is outside the writable roots"
-            return Decision("deny", "always-deny:write-outside-roots", why, text)
+            return Decision("deny", "always-deny:write-outside-roots", why, cmd.text)
         if (rel := protected_in_workspace(path, self.workspace)) is not None:
             why = f"{rel} is read-only for the agent"
-            return Decision("deny", "always-deny:protected-path", why, text)
+            return Decision("deny", "always-deny:protected-path", why, cmd.text)
+        if any(path == root / ".git" for root in self.writable_roots):
+            why = "changes or removes the repository's .git directory"
+            return Decision("ask", "always-ask:git-dir", why, cmd.text)
+        if cmd.program == "mv" and not within(path, self.writable_roots):
+            why = f"moves files out of the workspace to {path} (the sandbox's /tmp is discarded)"
+            return Decision("ask", "always-ask:move-out", why, cmd.text)
         return None
 
     def _shell_may_write(self, path: Path) -> bool:
@@ -233,6 +243,10 @@ class Policy:
         return [resolve(expanded, cwd, self.home)]
 
     # ---- file tools ----------------------------------------------------------------------
+
+    def resolve_path(self, path: str | os.PathLike[str]) -> Path:
+        """The path `check_path` judges: file tools should act on exactly this one."""
+        return resolve(path, self.workspace, self.home)
 
     def check_path(self, path: str | os.PathLike[str], access: Access) -> Decision:
         """Decide a file tool's read or write of `path` (resolved first)."""

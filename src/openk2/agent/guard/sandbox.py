@@ -24,6 +24,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
@@ -241,12 +242,22 @@ SKIP_DIRS = frozenset(
 )
 """Directories not searched for dotenv files (dependencies, caches, build output)."""
 
-MAX_SCAN_ENTRIES = 50_000
-"""Upper bound on directory entries looked at per writable tree when finding dotenv files."""
+MAX_SCAN_ENTRIES = 20_000
+"""Upper bound on directory entries looked at per writable tree when finding dotenv files
+(top-down, so dotenv files near the root are always found)."""
+
+SCAN_TTL_S = 10.0
+"""How long one scan of a tree is reused: commands come in bursts, trees change slowly."""
+
+_scans: dict[Path, tuple[float, list[Path]]] = {}
 
 
 def _tree_dotenvs(root: Path) -> list[Path]:
     """Dotenv files in a writable tree (dependency and cache directories skipped)."""
+    now = time.monotonic()
+    cached = _scans.get(root)
+    if cached is not None and now - cached[0] < SCAN_TTL_S:
+        return [p for p in cached[1] if p.exists()]
     found: list[Path] = []
     seen = 0
     for dirpath, dirnames, filenames in os.walk(root):
@@ -255,6 +266,7 @@ def _tree_dotenvs(root: Path) -> list[Path]:
         found += [Path(dirpath) / n for n in filenames if is_dotenv(Path(n))]
         if seen > MAX_SCAN_ENTRIES:
             break
+    _scans[root] = (now, found)
     return found
 
 
