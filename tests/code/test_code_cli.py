@@ -238,3 +238,31 @@ async def test_rate_limits_and_server_errors_are_retried(fake_llm, tmp_path: Pat
     code, out, err = await _finish(proc)
     assert code == 0, err
     assert json.loads(out)["result"] == "answered after retries" and len(server.requests) == 3
+
+
+async def test_allow_host_opens_only_that_host(fake_llm, tmp_path: Path) -> None:
+    ws = _workspace(tmp_path)
+    hits: list[bytes] = []
+
+    async def on_connect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        hits.append(await reader.read(200))
+        writer.write(b"HTTP/1.0 200 OK\r\nContent-Length: 5\r\n\r\nhello")
+        await writer.drain()
+        writer.close()
+
+    sink = await asyncio.start_server(on_connect, "127.0.0.1", 0)
+    port = sink.sockets[0].getsockname()[1]
+    server = await fake_llm(_by_step(
+        Reply(tool_calls=[call("Shell", 0, command=f"curl -s -m 5 http://127.0.0.1:{port}/ok")]),
+        Reply(tool_calls=[call("Shell", 0, command="curl -s -m 5 http://example.org/")]),
+        Reply(text="done"),
+    ))
+    proc = await _cli("-p", "fetch", "--base-url", server.base_url, "--model", "fake",
+                      "-w", str(ws), "--mode", "yolo", "--allow-host", f"127.0.0.1:{port}",
+                      "--output-format", "json")
+    code, _, err = await _finish(proc)
+    sink.close()
+    assert code == 0, err
+    results = [m["content"] for m in server.requests[-1]["messages"] if m["role"] == "tool"]
+    assert results[0].strip() == "hello" and len(hits) == 1
+    assert "not in the network allowlist" in results[1]

@@ -47,6 +47,9 @@ def code_command(
                                                        "tokens.")] = None,
     tokenizer: Annotated[str | None, typer.Option(help="tiktoken.model (or its directory) to "
                                                   "count tokens exactly.")] = None,
+    allow_host: Annotated[list[str] | None, typer.Option(help="Host shell commands may reach "
+                                                         "(repeatable; default: no network).")]
+    = None,
     mcp_config: Annotated[Path | None, typer.Option(help="JSON file of stdio MCP servers "
                                                     "({\"mcpServers\": {...}}).")] = None,
 ) -> None:
@@ -81,7 +84,8 @@ def _prepare(opts: dict[str, Any]) -> dict[str, Any]:
         raise ConfigError(f"--output-format must be one of {', '.join(FORMATS)}")
     ws = Workspace.open(opts["workspace"] or Path.cwd(), tuple(opts["add_dir"] or ()))
     keys = ("base_url", "model", "api_key", "mode", "max_steps", "context_window", "tokenizer")
-    settings = load_settings({k: opts[k] for k in keys}, ws.root)
+    flags = {k: opts[k] for k in keys} | {"allowed_hosts": opts["allow_host"] or None}
+    settings = load_settings(flags, ws.root)
     store = SessionStore()
     resume = opts["resume"] or (store.last(ws.root) if opts["continue_last"] else None)
     interactive = opts["prompt"] is None and sys.stdin.isatty() and sys.stdout.isatty()
@@ -102,9 +106,12 @@ async def _run(job: dict[str, Any]) -> int:
     from openk2.code.output import Reporter
     from openk2.code.safety import build_safety
 
+    made_safety: list[Any] = []
+
     def make_safety(asker: Any = None) -> Any:
         safety = build_safety(job["settings"], job["workspace"], sandbox=not job["no_sandbox"],
                               asker=asker)
+        made_safety.append(safety)
         if banner := getattr(safety.launcher, "banner", None):
             typer.secho(banner, err=True, fg="red", bold=True)
         return safety
@@ -122,6 +129,8 @@ async def _run(job: dict[str, Any]) -> int:
                     store=job["store"], extra_tools=extra)  # fmt: skip
         finally:
             await provider.aclose()
+            for made in made_safety:
+                made.launcher.close()
     return summary.exit_code
 
 

@@ -4,8 +4,8 @@ Order: command-line flags, then the environment (`KIMI_BASE_URL`/`KIMI_API_KEY`,
 `OPENAI_BASE_URL`/`OPENAI_API_KEY`, `KIMI_MODEL_NAME`), then the project's
 `.openk2/code.toml`, then the user's `~/.config/openk2/code.toml`. A project file comes with
 the repository, which may be hostile: it can choose the model and limits but never the
-approval mode, an API key or MCP servers (a cloned repo must not be able to switch itself to
-yolo, send your key elsewhere or start programs).
+approval mode, an API key, hooks, MCP servers or network hosts (a cloned repo must not be able
+to switch itself to yolo, send your key elsewhere, start programs or open the network).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from typing import Any, Literal, TypeAlias
 
 Mode: TypeAlias = Literal["manual", "auto", "yolo"]
 MODES: tuple[Mode, ...] = ("manual", "auto", "yolo")
-PROJECT_FORBIDDEN = frozenset({"mode", "api_key", "mcp_servers", "hooks"})
+PROJECT_FORBIDDEN = frozenset({"mode", "api_key", "mcp_servers", "hooks", "allowed_hosts"})
 """Keys a project's own `.openk2/code.toml` may not set."""
 
 
@@ -56,6 +56,9 @@ class CodeSettings:
     rules: list[dict[str, Any]] = field(default_factory=list)
     """`[[rules]]`: policy rules (`openk2.agent.guard.load_rules`); a project may add only
     `deny` and `ask` rules, and they add to the user's."""
+    allowed_hosts: list[str] = field(default_factory=list)
+    """Hosts shell commands may reach through the sandbox's filtering proxy (default: none,
+    the network is off)."""
     hooks: list[dict[str, Any]] = field(default_factory=list)
     """`[[hooks]]`: PreToolUse / PostToolUse / Stop commands, failing closed (user file only)."""
 

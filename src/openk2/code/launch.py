@@ -22,3 +22,6 @@ class PlainLauncher:
     def env(self) -> dict[str, str]:
         """The caller's own environment, unchanged."""
         return dict(os.environ)
+
+    def close(self) -> None:
+        """Nothing to stop."""

@@ -132,6 +132,10 @@ class SandboxLauncher:
         """The warning to print at every start of an unsandboxed session."""
         return getattr(self.sandbox, "banner", None)
 
+    def close(self) -> None:
+        """Stop the sandbox's network proxy, if one runs."""
+        self.sandbox.close()  # type: ignore[attr-defined]
+
 
 def build_safety(
     settings: CodeSettings, workspace: Workspace, *, sandbox: bool = True,
@@ -152,10 +156,13 @@ def build_safety(
                     approvals=ApprovalStore.for_workspace(ws),
                     scratch_dirs=(Path("/tmp"),) if sandbox else ())
     runner = HookRunner(hooks, cwd=ws) if hooks else None
-    gate = Gate(policy, asker=asker, hooks=runner, audit=AuditLog(audit_path(ws)))
+    audit = AuditLog(audit_path(ws))
+    gate = Gate(policy, asker=asker, hooks=runner, audit=audit)
+    config = SandboxConfig(workspace=ws, writable=list(workspace.extra), readable=list(readable),
+                           allowed_hosts=list(settings.allowed_hosts))
     try:
-        box = open_sandbox(SandboxConfig(workspace=ws, writable=list(workspace.extra),
-                                         readable=list(readable)), no_sandbox=not sandbox)
+        box = open_sandbox(config, no_sandbox=not sandbox, on_network=lambda host, port, ok:
+                           audit.record("network", host=host, port=port, allowed=ok))
     except SandboxUnavailable as exc:
         raise ConfigError(f"{exc}. Refusing to run shell commands unconfined; fix bubblewrap "
                           "or pass --no-sandbox to accept the risk") from exc

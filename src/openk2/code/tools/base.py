@@ -52,6 +52,10 @@ class ShellLauncher(Protocol):
         """Whether commands run inside an OS sandbox."""
         ...
 
+    def close(self) -> None:
+        """Release what the launcher holds (the sandbox's network proxy)."""
+        ...
+
 
 TodoStatus: TypeAlias = Literal["pending", "in_progress", "done"]
 
