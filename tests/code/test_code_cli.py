@@ -10,6 +10,8 @@ import signal
 import sys
 from pathlib import Path
 
+import pytest
+
 from openk2.agent.llm.scripted import ChatCall, Reply, call
 
 CLI = [sys.executable, "-c", "from openk2.cli import main; main()", "code"]
@@ -266,3 +268,15 @@ async def test_allow_host_opens_only_that_host(fake_llm, tmp_path: Path) -> None
     results = [m["content"] for m in server.requests[-1]["messages"] if m["role"] == "tool"]
     assert results[0].strip() == "hello" and len(hits) == 1
     assert "not in the network allowlist" in results[1]
+
+
+@pytest.mark.slow
+async def test_embedded_model_through_a_local_server(tmp_path: Path) -> None:
+    """`--model embedded` starts `openk2 serve --model embedded` and talks to it (torch)."""
+    ws = _workspace(tmp_path)
+    proc = await _cli("-p", "What is in calc.py?", "--model", "embedded", "-w", str(ws),
+                      "--max-steps", "2", "--output-format", "json")
+    out, err = await asyncio.wait_for(proc.communicate(), 600)
+    summary = json.loads(out)
+    assert summary["steps"] >= 1 and summary["usage"]["prompt_tokens"] > 0, err.decode()
+    assert summary["status"] in ("completed", "max_steps", "denied", "loop")
