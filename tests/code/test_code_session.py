@@ -90,10 +90,23 @@ async def test_denied_call_is_reported_and_exits_nonzero(tmp_path: Path) -> None
 
 async def test_loop_guard_stops_repeated_calls(tmp_path: Path) -> None:
     same = Reply(tool_calls=[call("Glob", 0, pattern="*.txt")])
-    s, _, _ = session(tmp_path, [same] * 10, repeat_limit=3)
+    s, provider, _ = session(tmp_path, [same] * 10, repeat_limit=3)
     s.add_user("list")
     summary = await s.run()
-    assert summary.status == "loop" and summary.steps == 3 and summary.exit_code == 5
+    # two plain results, then the reminder (a new result) three times in a row: stop
+    assert summary.status == "loop" and summary.steps == 5 and summary.exit_code == 5
+    last = [m for m in s.parts.history if m.role == "tool"][-1]
+    assert "[repeat guard]" in last.content
+
+
+async def test_repeat_guard_refuses_calls_whose_result_changes(tmp_path: Path) -> None:
+    changing = Reply(tool_calls=[call("Shell", 0, command="date +%s%N")])
+    s, _, ws = session(tmp_path, [changing] * 20, repeat_limit=3)
+    s.add_user("time")
+    summary = await s.run()
+    assert summary.status == "loop" and summary.steps == 8
+    tools = [m.content for m in s.parts.history if m.role == "tool"]
+    assert "not run" in tools[5] and tools[5] == tools[7]
 
 
 async def test_max_steps(tmp_path: Path) -> None:

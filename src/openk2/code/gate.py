@@ -23,6 +23,7 @@ from openk2.agent.tools.base import (
     Toolset,
     _parse_params,
 )
+from openk2.code.repeat import RepeatGuard
 
 ActionKind: TypeAlias = Literal["read", "write", "exec", "state", "tool"]
 Decision: TypeAlias = Literal["allow", "ask", "deny"]
@@ -128,9 +129,20 @@ class GatedToolset(Toolset):
         self.approver = approver
         self.on_verdict = on_verdict
         self.denials: list[Denial] = []
+        self.repeats = RepeatGuard()
 
     async def dispatch(self, call: ToolCall) -> ToolResult:
         """Validate, review, then run; unknown tools and bad JSON are reported as usual."""
+        count = self.repeats.see(call)
+        if self.repeats.refuse(count):
+            made = self.repeats.refuse_at - 1
+            return ToolError(f"not run: this exact call was already made {made} or more times "
+                             "in a row. Do something different.", brief="repeated")
+        result = await self._dispatch(call)
+        note = self.repeats.reminder(count)
+        return _with_note(result, note) if note else result
+
+    async def _dispatch(self, call: ToolCall) -> ToolResult:
         if call.name not in self:
             return await super().dispatch(call)
         tool = self.get(call.name)
@@ -150,11 +162,7 @@ class GatedToolset(Toolset):
         except ModelRetry as exc:
             return ToolError(str(exc), brief="retry")
         feedback = await self.gate.after(action, params.model_dump(), result.output)
-        if not feedback:
-            return result
-        note = f"{result.output}\n[PostToolUse hook] {feedback}"
-        return ToolError(note, result.brief) if isinstance(result, ToolError) else ToolOk(
-            note, result.brief)
+        return _with_note(result, f"[PostToolUse hook] {feedback}") if feedback else result
 
     async def _settle(self, action: Action, verdict: Verdict) -> Verdict:
         if verdict.decision != "ask":
@@ -163,6 +171,14 @@ class GatedToolset(Toolset):
             return Verdict("allow", f"approved: {verdict.reason}", verdict.rule)
         return Verdict("deny", f"needs approval and was not approved ({verdict.reason})",
                        verdict.rule)
+
+
+def _with_note(result: ToolResult, note: str) -> ToolResult:
+    """`result` with `note` appended to what the model sees."""
+    text = f"{result.output}\n{note}"
+    if isinstance(result, ToolError):
+        return ToolError(text.removeprefix("ERROR: "), result.brief)
+    return ToolOk(text, result.brief)
 
 
 def denied_error(action: Action, verdict: Verdict) -> ToolError:
