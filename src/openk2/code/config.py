@@ -59,6 +59,8 @@ class CodeSettings:
     allowed_hosts: list[str] = field(default_factory=list)
     """Hosts shell commands may reach through the sandbox's filtering proxy (default: none,
     the network is off)."""
+    snapshots: bool = True
+    """Snapshot the workspace (shadow git, outside it) before every edit and command (`/undo`)."""
     hooks: list[dict[str, Any]] = field(default_factory=list)
     """`[[hooks]]`: PreToolUse / PostToolUse / Stop commands, failing closed (user file only)."""
 

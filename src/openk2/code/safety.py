@@ -167,7 +167,7 @@ def build_safety(
         raise ConfigError(f"{exc}. Refusing to run shell commands unconfined; fix bubblewrap "
                           "or pass --no-sandbox to accept the risk") from exc
     store = None
-    if snapshots:
+    if snapshots and settings.snapshots:
         try:
             store = SnapshotStore(ws)
         except SnapshotError:
