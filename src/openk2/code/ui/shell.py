@@ -102,8 +102,12 @@ class InteractiveShell:
         self.console.print(f"new session {self.state.session.log.id}")
 
     def _cost(self, _: str) -> None:
+        s = self.state.session
+        c = s.parts.compactor
+        size = c.size(s.parts.history, s.last_usage)
         self.console.print(f"{self.state.tokens} tokens in this session "
-                           f"({self.state.session.tool_calls} tool calls)")
+                           f"({s.tool_calls} tool calls); context {size} of {c.window} tokens "
+                           f"({size / c.window:.0%})")
 
     def _mode(self, arg: str) -> None:
         policy = self.state.session.parts.toolset.gate.gate.policy  # type: ignore[attr-defined]
