@@ -64,6 +64,7 @@ MATRIX: dict[str, tuple[str, str, str]] = {
     "cp -t /etc x": (D, D, D),
     "mv src /tmp/gone": (Q, Q, Q),
     "mv .git old-git": (Q, Q, Q),
+    "echo ref > .git/HEAD": (Q, Q, Q),
     "cd ~/.ssh && cat config": (D, D, D),
     "cd ~ && cat .aws/credentials": (D, D, D),
     'cat ~/.s""sh/id_rsa': (D, D, D),
@@ -167,6 +168,8 @@ def test_path_modes(
     assert policy.check_path(home / ".ssh/id_rsa", "read").verdict == D
     assert policy.check_path(".git/hooks/pre-commit", "write").verdict == D
     assert policy.check_path(".openk2/config.toml", "write").verdict == D
+    assert policy.check_path(".git/HEAD", "write").verdict == Q
+    assert policy.check_path(".git/HEAD", "read").verdict == A
     assert policy.check_path(".env", "read").verdict == Q
 
 
@@ -242,6 +245,25 @@ def test_approved_prefix_allows_only_that_prefix(
     assert policy.check_shell("pytest tests/ -x && rm -r src").verdict == Q
     assert policy.check_shell("pytest other/").verdict == Q
     assert policy.check_shell("pytest tests/ > /etc/x").verdict == D
+
+
+def test_tool_rules(workspace: Path, home: Path) -> None:
+    rules = load_rules(
+        [
+            {
+                "decision": "deny",
+                "tool": "mcp:prod.*",
+                "match": ["mcp:prod.deploy"],
+                "not_match": ["mcp:staging.deploy"],
+            },
+            {"decision": "allow", "tool": "mcp:docs.search"},
+        ]
+    )
+    yolo = Policy(workspace, mode="yolo", home=home, rules=rules)
+    assert yolo.check_tool("mcp:prod.deploy", read_only=True).verdict == D
+    auto = Policy(workspace, mode="auto", home=home, rules=rules)
+    assert auto.check_tool("mcp:docs.search", read_only=False).verdict == A
+    assert auto.check_tool("mcp:other", read_only=False).verdict == Q
 
 
 def test_other_tools(workspace: Path, home: Path) -> None:

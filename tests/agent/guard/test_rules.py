@@ -25,6 +25,7 @@ def test_builtins_pass_their_self_tests() -> None:
         ({"decision": "deny", "path": "secrets/*", "match": ["secrets/a/b"]}, "does not match"),
         ({"decision": "block", "pattern": "x"}, "allow, ask or deny"),
         ({"decision": "deny"}, "exactly one"),
+        ({"decision": "deny", "tool": "mcp:x.*", "match": ["mcp:y.z"]}, "does not match"),
         ({"decision": "deny", "pattern": "x", "path": "y"}, "exactly one"),
         ({"decision": "deny", "pattern": "'unclosed"}, "not valid shell words"),
         ({"decision": "deny", "pattern": "x", "match": "x"}, "lists of strings"),

@@ -74,6 +74,13 @@ def argvs(command: str) -> list[tuple[str, ...]]:
         ("bash <<'EOF'\nrm -rf /\nEOF", [("rm", "-rf", "/")]),
         ("sh <<< 'rm -r x'", [("rm", "-r", "x")]),
         ("cat <<EOF\nrm -rf /\nEOF", [("cat",)]),
+        ("cat <<EOF\n$(rm -rf x)\nEOF", [("rm", "-rf", "x"), ("cat",)]),
+        ("cat <<'EOF'\n$(rm -rf x)\nEOF", [("cat",)]),
+        ('cat <<< "$(rm -rf x)"', [("rm", "-rf", "x"), ("cat",)]),
+        ("echo ${X:-$(rm -r w)}", [("rm", "-r", "w"), ("echo", "${X:-$(rm -r w)}")]),
+        ("case $(rm -r c) in *) ;; esac", [("rm", "-r", "c")]),
+        ("local v=$(rm -r l)", [("rm", "-r", "l")]),
+        ("[[ $(rm -r t) ]]", [("rm", "-r", "t")]),
     ],
 )
 def test_simple_commands(command: str, expected: list[tuple[str, ...]]) -> None:

@@ -35,6 +35,7 @@ from openk2.agent.guard.rules import (
     PathRule,
     Rule,
     RuleError,
+    ToolRule,
     Verdict,
     load_rules,
 )
@@ -85,6 +86,7 @@ __all__ = [
     "Snapshot",
     "SnapshotError",
     "SnapshotStore",
+    "ToolRule",
     "Unsandboxed",
     "Verdict",
     "approvals_path",

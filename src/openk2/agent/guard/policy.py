@@ -39,6 +39,7 @@ from openk2.agent.guard.rules import (
     Access,
     PathRule,
     Rule,
+    ToolRule,
     Verdict,
 )
 from openk2.agent.guard.shell_parse import SimpleCommand, parse_shell
@@ -89,7 +90,7 @@ class Policy:
     workspace: Path
     mode: Mode = "auto"
     added_dirs: Sequence[Path] = ()
-    rules: Sequence[Rule | PathRule] = ()
+    rules: Sequence[Rule | PathRule | ToolRule] = ()
     approvals: ApprovalStore | None = None
     home: Path = field(default_factory=Path.home)
     scratch_dirs: Sequence[Path] = (Path("/tmp"),)
@@ -212,8 +213,8 @@ class Policy:
         if (rel := protected_in_workspace(path, self.workspace)) is not None:
             why = f"{rel} is read-only for the agent"
             return Decision("deny", "always-deny:protected-path", why, cmd.text)
-        if any(path == root / ".git" for root in self.writable_roots):
-            why = "changes or removes the repository's .git directory"
+        if within(path, [root / ".git" for root in self.writable_roots]):
+            why = "writes inside the repository's .git directory"
             return Decision("ask", "always-ask:git-dir", why, cmd.text)
         if cmd.program == "mv" and not within(path, self.writable_roots):
             why = f"moves files out of the workspace to {path} (the sandbox's /tmp is discarded)"
@@ -288,6 +289,9 @@ class Policy:
             ]
         if access == "write" and (rel := protected_in_workspace(path, self.workspace)):
             return [Decision("deny", "always-deny:protected-path", f"{rel} is read-only", text)]
+        if access == "write" and within(path, [r / ".git" for r in self.writable_roots]):
+            why = "file tools do not edit git's internals"
+            return [Decision("ask", "always-ask:git-dir", why, text)]
         return []
 
     def _mode_path(self, path: Path, access: Access, text: str) -> Decision:
@@ -303,11 +307,15 @@ class Policy:
     # ---- other tools ---------------------------------------------------------------------
 
     def check_tool(self, name: str, *, read_only: bool) -> Decision:
-        """Decide a tool that is neither shell nor a file tool (MCP tools, web fetch, ...)."""
+        """Decide a tool that is neither shell nor a file tool (MCP tools, web fetch, ...):
+        configured tool rules (strictest wins), else the mode."""
+        rules = [r for r in self.rules if isinstance(r, ToolRule) and r.hits_tool(name)]
+        found = [Decision(r.verdict, r.name, r.reason, name) for r in rules]
+        if (ruled := strictest(found)) is not None:
+            return ruled
         if read_only or self.mode == "yolo":
-            return Decision(
-                "allow", f"mode:{self.mode}", "read-only tool" if read_only else "yolo", name
-            )
+            why = "read-only tool" if read_only else "yolo"
+            return Decision("allow", f"mode:{self.mode}", why, name)
         return Decision("ask", f"mode:{self.mode}", f"{name} may change state", name)
 
 

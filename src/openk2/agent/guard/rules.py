@@ -155,23 +155,48 @@ def normalized_argv(cmd: SimpleCommand) -> tuple[str, ...]:
     return (cmd.program, *cmd.args)
 
 
-def rule_from_config(entry: Mapping[str, Any]) -> Rule | PathRule:
-    """One `[[guard.rules]]` table: `decision`, `pattern` or `path` (+ `access`), examples."""
-    name = str(entry.get("name") or entry.get("pattern") or entry.get("path") or "")
+@dataclass(frozen=True, slots=True)
+class ToolRule:
+    """A rule on other tools by name glob (`mcp:github.*`, `FetchURL`)."""
+
+    name: str
+    verdict: Verdict
+    reason: str
+    glob: str
+    match: tuple[str, ...] = ()
+    not_match: tuple[str, ...] = ()
+
+    def hits_tool(self, tool: str) -> bool:
+        return fnmatch(tool, self.glob)
+
+    def self_test(self) -> None:
+        _check_examples(self.name, self.match, self.not_match, self.hits_tool)
+
+
+_KINDS = ("pattern", "path", "tool")
+
+
+def rule_from_config(entry: Mapping[str, Any]) -> Rule | PathRule | ToolRule:
+    """One `[[rules]]` table: `decision`, one of `pattern` (shell), `path` (+ `access`) or
+    `tool` (a tool-name glob), `reason`, and `match` / `not_match` examples."""
+    kinds = [k for k in _KINDS if k in entry]
+    name = str(entry.get("name") or (entry[kinds[0]] if kinds else ""))
     verdict = entry.get("decision", entry.get("verdict"))
     if verdict not in STRICTNESS:
         raise RuleError(f"rule {name!r}: decision must be allow, ask or deny, not {verdict!r}")
+    if len(kinds) != 1:
+        raise RuleError(f"rule {name!r}: give exactly one of `pattern`, `path` or `tool`")
     reason = str(entry.get("reason") or f"configured rule {name!r}")
     match, not_match = _examples(entry, name)
-    if "pattern" in entry and "path" not in entry:
+    if kinds == ["pattern"]:
         matcher = pattern_matcher(str(entry["pattern"]))
         return Rule(name, verdict, reason, matcher, match, not_match)
-    if "path" in entry and "pattern" not in entry:
-        access = entry.get("access", "any")
-        if access not in ("read", "write", "any"):
-            raise RuleError(f"rule {name!r}: access must be read, write or any")
-        return PathRule(name, verdict, reason, str(entry["path"]), access, match, not_match)
-    raise RuleError(f"rule {name!r}: give exactly one of `pattern` (shell) or `path` (files)")
+    if kinds == ["tool"]:
+        return ToolRule(name, verdict, reason, str(entry["tool"]), match, not_match)
+    access = entry.get("access", "any")
+    if access not in ("read", "write", "any"):
+        raise RuleError(f"rule {name!r}: access must be read, write or any")
+    return PathRule(name, verdict, reason, str(entry["path"]), access, match, not_match)
 
 
 def _examples(entry: Mapping[str, Any], name: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
@@ -183,7 +208,7 @@ def _examples(entry: Mapping[str, Any], name: str) -> tuple[tuple[str, ...], tup
     return tuple(match), tuple(not_match)
 
 
-def load_rules(entries: Iterable[Mapping[str, Any]]) -> tuple[Rule | PathRule, ...]:
+def load_rules(entries: Iterable[Mapping[str, Any]]) -> tuple[Rule | PathRule | ToolRule, ...]:
     """Build rules from configuration and run every rule's self-tests (RuleError on failure)."""
     rules = tuple(rule_from_config(e) for e in entries)
     for rule in rules:
@@ -265,6 +290,8 @@ def _git_discard(cmd: SimpleCommand) -> bool:
         return args[:1] in (("drop",), ("clear",))
     if (args := _git(cmd, "branch")) is not None:
         return "-D" in args or ("--delete" in args and "--force" in args)
+    if (args := _git(cmd, "switch")) is not None:
+        return any(a in ("-f", "--force", "--discard-changes") for a in args)
     return False
 
 
@@ -458,8 +485,11 @@ ALWAYS_ASK: tuple[Rule, ...] = (
             "git stash drop",
             "git stash clear",
             "git branch -D x",
+            "git switch -f main",
+            "git switch --discard-changes main",
         ),
         (
+            "git switch main",
             "git checkout main",
             "git checkout -b x",
             "git restore --staged x",

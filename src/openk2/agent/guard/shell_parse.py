@@ -174,7 +174,7 @@ def _visit_redirected(node: Node, walk: _Walk, sources: tuple[str, ...]) -> None
 def _visit_redirect_inner(node: Node, walk: _Walk, sources: tuple[str, ...]) -> None:
     """Substitutions inside a redirection target (`> $(rm -rf x)`) still run."""
     for child in node.named_children:
-        if child.type not in ("heredoc_body", "heredoc_start", "heredoc_end"):
+        if child.type not in ("heredoc_start", "heredoc_end"):
             _visit(child, walk, sources)
 
 
@@ -205,6 +205,16 @@ def _redirect(node: Node, walk: _Walk) -> Redirect:
     return Redirect(op=op, target=word.text if word.literal else None, text=_text(node, walk))
 
 
+@dataclass(slots=True)
+class _Parts:
+    """The pieces of one `command` node, gathered before it becomes a SimpleCommand."""
+
+    words: list[_Word] = field(default_factory=list)
+    assignments: list[str] = field(default_factory=list)
+    redirects: list[Redirect] = field(default_factory=list)
+    inner_sources: list[str] = field(default_factory=list)
+
+
 def _visit_command(
     node: Node,
     walk: _Walk,
@@ -212,33 +222,19 @@ def _visit_command(
     redirects: tuple[Redirect, ...],
     heredoc: str | None = None,
 ) -> None:
-    words: list[_Word] = []
-    assignments: list[str] = []
-    inner_sources: list[str] = []
+    """One `command` node -> SimpleCommands (itself, or what its wrappers run)."""
+    parts = _Parts(redirects=list(redirects))
     for child in node.named_children:
-        if child.type in ("command_name", "variable_assignment") or child.type in _WORD_TYPES:
-            before = len(walk.commands)
-            _visit_substitutions(child, walk)
-            inner_sources += [c.program for c in walk.commands[before:]]
-        if child.type == "variable_assignment":
-            assignments.append(_text(child, walk))
-        elif child.type == "command_name":
-            words.append(
-                _word(child.named_children[0], walk) if child.named_children else _Word("", False)
-            )
-        elif child.type in _WORD_TYPES:
-            words.append(_word(child, walk))
-        elif child.type in ("file_redirect", "heredoc_redirect", "herestring_redirect"):
-            redirects = redirects + (_redirect(child, walk),)
+        _add_part(child, walk, sources, parts)
     if heredoc is None:
         heredoc = _heredoc([c for c in node.named_children if c.type in _STDIN_FEEDS], walk)
     cmd = SimpleCommand(
-        argv=tuple(w.text for w in words),
+        argv=tuple(w.text for w in parts.words),
         text=_text(node, walk),
-        redirects=redirects,
-        assignments=tuple(assignments),
-        dynamic_args=frozenset(i for i, w in enumerate(words) if not w.literal),
-        sources=sources + tuple(inner_sources),
+        redirects=tuple(parts.redirects),
+        assignments=tuple(parts.assignments),
+        dynamic_args=frozenset(i for i, w in enumerate(parts.words) if not w.literal),
+        sources=sources + tuple(parts.inner_sources),
     )
     from openk2.agent.guard.wrappers import expand  # local: wrappers parse nested shell strings
 
@@ -247,6 +243,25 @@ def _visit_command(
             walk.fail(result)
         else:
             walk.commands.append(result)
+
+
+def _add_part(child: Node, walk: _Walk, sources: tuple[str, ...], parts: _Parts) -> None:
+    """Sort one child of a command node; commands in its substitutions are collected first."""
+    before = len(walk.commands)
+    kind = child.type
+    if kind in ("file_redirect", "heredoc_redirect", "herestring_redirect"):
+        _visit_redirect_inner(child, walk, sources)
+        parts.redirects.append(_redirect(child, walk))
+    elif kind in ("command_name", "variable_assignment") or kind in _WORD_TYPES:
+        _visit_substitutions(child, walk)
+        if kind == "variable_assignment":
+            parts.assignments.append(_text(child, walk))
+        elif kind == "command_name":
+            named = child.named_children
+            parts.words.append(_word(named[0], walk) if named else _Word("", False))
+        else:
+            parts.words.append(_word(child, walk))
+    parts.inner_sources += [c.program for c in walk.commands[before:]]
 
 
 def _visit_substitutions(node: Node, walk: _Walk) -> None:
