@@ -138,3 +138,30 @@ def test_set_todo_list(ws: Workspace) -> None:
     board = TodoBoard()
     out = run(SetTodoList(board), todos=[{"title": "a", "status": "done"}, {"title": "b"}])
     assert out.output == "[x] a\n[ ] b" and [t.title for t in board.items] == ["a", "b"]
+
+
+def test_os_errors_and_non_utf8_are_tool_errors(ws: Workspace) -> None:
+    import asyncio
+
+    from openk2.agent.llm.scripted import call
+    from openk2.code.gate import DenyAsks, GatedToolset, Verdict
+
+    class Allow:
+        async def review(self, action):
+            return Verdict("allow")
+
+        async def settled(self, action, verdict):
+            return None
+
+        async def after(self, action, tool_input, output):
+            return None
+
+    (ws.root / "latin1.txt").write_bytes("caf\xe9\n".encode("latin-1"))
+    out = run(StrReplaceFile(ws), path="latin1.txt", edit={"old": "caf", "new": "x"})
+    assert "not UTF-8" in out.output
+    assert (ws.root / "latin1.txt").read_bytes() == "caf\xe9\n".encode("latin-1")
+    toolset = GatedToolset([WriteFile(ws)], Allow(), DenyAsks())
+    result = asyncio.run(toolset.dispatch(call("WriteFile", 0, path="README.md/x.txt",
+                                               content="x")))
+    assert isinstance(result, ToolError) and "failed" in result.message
+    assert (ws.root / "README.md").read_text() == "Foo project\n"

@@ -161,6 +161,8 @@ class GatedToolset(Toolset):
             result = await tool.run(params)
         except ModelRetry as exc:
             return ToolError(str(exc), brief="retry")
+        except OSError as exc:  # the file system said no (permissions, a full disk, ...)
+            return ToolError(f"{action.summary} failed: {exc}", brief="os error")
         feedback = await self.gate.after(action, params.model_dump(), result.output)
         return _with_note(result, f"[PostToolUse hook] {feedback}") if feedback else result
 

@@ -43,7 +43,10 @@ class StrReplaceFile(CodeTool[Params]):
         path = self.workspace.resolve(params.path)
         if not path.is_file():
             return ToolError(f"{params.path} does not exist; create it with WriteFile.")
-        text = path.read_text(encoding="utf-8", errors="replace")
+        try:
+            text = path.read_bytes().decode("utf-8")
+        except UnicodeDecodeError:
+            return ToolError(f"{params.path} is not UTF-8 text; StrReplaceFile edits text only.")
         edits = params.edit if isinstance(params.edit, list) else [params.edit]
         for i, edit in enumerate(edits, 1):
             done = _apply(text, edit)
