@@ -7,10 +7,10 @@ from pathlib import Path
 
 from code_doubles import FixedGate, session
 
-from openk2.agent.llm import Usage
+from openk2.agent.llm import Message, Usage, tool_result
 from openk2.agent.llm.scripted import Reply, call
 from openk2.code.gate import Verdict
-from openk2.code.sessions import read_records
+from openk2.code.sessions import INTERRUPTED, read_records
 
 
 def _log(tmp: Path, sid: str) -> list[dict]:
@@ -160,3 +160,23 @@ async def test_resume_restores_conversation_and_todos(tmp_path: Path) -> None:
     sent = provider.calls[0].messages
     assert [m.role for m in sent] == ["system", "user", "assistant", "tool", "assistant", "user"]
     assert sent[4].content == "first answer" and sent[5].content == "second task"
+
+
+async def test_resume_repairs_a_half_finished_parallel_step(tmp_path: Path) -> None:
+    s, _, ws = session(tmp_path, [Reply(text="unused")])
+    s.add_user("two things")
+    calls = (call("Shell", 0, command="echo a >> a.txt"),
+             call("Shell", 1, command="echo b >> b.txt"))
+    s.log.message(Message(role="assistant", tool_calls=calls))  # the step began
+    s.log.message(tool_result(calls[1].id, "b done"))  # only the second call returned
+    with s.log.path.open("a") as f:
+        f.write('{"v": 1, "kind": "message", "message": {"role": "to')  # torn by the kill
+    s.log.close()
+    gate = FixedGate()
+    s2, provider, _ = session(tmp_path, [Reply(text="resumed")], gate=gate, resume=s.log.id)
+    summary = await s2.run()
+    assert summary.result == "resumed" and gate.seen == []  # nothing was re-run
+    sent = provider.calls[0].messages
+    assert [m.role for m in sent[-3:]] == ["assistant", "tool", "tool"]
+    assert sent[-2].content == INTERRUPTED and sent[-1].content == "b done"
+    assert not (ws.root / "a.txt").exists() and not (ws.root / "b.txt").exists()
