@@ -280,3 +280,14 @@ async def test_embedded_model_through_a_local_server(tmp_path: Path) -> None:
     summary = json.loads(out)
     assert summary["steps"] >= 1 and summary["usage"]["prompt_tokens"] > 0, err.decode()
     assert summary["status"] in ("completed", "max_steps", "denied", "loop")
+
+
+async def test_help_imports_no_torch() -> None:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-X", "importtime", "-c", "from openk2.cli import main; main()",
+        "code", "--help", stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    out, err = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode == 0 and b"--output-format" in out
+    imported = {line.split("|")[-1].strip() for line in err.decode().splitlines() if "|" in line}
+    assert "openk2.cli.code_commands" in imported
+    assert not {m for m in imported if m == "torch" or m.startswith("torch.")}
