@@ -67,7 +67,8 @@ async def test_always_ask_approved_once_never_persisted(
         return Answer("approve_prefix")
 
     gate = make_gate(workspace, home, tmp_path, mode="yolo", asker=approve)
-    assert (await gate.shell("git push --force")).allowed
+    result = await gate.shell("git push --force")
+    assert result.allowed and "approved once" in result.notice
     assert gate.policy.approvals is not None and gate.policy.approvals.prefixes == ()
 
 

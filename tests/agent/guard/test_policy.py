@@ -179,6 +179,7 @@ def test_added_dirs_are_writable(workspace: Path, home: Path, tmp_path: Path) ->
     policy = Policy(workspace, mode="auto", home=home, added_dirs=[extra])
     assert policy.check_path(extra / "f.txt", "write").verdict == A
     assert policy.check_shell(f"echo x > {extra}/f.txt").verdict == A
+    assert policy.check_path(extra / ".git" / "hooks" / "pre-push", "write").verdict == D
 
 
 def test_no_sandbox_makes_tmp_a_real_outside(workspace: Path, home: Path) -> None:

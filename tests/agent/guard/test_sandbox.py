@@ -178,3 +178,18 @@ def test_no_sandbox_is_explicit_and_warns(workspace: Path) -> None:
     assert isinstance(unsandboxed, Unsandboxed) and not unsandboxed.enabled
     assert unsandboxed.banner and "--no-sandbox" in unsandboxed.banner
     assert unsandboxed.wrap(["true"]) == ["true"]
+
+
+@needs_bwrap
+def test_children_are_confined_and_do_not_outlive_the_command(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    marker = f"sleep 7.{uuid.uuid4().int % 10**6}"
+    script = f"setsid sh -c 'echo x > {outside}/f' ; nohup {marker} >/dev/null 2>&1 & echo started"
+    done = run(sandbox, script)
+    assert done.stdout.strip() == "started"
+    assert not (outside / "f").exists()
+    left = subprocess.run(["pgrep", "-f", marker], capture_output=True, text=True)
+    assert left.stdout.strip() == ""  # the PID namespace died with the command

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TypeAlias
 
-from openk2.agent.guard.approvals import ApprovalStore, describe
+from openk2.agent.guard.approvals import ApprovalError, ApprovalStore, describe
 from openk2.agent.guard.audit import AuditLog
 from openk2.agent.guard.hooks import HookOutcome, HookRunner
 from openk2.agent.guard.policy import Decision, Policy
@@ -149,17 +149,25 @@ class Gate:
         if answer.choice == "reject":
             return self._finish(tool, summary, decision, False, "user", context, answer.feedback)
         notice = ""
-        if answer.choice == "approve_prefix" and decision.prefixes and self.policy.approvals:
-            notice = "; ".join(self._approve(p) for p in decision.prefixes)
+        if answer.choice == "approve_prefix":
+            notice = self._persist(decision)
         self._finish(tool, summary, decision, True, "user", context)
         return GateResult(True, decision, "", notice, context)
 
-    def _approve(self, prefix: tuple[str, ...]) -> str:
+    def _persist(self, decision: Decision) -> str:
+        """Store the offered prefixes; the returned sentence is shown to the user."""
         store: ApprovalStore | None = self.policy.approvals
-        assert store is not None
-        sentence = store.add(prefix)
-        self._log("approval_added", prefix=list(prefix), shown=describe(prefix))
-        return sentence
+        if store is None or not decision.prefixes:
+            return f"approved once: {decision.rule} cannot be approved for later calls"
+        sentences = []
+        for prefix in decision.prefixes:
+            try:
+                sentences.append(store.add(prefix))
+            except ApprovalError as exc:
+                sentences.append(f"approved once; not stored: {exc}")
+                continue
+            self._log("approval_added", prefix=list(prefix), shown=describe(prefix))
+        return "; ".join(sentences)
 
     def _finish(
         self,

@@ -210,7 +210,7 @@ class Policy:
         if not self._shell_may_write(path):
             why = f"{path} is outside the writable roots"
             return Decision("deny", "always-deny:write-outside-roots", why, cmd.text)
-        if (rel := protected_in_workspace(path, self.workspace)) is not None:
+        if (rel := self._protected(path)) is not None:
             why = f"{rel} is read-only for the agent"
             return Decision("deny", "always-deny:protected-path", why, cmd.text)
         if within(path, [root / ".git" for root in self.writable_roots]):
@@ -220,6 +220,13 @@ class Policy:
             why = f"moves files out of the workspace to {path} (the sandbox's /tmp is discarded)"
             return Decision("ask", "always-ask:move-out", why, cmd.text)
         return None
+
+    def _protected(self, path: Path) -> str | None:
+        """`.git/hooks`, `.git/config` or `.openk2/` of any writable root, if `path` is one."""
+        return next(
+            (rel for root in self.writable_roots if (rel := protected_in_workspace(path, root))),
+            None,
+        )
 
     def _shell_may_write(self, path: Path) -> bool:
         """Inside a writable root, or in a scratch dir (the sandbox's private /tmp) as long as
@@ -287,7 +294,7 @@ class Policy:
                     text,
                 )
             ]
-        if access == "write" and (rel := protected_in_workspace(path, self.workspace)):
+        if access == "write" and (rel := self._protected(path)):
             return [Decision("deny", "always-deny:protected-path", f"{rel} is read-only", text)]
         if access == "write" and within(path, [r / ".git" for r in self.writable_roots]):
             why = "file tools do not edit git's internals"
