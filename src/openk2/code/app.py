@@ -15,6 +15,7 @@ from typing import Any, Literal, TypeAlias
 
 from openk2.agent.llm.message import Completion, Message, ToolCall, Usage, tool_result
 from openk2.agent.llm.provider import ChatProvider, GenerationSettings, ProviderError
+from openk2.agent.loop.events import AssistantDelta, Wire
 from openk2.agent.loop.runner import AgentRunner, MaxStepsReachedError, RunHooks
 from openk2.agent.tools.base import ToolError, ToolResult
 from openk2.code.compaction import Compactor
@@ -77,13 +78,22 @@ class SessionParts:
 class CodeSession:
     """Runs the agent over a session's history until it answers, is stopped, or fails."""
 
-    def __init__(self, parts: SessionParts, emit: Emit | None = None) -> None:
+    def __init__(self, parts: SessionParts, emit: Emit | None = None,
+                 stream: bool = False) -> None:
         self.parts = parts
         self.log = parts.log
         self._emit_fn = emit
         self.tool_calls = 0
         self.last_usage: Usage | None = None
         parts.toolset.on_verdict = self._on_verdict
+        self.wire: Wire | None = None
+        if stream:  # answer text as it arrives, as `delta` events (the interactive UI)
+            self.wire = Wire()
+            self.wire.subscribe(self._on_wire)
+
+    def _on_wire(self, event: object) -> None:
+        if isinstance(event, AssistantDelta) and event.kind == "text":
+            self.emit("delta", text=event.text)
 
     def recover(self) -> None:
         """After a run was cancelled mid-step (Ctrl-C): the conversation as the log has it,
@@ -112,7 +122,8 @@ class CodeSession:
         A Stop hook that objects sends the agent back to work, at most `stop_rounds` times."""
         p = self.parts
         runner = AgentRunner(p.provider, p.toolset, p.history, max_steps=p.max_steps,
-                             settings=p.settings, hooks=_Hooks(self), repeat_limit=p.repeat_limit)
+                             settings=p.settings, hooks=_Hooks(self), repeat_limit=p.repeat_limit,
+                             wire=self.wire)
         denials_before = len(p.toolset.denials) if denials_from is None else denials_from
         try:
             outcome = await runner.run()

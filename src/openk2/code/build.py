@@ -43,6 +43,7 @@ def open_session(
     emit: Emit | None = None,
     count: TokenCount = approx_tokens,
     extra_tools: Sequence[CodeTool[Any]] = (),
+    stream: bool = False,
 ) -> CodeSession:
     """A fresh session (system prompt logged), or `resume`'s with its conversation restored."""
     todos = TodoBoard()
@@ -54,7 +55,7 @@ def open_session(
         provider=provider, toolset=toolset, log=log, history=history, todos=todos,
         compactor=Compactor(window=settings.context_window, count=count), settings=gen,
         max_steps=settings.max_steps, repeat_limit=settings.repeat_limit)  # fmt: skip
-    session = CodeSession(parts, emit)
+    session = CodeSession(parts, emit, stream=stream)
     session.emit("session", session_id=log.id, resumed=resume is not None,
                  workspace=str(workspace.root), model=provider.model_name, mode=settings.mode,
                  sandbox=safety.launcher.sandboxed, messages=len(history))

@@ -40,7 +40,8 @@ async def run_interactive(
 
     def new_session(resume_id: str | None = None):
         return open_session(settings, workspace, provider=provider, safety=safety, store=store,
-                            resume=resume_id, emit=render, count=count, extra_tools=extra_tools)
+                            resume=resume_id, emit=render, count=count, extra_tools=extra_tools,
+                            stream=True)
 
     state = ShellState(session=new_session(resume), new_session=new_session)
     try:

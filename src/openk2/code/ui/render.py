@@ -6,6 +6,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from rich.console import Console
+from rich.live import Live
 from rich.markdown import Markdown
 from rich.markup import escape
 
@@ -20,15 +21,35 @@ class Renderer:
 
     def __init__(self, console: Console) -> None:
         self.console = console
+        self._streamed = False
+        """Whether the current message's text was already shown as it streamed."""
+        self._live: Live | None = None
+        self._text = ""
 
     def __call__(self, event: dict[str, Any]) -> None:
         handler = getattr(self, f"_on_{event['type']}", None)
         if handler is not None:
             handler(event)
 
+    def _on_delta(self, e: dict[str, Any]) -> None:
+        """Streamed answer text, re-rendered as Markdown while it grows."""
+        self._text += e["text"]
+        if self._live is None:
+            self._live = Live(console=self.console, refresh_per_second=8, transient=False)
+            self._live.start()
+        self._live.update(Markdown(self._text))
+        self._streamed = True
+
+    def _end_stream(self) -> None:
+        if self._live is not None:
+            self._live.stop()
+        self._live, self._text = None, ""
+
     def _on_assistant(self, e: dict[str, Any]) -> None:
-        if e["text"].strip() and e["tool_calls"]:
+        self._end_stream()
+        if not self._streamed and e["text"].strip() and e["tool_calls"]:
             self.console.print(Markdown(e["text"]))
+        self._streamed = self._streamed and not e["tool_calls"]
         for c in e["tool_calls"]:
             args = escape(c["arguments"][:160])
             self.console.print(f"[cyan]> {escape(c['name'])}[/] [dim]{args}[/]")
@@ -47,9 +68,15 @@ class Renderer:
         self.console.print(f"[dim]context compacted: {e['tokens_before']} -> "
                            f"{e['tokens_after']} tokens[/]")
 
+    def _on_interrupted(self, e: dict[str, Any]) -> None:
+        self._end_stream()
+        self._streamed = False
+
     def _on_result(self, e: dict[str, Any]) -> None:
-        if e["result"].strip():
+        self._end_stream()
+        if e["result"].strip() and not self._streamed:
             self.console.print(Markdown(e["result"]))
+        self._streamed = False
         if e["status"] not in ("completed", "denied"):
             self.console.print(f"[yellow]run ended: {e['status']} ({escape(e['error'] or '')})[/]")
 
