@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from openk2.agent.guard import ApprovalStore, Policy, load_rules
 
@@ -289,3 +292,62 @@ def test_root_containing_home_refused(home: Path) -> None:
         Policy(home.parent, home=home)
     with pytest.raises(ValueError, match="contains"):
         Policy(home / "ws", home=home, added_dirs=[Path("/")])
+
+
+_WRAPS = [
+    "sudo",
+    "sudo -n -u root",
+    "env A=1",
+    "timeout 5",
+    "timeout -s KILL 5",
+    "nice -n 1",
+    "nohup",
+    "command",
+    "exec",
+    "stdbuf -oL",
+    "setsid",
+    "time",
+    "xargs",
+    "sh -c",
+    "bash -lc",
+    "eval",
+    "flock /tmp/l",
+    "busybox",
+]
+_DELETES = [
+    "rm -rf x",
+    "rm -fr x",
+    "/bin/rm -R x",
+    "\\rm -r x",
+    "'rm' --recursive x",
+    "find . -delete",
+    "git reset --hard",
+    "git push -f",
+    "npm publish",
+    "dd of=x",
+]
+
+
+def _wrap(command: str, wrapper: str) -> str:
+    if wrapper in ("sh -c", "bash -lc", "eval"):
+        return f"{wrapper} {shlex.quote(command)}"
+    return f"{wrapper} {command}"
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.sampled_from(_DELETES),
+    st.lists(st.sampled_from(_WRAPS), max_size=4),
+    st.sampled_from(["{}", "true && {}", "ls | {}", "echo $({})", "({})", "x=$({})"]),
+)
+def test_wrapped_dangerous_commands_never_allowed_in_yolo(
+    tmp_path_factory: pytest.TempPathFactory, inner: str, wraps: list[str], context: str
+) -> None:
+    ws = tmp_path_factory.getbasetemp() / "prop-ws"
+    ws.mkdir(exist_ok=True)
+    command = inner
+    for wrapper in wraps:
+        command = _wrap(command, wrapper)
+    line = context.format(command)
+    decision = Policy(ws, mode="yolo", home=Path("/nonexistent-home")).check_shell(line)
+    assert decision.verdict != "allow", (line, decision)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import threading
 import uuid
@@ -193,3 +194,16 @@ def test_children_are_confined_and_do_not_outlive_the_command(
     assert not (outside / "f").exists()
     left = subprocess.run(["pgrep", "-f", marker], capture_output=True, text=True)
     assert left.stdout.strip() == ""  # the PID namespace died with the command
+
+
+@needs_bwrap
+def test_system_secrets_masked(sandbox: Sandbox) -> None:
+    host = Path("/etc/shadow")
+    script = "cat /etc/shadow 2>/dev/null | wc -c; ls -A /etc/ssl/private 2>/dev/null | wc -l; ls /"
+    done = run(sandbox, f"{script}; grep CapEff /proc/self/status")
+    lines = done.stdout.split()
+    assert lines[0] == "0" and lines[1] == "0"
+    assert "CapEff:" in lines and lines[-1] == "0000000000000000"  # no capabilities, even as root
+    assert "root" not in lines and "home" not in lines and "run" not in lines
+    if host.exists() and os.access(host, os.R_OK):
+        assert host.stat().st_size > 0  # it is the mask that makes it empty

@@ -95,6 +95,21 @@ READ_ONLY = frozenset(
         "env",
         "sleep",
         "wait",
+        # shell builtins that change nothing but the shell itself
+        "cd",
+        "pushd",
+        "popd",
+        "dirs",
+        "set",
+        ":",
+        "hash",
+        "help",
+        "expr",
+        "base64",
+        "basenc",
+        "getconf",
+        "locale",
+        "tput",
     ]
 )
 """Programs that only read (with no wrapped command and no `-exec`)."""

@@ -10,7 +10,8 @@ Layout inside the sandbox (built by `bwrap_argv`):
   `.openk2/` re-bound read-only; dotenv files in the workspace's parent directories masked;
 - a private `/tmp` and `/var/tmp`, fresh `/dev` and `/proc`, new PID/IPC/UTS/network
   namespaces (network off: even the host's 127.0.0.1 is unreachable), `--new-session`
-  (no terminal injection) and `--die-with-parent`.
+  (no terminal injection), `--die-with-parent`, and every capability dropped (even when
+  openk2 runs as root).
 
 If bubblewrap cannot start, `Sandbox.open` raises `SandboxUnavailable` with the reason: the
 caller must refuse to run shell commands. `Unsandboxed` exists only for an explicit
@@ -66,7 +67,20 @@ HOME_TOOLCHAINS = (
 )
 """`$HOME` entries re-bound read-only: interpreters and tools, no credentials."""
 
-ETC_SECRETS = ("/etc/shadow", "/etc/gshadow", "/etc/sudoers", "/etc/ssh")
+ETC_SECRETS = (
+    "/etc/shadow",
+    "/etc/gshadow",
+    "/etc/shadow-",
+    "/etc/gshadow-",
+    "/etc/sudoers",
+    "/etc/sudoers.d",
+    "/etc/ssh",
+    "/etc/ssl/private",
+    "/etc/krb5.keytab",
+    "/etc/security/opasswd",
+    "/etc/NetworkManager/system-connections",
+    "/etc/wpa_supplicant",
+)
 """System files that hold secrets, masked even though /etc is mounted."""
 
 SECRET_ENV = re.compile(
@@ -118,7 +132,7 @@ def bwrap_argv(config: SandboxConfig, argv: Sequence[str]) -> list[str]:
     """The full bwrap command line that runs `argv` inside the sandbox, cwd = workspace."""
     ws = _real(config.workspace)
     home = _real(config.home)
-    out = [config.bwrap, "--die-with-parent", "--new-session", "--unshare-all"]
+    out = [config.bwrap, "--die-with-parent", "--new-session", "--unshare-all", "--cap-drop", "ALL"]
     out += _system_mounts()
     out += ["--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp", "--tmpfs", "/var/tmp"]
     out += ["--tmpfs", str(home)]
