@@ -1,0 +1,187 @@
+"""`openk2 code`: the terminal coding agent (headless with `-p`; see `openk2.code`).
+
+Only this module knows about the embedded model: `--model embedded` without `--base-url`
+starts `openk2 serve --model embedded` as a child process (as `openk2 demo` does) and points
+the agent at it; `openk2.code` itself only ever sees a provider.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from openk2.cli import app
+
+_EMBEDDED_CONTEXT = 4096
+"""The context window of `openk2 serve --model embedded` (its default --max-model-len)."""
+
+
+@app.command("code")
+def code_command(
+    prompt: Annotated[str | None, typer.Option("-p", "--prompt", help="Run this task headless "
+                                               "and exit.")] = None,
+    output_format: Annotated[str, typer.Option(help="text, json (one summary object) or "
+                                               "stream-json (one event per line).")] = "text",
+    base_url: Annotated[str | None, typer.Option(help="OpenAI-compatible endpoint.")] = None,
+    model: Annotated[str | None, typer.Option(help="Model id; 'embedded' starts the shipped "
+                                              "model locally.")] = None,
+    api_key: Annotated[str | None, typer.Option(help="Bearer key for the endpoint.")] = None,
+    workspace: Annotated[Path | None, typer.Option("-w", "--workspace", help="Working "
+                                                   "directory (default: the current one).")] = None,
+    add_dir: Annotated[list[Path] | None, typer.Option(help="Another directory the agent may "
+                                                       "use (repeatable).")] = None,
+    mode: Annotated[str | None, typer.Option(help="manual (default), auto or yolo.")] = None,
+    max_steps: Annotated[int | None, typer.Option(min=1, help="LLM calls before the run "
+                                                  "stops.")] = None,
+    no_sandbox: Annotated[bool, typer.Option("--no-sandbox", help="Run shell commands without "
+                                             "the OS sandbox (dangerous).")] = False,
+    resume: Annotated[str | None, typer.Option("-r", "--resume", help="Continue session "
+                                               "ID.")] = None,
+    continue_last: Annotated[bool, typer.Option("-C", "--continue", help="Continue this "
+                                                "workspace's last session.")] = False,
+    context_window: Annotated[int | None, typer.Option(help="Model context window in "
+                                                       "tokens.")] = None,
+    tokenizer: Annotated[str | None, typer.Option(help="tiktoken.model (or its directory) to "
+                                                  "count tokens exactly.")] = None,
+    allow_host: Annotated[list[str] | None, typer.Option(help="Host shell commands may reach "
+                                                         "(repeatable; default: no network).")]
+    = None,
+    mcp_config: Annotated[Path | None, typer.Option(help="JSON file of stdio MCP servers "
+                                                    "({\"mcpServers\": {...}}).")] = None,
+) -> None:
+    """A coding agent in your terminal: reads, edits and runs code in the workspace."""
+    import asyncio
+
+    from openk2.code.config import ConfigError
+
+    try:
+        job = _prepare(locals())
+    except (ConfigError, ValueError) as exc:
+        typer.echo(f"openk2 code: {exc}", err=True)
+        raise typer.Exit(code=2) from exc
+    try:
+        code = asyncio.run(_run(job))
+    except (ConfigError, ValueError) as exc:
+        typer.echo(f"openk2 code: {exc}", err=True)
+        raise typer.Exit(code=2) from exc
+    raise typer.Exit(code=code)
+
+
+def _prepare(opts: dict[str, Any]) -> dict[str, Any]:
+    """Check the options, resolve the workspace, settings and session before anything runs."""
+    import sys
+
+    from openk2.code.config import ConfigError, load_settings
+    from openk2.code.output import FORMATS
+    from openk2.code.sessions import SessionStore
+    from openk2.code.workspace import Workspace
+
+    if opts["output_format"] not in FORMATS:
+        raise ConfigError(f"--output-format must be one of {', '.join(FORMATS)}")
+    ws = Workspace.open(opts["workspace"] or Path.cwd(), tuple(opts["add_dir"] or ()))
+    keys = ("base_url", "model", "api_key", "mode", "max_steps", "context_window", "tokenizer")
+    flags = {k: opts[k] for k in keys} | {"allowed_hosts": opts["allow_host"] or None}
+    settings = load_settings(flags, ws.root)
+    store = SessionStore()
+    resume = opts["resume"] or (store.last(ws.root) if opts["continue_last"] else None)
+    interactive = opts["prompt"] is None and sys.stdin.isatty() and sys.stdout.isatty()
+    if opts["prompt"] is None and resume is None and not interactive:
+        raise ConfigError("give a task with -p \"...\" (or --resume / --continue a session); "
+                          "the interactive mode needs a terminal")
+    from openk2.code.mcp_tools import load_mcp_config, parse_servers
+
+    servers = parse_servers(settings.mcp_servers)
+    if opts["mcp_config"] is not None:
+        servers += load_mcp_config(opts["mcp_config"])
+    opts = {**opts, "interactive": interactive, "mcp_servers": servers}
+    return {**opts, "workspace": ws, "settings": settings, "store": store, "resume": resume}
+
+
+async def _run(job: dict[str, Any]) -> int:
+    from openk2.code.headless import run_headless
+    from openk2.code.output import Reporter
+    from openk2.code.safety import build_safety
+
+    made_safety: list[Any] = []
+
+    def make_safety(asker: Any = None) -> Any:
+        safety = build_safety(job["settings"], job["workspace"], sandbox=not job["no_sandbox"],
+                              asker=asker)
+        made_safety.append(safety)
+        if banner := getattr(safety.launcher, "banner", None):
+            typer.secho(banner, err=True, fg="red", bold=True)
+        return safety
+
+    safety = None if job["interactive"] else make_safety()
+    with _provider(job) as (provider, settings):
+        try:
+            async with _mcp(job) as extra:
+                if job["interactive"]:
+                    await _interactive(job, settings, provider, make_safety, extra)
+                    return 0
+                summary = await run_headless(
+                    settings, job["workspace"], prompt=job["prompt"], resume=job["resume"],
+                    provider=provider, safety=safety, reporter=Reporter(job["output_format"]),
+                    store=job["store"], extra_tools=extra)  # fmt: skip
+        finally:
+            await provider.aclose()
+            for made in made_safety:
+                made.launcher.close()
+    return summary.exit_code
+
+
+@contextlib.asynccontextmanager
+async def _mcp(job: dict[str, Any]) -> AsyncIterator[list[Any]]:
+    """The MCP servers' tools for the run (nothing imported when none is configured)."""
+    if not job["mcp_servers"]:
+        yield []
+        return
+    from openk2.code.mcp_tools import mcp_tools
+
+    async with mcp_tools(job["mcp_servers"], job["workspace"].root) as tools:
+        yield tools
+
+
+async def _interactive(job: dict[str, Any], settings: Any, provider: Any,
+                       make_safety: Any, extra: list[Any]) -> None:
+    from prompt_toolkit import PromptSession
+    from prompt_toolkit.history import FileHistory
+    from rich.console import Console
+
+    from openk2.code.interactive import run_interactive
+
+    history = job["store"].root / "prompt_history"
+    history.parent.mkdir(parents=True, exist_ok=True)
+    prompt: PromptSession[str] = PromptSession(history=FileHistory(str(history)))
+    await run_interactive(settings, job["workspace"], provider=provider, make_safety=make_safety,
+                          store=job["store"], resume=job["resume"], console=Console(),
+                          read_line=prompt.prompt_async, extra_tools=extra)
+
+
+@contextlib.contextmanager
+def _provider(job: dict[str, Any]) -> Iterator[tuple[Any, Any]]:
+    """The HTTP provider; for `--model embedded` without a URL, a local embedded server's."""
+    import dataclasses
+
+    from openk2.code.headless import make_provider
+
+    settings = job["settings"]
+    if settings.model != "embedded" or settings.base_url:
+        yield make_provider(settings), settings
+        return
+    from openk2.embedded import model_dir
+    from openk2.embedded.server import local_server
+
+    typer.echo("starting `openk2 serve --model embedded` ...", err=True)
+    with local_server() as srv:
+        changes: dict[str, Any] = {"base_url": srv.base_url, "model": srv.model}
+        if job["context_window"] is None:
+            changes["context_window"] = _EMBEDDED_CONTEXT
+        if not settings.tokenizer:
+            changes["tokenizer"] = str(model_dir())
+        local = dataclasses.replace(settings, **changes)
+        yield make_provider(local), local

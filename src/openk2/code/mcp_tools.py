@@ -1,0 +1,128 @@
+"""MCP servers' tools as agent tools named `mcp__SERVER__TOOL`, over stdio (the `mcp` SDK).
+
+Servers are the user's own programs (from `~/.config/openk2/code.toml` or `--mcp-config`;
+never from a project's file, which would let a cloned repository start commands). They run
+outside the sandbox, like any program the user starts, but every call of their tools goes
+through the gate: a tool that declares `readOnlyHint` runs, any other asks (yolo: runs). What
+a tool returns is marked as untrusted data before the model sees it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from openk2.agent.guard import mark_untrusted
+from openk2.agent.llm.message import ToolSpec
+from openk2.agent.tools.base import ToolError, ToolOk, ToolResult
+from openk2.code.config import ConfigError
+from openk2.code.gate import Action
+from openk2.code.tools.base import CodeTool, clip
+
+_NAME = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
+
+
+@dataclass(frozen=True, slots=True)
+class McpServerSpec:
+    """One stdio MCP server: its name (the tool-name prefix) and how to start it."""
+
+    name: str
+    command: str
+    args: tuple[str, ...] = ()
+    env: dict[str, str] | None = field(default=None)
+
+
+def parse_servers(entries: Mapping[str, Any]) -> list[McpServerSpec]:
+    """`{name: {command, args?, env?}}` (TOML `[mcp_servers.NAME]` or JSON `mcpServers`)."""
+    specs = []
+    for name, entry in entries.items():
+        if not _NAME.match(name):
+            raise ConfigError(f"MCP server name {name!r} must be letters, digits, _ or -")
+        if not isinstance(entry, Mapping) or not isinstance(entry.get("command"), str):
+            raise ConfigError(f"MCP server {name!r} needs a `command` string")
+        args = entry.get("args", [])
+        if not isinstance(args, list) or not all(isinstance(a, str) for a in args):
+            raise ConfigError(f"MCP server {name!r}: `args` must be a list of strings")
+        env = entry.get("env")
+        specs.append(McpServerSpec(name, entry["command"], tuple(args),
+                                   {str(k): str(v) for k, v in env.items()} if env else None))
+    return specs
+
+
+def load_mcp_config(path: Path) -> list[McpServerSpec]:
+    """A Claude/kimi-style JSON file: `{"mcpServers": {name: {command, args, env}}}`."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"cannot read MCP config {path}: {exc}") from exc
+    return parse_servers(data.get("mcpServers", data) if isinstance(data, dict) else {})
+
+
+class _Arguments(BaseModel):
+    """Whatever the MCP tool takes; the server validates against its own schema."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+class McpTool(CodeTool[_Arguments]):
+    """One tool of a connected server."""
+
+    Params = _Arguments
+
+    def __init__(self, server: str, tool: Any, client: Any) -> None:
+        self.server = server
+        self.remote_name = tool.name
+        self.name = f"mcp__{server}__{tool.name}"  # type: ignore[misc]
+        self.description = tool.description or f"{tool.name} from MCP server {server}"  # type: ignore[misc]
+        self.schema = dict(tool.input_schema or {"type": "object", "properties": {}})
+        self.schema.pop("title", None)
+        hints = tool.annotations
+        self.read_only = bool(hints and hints.read_only_hint)
+        self.client = client
+
+    def spec(self) -> ToolSpec:
+        """The server's own schema, as it sent it."""
+        return ToolSpec(self.name, self.description, self.schema)
+
+    def action(self, params: _Arguments) -> Action:
+        return Action(self.name, "tool", f"call MCP tool {self.server}.{self.remote_name}",
+                      arguments=params.model_dump(), read_only=self.read_only)
+
+    async def run(self, params: _Arguments) -> ToolResult:
+        try:
+            result = await self.client.call_tool(self.remote_name, params.model_dump())
+        except Exception as exc:  # the server died or broke the protocol: tell the model
+            return ToolError(f"MCP server {self.server} failed: {exc}", brief="mcp error")
+        text = "\n".join(getattr(c, "text", f"[{c.type} content]") for c in result.content)
+        origin = f"{self.server}.{self.remote_name}"
+        marked = mark_untrusted(clip(text), source="mcp", origin=origin)
+        if result.is_error:
+            return ToolError(marked, brief="mcp tool error")
+        return ToolOk(marked, brief=f"{self.server}.{self.remote_name}")
+
+
+@contextlib.asynccontextmanager
+async def mcp_tools(specs: Sequence[McpServerSpec], cwd: Path) -> AsyncIterator[list[McpTool]]:
+    """Start every server, list its tools, and stop them all when the block exits."""
+    from mcp import Client
+    from mcp.client.stdio import StdioServerParameters
+
+    async with contextlib.AsyncExitStack() as stack:
+        tools: list[McpTool] = []
+        for spec in specs:
+            params = StdioServerParameters(command=spec.command, args=list(spec.args),
+                                           env=spec.env, cwd=cwd)
+            try:
+                client = await stack.enter_async_context(Client(params))
+                listed = await client.list_tools()
+            except Exception as exc:
+                raise ConfigError(f"MCP server {spec.name!r} did not start: {exc}") from exc
+            tools += [McpTool(spec.name, t, client) for t in listed.tools]
+        yield tools

@@ -1,0 +1,1 @@
+"""The interactive terminal UI of `openk2 code`: prompt_toolkit input, rich output."""

@@ -1,0 +1,132 @@
+"""The interactive loop: read a line, run the agent on it, render; slash commands between.
+
+The same `CodeSession` as headless runs, with a terminal asker: calls that need approval are
+asked here (approve once, approve a command prefix for the project, or reject with feedback
+for the model). `/undo` puts the files back to the snapshot taken before the last change.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from rich.console import Console
+
+from openk2.code.app import CodeSession
+
+HELP = """\
+/help            this list
+/clear           start a new session (the old one stays resumable)
+/cost            tokens used in this session so far
+/mode [MODE]     show or set the approval mode: manual, auto or yolo
+/undo            restore the files to the snapshot before the last edit or command
+/exit            leave (Ctrl-D works too)"""
+
+
+@dataclass(slots=True)
+class ShellState:
+    """What the slash commands act on; `new_session` builds a fresh session on /clear."""
+
+    session: CodeSession
+    new_session: Callable[[], CodeSession]
+    tokens: int = 0
+
+
+class InteractiveShell:
+    """Reads prompts with `read_line` (prompt_toolkit in the CLI, a script in tests)."""
+
+    def __init__(self, state: ShellState, console: Console,
+                 read_line: Callable[[str], Awaitable[str]]) -> None:
+        self.state = state
+        self.console = console
+        self.read_line = read_line
+
+    async def run(self) -> None:
+        """Until /exit or end of input."""
+        self.console.print(f"[bold]openk2 code[/] session {self.state.session.log.id} - "
+                           "/help for commands")
+        while True:
+            try:
+                line = (await self.read_line("> ")).strip()
+            except (EOFError, KeyboardInterrupt):
+                break
+            if not line:
+                continue
+            if line.startswith("/"):
+                if not await self.command(line):
+                    break
+                continue
+            await self.turn(line)
+
+    async def turn(self, text: str) -> None:
+        """One user message and the agent's work on it; Ctrl-C stops the work, not the shell."""
+        self.state.session.add_user(text)
+        task = asyncio.ensure_future(self.state.session.run())
+        loop = asyncio.get_running_loop()
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(signal.SIGINT, task.cancel)
+        try:
+            summary = await task
+        except asyncio.CancelledError:
+            self.state.session.recover()
+            self.console.print("[yellow]interrupted[/] (unfinished calls are marked as such)")
+            return
+        finally:
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.remove_signal_handler(signal.SIGINT)
+        self.state.tokens += summary.usage.total_tokens
+
+    async def command(self, line: str) -> bool:
+        """Run a slash command; False means leave."""
+        name, _, arg = line.partition(" ")
+        handler = {"/help": self._help, "/clear": self._clear, "/cost": self._cost,
+                   "/mode": self._mode, "/undo": self._undo}.get(name)
+        if name in ("/exit", "/quit"):
+            return False
+        if handler is None:
+            self.console.print(f"unknown command {name}; /help lists them")
+        else:
+            handler(arg.strip())
+        return True
+
+    def _help(self, _: str) -> None:
+        self.console.print(HELP, markup=False)
+
+    def _clear(self, _: str) -> None:
+        self.state.session.log.close()
+        self.state.session = self.state.new_session()
+        self.state.tokens = 0
+        self.console.print(f"new session {self.state.session.log.id}")
+
+    def _cost(self, _: str) -> None:
+        s = self.state.session
+        c = s.parts.compactor
+        size = c.size(s.parts.history, s.last_usage)
+        self.console.print(f"{self.state.tokens} tokens in this session "
+                           f"({s.tool_calls} tool calls); context {size} of {c.window} tokens "
+                           f"({size / c.window:.0%})")
+
+    def _mode(self, arg: str) -> None:
+        policy = self.state.session.parts.toolset.gate.gate.policy  # type: ignore[attr-defined]
+        if arg:
+            if arg not in ("manual", "auto", "yolo"):
+                self.console.print("mode must be manual, auto or yolo")
+                return
+            policy.mode = arg
+            self.state.session.log.append("mode", mode=arg)
+        self.console.print(f"mode: {policy.mode}")
+
+    def _undo(self, _: str) -> None:
+        gate = self.state.session.parts.toolset.gate
+        ids = getattr(gate, "snapshot_ids", [])
+        if not ids or gate.snapshots is None:  # type: ignore[attr-defined]
+            self.console.print("nothing to undo in this session")
+            return
+        target = ids.pop()
+        gate.snapshots.restore(target)  # type: ignore[attr-defined]
+        self.state.session.add_user("[note from the harness] The user undid your last change: "
+                                    "the files are back as they were before it.")
+        self.console.print(f"files restored to snapshot {target[:12]}")

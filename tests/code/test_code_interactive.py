@@ -1,0 +1,86 @@
+"""The interactive shell driven by scripted input: approvals, slash commands, /undo."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+from rich.console import Console
+
+from openk2.agent.llm.scripted import Reply, ScriptedProvider, call
+from openk2.code.config import CodeSettings
+from openk2.code.interactive import run_interactive
+from openk2.code.safety import build_safety
+from openk2.code.sessions import SessionStore, read_records
+from openk2.code.workspace import Workspace
+
+
+def _lines(*answers: str):
+    queue = list(answers)
+    asked: list[str] = []
+
+    async def read_line(prompt: str) -> str:
+        asked.append(prompt)
+        if not queue:
+            raise EOFError
+        return queue.pop(0)
+
+    return read_line, asked
+
+
+async def test_approve_then_undo_and_commands(tmp_path: Path) -> None:
+    ws_dir = tmp_path / "ws"
+    ws_dir.mkdir()
+    (ws_dir / "notes.txt").write_text("v1\n")
+    ws = Workspace.open(ws_dir)
+    provider = ScriptedProvider([
+        Reply(tool_calls=[call("Shell", 0, command="echo v2 > notes.txt")]),
+        Reply(text="Updated the notes."),
+        Reply(tool_calls=[call("Shell", 1, command="touch other.txt")]),
+        Reply(text="Could not write."),
+    ])
+    read_line, asked = _lines("update the notes", "y", "/cost", "/undo", "/mode auto",
+                              "/mode", "write another", "no, leave it", "/help", "/bogus",
+                              "/exit", "never read")
+    out = io.StringIO()
+    settings = CodeSettings(model="scripted", mode="manual")
+    store = SessionStore(tmp_path / "sessions")
+    await run_interactive(settings, ws, provider=provider, store=store, resume=None,
+                          make_safety=lambda a: build_safety(settings, ws, asker=a),
+                          console=Console(file=out, width=120), read_line=read_line)
+    text = out.getvalue()
+    assert "approve?" in text and "Updated the notes." in text
+    assert (ws_dir / "notes.txt").read_text() == "v1\n"  # /undo restored it
+    assert "files restored to snapshot" in text and "mode: auto" in text
+    assert "tokens in this session" in text and "unknown command /bogus" in text
+    assert not (ws_dir / "other.txt").exists()
+    assert "never read" not in asked
+    rejected = [m for m in provider.calls[3].messages if m.role == "tool"][-1]
+    assert "rejected" in rejected.content and "leave it" in rejected.content
+    sid = store.last(ws.root)
+    kinds = [r["kind"] for r in read_records(store.root / "sessions" / f"{sid}.jsonl")]
+    assert kinds.count("end") == 2 and "mode" in kinds
+
+
+async def test_ctrl_c_stops_the_run_and_the_session_goes_on(tmp_path: Path) -> None:
+    import asyncio
+    import os
+    import signal
+
+    from code_doubles import session
+
+    from openk2.code.ui.shell import InteractiveShell, ShellState
+
+    s, provider, ws = session(tmp_path, [
+        Reply(tool_calls=[call("Shell", 0, command="sleep 30; touch late.txt")]),
+        Reply(text="picked up after the interruption"),
+    ])
+    read_line, _ = _lines("start the slow thing", "go on", "/exit")
+    out = io.StringIO()
+    shell = InteractiveShell(ShellState(s, lambda: s), Console(file=out), read_line)
+    asyncio.get_running_loop().call_later(1.0, os.kill, os.getpid(), signal.SIGINT)
+    await asyncio.wait_for(shell.run(), 20)
+    assert "interrupted" in out.getvalue() and len(provider.calls) == 2
+    sent = provider.calls[1].messages
+    assert sent[-2].role == "tool" and "interrupted" in sent[-2].content
+    assert sent[-1].content == "go on" and not (ws.root / "late.txt").exists()
