@@ -44,9 +44,14 @@ async def _relay(
 
 
 async def _main(socket_path: str, port: int, argv: Sequence[str]) -> int:
-    server = await asyncio.start_server(
-        lambda r, w: _relay(socket_path, r, w), host="127.0.0.1", port=port
-    )
+    relays: set[asyncio.Task[None]] = set()
+
+    def on_connect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.ensure_future(_relay(socket_path, reader, writer))
+        relays.add(task)
+        task.add_done_callback(relays.discard)
+
+    server = await asyncio.start_server(on_connect, host="127.0.0.1", port=port)
     env = dict(os.environ)
     url = f"http://127.0.0.1:{port}"
     env.update({name: url for name in PROXY_VARS})
@@ -54,7 +59,16 @@ async def _main(socket_path: str, port: int, argv: Sequence[str]) -> int:
     proc = await asyncio.create_subprocess_exec(*argv, env=env)
     code = await proc.wait()
     server.close()
+    await _cancel_quietly(relays)
     return code
+
+
+async def _cancel_quietly(relays: set[asyncio.Task[None]]) -> None:
+    """End the relays the command left open; their cancellation is expected, not an error
+    (left to `asyncio.run`, it prints a traceback into the command's output)."""
+    for task in relays:
+        task.cancel()
+    await asyncio.gather(*relays, return_exceptions=True)
 
 
 def main(args: Sequence[str] | None = None) -> int:
