@@ -3,7 +3,8 @@
 Unknown request fields are ignored, as OpenAI-compatible servers commonly do, so clients that
 send newer options still work; fields we accept but cannot honour are rejected in `serving.py`
 with a 400 that names them. K2.6 extensions: `thinking`, `chat_template_kwargs`,
-`reasoning_content` (also read as `reasoning`), `top_k`, `min_tokens`, `ignore_eos`.
+`reasoning_content` (also read as `reasoning`), `top_k`, `min_tokens`, `ignore_eos`; vLLM's
+structured-output fields (`structured_outputs`, `guided_*`).
 """
 
 from __future__ import annotations
@@ -109,6 +110,13 @@ class SamplingFields(_Request):
     logit_bias: dict[str, Annotated[float, Field(ge=-100.0, le=100.0)]] | None = None
     ignore_eos: bool = False
     user: str | None = None
+    # structured outputs (`serve/structured.py`): OpenAI's field, then vLLM's extra body fields
+    response_format: dict[str, Any] | None = None
+    structured_outputs: dict[str, Any] | None = None
+    guided_json: dict[str, Any] | str | None = None
+    guided_regex: str | None = None
+    guided_choice: list[str] | None = None
+    guided_grammar: str | None = None
 
     @property
     def stop_list(self) -> list[str]:
@@ -127,7 +135,6 @@ class ChatCompletionRequest(SamplingFields):
     top_logprobs: Annotated[int, Field(ge=0, le=20)] | None = None
     thinking: ThinkingOption | None = None
     chat_template_kwargs: dict[str, Any] | None = None
-    response_format: dict[str, Any] | None = None
 
 
 class CompletionRequest(SamplingFields):
