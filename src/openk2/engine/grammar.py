@@ -137,13 +137,7 @@ class GrammarCompiler:
         grammars = [{"lark_grammar": lark}]
         for name, text in nested.items():
             grammars.append({"name": name, "lark_grammar": _to_lark(text)})
-        serialized = json.dumps({"grammars": grammars})
-        is_error, messages = llg.LLMatcher.validate_grammar_with_warnings(
-            serialized, self._tokenizer
-        )
-        if is_error:
-            raise GrammarError(_reason(messages[0]))
-        matcher = llg.LLMatcher(self._tokenizer, serialized, log_level=0)
+        matcher = llg.LLMatcher(self._tokenizer, json.dumps({"grammars": grammars}), log_level=0)
         if matcher.is_error():
             raise GrammarError(_reason(matcher.get_error()))
         return Grammar(lark, matcher, self.stop_ids)

@@ -53,16 +53,20 @@ def mask_guided_rows(
 ) -> torch.Tensor:
     """`scores_RV` with disallowed tokens at -inf on the guided `rows` (a new tensor).
 
-    A row whose allowed tokens were all banned or biased to -inf (e.g. min_tokens banning the
-    stop token a finished grammar needs) falls back to its raw logits: the grammar wins.
+    A row whose allowed tokens were all banned (e.g. min_tokens banning the stop token that a
+    finished grammar needs) falls back to its raw logits: the grammar wins.
     """
     allowed_GV = allowed_tokens(guides, scores_RV.shape[1]).to(scores_RV.device)
+    every_row = len(rows) == scores_RV.shape[0]
     index = torch.tensor(rows, device=scores_RV.device)
-    guided_GV = scores_RV[index].masked_fill(~allowed_GV, _NEG_INF)
-    dead_G = ~torch.isfinite(guided_GV).any(dim=1)
+    neg_inf = torch.tensor(_NEG_INF, device=scores_RV.device)
+    guided_GV = torch.where(allowed_GV, scores_RV if every_row else scores_RV[index], neg_inf)
+    dead_G = guided_GV.amax(dim=1) == _NEG_INF
     if dead_G.any():
-        raw_GV = raw_RV[index].masked_fill(~allowed_GV, _NEG_INF)
+        raw_GV = torch.where(allowed_GV, raw_RV if every_row else raw_RV[index], neg_inf)
         guided_GV = torch.where(dead_G[:, None], raw_GV, guided_GV)
+    if every_row:
+        return guided_GV
     out_RV = scores_RV.clone()
     out_RV[index] = guided_GV
     return out_RV
