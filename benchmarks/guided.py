@@ -4,16 +4,19 @@ per-token overhead of constrained vs unconstrained decoding on the embedded mode
     .venv/bin/python benchmarks/guided.py [--big-vocab 163584] [--decode-tokens 64] [--repeats 3]
 
 Mask part: for each schema, one schema-valid compact JSON text is tokenized and walked token by
-token; every step computes the next-token bitmask, then consumes the token (the work a server
-does per generated token). Figures are microseconds per token, best of `--repeats` walks, one
-thread, after one warm-up walk. Vocabularies: the bundled 8192-id tokenizer, and a K2-sized one
+token; every step consumes the token, then computes the next-token bitmask (the work a server
+does per generated token). Figures are CPU microseconds per token, least of `--repeats` walks
+after a warm-up walk, one thread; compile = schema to first mask (llguidance compiles lazily,
+so its first mask is part of it). Vocabularies: the bundled 8192-id tokenizer, and a K2-sized one
 (163584 ranks + 256 specials) built here cheaply from the most frequent K2-pattern pieces of the
 Python stdlib, so that the token trie has the size and shape of a real BPE vocabulary.
 
-Decode part: the embedded model generates `--decode-tokens` tokens greedily, with `ignore_eos`,
-once free and once under a JSON schema that never lets the reply end early (a long string),
-through `LLMEngine` with batch 1 and batch 8; the ratio is constrained / free CPU time per
-token (least of `--repeats` interleaved runs; CPU time keeps the ratio stable on a shared box).
+Decode part: the embedded model generates `--decode-tokens` tokens greedily (stop tokens banned)
+through `LLMEngine` at batch 1 and 8, free and under a grammar: "any token" (text or special),
+which leaves the greedy tokens unchanged (so the forward passes are identical and only the
+grammar work differs), a JSON object with one long string, and a forced K2 tool call with a long
+string argument (those two change the tokens, so the forward work differs a little too). The
+ratio is guided / free CPU time per token, least of `--repeats` interleaved runs.
 """
 
 from __future__ import annotations
@@ -114,7 +117,11 @@ def corpus_texts() -> Iterator[str]:
 # ---- mask cost ------------------------------------------------------------------------------
 
 
-def walk_llguidance(tok: Tokenizer) -> Callable[[dict[str, Any], list[int]], float]:
+Walk = Callable[[dict[str, Any], list[int]], tuple[float, float]]
+"""(schema, token ids) -> (compile seconds, walk seconds), both in CPU time."""
+
+
+def walk_llguidance(tok: Tokenizer) -> Walk:
     import llguidance as llg
     from llguidance.numpy import allocate_token_bitmask, fill_next_token_bitmask
     from llguidance.tiktoken import lltokenizer_from_encoding
@@ -122,23 +129,24 @@ def walk_llguidance(tok: Tokenizer) -> Callable[[dict[str, Any], list[int]], flo
     lltok = lltokenizer_from_encoding(tok.encoding, n_vocab=tok.vocab_size, eos_token=tok.im_end_id)
     mask = allocate_token_bitmask(1, tok.vocab_size)
 
-    def walk(schema: dict[str, Any], ids: list[int]) -> float:
+    def walk(schema: dict[str, Any], ids: list[int]) -> tuple[float, float]:
+        start = time.process_time()
         grammar = llg.LLMatcher.grammar_from_json_schema(
             schema, defaults={"whitespace_flexible": False}
         )
         matcher = llg.LLMatcher(lltok, grammar)
-        start = time.perf_counter()
+        fill_next_token_bitmask(matcher, mask)  # the first mask finishes the lazy compile
+        compiled = time.process_time()
         for token in ids:
-            fill_next_token_bitmask(matcher, mask)
             if not matcher.consume_token(token):
                 raise AssertionError(matcher.get_error())
-        fill_next_token_bitmask(matcher, mask)
-        return time.perf_counter() - start
+            fill_next_token_bitmask(matcher, mask)
+        return compiled - start, time.process_time() - compiled
 
     return walk
 
 
-def walk_xgrammar(tok: Tokenizer) -> Callable[[dict[str, Any], list[int]], float]:
+def walk_xgrammar(tok: Tokenizer) -> Walk:
     import xgrammar as xgr
 
     vocab = [tok.token_bytes(i) for i in range(tok.vocab_size)]
@@ -146,42 +154,36 @@ def walk_xgrammar(tok: Tokenizer) -> Callable[[dict[str, Any], list[int]], float
     compiler = xgr.GrammarCompiler(info, max_threads=1, cache_enabled=False)
     mask = xgr.allocate_token_bitmask(1, tok.vocab_size)
 
-    def walk(schema: dict[str, Any], ids: list[int]) -> float:
-        compiled = compiler.compile_json_schema(schema, any_whitespace=False, separators=(",", ":"))
-        matcher = xgr.GrammarMatcher(compiled)
-        start = time.perf_counter()
+    def walk(schema: dict[str, Any], ids: list[int]) -> tuple[float, float]:
+        start = time.process_time()
+        grammar = compiler.compile_json_schema(schema, any_whitespace=False, separators=(",", ":"))
+        matcher = xgr.GrammarMatcher(grammar)
+        matcher.fill_next_token_bitmask(mask)
+        compiled = time.process_time()
         for token in ids:
-            matcher.fill_next_token_bitmask(mask)
             if not matcher.accept_token(token):
                 raise AssertionError(f"xgrammar rejected token {token}")
-        matcher.fill_next_token_bitmask(mask)
-        return time.perf_counter() - start
+            matcher.fill_next_token_bitmask(mask)
+        return compiled - start, time.process_time() - compiled
 
     return walk
 
 
-def compile_time(tok: Tokenizer, lib: str, schema: dict[str, Any]) -> float:
-    """Seconds from schema to a matcher that can produce its first mask."""
-    start = time.perf_counter()
-    if lib == "llguidance":
-        walk_llguidance(tok)(schema, [])
-    else:
-        walk_xgrammar(tok)(schema, [])
-    return time.perf_counter() - start
-
-
 def mask_table(tok: Tokenizer, repeats: int) -> None:
     walkers = {"llguidance": walk_llguidance(tok), "xgrammar": walk_xgrammar(tok)}
-    print(f"\nvocab {tok.vocab_size}: microseconds per token (mask + consume), best of {repeats}")
-    print(f"{'schema':24} {'tokens':>6} {'llguidance':>11} {'xgrammar':>9}")
+    print(f"\nvocab {tok.vocab_size}: CPU microseconds per token (consume + next mask) and "
+          f"compile ms, least of {repeats}")  # fmt: skip
+    print(f"{'schema':24} {'tokens':>6} {'llg us/tok':>11} {'xgr us/tok':>11} "
+          f"{'llg compile':>12} {'xgr compile':>12}")  # fmt: skip
     for name, (schema, value) in SCHEMAS.items():
         ids = tok.encode(json.dumps(value, separators=(",", ":")))
-        cells = []
+        per_token, compile_ms = [], []
         for walk in walkers.values():
-            walk(schema, ids)
-            best = min(walk(schema, ids) for _ in range(repeats))
-            cells.append(best / (len(ids) + 1) * 1e6)
-        print(f"{name:24} {len(ids):6d} {cells[0]:11.1f} {cells[1]:9.1f}")
+            runs = [walk(schema, ids) for _ in range(repeats + 1)][1:]
+            per_token.append(min(w for _, w in runs) / len(ids) * 1e6)
+            compile_ms.append(min(c for c, _ in runs) * 1e3)
+        print(f"{name:24} {len(ids):6d} {per_token[0]:11.1f} {per_token[1]:11.1f} "
+              f"{compile_ms[0]:12.1f} {compile_ms[1]:12.1f}")  # fmt: skip
 
 
 # ---- end-to-end decode ----------------------------------------------------------------------
@@ -192,31 +194,58 @@ def decode_overhead(new_tokens: int, repeats: int) -> None:
     from openk2.engine import EngineConfig, LLMEngine, SamplingParams
     from openk2.engine.grammar import GrammarCompiler
     from openk2.serve.launch import ServeConfig, load_model_and_tokenizer
+    from openk2.serve.tool_choice import ToolSpec, tool_call_grammar
+    from openk2.tokenizer.chat import encode_chat
 
     model, tok, _ = load_model_and_tokenizer(ServeConfig(model=str(model_dir())))
     engine = LLMEngine(model, tok, EngineConfig(max_num_seqs=8, num_blocks=512))
-    compiler = GrammarCompiler(tok)
+    compiler = GrammarCompiler(tok, engine.vocab_size)
     long_text = {"type": "string", "minLength": 100 * new_tokens}
-    schema = {"type": "object", "required": ["text"], "properties": {"text": long_text}}
-    grammar = compiler.json_schema(schema)
-    prompt = tok.encode("<|im_user|>user<|im_middle|>Write JSON.<|im_end|><|im_assistant|>")
-    print(f"\nembedded model, {new_tokens} greedy tokens per sequence, best of {repeats}")
-    print(f"{'batch':>5} {'free ms/tok':>12} {'guided ms/tok':>14} {'ratio':>6}  (CPU time)")
+    args = {"type": "object", "required": ["expression"], "properties": {"expression": long_text}}
+    specials = f"<[{tok.num_ranks}-{engine.vocab_size - 1}]>"
+    grammars = {  # "any token" keeps the free run's tokens, so only the grammar work differs
+        "any token": compiler.compile(f"start: (TEXT | {specials})*\nTEXT: /(?s:.+)/"),
+        "JSON string": compiler.json_schema({"type": "object", "required": ["text"],
+                                             "properties": {"text": long_text}}),
+        "tool call": compiler.compile(
+            tool_call_grammar([ToolSpec("calculator", args)], 0, 1, None)
+        ),
+    }  # fmt: skip
+    messages = [{"role": "user", "content": "Write a long story about a city."}]
+    prompt = encode_chat(tok, messages, None, thinking=False, preserve_thinking=False)
+    no_stop = {"temperature": 0.0, "max_tokens": new_tokens, "banned_token_ids": tok.stop_ids}
+    print(f"\nembedded model, {new_tokens} greedy tokens per sequence, CPU ms per token, "
+          f"least of {repeats} interleaved runs")  # fmt: skip
+    print(f"{'batch':>5} {'grammar':>12} {'free':>7} {'guided':>7} {'ratio':>7}  same tokens")
     for batch in (1, 8):
-        runs = {
-            name: SamplingParams(
-                temperature=0.0, max_tokens=new_tokens, ignore_eos=True, guide_factory=guide
+        for name, grammar in grammars.items():
+            free = SamplingParams(**no_stop)
+            guided = SamplingParams(**no_stop, guide_factory=grammar.matcher)
+            (t_free, out_free), (t_guided, out_guided) = _interleaved(
+                engine, [prompt] * batch, [free, guided], repeats
             )
-            for name, guide in (("free", None), ("guided", grammar.matcher))
-        }
-        best = dict.fromkeys(runs, float("inf"))
-        for _ in range(repeats + 1):  # interleaved, so load from other jobs hits both alike
-            for name, params in runs.items():
-                start = time.process_time()
-                engine.generate([prompt] * batch, params)
-                best[name] = min(best[name], time.process_time() - start)
-        free, guided = (best[k] / (new_tokens * batch) * 1e3 for k in ("free", "guided"))
-        print(f"{batch:5d} {free:12.3f} {guided:14.3f} {guided / free:6.3f}x")
+            per_token = [t / (new_tokens * batch) * 1e3 for t in (t_free, t_guided)]
+            same = out_free == out_guided
+            print(f"{batch:5d} {name:>12} {per_token[0]:7.3f} {per_token[1]:7.3f} "
+                  f"{per_token[1] / per_token[0]:6.3f}x  {same}")  # fmt: skip
+
+
+def _interleaved(
+    engine: Any, prompts: list[list[int]], params: list[Any], repeats: int
+) -> list[tuple[float, list[list[int]]]]:
+    """Least CPU time per setting and its output token ids; runs alternate between settings so
+    load from other jobs hits every setting alike (the first round is a warm-up)."""
+    best = [float("inf")] * len(params)
+    outs: list[list[list[int]]] = [[] for _ in params]
+    for round_ in range(repeats + 1):
+        for i, p in enumerate(params):
+            start = time.process_time()
+            result = engine.generate(prompts, p)
+            elapsed = time.process_time() - start
+            outs[i] = [r[0].token_ids for r in result]
+            if round_:
+                best[i] = min(best[i], elapsed)
+    return list(zip(best, outs, strict=True))
 
 
 def main() -> None:
@@ -227,22 +256,9 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     print(f"CPU flags: {cpu_flags()}; torch threads: {torch.get_num_threads()}")
-    small = default_tokenizer()
-    mask_table(small, args.repeats)
-    schema = SCHEMAS["nested + arrays"][0]
-    for lib in ("llguidance", "xgrammar"):
-        print(
-            f"compile ({lib}, vocab {small.vocab_size}): "
-            f"{compile_time(small, lib, schema) * 1e3:.1f} ms incl. tokenizer setup"
-        )
+    mask_table(default_tokenizer(), args.repeats)
     if args.big_vocab:
-        big = k2_sized_tokenizer(args.big_vocab)
-        mask_table(big, args.repeats)
-        for lib in ("llguidance", "xgrammar"):
-            print(
-                f"compile ({lib}, vocab {big.vocab_size}): "
-                f"{compile_time(big, lib, schema) * 1e3:.1f} ms incl. tokenizer setup"
-            )
+        mask_table(k2_sized_tokenizer(args.big_vocab), args.repeats)
     if args.decode_tokens:
         decode_overhead(args.decode_tokens, args.repeats)
 
