@@ -138,3 +138,23 @@ def test_bad_constraints_are_400_naming_the_field(client: OpenAI) -> None:
         with pytest.raises(openai.BadRequestError) as exc:
             client.chat.completions.create(model="debug", messages=USER, **kwargs)
         assert exc.value.body["param"] == param, exc.value.body  # type: ignore[index]
+
+
+def test_auto_tools_with_a_format_give_json_or_valid_calls(client: OpenAI) -> None:
+    where = CITY["properties"]["where"]
+    tool = {"type": "function", "function": {"name": "locate", "parameters": where}}
+    kinds = set()
+    for seed in range(6):
+        resp = client.chat.completions.create(
+            model="debug", messages=USER, tools=[tool], max_tokens=400, seed=seed,
+            response_format=json_schema_format(CITY), extra_body=INSTANT,
+        )  # fmt: skip
+        message = resp.choices[0].message
+        if message.tool_calls:
+            kinds.add("call")
+            for call in message.tool_calls:
+                jsonschema.validate(json.loads(call.function.arguments), where)
+        else:
+            kinds.add("json")
+            jsonschema.validate(json.loads(message.content or ""), CITY)
+    assert kinds == {"call", "json"}

@@ -85,6 +85,6 @@ def test_bad_plans_and_the_call_counter() -> None:
     with pytest.raises(ValueError, match="at least one tool"):
         tc.tool_call_grammar([], 0, 1, None)
     with pytest.raises(ValueError, match="max_calls"):
-        tc.tool_call_grammar(TOOLS, 0, 0, None)
+        tc.tool_section_rules(TOOLS, 0, 0)
     history = [{"role": "assistant", "tool_calls": [{}, {}]}, {"role": "user"}]
     assert tc.next_tool_call_index(history) == 2

@@ -179,21 +179,39 @@ def _constrain(
         params.banned_token_ids = [state.tokenizer.token_id(tc.SECTION_BEGIN)]
     budget = min(MAX_FORCED_REASONING, max_tokens // 4) if thinking else None
     if choice not in ("none", "auto"):
-        text = _tool_call_grammar(req, messages, choice, budget)
+        text = tc.reply_grammar(tc.TOOL_SECTION, budget) + _tool_rules(req, messages, choice)
         params.guide_factory = compile_grammar(state, text, "tools").matcher
         return
     constraint = requested_constraint(req)
-    if constraint is not None:
-        params.guide_factory = constraint_grammar(state, constraint, budget).matcher
+    if constraint is None:
+        return
+    tools = _tool_rules(req, messages, choice) if choice == "auto" else ""
+    params.guide_factory = constraint_grammar(state, constraint, budget, tools).matcher
 
 
 def constraint_grammar(
-    state: ServerState, constraint: OutputConstraint, reasoning_budget: int | None
-) -> Grammar:
-    """The compiled reply grammar for a structured-output constraint (400 if it cannot be)."""
-    text = tc.reply_grammar(constraint.body, reasoning_budget)
+    state: ServerState, constraint: OutputConstraint, reasoning_budget: int | None,
+    tool_rules: str = "",
+) -> Grammar:  # fmt: skip
+    """The compiled reply grammar for a structured-output constraint (400 if it cannot be);
+    with `tool_rules` (tool_choice auto) the reply may be a tool-call section instead."""
+    body = f"({constraint.body} | {tc.TOOL_SECTION})" if tool_rules else constraint.body
+    text = tc.reply_grammar(body, reasoning_budget) + tool_rules
     nested = {USER_GRAMMAR: constraint.user_grammar} if constraint.user_grammar else None
-    return compile_grammar(state, text, constraint.param, nested)
+    try:
+        return state.grammars.compile(text, nested)
+    except GrammarError as exc:
+        param = "tools" if tool_rules and _is_tool_error(state, tool_rules) else constraint.param
+        raise BadRequestError(f"Unsupported {param}: {exc}", param=param) from exc
+
+
+def _is_tool_error(state: ServerState, tool_rules: str) -> bool:
+    """Whether the tools alone fail to compile (so a 400 names `tools`, not the format)."""
+    try:
+        state.grammars.compile(tc.reply_grammar(tc.TOOL_SECTION, None) + tool_rules)
+    except GrammarError:
+        return True
+    return False
 
 
 def compile_grammar(
@@ -206,9 +224,8 @@ def compile_grammar(
         raise BadRequestError(f"Unsupported {param}: {exc}", param=param) from exc
 
 
-def _tool_call_grammar(
-    req: ChatCompletionRequest, messages: list[dict[str, Any]], choice: str, budget: int | None
-) -> str:
+def _tool_rules(req: ChatCompletionRequest, messages: list[dict[str, Any]], choice: str) -> str:
+    """The `tool_section` rules for the tools this request may call ("" when it has none)."""
     tools = [
         tc.ToolSpec(t.function.name, t.function.parameters or tc.EMPTY_OBJECT,
                     lenient=t.function.strict is not True)
@@ -216,9 +233,11 @@ def _tool_call_grammar(
     ]  # fmt: skip
     if choice.startswith("function:"):
         tools = [t for t in tools if t.name == choice.removeprefix("function:")]
-    parallel = choice == "required" and req.parallel_tool_calls is not False
-    max_calls = MAX_PARALLEL_FORCED_CALLS if parallel else 1
+    if not tools:
+        return ""
+    forced_one = choice.startswith("function:") or req.parallel_tool_calls is False
+    max_calls = 1 if forced_one else MAX_PARALLEL_FORCED_CALLS
     try:
-        return tc.tool_call_grammar(tools, tc.next_tool_call_index(messages), max_calls, budget)
+        return tc.tool_section_rules(tools, tc.next_tool_call_index(messages), max_calls)
     except GrammarError as exc:
         raise BadRequestError(f"Unsupported tools: {exc}", param="tools") from exc

@@ -29,6 +29,8 @@ ARG_BEGIN = "<|tool_call_argument_begin|>"
 CALL_END = "<|tool_call_end|>"
 TOOL_MARKERS = (SECTION_BEGIN, SECTION_END, CALL_BEGIN, ARG_BEGIN, CALL_END)
 EMPTY_OBJECT: dict[str, Any] = {"type": "object", "properties": {}}
+TOOL_SECTION = "tool_section"
+"""The rule name of a whole tool-call section."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,13 +60,19 @@ def reply_grammar(body: str, reasoning_budget: int | None) -> str:
 def tool_call_grammar(
     tools: list[ToolSpec], first_index: int, max_calls: int, reasoning_budget: int | None
 ) -> str:
-    """Lark text for a tool-call section of 1..max_calls calls to `tools`."""
+    """Lark text for a reply that is a tool-call section of 1..max_calls calls to `tools`."""
+    return reply_grammar(TOOL_SECTION, reasoning_budget) + tool_section_rules(
+        tools, first_index, max_calls
+    )
+
+
+def tool_section_rules(tools: list[ToolSpec], first_index: int, max_calls: int) -> str:
+    """Lark rules defining `tool_section` (for a grammar whose reply may also be a tool call)."""
     if not tools:
         raise ValueError("a forced tool call needs at least one tool")
     if max_calls < 1:
         raise ValueError("max_calls must be >= 1")
-    section = f"{SECTION_BEGIN} {_call_chain(max_calls)} {SECTION_END}"
-    lines = [reply_grammar(section, reasoning_budget)]
+    lines = [f"{TOOL_SECTION}: {SECTION_BEGIN} {_call_chain(max_calls)} {SECTION_END}\n"]
     for i in range(max_calls):
         names = " | ".join(f"fn_{i}_{t}" for t in range(len(tools)))
         lines.append(f"call_{i}: {CALL_BEGIN} ({names}) {CALL_END}\n")
