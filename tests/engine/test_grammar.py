@@ -77,8 +77,10 @@ def test_special_tokens_are_tokens_not_text(tok: object, compiler: GrammarCompil
     begin = tok.token_id("<|tool_call_begin|>")  # type: ignore[attr-defined]
     allowed = allowed_tokens([matcher], tok.vocab_size)[0]  # type: ignore[attr-defined]
     assert allowed.nonzero().flatten().tolist() == [begin]  # never "<", "|", ... spelled out
+    assert not matcher.done
     ids = walk(matcher, tok, 0)
     assert reply(tok, ids) == "<|tool_call_begin|>x<|tool_call_end|>"
+    assert matcher.done  # nothing may follow but a stop token
 
 
 def test_regex_choice_and_gbnf(tok: object, compiler: GrammarCompiler) -> None:

@@ -78,8 +78,8 @@ class GrammarMatcher:
 
     @property
     def done(self) -> bool:
-        """True once the grammar is complete (only a stop token may follow)."""
-        return self.failed or self._matcher.is_stopped() or self._matcher.is_accepting()
+        """True once no more text may follow: the grammar ended, or a token broke it."""
+        return self.failed or self._matcher.is_stopped()
 
 
 def _bit(index: int) -> int:
