@@ -33,23 +33,17 @@ class PoisonableLM(LatentToyLM):
 
 
 class RaisingGuide:
-    """A guide that breaks on its `when`-th use: in sampling ("accepts") or after it ("advance")."""
+    """A guide that breaks on its `when`-th use: in sampling ("mask", while filling its token
+    bitmask) or after it ("advance"); until then it allows every token."""
 
     def __init__(self, when: str, after: int = 2) -> None:
         self.when = when
         self.left = after
-        self.done = False
 
-    def forced_token(self) -> int | None:
-        return None
-
-    def accepts(self, token_id: int) -> bool:
-        if self.when == "accepts" and self.left <= 0:
+    def fill_bitmask(self, bitmask_W: torch.Tensor) -> None:
+        if self.when == "mask" and self.left <= 0:
             raise RuntimeError("guide cannot follow its schema")
-        return True
-
-    def fallback_token(self) -> int:
-        return 0
+        bitmask_W.fill_(-1)  # every bit set: all tokens allowed
 
     def advance(self, token_id: int) -> None:
         self.left -= 1
@@ -91,7 +85,7 @@ POISONS = {
     "forward": ([1, POISON_TOKEN, 2], SamplingParams(temperature=0.0, max_tokens=10)),
     "bias beyond vocab": ([5, 6], SamplingParams(temperature=1.0, logit_bias={5000: 1.0})),
     "guide in sampling": ([7, 8], SamplingParams(
-        temperature=0.7, max_tokens=10, guide_factory=lambda: RaisingGuide("accepts"))),
+        temperature=0.7, max_tokens=10, guide_factory=lambda: RaisingGuide("mask"))),
     "guide after sampling": ([9], SamplingParams(
         temperature=0.0, max_tokens=10, guide_factory=lambda: RaisingGuide("advance"))),
 }  # fmt: skip

@@ -78,31 +78,55 @@ def test_logprobs_are_raw_log_softmax_with_top_alternatives() -> None:
 
 
 class OnlyOdd:
-    """A guide that accepts odd token ids only."""
+    """A guide that allows odd token ids only."""
 
-    done = False
-
-    def forced_token(self) -> int | None:
-        return None
-
-    def accepts(self, token_id: int) -> bool:
-        return token_id % 2 == 1
-
-    def fallback_token(self) -> int:
-        return 1
+    def fill_bitmask(self, bitmask_W: torch.Tensor) -> None:
+        bitmask_W.fill_(int.from_bytes(bytes([0xAA] * 4), "little", signed=True))
 
     def advance(self, token_id: int) -> None:
         pass
 
 
-def test_guided_rows_take_the_best_accepted_token() -> None:
+class OnlyStop:
+    """A guide that allows token 0 only (a finished grammar waiting for its stop token)."""
+
+    def fill_bitmask(self, bitmask_W: torch.Tensor) -> None:
+        bitmask_W.zero_()
+        bitmask_W[0] = 1
+
+    def advance(self, token_id: int) -> None:
+        pass
+
+
+def test_guided_rows_sample_within_the_allowed_tokens() -> None:
     logits = torch.tensor([[0.0, 1.0, 9.0, 3.0, 8.0]])
     seq = Sequence("r", 0, [1], SamplingParams(temperature=0.0), max_tokens=4)
     seq.guide = OnlyOdd()
     assert sample(logits, [SampleRow(seq)])[0].token_id == 3
     seq_top1 = Sequence("r", 0, [1], SamplingParams(temperature=1.0, top_k=1, seed=0), 4)
     seq_top1.guide = OnlyOdd()
-    assert sample(logits, [SampleRow(seq_top1)])[0].token_id == 1  # support empty -> fallback
+    assert sample(logits, [SampleRow(seq_top1)])[0].token_id == 3  # top-k within the mask
+    draws = set()
+    for seed in range(40):
+        free = Sequence("r", 0, [1], SamplingParams(temperature=5.0, seed=seed), 4)
+        free.guide = OnlyOdd()
+        draws.add(sample(logits, [SampleRow(free)])[0].token_id)
+    assert draws == {1, 3}
+
+
+def test_a_guide_beats_a_ban_that_leaves_nothing() -> None:
+    logits = torch.tensor([[0.0, 1.0, 9.0]])
+    seq = Sequence("r", 0, [1], SamplingParams(temperature=0.0), max_tokens=4)
+    seq.guide = OnlyStop()
+    assert sample(logits, [SampleRow(seq, banned=frozenset({0}))])[0].token_id == 0
+
+
+def test_guided_and_free_rows_share_a_batch() -> None:
+    logits = torch.tensor([[0.0, 1.0, 9.0, 3.0], [0.0, 1.0, 9.0, 3.0]])
+    guided = Sequence("r", 0, [1], SamplingParams(temperature=0.0), max_tokens=4)
+    guided.guide = OnlyOdd()
+    free = Sequence("r", 1, [1], SamplingParams(temperature=0.0), max_tokens=4)
+    assert [t.token_id for t in sample(logits, [SampleRow(guided), SampleRow(free)])] == [3, 2]
 
 
 def test_invalid_params_are_rejected_with_the_field_name() -> None:

@@ -41,7 +41,11 @@ def test_invalid_json_and_schema_are_400(server: LiveServer, client: OpenAI) -> 
         ({"top_logprobs": 2}, "top_logprobs"),
         ({"messages": [{"role": "user", "content": [
             {"type": "image_url", "image_url": {"url": "data:,"}}]}]}, "messages.0.content"),
-        ({"response_format": {"type": "json_object"}}, "response_format"),
+        ({"response_format": {"type": "xml"}}, "response_format"),
+        ({"response_format": {"type": "json_schema", "json_schema": {"name": "x", "strict": True,
+          "schema": {"type": "object", "not": {}}}}}, "response_format"),
+        ({"guided_regex": "a("}, "guided_regex"),
+        ({"structured_outputs": {"regex": "a", "choice": ["b"]}}, "structured_outputs"),
         ({"tools": [{"type": "function", "function": {"name": "f", "parameters": {
             "type": "object", "properties": {"x": {"type": "date"}}}}}],
           "tool_choice": "required"}, "tools.0.function.parameters"),

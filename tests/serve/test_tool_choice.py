@@ -1,90 +1,90 @@
-"""Forced tool calls: whatever the model prefers, the K2 parser reads valid calls back."""
+"""Forced tool calls: whatever the model prefers, the K2 parser reads schema-valid calls back."""
 
 import json
-import random
 
+import jsonschema
 import pytest
 
-from openk2.engine.guided import TokenTable
+from engine.walks import walk
+from openk2.engine.grammar import GrammarCompiler
 from openk2.serve import tool_choice as tc
 from openk2.tokenizer import default_tokenizer
 from openk2.tokenizer.parse import parse_output
 
-TOOLS = (
-    ("get_weather", {"type": "object", "properties": {
-        "city": {"type": "string", "maxLength": 12},
+TOOLS = [
+    tc.ToolSpec("get_weather", {"type": "object", "required": ["city"], "properties": {
+        "city": {"type": "string", "maxLength": 60},
         "unit": {"enum": ["c", "f"]},
-        "when": {"type": "array", "items": {"type": "integer"}},
+        "when": {"type": "array", "maxItems": 9, "items": {"type": "integer", "maximum": 9}},
     }}),
-    ("get", {"type": "object", "properties": {"q": {"type": ["string", "null"]}}}),
-    ("noop", tc.EMPTY_OBJECT),
-)  # fmt: skip
+    tc.ToolSpec("get", {"type": "object", "properties": {"q": {"type": ["string", "null"]}},
+                        "additionalProperties": False}),
+    tc.ToolSpec("noop", tc.EMPTY_OBJECT),
+]  # fmt: skip
+SCHEMAS = {t.name: t.parameters for t in TOOLS}
 
 
 @pytest.fixture(scope="module")
-def plan_parts() -> tuple[object, dict[str, int], TokenTable]:
-    tok = default_tokenizer()
-    table = TokenTable.build(tok.vocab_size, tok.token_bytes, tok.is_special)
-    return tok, tc.marker_ids(tok.token_id), table
+def tok() -> object:
+    return default_tokenizer()
 
 
-def drive(guide: object, rng: random.Random, vocab: int, markers: list[int]) -> list[int]:
-    """A 'model' that proposes random tokens and markers; the guide decides what is taken."""
-    out: list[int] = []
-    for _ in range(2000):
-        if guide.done:  # type: ignore[attr-defined]
-            return out
-        token = guide.forced_token()  # type: ignore[attr-defined]
-        if token is None:
-            tries = [rng.randrange(vocab) for _ in range(300)] + markers
-            rng.shuffle(tries)
-            token = next((t for t in tries if guide.accepts(t)), guide.fallback_token())  # type: ignore[attr-defined]
-        guide.advance(token)  # type: ignore[attr-defined]
-        out.append(token)
-    raise AssertionError("the guide did not finish")
+@pytest.fixture(scope="module")
+def compiler(tok: object) -> GrammarCompiler:
+    return GrammarCompiler(tok)  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize("seed", range(12))
-def test_random_proposals_always_yield_parseable_calls(plan_parts: tuple, seed: int) -> None:
-    tok, ids, table = plan_parts
-    rng = random.Random(seed)
-    thinking = seed % 2 == 0
-    plan = tc.GuidePlan(
-        ids, table, reasoning_budget=8 if thinking else None,
-        banned_in_reasoning=frozenset(ids[m] for m in tc.TOOL_MARKERS), tools=TOOLS,
-        first_index=3, max_calls=3,
-    )  # fmt: skip
-    out = drive(tc.ToolCallGuide(plan), rng, tok.vocab_size, list(ids.values()))
-    assert out[-1] == tok.im_end_id
-    result = parse_output(tok.decode(out[:-1]), thinking=thinking)
+def calls_of(tok: object, ids: list[int], thinking: bool) -> list[dict]:
+    assert ids[-1] in tok.stop_ids  # type: ignore[attr-defined]
+    result = parse_output(tok.decode(ids[:-1]), thinking=thinking)  # type: ignore[attr-defined]
     assert not [e for e in result.errors if e.kind != "unterminated_reasoning"], result.errors
-    assert 1 <= len(result.tool_calls) <= 3
-    for i, call in enumerate(result.openai_tool_calls()):
+    return result.openai_tool_calls()
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_random_models_always_make_parseable_schema_valid_calls(
+    tok: object, compiler: GrammarCompiler, seed: int
+) -> None:
+    thinking = seed % 2 == 0
+    budget = 8 if thinking else None
+    grammar = compiler.compile(tc.tool_call_grammar(TOOLS, 3, 3, budget))
+    ids = walk(grammar.matcher(), tok, seed)
+    calls = calls_of(tok, ids, thinking)
+    assert 1 <= len(calls) <= 3
+    for i, call in enumerate(calls):
         name = call["function"]["name"]
         assert call["id"] == f"functions.{name}:{3 + i}"
-        args = json.loads(call["function"]["arguments"])
-        assert set(args) == set(dict(TOOLS)[name].get("properties", {}))
+        jsonschema.validate(json.loads(call["function"]["arguments"]), SCHEMAS[name])
+    if thinking:
+        think_end = tok.token_id(tc.THINK_END)  # type: ignore[attr-defined]
+        assert ids.index(think_end) <= budget  # reasoning ended within its budget
 
 
-def test_several_calls_happen_when_allowed(plan_parts: tuple) -> None:
-    tok, ids, table = plan_parts
-    counts = set()
-    for seed in range(30):
-        plan = tc.GuidePlan(ids, table, tools=TOOLS, max_calls=3)
-        out = drive(tc.ToolCallGuide(plan), random.Random(seed), tok.vocab_size, list(ids.values()))
-        counts.add(len(parse_output(tok.decode(out[:-1]), thinking=False).tool_calls))
+def test_several_calls_happen_when_allowed(tok: object, compiler: GrammarCompiler) -> None:
+    grammar = compiler.compile(tc.tool_call_grammar(TOOLS, 0, 3, None))
+    counts = {len(calls_of(tok, walk(grammar.matcher(), tok, seed), False)) for seed in range(24)}
     assert counts == {1, 2, 3}
 
 
-def test_json_reply_guide_and_errors(plan_parts: tuple) -> None:
-    tok, ids, table = plan_parts
-    schema = dict(TOOLS)["get_weather"]
-    plan = tc.GuidePlan(ids, table)
-    out = drive(tc.json_reply_guide(plan, schema), random.Random(1), tok.vocab_size, [])
-    assert set(json.loads(tok.decode(out[:-1]))) == {"city", "unit", "when"}
+def test_a_named_tool_is_the_only_one_called(tok: object, compiler: GrammarCompiler) -> None:
+    grammar = compiler.compile(tc.tool_call_grammar(TOOLS[:1], 5, 1, None))
+    for seed in range(4):
+        (call,) = calls_of(tok, walk(grammar.matcher(), tok, seed), False)
+        assert call["id"] == "functions.get_weather:5"
+
+
+def test_reasoning_holds_no_special_tokens(tok: object, compiler: GrammarCompiler) -> None:
+    grammar = compiler.compile(tc.reply_grammar('"ok"', 30))
+    ids = walk(grammar.matcher(), tok, 0)
+    think_end = ids.index(tok.token_id(tc.THINK_END))  # type: ignore[attr-defined]
+    assert not any(tok.is_special(t) for t in ids[:think_end])  # type: ignore[attr-defined]
+    assert tok.decode(ids[think_end + 1 : -1]) == "ok"  # type: ignore[attr-defined]
+
+
+def test_bad_plans_and_the_call_counter() -> None:
     with pytest.raises(ValueError, match="at least one tool"):
-        tc.ToolCallGuide(plan)
-    assert (
-        tc.next_tool_call_index([{"role": "assistant", "tool_calls": [{}, {}]}, {"role": "user"}])
-        == 2
-    )
+        tc.tool_call_grammar([], 0, 1, None)
+    with pytest.raises(ValueError, match="max_calls"):
+        tc.tool_section_rules(TOOLS, 0, 0)
+    history = [{"role": "assistant", "tool_calls": [{}, {}]}, {"role": "user"}]
+    assert tc.next_tool_call_index(history) == 2

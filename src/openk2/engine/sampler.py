@@ -4,20 +4,19 @@ and logprobs.
 Every random draw comes from the sequence's own generator, so a seeded sequence repeats exactly
 whatever else is in the batch. Free rows sample by inverse CDF, restricted to their top-p
 nucleus by rejection (`top_p.py`).
-Guided rows use the exponential-race form of the Gumbel-max trick, token = argmax(log p - log q)
-with q ~ Exp(1): scanning those scores in descending order for the first token the guide accepts
-samples exactly from the renormalised allowed distribution, without a vocabulary-wide mask.
+Guided rows (structured outputs) first get their grammar's token mask (`guided.py`), so every
+filter and draw below works within the allowed tokens, exactly as for a free row.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 
+from openk2.engine.guided import mask_guided_rows
 from openk2.engine.sequence import Sequence, TokenLogprob
-from openk2.engine.top_p import apply_top_p, draw_in_nucleus
+from openk2.engine.top_p import draw_in_nucleus
 
 _NEG_INF = float("-inf")
 
@@ -40,22 +39,23 @@ def sample(logits_RV: torch.Tensor, rows: list[SampleRow]) -> list[TokenLogprob]
         for r, row in enumerate(rows):
             _adjust_row(scores_RV[r], row)
     seqs = [row.seq for row in rows]
+    guided = [r for r, s in enumerate(seqs) if s.guide is not None]
+    if guided:
+        guides = [seqs[r].guide for r in guided]
+        scores_RV = mask_guided_rows(scores_RV, logits_RV, guided, guides)  # type: ignore[arg-type]
     scores_RV = _filtered_scores(scores_RV, seqs)
     tokens = [0] * len(seqs)
     _draw_free_rows(scores_RV, seqs, tokens)
-    greedy = [r for r, s in enumerate(seqs) if s.params.greedy and s.guide is None]
+    greedy = [r for r, s in enumerate(seqs) if s.params.greedy]
     if greedy:  # top-p always keeps the best token
         for r, token in zip(greedy, scores_RV[greedy].argmax(dim=1).tolist(), strict=True):
             tokens[r] = token
-    for r, seq in enumerate(seqs):
-        if seq.guide is not None:
-            tokens[r] = _guided(_nucleus_scores(scores_RV[r], seq.params.top_p), seq)
     return _logprobs(logits_RV, tokens, [s.params.logprobs for s in seqs])
 
 
 def _draw_free_rows(scores_RV: torch.Tensor, seqs: list[Sequence], tokens: list[int]) -> None:
-    """Sample the unguided, non-greedy rows (in place into `tokens`)."""
-    free = [r for r, s in enumerate(seqs) if not s.params.greedy and s.guide is None]
+    """Sample the non-greedy rows (in place into `tokens`)."""
+    free = [r for r, s in enumerate(seqs) if not s.params.greedy]
     if not free:
         return
     top_p = torch.tensor([seqs[r].params.top_p for r in free], device=scores_RV.device)
@@ -111,14 +111,6 @@ def _filtered_scores(scores_RV: torch.Tensor, seqs: list[Sequence]) -> torch.Ten
     return scores_RV
 
 
-def _nucleus_scores(scores_V: torch.Tensor, top_p: float) -> torch.Tensor:
-    """One row's scores with everything outside its top-p nucleus at -inf."""
-    if top_p >= 1.0:
-        return scores_V
-    p_R = torch.tensor([top_p], device=scores_V.device)
-    return apply_top_p(scores_V[None], p_R)[0]
-
-
 def apply_top_k(scores_RV: torch.Tensor, k_R: torch.Tensor) -> torch.Tensor:
     """Set all but each row's k highest scores to -inf (k = 0 keeps the row unchanged)."""
     vocab = scores_RV.shape[1]
@@ -135,29 +127,6 @@ def apply_min_p(scores_RV: torch.Tensor, p_R: torch.Tensor) -> torch.Tensor:
     """
     floor_R1 = scores_RV.amax(dim=1, keepdim=True) + p_R.to(scores_RV.dtype).log()[:, None]
     return scores_RV.masked_fill(scores_RV < floor_R1, _NEG_INF)
-
-
-def _guided(scores_V: torch.Tensor, seq: Sequence) -> int:
-    guide = seq.guide
-    assert guide is not None
-    forced = guide.forced_token()
-    if forced is not None:
-        return forced
-    if not seq.params.greedy:
-        noise_V = torch.empty(scores_V.shape[0]).exponential_(generator=seq.generator)
-        scores_V = scores_V - noise_V.to(scores_V.device).log()
-    return _first_accepted(scores_V, guide.accepts, guide.fallback_token)
-
-
-def _first_accepted(
-    scores_V: torch.Tensor, accepts: Callable[[int], bool], fallback: Callable[[], int]
-) -> int:
-    """Best-scoring token the guide accepts; the guide's fallback if none in the support does."""
-    finite = max(int(torch.isfinite(scores_V).sum()), 1)
-    for token_id in scores_V.argsort(descending=True)[:finite].tolist():
-        if accepts(token_id):
-            return token_id
-    return fallback()
 
 
 def _logprobs(

@@ -68,7 +68,7 @@ class SamplingParams:
     banned_token_ids: list[int] = field(default_factory=list)
     """Tokens that may never be sampled (the tool-call section marker under tool_choice=none)."""
     guide_factory: Callable[[], TokenGuide] | None = None
-    """Builds one constrained-decoding guide per sequence (forced tool calls); None = free."""
+    """Builds one guide per sequence (`engine.grammar.Grammar.matcher`); None = unconstrained."""
 
     def __post_init__(self) -> None:
         _check(self.temperature >= 0.0, "temperature", "temperature must be >= 0")

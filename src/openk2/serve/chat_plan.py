@@ -6,18 +6,17 @@ All request checks that need the tokenizer or the model live here, so every clie
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from openk2.engine import json_automaton as ja
-from openk2.engine.guided import TokenGuide
+from openk2.engine.grammar import Grammar, GrammarError
 from openk2.engine.llm_engine import ContextLengthError
 from openk2.engine.sampling_params import SamplingParamError, SamplingParams
 from openk2.serve import tool_choice as tc
 from openk2.serve.errors import BadRequestError
 from openk2.serve.protocol import ChatCompletionRequest, MediaPart, SamplingFields
 from openk2.serve.state import ServerState
+from openk2.serve.structured import USER_GRAMMAR, OutputConstraint, requested_constraint
 from openk2.tokenizer.chat import encode_chat
 from openk2.tokenizer.parse import ToolCatalog
 
@@ -25,7 +24,6 @@ THINKING_DEFAULTS = (1.0, 0.95)
 """K2.6 official sampling with thinking on: temperature 1.0, top_p 0.95."""
 INSTANT_DEFAULTS = (0.6, 0.95)
 """K2.6 official sampling in instant mode (thinking off)."""
-GuideFactory = Callable[[], TokenGuide]
 MAX_PARALLEL_FORCED_CALLS = 4
 MAX_FORCED_REASONING = 128
 
@@ -177,63 +175,73 @@ def _constrain(
     thinking: bool,
     max_tokens: int,
 ) -> None:
-    """Logprobs, tool_choice and response_format: bans and guides on `params`."""
+    """Logprobs, tool_choice and structured outputs: bans and the grammar on `params`."""
     if req.top_logprobs is not None and not req.logprobs:
         raise BadRequestError("top_logprobs requires logprobs=true", param="top_logprobs")
     params.logprobs = (req.top_logprobs or 0) if req.logprobs else None
     if choice == "none" and req.tools:
         params.banned_token_ids = [state.tokenizer.token_id(tc.SECTION_BEGIN)]
-    if choice in ("none", "auto") and not req.response_format:
-        return
-    plan = _guide_plan(state, thinking, max_tokens)
-    if choice not in ("none", "auto"):
-        params.guide_factory = _tool_guide_factory(plan, req, messages, choice)
-    else:
-        params.guide_factory = _response_format_factory(plan, req.response_format or {})
-
-
-def _guide_plan(state: ServerState, thinking: bool, max_tokens: int) -> tc.GuidePlan:
-    tok = state.tokenizer
-    ids = tc.marker_ids(tok.token_id)
-    banned = frozenset([*tok.stop_ids, *(ids[m] for m in tc.TOOL_MARKERS)])
     budget = min(MAX_FORCED_REASONING, max_tokens // 4) if thinking else None
-    return tc.GuidePlan(ids, state.token_table, budget, banned)
+    if choice not in ("none", "auto"):
+        text = tc.reply_grammar(tc.TOOL_SECTION, budget) + _tool_rules(req, messages, choice)
+        params.guide_factory = compile_grammar(state, text, "tools").matcher
+        return
+    constraint = requested_constraint(req)
+    if constraint is None:
+        return
+    tools = _tool_rules(req, messages, choice) if choice == "auto" else ""
+    params.guide_factory = constraint_grammar(state, constraint, budget, tools).matcher
 
 
-def _tool_guide_factory(
-    plan: tc.GuidePlan, req: ChatCompletionRequest, messages: list[dict[str, Any]], choice: str
-) -> GuideFactory:
-    tools = [(t.function.name, t.function.parameters or tc.EMPTY_OBJECT) for t in req.tools or []]
+def constraint_grammar(
+    state: ServerState, constraint: OutputConstraint, reasoning_budget: int | None,
+    tool_rules: str = "",
+) -> Grammar:  # fmt: skip
+    """The compiled reply grammar for a structured-output constraint (400 if it cannot be);
+    with `tool_rules` (tool_choice auto) the reply may be a tool-call section instead."""
+    body = f"({constraint.body} | {tc.TOOL_SECTION})" if tool_rules else constraint.body
+    text = tc.reply_grammar(body, reasoning_budget) + tool_rules
+    nested = {USER_GRAMMAR: constraint.user_grammar} if constraint.user_grammar else None
+    try:
+        return state.grammars.compile(text, nested)
+    except GrammarError as exc:
+        param = "tools" if tool_rules and _is_tool_error(state, tool_rules) else constraint.param
+        raise BadRequestError(f"Unsupported {param}: {exc}", param=param) from exc
+
+
+def _is_tool_error(state: ServerState, tool_rules: str) -> bool:
+    """Whether the tools alone fail to compile (so a 400 names `tools`, not the format)."""
+    try:
+        state.grammars.compile(tc.reply_grammar(tc.TOOL_SECTION, None) + tool_rules)
+    except GrammarError:
+        return True
+    return False
+
+
+def compile_grammar(
+    state: ServerState, text: str, param: str, nested: dict[str, str] | None = None
+) -> Grammar:
+    """Compile (or fetch from the cache) at the door: a grammar that cannot be is a 400."""
+    try:
+        return state.grammars.compile(text, nested)
+    except GrammarError as exc:
+        raise BadRequestError(f"Unsupported {param}: {exc}", param=param) from exc
+
+
+def _tool_rules(req: ChatCompletionRequest, messages: list[dict[str, Any]], choice: str) -> str:
+    """The `tool_section` rules for the tools this request may call ("" when it has none)."""
+    tools = [
+        tc.ToolSpec(t.function.name, t.function.parameters or tc.EMPTY_OBJECT,
+                    lenient=t.function.strict is not True)
+        for t in req.tools or []
+    ]  # fmt: skip
     if choice.startswith("function:"):
-        tools = [t for t in tools if t[0] == choice.removeprefix("function:")]
-    parallel = choice == "required" and req.parallel_tool_calls is not False
-    full = tc.GuidePlan(
-        plan.ids, plan.table, plan.reasoning_budget, plan.banned_in_reasoning, tuple(tools),
-        tc.next_tool_call_index(messages), MAX_PARALLEL_FORCED_CALLS if parallel else 1,
-    )  # fmt: skip
-    _check_schemas([schema for _, schema in tools], "tools")
-    return lambda: tc.ToolCallGuide(full)
-
-
-def _response_format_factory(plan: tc.GuidePlan, fmt: dict[str, Any]) -> GuideFactory | None:
-    kind = fmt.get("type")
-    if kind == "text":
-        return None
-    if kind != "json_schema" or not isinstance(fmt.get("json_schema", {}).get("schema"), dict):
-        raise BadRequestError(
-            "response_format must be {'type': 'text'} or {'type': 'json_schema', "
-            "'json_schema': {'schema': {...}}}",
-            param="response_format",
-        )
-    schema = fmt["json_schema"]["schema"]
-    _check_schemas([schema], "response_format")
-    return lambda: tc.json_reply_guide(plan, schema)
-
-
-def _check_schemas(schemas: list[dict[str, Any]], param: str) -> None:
-    """Fail fast (400) on schemas the guided decoder cannot follow."""
-    for schema in schemas:
-        try:
-            ja.check_schema(schema)
-        except ValueError as exc:
-            raise BadRequestError(f"Unsupported JSON schema: {exc}", param=param) from exc
+        tools = [t for t in tools if t.name == choice.removeprefix("function:")]
+    if not tools:
+        return ""
+    forced_one = choice.startswith("function:") or req.parallel_tool_calls is False
+    max_calls = 1 if forced_one else MAX_PARALLEL_FORCED_CALLS
+    try:
+        return tc.tool_section_rules(tools, tc.next_tool_call_index(messages), max_calls)
+    except GrammarError as exc:
+        raise BadRequestError(f"Unsupported tools: {exc}", param="tools") from exc

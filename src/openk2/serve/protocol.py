@@ -3,7 +3,8 @@
 Unknown request fields are ignored, as OpenAI-compatible servers commonly do, so clients that
 send newer options still work; fields we accept but cannot honour are rejected in `serving.py`
 with a 400 that names them. K2.6 extensions: `thinking`, `chat_template_kwargs`,
-`reasoning_content` (also read as `reasoning`), `top_k`, `min_tokens`, `ignore_eos`.
+`reasoning_content` (also read as `reasoning`), `top_k`, `min_tokens`, `ignore_eos`; vLLM's
+structured-output fields (`structured_outputs`, `guided_*`).
 """
 
 from __future__ import annotations
@@ -171,6 +172,26 @@ class SamplingFields(_Request):
     ) = None
     ignore_eos: bool = False
     user: str | None = None
+    # structured outputs (`serve/structured.py`): OpenAI's field, then vLLM's extra body fields
+    response_format: dict[str, Any] | None = None
+    structured_outputs: dict[str, Any] | None = None
+    guided_json: dict[str, Any] | str | None = None
+    guided_regex: str | None = None
+    guided_choice: list[str] | None = None
+    guided_grammar: str | None = None
+
+    @field_validator("response_format")
+    @classmethod
+    def _valid_format(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        if value is None:
+            return None
+        try:
+            _RESPONSE_FORMAT.validate_python(value)
+        except ValidationError as exc:  # locations start with the tag: drop it
+            tag = value.get("type")
+            errors = [{**e, "loc": e["loc"][e["loc"][:1] == (tag,) :]} for e in exc.errors()]
+            raise ValueError(describe(errors)[1]) from None
+        return value
 
     @property
     def stop_list(self) -> list[str]:
@@ -189,21 +210,6 @@ class ChatCompletionRequest(SamplingFields):
     top_logprobs: Annotated[int, Field(ge=0, le=MAX_TOP_LOGPROBS)] | None = None
     thinking: ThinkingOption | None = None
     chat_template_kwargs: dict[str, Any] | None = None
-    response_format: dict[str, Any] | None = None
-    """Kept as the client's dict (chat_plan reads it); its shape is checked here."""
-
-    @field_validator("response_format")
-    @classmethod
-    def _valid_format(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
-        if value is None:
-            return None
-        try:
-            _RESPONSE_FORMAT.validate_python(value)
-        except ValidationError as exc:  # locations start with the tag: drop it
-            tag = value.get("type")
-            errors = [{**e, "loc": e["loc"][e["loc"][:1] == (tag,) :]} for e in exc.errors()]
-            raise ValueError(describe(errors)[1]) from None
-        return value
 
 
 class CompletionRequest(SamplingFields):

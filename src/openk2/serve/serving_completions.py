@@ -17,7 +17,7 @@ from fastapi.responses import JSONResponse, Response
 
 from openk2.engine.outputs import RequestOutput
 from openk2.engine.sampling_params import SamplingParams
-from openk2.serve.chat_plan import check_length, sampling_params
+from openk2.serve.chat_plan import check_length, constraint_grammar, sampling_params
 from openk2.serve.errors import BadRequestError, UnavailableError, from_engine, in_stream
 from openk2.serve.protocol import (
     Completion,
@@ -29,6 +29,7 @@ from openk2.serve.protocol import (
 )
 from openk2.serve.sse import DONE, ClientDisconnected, event_stream, sse, unless_disconnected
 from openk2.serve.state import ServerState
+from openk2.serve.structured import requested_constraint
 
 MAX_PROMPTS = 64
 
@@ -67,6 +68,9 @@ def _plan(state: ServerState, req: CompletionRequest, ids: list[int]) -> Run:
     params = sampling_params(
         state, req, TEXT_DEFAULTS, max_tokens, logprobs=req.logprobs, skip_special_tokens=True
     )
+    constraint = requested_constraint(req)
+    if constraint is not None:
+        params.guide_factory = constraint_grammar(state, constraint, None).matcher
     return ids, params
 
 

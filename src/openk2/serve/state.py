@@ -8,7 +8,7 @@ from functools import cached_property
 from typing import Any
 
 from openk2.engine.async_engine import AsyncLLMEngine
-from openk2.engine.guided import TokenTable
+from openk2.engine.grammar import GrammarCompiler
 from openk2.serve.errors import AuthenticationError, NotFoundError, OverloadedError
 from openk2.serve.metrics import ServerMetrics
 
@@ -66,10 +66,9 @@ class ServerState:
         return self.engine.engine.max_model_len
 
     @cached_property
-    def token_table(self) -> TokenTable:
-        """Every token's text, built on first use by a forced tool call."""
-        tok = self.tokenizer
-        return TokenTable.build(tok.vocab_size, tok.token_bytes, tok.is_special)
+    def grammars(self) -> GrammarCompiler:
+        """Structured-output grammars for this tokenizer, built on first use (cached by text)."""
+        return GrammarCompiler(self.tokenizer, self.engine.engine.vocab_size)
 
     def check_model(self, name: str) -> None:
         if name not in self.served_model_names:

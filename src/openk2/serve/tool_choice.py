@@ -1,25 +1,25 @@
-"""Forced tool calls (`tool_choice="required"` or a named function) and JSON-schema replies.
+"""Grammars for K2.6 replies that must take a shape: forced tool calls and structured content.
 
 Servers guarantee these with structured decoding rather than hoping the model complies; openk2
 does the same in K2.6's own wire format, so the output goes through the normal tool-call parser.
-After optional reasoning (ended by `</think>` or a token budget) the tool-call guide produces
+After optional reasoning (ended by `</think>` or a token budget) a forced tool call is
 
     <|tool_calls_section_begin|><|tool_call_begin|>functions.NAME:IDX<|tool_call_argument_begin|>
     {compact JSON matching the tool's parameters}<|tool_call_end|> ... <|tool_calls_section_end|>
-    <|im_end|>
 
-forcing every marker and key, and letting the model choose the function name (required), the
-argument values and, when parallel calls are allowed, whether another call follows.
+with every marker a special token (never the same text spelled in ordinary tokens), then a stop
+token. The model chooses the function (under `required`), the argument values and, when
+parallel calls are allowed, whether another call follows; call ids count on from the calls
+earlier turns made.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from openk2.engine import json_automaton as ja
-from openk2.engine.guided import FreePiece, Piece, PieceGuide, TextPiece, TokenPiece, TokenTable
+from openk2.engine.grammar import json_rule, string_literal
 
 THINK_END = "</think>"
 SECTION_BEGIN = "<|tool_calls_section_begin|>"
@@ -27,84 +27,70 @@ SECTION_END = "<|tool_calls_section_end|>"
 CALL_BEGIN = "<|tool_call_begin|>"
 ARG_BEGIN = "<|tool_call_argument_begin|>"
 CALL_END = "<|tool_call_end|>"
-IM_END = "<|im_end|>"
-MARKERS = (THINK_END, SECTION_BEGIN, SECTION_END, CALL_BEGIN, ARG_BEGIN, CALL_END, IM_END)
 TOOL_MARKERS = (SECTION_BEGIN, SECTION_END, CALL_BEGIN, ARG_BEGIN, CALL_END)
 EMPTY_OBJECT: dict[str, Any] = {"type": "object", "properties": {}}
+TOOL_SECTION = "tool_section"
+"""The rule name of a whole tool-call section."""
 
 
 @dataclass(frozen=True, slots=True)
-class GuidePlan:
-    """What a guided reply may contain; shared by all sequences of one request."""
+class ToolSpec:
+    """A function the model may be forced to call."""
 
-    ids: dict[str, int]
-    """Marker -> token id (see MARKERS)."""
-    table: TokenTable
-    reasoning_budget: int | None = None
-    """Tokens of free reasoning before `</think>` is forced; None when thinking is off."""
-    banned_in_reasoning: frozenset[int] = frozenset()
-    tools: tuple[tuple[str, dict[str, Any]], ...] = ()
-    """(function name, parameters schema) of the functions that may be called."""
-    first_index: int = 0
-    """Global index of the first call (ids are functions.NAME:IDX, counted per conversation)."""
-    max_calls: int = 1
-
-    def reasoning(self) -> list[Piece]:
-        if self.reasoning_budget is None:
-            return []
-        end = self.ids[THINK_END]
-        return [FreePiece(end, self.reasoning_budget, self.banned_in_reasoning)]
-
-    def token(self, marker: str) -> TokenPiece:
-        return TokenPiece([self.ids[marker]])
+    name: str
+    parameters: dict[str, Any]
+    """JSON Schema of the arguments (an object schema)."""
+    lenient: bool = False
+    """Ignore schema keywords the engine cannot enforce (the tool is not `strict`)."""
 
 
-class ToolCallGuide(PieceGuide):
-    """Reasoning, then a tool-call section with one or more schema-valid calls."""
+def reply_grammar(body: str, reasoning_budget: int | None) -> str:
+    """Lark text: optional bounded reasoning, `</think>`, then the rule `body` as the reply.
 
-    def __init__(self, plan: GuidePlan) -> None:
-        if not plan.tools:
-            raise ValueError("a forced tool call needs at least one tool")
-        self._plan = plan
-        self._schemas = dict(plan.tools)
-        self._calls = 0
-        self._name_piece: TextPiece | None = None
-        self._more_piece: TokenPiece | None = None
-        pieces = [*plan.reasoning(), plan.token(SECTION_BEGIN), *self._call_pieces()]
-        super().__init__(pieces, plan.ids[IM_END])
-
-    def on_done(self, piece: Piece) -> None:
-        """The chosen name decides the argument schema; CALL_BEGIN starts another call."""
-        if piece is self._name_piece:
-            name = piece.text.removeprefix("functions.").rsplit(":", 1)[0]
-            schema = self._schemas[name] or EMPTY_OBJECT
-            self.pieces.insert(1, TextPiece(self._plan.table, ja.start(schema)))
-        elif piece is self._more_piece and piece.chosen == self._plan.ids[CALL_BEGIN]:
-            self.pieces = self._call_pieces(with_begin=False)
-
-    def _call_pieces(self, with_begin: bool = True) -> list[Piece]:
-        """Pieces of one call up to its end marker, then the next-call-or-end choice."""
-        plan = self._plan
-        index = plan.first_index + self._calls
-        self._calls += 1
-        names = [f"functions.{name}:{index}" for name, _ in plan.tools]
-        self._name_piece = TextPiece(plan.table, ja.start_choice(names))
-        pieces: list[Piece] = [plan.token(CALL_BEGIN)] if with_begin else []
-        pieces += [self._name_piece, plan.token(ARG_BEGIN), plan.token(CALL_END)]
-        more = [CALL_BEGIN, SECTION_END] if self._calls < plan.max_calls else [SECTION_END]
-        self._more_piece = TokenPiece([plan.ids[m] for m in more])
-        return [*pieces, self._more_piece, plan.token(IM_END)]
+    Reasoning text cannot contain special tokens, so no tool marker or stop token appears in it.
+    """
+    if reasoning_budget is None:
+        return f"start: {body}\n"
+    return (
+        f"start: reasoning {THINK_END} {body}\n"
+        f"reasoning[max_tokens={reasoning_budget}]: /(?s:.*)/\n"
+    )
 
 
-def json_reply_guide(plan: GuidePlan, schema: dict[str, Any]) -> PieceGuide:
-    """Reasoning, then content that is one JSON value matching `schema`, then `<|im_end|>`."""
-    body = TextPiece(plan.table, ja.start(schema))
-    return PieceGuide([*plan.reasoning(), body, plan.token(IM_END)], plan.ids[IM_END])
+def tool_call_grammar(
+    tools: list[ToolSpec], first_index: int, max_calls: int, reasoning_budget: int | None
+) -> str:
+    """Lark text for a reply that is a tool-call section of 1..max_calls calls to `tools`."""
+    return reply_grammar(TOOL_SECTION, reasoning_budget) + tool_section_rules(
+        tools, first_index, max_calls
+    )
 
 
-def marker_ids(token_id: Callable[[str], int]) -> dict[str, int]:
-    """Every marker's id via a tokenizer's `token_id(name)`; KeyError if one is missing."""
-    return {marker: int(token_id(marker)) for marker in MARKERS}
+def tool_section_rules(tools: list[ToolSpec], first_index: int, max_calls: int) -> str:
+    """Lark rules defining `tool_section` (for a grammar whose reply may also be a tool call)."""
+    if not tools:
+        raise ValueError("a forced tool call needs at least one tool")
+    if max_calls < 1:
+        raise ValueError("max_calls must be >= 1")
+    lines = [f"{TOOL_SECTION}: {SECTION_BEGIN} {_call_chain(max_calls)} {SECTION_END}\n"]
+    for i in range(max_calls):
+        names = " | ".join(f"fn_{i}_{t}" for t in range(len(tools)))
+        lines.append(f"call_{i}: {CALL_BEGIN} ({names}) {CALL_END}\n")
+        for t, tool in enumerate(tools):
+            call_id = string_literal(f"functions.{tool.name}:{first_index + i}")
+            lines.append(f"fn_{i}_{t}: {call_id} {ARG_BEGIN} args_{t}\n")
+    for t, tool in enumerate(tools):
+        schema = tool.parameters or EMPTY_OBJECT
+        lines.append(f"args_{t}: {json_rule(schema, lenient=tool.lenient)}\n")
+    return "".join(lines)
+
+
+def _call_chain(max_calls: int) -> str:
+    """`call_0 (call_1 (call_2)?)?`: calls in order, each one optional after the first."""
+    chain = ""
+    for i in range(max_calls - 1, 0, -1):
+        chain = f"(call_{i} {chain})?" if chain else f"(call_{i})?"
+    return f"call_0 {chain}".strip()
 
 
 def next_tool_call_index(messages: Iterable[dict[str, Any]]) -> int:
