@@ -55,7 +55,7 @@ class Run:
 
 def autocast(precision: str) -> contextlib.AbstractContextManager[Any]:
     """bf16 autocast on CPU when asked, else nothing."""
-    if precision == "bf16":
+    if precision == "bfloat16":
         return torch.autocast("cpu", dtype=torch.bfloat16)
     return contextlib.nullcontext()
 
