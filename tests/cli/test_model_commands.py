@@ -89,7 +89,7 @@ def test_generate_from_text_decodes_with_the_bundled_tokenizer() -> None:
 
 def test_generate_text_needs_a_tokenizer_that_fits_the_vocabulary(tmp_path: Path) -> None:
     too_big = ["generate", "--model", "debug", "--prompt", "hi"]
-    assert "vocabulary is 512" in runner.invoke(app, too_big).output
+    assert "vocab_size is 512" in runner.invoke(app, too_big).output
     both = ["generate", "--model", "debug", "--prompt", "hi", "--prompt-ids", "1"]
     assert "exactly one" in runner.invoke(app, both).output
 

@@ -172,7 +172,7 @@ def _text_tokenizer(path: Path | None, model: str, vocab_size: int) -> Tokenizer
         found = load_tokenizer(model_dir, path)
         check_vocab_fits(found.vocab_size, vocab_size, fix="pass a matching --tokenizer")
     except (OSError, ValueError) as exc:
-        raise typer.BadParameter(str(exc), param_hint="--tokenizer") from exc
+        raise typer.BadParameter(str(exc)) from exc
     return found
 
 
