@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 import torch
 from safetensors import safe_open
 from typer.testing import CliRunner
@@ -75,7 +76,8 @@ def test_bad_arguments_are_reported(tmp_path: Path) -> None:
 
 
 def test_generate_from_a_converted_preset_equals_generate_from_the_preset(tmp_path: Path) -> None:
-    args = ["convert", "--model", "debug", "--out", str(tmp_path), "--dtype", "float32", "--seed", "5"]
+    args = ["convert", "--model", "debug", "--out", str(tmp_path), "--dtype", "float32",
+            "--seed", "5"]
     assert runner.invoke(app, args).exit_code == 0
     outputs = []
     for model in ("debug", str(tmp_path)):
@@ -84,3 +86,11 @@ def test_generate_from_a_converted_preset_equals_generate_from_the_preset(tmp_pa
         assert result.exit_code == 0, result.output
         outputs.append(result.stdout.strip().splitlines()[0])
     assert outputs[0] == outputs[1] and len(outputs[0].split(",")) == 6
+
+
+def test_old_dtype_spelling_still_converts_with_a_deprecation_warning(tmp_path: Path) -> None:
+    args = ["convert", "--model", "debug", "--out", str(tmp_path / "o"), "--dtype", "fp32"]
+    with pytest.warns(FutureWarning, match="--dtype 'fp32' is deprecated; write 'float32'"):
+        result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert load_model(tmp_path / "o").lm_head.weight.dtype == torch.float32
