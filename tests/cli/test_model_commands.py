@@ -37,6 +37,15 @@ def test_inspect_reads_a_checkpoint_config(tmp_path: Path) -> None:
     result = runner.invoke(app, ["inspect", "--model", str(tmp_path)], env={"COLUMNS": "120"})
     assert result.exit_code == 0, result.output
     assert "169.27M total" in result.output
+    assert "tokenizer: none usable (model directory" in result.output
+
+
+def test_inspect_names_the_tokenizer_serve_would_use() -> None:
+    from openk2.embedded import model_dir
+
+    result = runner.invoke(app, ["inspect", "--model", str(model_dir())], env={"COLUMNS": "300"})
+    assert result.exit_code == 0, result.output
+    assert f"tokenizer: {model_dir() / 'tiktoken.model'} (model), 8192 ids" in result.output
 
 
 def test_inspect_errors_are_clear(tmp_path: Path) -> None:

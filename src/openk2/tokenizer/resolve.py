@@ -55,7 +55,7 @@ def resolve_tokenizer(
 ) -> TokenizerSource:
     """Apply the module's rule; raises TokenizerNotFoundError saying what is missing where."""
     if explicit is not None:
-        return _source(Path(explicit), "explicit", hint="")
+        return _source(Path(explicit), "explicit", hint=" (give its directory or the file)")
     if model_dir is not None:
         hint = "; pass --tokenizer (or data.tokenizer in a run file) or copy the tokenizer files in"
         return _source(Path(model_dir), "model", hint=hint)
@@ -67,10 +67,9 @@ def _source(path: Path, origin: TokenizerOrigin, *, hint: str) -> TokenizerSourc
         path = path.parent
     vocab = path / VOCAB_FILENAME if path.is_dir() else path
     if not vocab.is_file():
-        what = "tokenizer" if origin == "explicit" else "model directory"
-        raise TokenizerNotFoundError(
-            f"{what} {path} has no tokenizer: {VOCAB_FILENAME} is missing{hint}"
-        )
+        what = "has no tokenizer" if origin == "model" else "is not a tokenizer"
+        where = f"model directory {path} {what}:" if origin == "model" else f"{path} {what}:"
+        raise TokenizerNotFoundError(f"{where} {VOCAB_FILENAME} is missing{hint}")
     config = vocab.parent / CONFIG_FILENAME
     return TokenizerSource(vocab=vocab, config=config if config.is_file() else None, origin=origin)
 
