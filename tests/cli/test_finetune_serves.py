@@ -18,7 +18,6 @@ import yaml
 from typer.testing import CliRunner
 
 from openk2.cli import _register_commands, app
-from openk2.embedded import model_dir
 from openk2.embedded.server import local_server
 
 FACTS = {
@@ -39,7 +38,7 @@ def _user_files(tmp_path: Path) -> Path:
     ))  # fmt: skip
     run_file = tmp_path / "lora.yaml"
     run_file.write_text(yaml.safe_dump({
-        "model": {"path": str(model_dir())},
+        "model": {"path": "embedded"},
         "data": {"kind": "sft", "train_files": [str(chats)], "seq_len": 64, "pack": True},
         "optim": {"name": "adamw", "lr": 3.0e-3},
         "schedule": {"kind": "constant"},

@@ -41,7 +41,8 @@ class ModelSpec:
     preset: str | None = "debug"
     """A `openk2.model.config` preset (debug, tiny, small, ...); ignored when `path` is set."""
     path: str | None = None
-    """A saved model directory (openk2 safetensors layout) to start from instead of a preset."""
+    """A saved model directory (openk2 safetensors layout) to start from instead of a preset;
+    `openk2 train` also accepts `embedded`, the shipped model."""
     overrides: dict[str, Any] = field(default_factory=dict)
     """ModelConfig fields to override on the preset (e.g. vocab_size to match a tokenizer)."""
 
