@@ -1,7 +1,7 @@
 """Turn a finished training run into the shipped checkpoint: bf16 weights, config, tokenizer.
 
 The package carries the model in bf16 (about 21 MB for `tiny`); the server upcasts to its
-`--dtype` (fp32 by default) when it loads. The directory is written next to the target and
+`--dtype` (float32 by default) when it loads. The directory is written next to the target and
 swapped in at the end, so a failed export never leaves a half-written model in the package.
 """
 
