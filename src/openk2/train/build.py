@@ -28,7 +28,7 @@ from openk2.train.loop import Run
 from openk2.train.lora import apply_lora
 from openk2.train.optim.groups import GroupHyper, param_groups
 from openk2.train.optim.muon import MuonAdamW
-from openk2.train.text import TextCodec, load_codec
+from openk2.train.text import TextCodec, load_codec, tokenizer_source
 
 
 def seed_everything(seed: int) -> None:
@@ -97,7 +97,8 @@ def build_run(cfg: TrainConfig, *, codec: TextCodec | None = None) -> Run:
         torch.set_num_threads(cfg.threads)
     expand_files(cfg.data.train_files)  # fail on missing data before building anything
     seed_everything(cfg.seed)
-    codec = codec or load_codec(cfg)
+    tokenizer = None if codec else tokenizer_source(cfg)
+    codec = codec or load_codec(cfg, tokenizer)
     model = build_model_from_spec(cfg.model, cfg.seed)
     check_vocab(model, codec)
     if cfg.lora.enabled:
@@ -113,6 +114,7 @@ def build_run(cfg: TrainConfig, *, codec: TextCodec | None = None) -> Run:
         out_dir=Path(cfg.out_dir),
         qk_clip_tau=None if cfg.lora.enabled else cfg.optim.qk_clip_tau,
         router_bias_rate=0.0 if cfg.lora.enabled else cfg.optim.router_bias_rate,
+        tokenizer=tokenizer,
     )
     latest = latest_checkpoint(run.out_dir) if cfg.resume else None
     if latest is not None:

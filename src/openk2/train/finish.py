@@ -9,7 +9,6 @@ from openk2.train.checkpoint import latest_checkpoint, save_weights
 from openk2.train.loop import Run, checkpoint
 from openk2.train.lora import merge_lora
 from openk2.train.metrics import plot_loss
-from openk2.train.text import tokenizer_source
 
 
 def finish_run(run: Run) -> dict[str, Any]:
@@ -18,7 +17,7 @@ def finish_run(run: Run) -> dict[str, Any]:
     - a resumable checkpoint of the last step (so the run can be extended with more steps);
     - `final/`: a complete, servable model: openk2's safetensors layout with LoRA adapters
       merged into the base, config.json, and the run's tokenizer files (`tiktoken.model`,
-      `tokenizer_config.json`), whichever rule found them, bundled default included;
+      `tokenizer_config.json`) the data was encoded with, bundled default included;
     - `loss.png` from `metrics.jsonl`.
     """
     latest = latest_checkpoint(run.out_dir)
@@ -27,7 +26,8 @@ def finish_run(run: Run) -> dict[str, Any]:
     merged = merge_lora(run.model)
     final = run.out_dir / "final"
     save_weights(run.model, final)
-    copy_tokenizer(tokenizer_source(run.cfg), final)
+    if run.tokenizer is not None:
+        copy_tokenizer(run.tokenizer, final)
     metrics = run.out_dir / "metrics.jsonl"
     summary: dict[str, Any] = {"steps": run.step, "final_model": str(final)}
     if metrics.is_file() and metrics.stat().st_size:

@@ -41,11 +41,12 @@ def tokenizer_source(cfg: TrainConfig) -> TokenizerSource:
     return resolve_tokenizer(cfg.model.path, cfg.data.tokenizer)
 
 
-def load_codec(cfg: TrainConfig) -> TextCodec:
-    """Bind the run's tokenizer (see `tokenizer_source`) and the K2.6 chat template."""
+def load_codec(cfg: TrainConfig, source: TokenizerSource | None = None) -> TextCodec:
+    """Bind the run's tokenizer (`source`, default `tokenizer_source(cfg)`) and the K2.6 chat
+    template."""
     from openk2.tokenizer.chat import render_chat_segments
 
-    tok = tokenizer_source(cfg).load()
+    tok = (source or tokenizer_source(cfg)).load()
     data = cfg.data
 
     def render(
