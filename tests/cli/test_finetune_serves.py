@@ -46,6 +46,7 @@ def _user_files(tmp_path: Path) -> Path:
         "steps": 20,
         "batch_size": 1,
         "out_dir": str(tmp_path / "run"),
+        "threads": 1,  # on busy shared cores a second OpenMP thread spins: 8 s vs 70-170 s
     }))  # fmt: skip
     return run_file
 
