@@ -33,7 +33,7 @@ import torch
 
 from openk2.tokenizer import default_tokenizer
 from openk2.train import hooks
-from openk2.train.build import build_model, build_optimizer, seed_everything
+from openk2.train.build import build_model_from_spec, build_optimizer, seed_everything
 from openk2.train.config import DataConfig, ModelSpec, OptimConfig, TrainConfig
 from openk2.train.data import BatchLoader, PackedText
 from openk2.train.loop import Run, lm_loss_sum, train_step
@@ -101,7 +101,7 @@ def make_run(name: str, args: argparse.Namespace, rows: PackedText, steps: int) 
         seed=args.seed,
     )
     seed_everything(args.seed)
-    model = build_model(cfg.model, args.seed)
+    model = build_model_from_spec(cfg.model, args.seed)
     hooks.enable_recording(model, logits=True, load=True)
     loader = BatchLoader(rows, args.batch, seed=args.seed, shuffle=True)
     return Run(cfg=cfg, model=model, optimizer=build_optimizer(model, optim), loader=loader,

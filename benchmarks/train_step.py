@@ -58,17 +58,17 @@ def main() -> None:
     results: dict[str, float] = {}
     for record in (True, False):
         hooks.enable_recording(model, logits=record, load=True)
-        for precision in ("fp32", "bf16"):
+        for precision in ("float32", "bfloat16"):
             key = f"fwd_bwd_{precision}_{'eager_record' if record else 'sdpa'}"
             results[key] = best_of(args.reps, fwd_bwd(precision))
-    fwd_bwd("fp32")()
+    fwd_bwd("float32")()
     for name in ("muonclip", "adamw"):
         opt = build_optimizer(model, OptimConfig(name=name))  # type: ignore[arg-type]
         results[f"optimizer_step_{name}"] = best_of(args.reps, opt.step)
     tokens = args.batch * args.seq_len
     report = {k: round(v, 3) for k, v in results.items()}
     report["tokens"] = tokens
-    report["fp32_train_tok_per_s"] = round(tokens / results["fwd_bwd_fp32_eager_record"], 1)
+    report["fp32_train_tok_per_s"] = round(tokens / results["fwd_bwd_float32_eager_record"], 1)
     print(json.dumps(report, indent=2))
 
 

@@ -37,6 +37,15 @@ def test_inspect_reads_a_checkpoint_config(tmp_path: Path) -> None:
     result = runner.invoke(app, ["inspect", "--model", str(tmp_path)], env={"COLUMNS": "120"})
     assert result.exit_code == 0, result.output
     assert "169.27M total" in result.output
+    assert "tokenizer: none usable (model directory" in result.output
+
+
+def test_inspect_names_the_tokenizer_serve_would_use() -> None:
+    from openk2.embedded import model_dir
+
+    result = runner.invoke(app, ["inspect", "--model", str(model_dir())], env={"COLUMNS": "300"})
+    assert result.exit_code == 0, result.output
+    assert f"tokenizer: {model_dir() / 'tiktoken.model'} (model), 8192 ids" in result.output
 
 
 def test_inspect_errors_are_clear(tmp_path: Path) -> None:
@@ -89,7 +98,7 @@ def test_generate_from_text_decodes_with_the_bundled_tokenizer() -> None:
 
 def test_generate_text_needs_a_tokenizer_that_fits_the_vocabulary(tmp_path: Path) -> None:
     too_big = ["generate", "--model", "debug", "--prompt", "hi"]
-    assert "vocabulary is 512" in runner.invoke(app, too_big).output
+    assert "vocab_size is 512" in runner.invoke(app, too_big).output
     both = ["generate", "--model", "debug", "--prompt", "hi", "--prompt-ids", "1"]
     assert "exactly one" in runner.invoke(app, both).output
 

@@ -46,3 +46,10 @@ def test_unknown_model_fails_cleanly() -> None:
     assert out.returncode == 1
     assert "is neither" in out.stderr and "a preset" in out.stderr
     assert "Traceback" not in out.stderr
+
+
+def test_old_dtype_spelling_is_a_one_line_note() -> None:
+    out = subprocess.run([*CLI, "--model", "no-such-preset-or-dir", "--dtype", "bf16"],
+                         capture_output=True, text=True)
+    assert "FutureWarning: --dtype 'bf16' is deprecated; write 'bfloat16'\n" in out.stderr
+    assert "return " not in out.stderr and "is neither" in out.stderr  # no source listing

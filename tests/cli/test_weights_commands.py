@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 import torch
 from safetensors import safe_open
 from typer.testing import CliRunner
@@ -40,7 +41,7 @@ def test_preset_to_bf16_then_int4_and_fp32(tmp_path: Path) -> None:
         "--out",
         str(fp32),
         "--dtype",
-        "fp32",
+        "float32",
         "--layout",
         "k25",
     ]
@@ -54,7 +55,7 @@ def test_preset_to_bf16_then_int4_and_fp32(tmp_path: Path) -> None:
 
 def test_same_seed_same_weights(tmp_path: Path) -> None:
     for name in ("a", "b"):
-        args = ["convert", "--model", "debug", "--out", str(tmp_path / name), "--dtype", "fp32"]
+        args = ["convert", "--model", "debug", "--out", str(tmp_path / name), "--dtype", "float32"]
         assert runner.invoke(app, args).exit_code == 0
     a, b = load_model(tmp_path / "a"), load_model(tmp_path / "b")
     assert all(torch.equal(a.state_dict()[k], t) for k, t in b.state_dict().items())
@@ -64,9 +65,9 @@ def test_bad_arguments_are_reported(tmp_path: Path) -> None:
     result = runner.invoke(app, ["convert", "--model", "nope", "--out", str(tmp_path)])
     assert result.exit_code != 0 and "neither a path nor a preset" in result.output
     result = runner.invoke(
-        app, ["convert", "--model", "debug", "--out", str(tmp_path), "--dtype", "fp16"]
+        app, ["convert", "--model", "debug", "--out", str(tmp_path), "--dtype", "int8"]
     )
-    assert result.exit_code != 0 and "bf16, fp32" in result.output
+    assert result.exit_code != 0 and "float32, bfloat16, float16" in result.output
     (tmp_path / "config.json").write_text("{}")
     result = runner.invoke(app, ["convert", "--model", str(tmp_path), "--out", str(tmp_path / "o")])
     assert result.exit_code != 0 and "invalid config" in result.output
@@ -75,7 +76,8 @@ def test_bad_arguments_are_reported(tmp_path: Path) -> None:
 
 
 def test_generate_from_a_converted_preset_equals_generate_from_the_preset(tmp_path: Path) -> None:
-    args = ["convert", "--model", "debug", "--out", str(tmp_path), "--dtype", "fp32", "--seed", "5"]
+    args = ["convert", "--model", "debug", "--out", str(tmp_path), "--dtype", "float32",
+            "--seed", "5"]
     assert runner.invoke(app, args).exit_code == 0
     outputs = []
     for model in ("debug", str(tmp_path)):
@@ -84,3 +86,11 @@ def test_generate_from_a_converted_preset_equals_generate_from_the_preset(tmp_pa
         assert result.exit_code == 0, result.output
         outputs.append(result.stdout.strip().splitlines()[0])
     assert outputs[0] == outputs[1] and len(outputs[0].split(",")) == 6
+
+
+def test_old_dtype_spelling_still_converts_with_a_deprecation_warning(tmp_path: Path) -> None:
+    args = ["convert", "--model", "debug", "--out", str(tmp_path / "o"), "--dtype", "fp32"]
+    with pytest.warns(FutureWarning, match="--dtype 'fp32' is deprecated; write 'float32'"):
+        result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert load_model(tmp_path / "o").lm_head.weight.dtype == torch.float32

@@ -15,6 +15,7 @@ from openk2.embedded.export import export_model
 from openk2.embedded.profiles import CLIENT_SYSTEM_PROMPT, WORKER_PROMPT
 from openk2.model import build_model, get_preset
 from openk2.model.weights import load_model, save_model
+from openk2.tokenizer.resolve import copy_tokenizer, resolve_tokenizer
 from openk2.train.synthetic import read_tasks
 
 
@@ -35,6 +36,7 @@ def test_corpus_mixes_client_swarm_and_worker_chats(tmp_path: Path) -> None:
 def _final(tmp_path: Path) -> Path:
     final = tmp_path / "final"
     save_model(build_model(get_preset("debug"), seed=1), final)
+    copy_tokenizer(resolve_tokenizer(), final)  # as every training run's final/ has
     return final
 
 
@@ -47,6 +49,13 @@ def test_export_writes_bf16_weights_and_tokenizer(tmp_path: Path) -> None:
     assert model.lm_head.weight.dtype == torch.bfloat16
     reference = load_model(tmp_path / "final")
     assert torch.equal(model.lm_head.weight, reference.lm_head.weight.to(torch.bfloat16))
+
+
+def test_export_refuses_a_directory_without_tokenizer(tmp_path: Path) -> None:
+    final = tmp_path / "bare"
+    save_model(build_model(get_preset("debug"), seed=1), final)
+    with pytest.raises(FileNotFoundError, match=r"bare has no tokenizer: tiktoken.model"):
+        export_model(final, tmp_path / "shipped")
 
 
 def test_export_over_budget_leaves_the_old_model(tmp_path: Path,

@@ -33,7 +33,7 @@ def test_tokenize_pieces_and_explicit_tokenizer() -> None:
 def test_tokenize_with_a_missing_tokenizer_fails_cleanly(tmp_path: Path) -> None:
     result = RUNNER.invoke(app, ["tokenize", "--tokenizer", str(tmp_path), "x"])
     assert result.exit_code == 1
-    assert "no tokenizer vocabulary" in result.output
+    assert "is not a tokenizer: tiktoken.model is missing" in result.output
 
 
 def test_chat_template_renders_messages_and_tools(tmp_path: Path) -> None:

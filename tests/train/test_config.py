@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import pytest
@@ -54,5 +55,17 @@ def test_unknown_keys_and_bad_values_are_errors(tmp_path: Path) -> None:
                                   "embedded/stage4.yaml"])
 def test_example_run_files_are_valid(name: str) -> None:
     path = Path(__file__).parents[2] / "examples" / name
-    cfg = load_config(path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FutureWarning)  # examples use the canonical spellings
+        cfg = load_config(path)
     assert cfg.steps > 0 and cfg.data.train_files
+
+
+def test_precision_uses_the_dtype_vocabulary_and_old_spellings_warn(tmp_path: Path) -> None:
+    assert TrainConfig().precision == "float32"
+    assert from_dict(TrainConfig, {"precision": "bfloat16"}).precision == "bfloat16"
+    (tmp_path / "old.yaml").write_text("precision: bf16\n")
+    with pytest.warns(FutureWarning, match="precision 'bf16' is deprecated; write 'bfloat16'"):
+        assert load_config(tmp_path / "old.yaml").precision == "bfloat16"
+    with pytest.raises(ValueError, match="precision must be one of float32, bfloat16"):
+        from_dict(TrainConfig, {"precision": "float16"})

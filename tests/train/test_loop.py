@@ -32,6 +32,7 @@ def test_loss_falls_and_run_leaves_metrics_plot_and_final_model(
     rows = read_metrics(tmp_path / "run" / "metrics.jsonl")
     assert [r["step"] for r in rows] == list(range(1, 13))
     assert (tmp_path / "run" / "loss.png").is_file()
+    assert not (tmp_path / "run" / "final" / "tiktoken.model").exists()  # toy codec: no files
     from openk2.model.weights import load_model
 
     final = load_model(summary["final_model"], dtype=torch.float32)

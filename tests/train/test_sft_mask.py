@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from openk2.tokenizer import default_tokenizer
-from openk2.train.config import DataConfig
+from openk2.train.config import DataConfig, TrainConfig
 from openk2.train.data import IGNORE, ChatRows, iter_chats
 from openk2.train.synthetic import generate_tasks, training_records, write_jsonl
 from openk2.train.text import load_codec
@@ -29,7 +29,7 @@ def test_targets_are_exactly_the_assistant_turns(tmp_path: Path, family: str) ->
     task = generate_tasks(1, seed=11, families=[family], followup_rate=1.0)[0]
     path = tmp_path / "chats.jsonl"
     write_jsonl(path, [next(training_records([task]))])
-    codec = load_codec(DataConfig(kind="sft", train_files=[str(path)]))
+    codec = load_codec(TrainConfig(data=DataConfig(kind="sft", train_files=[str(path)])))
     (chat,) = list(iter_chats([path], codec.render, codec.encode))
     rows = ChatRows.build([chat], seq_len=len(chat.ids) - 1, pad_id=codec.pad_id, pack=False)
     inputs, labels = rows[0]

@@ -7,6 +7,9 @@ functions, which keeps `openk2 --help` fast.
 
 from __future__ import annotations
 
+import warnings
+from typing import Any
+
 import typer
 
 app = typer.Typer(
@@ -48,7 +51,14 @@ def version() -> None:
     typer.echo(__version__)
 
 
+def _one_line_warning(message: Warning | str, category: type[Warning], *_: Any, **__: Any) -> str:
+    """Warnings reach CLI users as notes (e.g. a deprecated `--dtype` spelling), so they are
+    shown as one line rather than as a source-code listing of where they were raised."""
+    return f"{category.__name__}: {message}\n"
+
+
 def main() -> None:
     """Console-script entry point."""
+    warnings.formatwarning = _one_line_warning
     _register_commands()
     app()

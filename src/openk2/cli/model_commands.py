@@ -17,8 +17,6 @@ if TYPE_CHECKING:
     from openk2.model import KimiK2ForCausalLM, ModelConfig
     from openk2.tokenizer import Tokenizer
 
-_DTYPES = ("float32", "bfloat16", "float16")
-
 
 @app.command("inspect")
 def inspect_command(
@@ -30,6 +28,22 @@ def inspect_command(
 
     config = _inspect_config(preset, model)
     Console().print(_params_table(config, title=preset or str(model)))
+    if model is not None:
+        typer.echo(f"tokenizer: {_tokenizer_line(model, config.vocab_size)}")
+
+
+def _tokenizer_line(model: Path, vocab_size: int) -> str:
+    """Which tokenizer `serve`/`generate` would use for this directory, or why there is none."""
+    from openk2.tokenizer import resolve_tokenizer
+    from openk2.tokenizer.resolve import check_vocab_fits
+
+    try:
+        source = resolve_tokenizer(model)
+        ids = source.load().vocab_size
+        check_vocab_fits(ids, vocab_size, fix="serve it with a matching --tokenizer")
+    except (OSError, ValueError) as exc:
+        return f"none usable ({exc})"
+    return f"{source.describe()}, {ids} ids"
 
 
 def _inspect_config(preset: str | None, model: Path | None) -> ModelConfig:
@@ -91,14 +105,15 @@ def generate_command(
     prompt: Annotated[str | None, typer.Option(help="prompt text; output is decoded")] = None,
     tokenizer: Annotated[
         Path | None,
-        typer.Option(help="tokenizer dir; default: the model dir's, else the bundled one"),
+        typer.Option(help="tokenizer dir; default: the checkpoint's own, the bundled one for "
+                          "a preset"),
     ] = None,
     max_new_tokens: Annotated[int, typer.Option(min=0)] = 32,
     temperature: Annotated[float, typer.Option(min=0.0, help="0 = greedy")] = 0.0,
     top_p: Annotated[float, typer.Option(min=0.0, max=1.0)] = 1.0,
     top_k: Annotated[int, typer.Option(min=0, help="0 = off")] = 0,
     seed: Annotated[int, typer.Option(help="seeds sampling and a preset's weights")] = 0,
-    dtype: Annotated[str, typer.Option(help=f"one of {', '.join(_DTYPES)}")] = "float32",
+    dtype: Annotated[str, typer.Option(help="float32, bfloat16 or float16")] = "float32",
     threads: Annotated[
         int, typer.Option(min=1, help="torch CPU threads (decode is bandwidth-bound: 1 is safest)")
     ] = 1,
@@ -152,20 +167,18 @@ def generate_command(
 
 
 def _text_tokenizer(path: Path | None, model: str, vocab_size: int) -> Tokenizer:
-    """The tokenizer for --prompt: explicit, else the checkpoint's own, else the bundled one."""
-    from openk2.tokenizer import Tokenizer, default_tokenizer
+    """The tokenizer for --prompt, by the one rule (`openk2.tokenizer.resolve`)."""
+    from openk2.embedded import resolve_model
+    from openk2.model import PRESETS
+    from openk2.tokenizer import load_tokenizer
+    from openk2.tokenizer.resolve import check_vocab_fits
 
-    if path is None and (Path(model) / "tiktoken.model").exists():
-        path = Path(model)
+    model_dir = None if model in PRESETS else resolve_model(model)
     try:
-        found = default_tokenizer() if path is None else Tokenizer.from_pretrained(path)
+        found = load_tokenizer(model_dir, path)
+        check_vocab_fits(found.vocab_size, vocab_size, fix="pass a matching --tokenizer")
     except (OSError, ValueError) as exc:
-        raise typer.BadParameter(f"cannot load tokenizer {path}: {exc}") from exc
-    if found.vocab_size > vocab_size:
-        raise typer.BadParameter(
-            f"tokenizer has {found.vocab_size} ids but the model's vocabulary is {vocab_size}; "
-            "pass a matching --tokenizer"
-        )
+        raise typer.BadParameter(str(exc)) from exc
     return found
 
 
@@ -181,14 +194,14 @@ def _parse_ids(text: str) -> list[int]:
 
 def _load(name_or_path: str, dtype_name: str, seed: int) -> KimiK2ForCausalLM:
     """A preset with seeded random weights, or a checkpoint directory."""
-    import torch
-
-    from openk2.model import PRESETS, build_model, get_preset
-
-    if dtype_name not in _DTYPES:
-        raise typer.BadParameter(f"--dtype must be one of {', '.join(_DTYPES)}")
-    dtype = getattr(torch, dtype_name)
     from openk2.embedded import resolve_model
+    from openk2.model import PRESETS, build_model, get_preset
+    from openk2.model.dtypes import torch_dtype
+
+    try:
+        dtype = torch_dtype(dtype_name, what="--dtype")
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--dtype") from exc
 
     if name_or_path in PRESETS:
         return build_model(get_preset(name_or_path), dtype=dtype, seed=seed).eval()

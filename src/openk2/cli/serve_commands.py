@@ -26,6 +26,9 @@ def serve(
     max_num_seqs: Annotated[int, typer.Option(min=1, help="Rows in the running batch.")] = 64,
     cache_mb: Annotated[int, typer.Option(min=1, help="Latent cache memory in MiB.")] = 256,
     dtype: Annotated[str, typer.Option(help="float32, bfloat16 or float16.")] = "float32",
+    tokenizer: Annotated[str | None, typer.Option(
+        help="Tokenizer dir (or tiktoken.model); default: the checkpoint's own files, the "
+             "bundled vocabulary for a preset.")] = None,
     device: Annotated[str, typer.Option(help="torch device, e.g. cpu or cuda.")] = "cpu",
     seed: Annotated[int, typer.Option(help="Seed of a preset's random weights.")] = 0,
     packed_gemms: Annotated[bool, typer.Option(
@@ -47,7 +50,7 @@ def serve(
         cfg = ServeConfig(
             model=model, host=host, port=port, api_keys=api_key or [],
             served_model_name=served_model_name, max_concurrency=max_concurrency,
-            seed=seed, dtype=dtype, device=device, engine=engine,
+            seed=seed, dtype=dtype, tokenizer=tokenizer, device=device, engine=engine,
         )  # fmt: skip
         run(cfg)
     except (ValueError, FileNotFoundError) as exc:

@@ -27,12 +27,11 @@ def _fail(message: str) -> typer.Exit:
 
 
 def _load_tokenizer(path: Path | None) -> Tokenizer:
-    from openk2.tokenizer import Tokenizer, default_tokenizer
+    """--tokenizer, else the bundled vocabulary (the shared rule, with no model directory)."""
+    from openk2.tokenizer import load_tokenizer
 
-    if path is None:
-        return default_tokenizer()
     try:
-        return Tokenizer.from_pretrained(path)
+        return load_tokenizer(None, path)
     except (OSError, ValueError) as e:
         raise _fail(str(e)) from e
 

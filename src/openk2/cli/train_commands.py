@@ -18,12 +18,15 @@ def train_command(
     resume: Annotated[bool, typer.Option(help="Continue from the newest checkpoint.")] = True,
 ) -> None:
     """Train or fine-tune a model (MuonClip, SFT, LoRA) with a live progress bar."""
+    from openk2.embedded import resolve_model
     from openk2.train.build import build_run
     from openk2.train.config import load_config
     from openk2.train.finish import finish_run
 
     try:
         cfg = load_config(config)
+        if cfg.model.path is not None:  # `path: embedded` starts from the shipped model
+            cfg.model.path = resolve_model(cfg.model.path)
         if steps is not None:
             cfg.steps = steps
         if out_dir is not None:

@@ -20,8 +20,6 @@ if TYPE_CHECKING:
 
     from openk2.model import KimiK2ForCausalLM, ModelConfig
 
-_DTYPES = {"bf16": "bfloat16", "fp32": "float32"}
-
 
 @app.command()
 def convert(
@@ -32,7 +30,8 @@ def convert(
     ] = False,
     dtype: Annotated[
         str | None,
-        typer.Option(help="bf16 or fp32 (default: keep the checkpoint's; presets bf16)."),
+        typer.Option(help="float32, bfloat16 or float16 (default: keep the checkpoint's; "
+                          "presets bfloat16)."),
     ] = None,
     layout: Annotated[
         str, typer.Option(help="k2 (model.*) or k25 (language_model.*) names.")
@@ -41,21 +40,28 @@ def convert(
     seed: Annotated[int, typer.Option(help="Seed of a preset's random weights.")] = 0,
 ) -> None:
     """Write MODEL as a safetensors checkpoint (config.json + shards) into OUT."""
-    import torch
-
     from openk2.model.weights import save_model
 
-    if dtype is not None and dtype not in _DTYPES:
-        raise typer.BadParameter(f"use one of {', '.join(_DTYPES)}", param_hint="--dtype")
     if layout not in ("k2", "k25"):
         raise typer.BadParameter("use k2 or k25", param_hint="--layout")
-    torch_dtype = getattr(torch, _DTYPES[dtype]) if dtype else None
-    loaded = _load_or_build(model, torch_dtype, seed)
+    loaded = _load_or_build(model, _dtype_option(dtype), seed)
     files = save_model(
         loaded, out, int4_experts=int4_experts, max_shard_size=max_shard_size, layout=layout
     )
     size = sum(f.stat().st_size for f in files)
     typer.echo(f"wrote {len(files)} shard(s), {size / 2**20:.1f} MiB, to {out}")
+
+
+def _dtype_option(name: str | None) -> torch.dtype | None:
+    """--dtype in the shared vocabulary (`openk2.model.dtypes`); None keeps the checkpoint's."""
+    from openk2.model.dtypes import torch_dtype
+
+    if name is None:
+        return None
+    try:
+        return torch_dtype(name, what="--dtype")
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--dtype") from exc
 
 
 def _load_or_build(source: str, dtype: torch.dtype | None, seed: int) -> KimiK2ForCausalLM:

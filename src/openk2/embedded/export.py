@@ -1,7 +1,7 @@
 """Turn a finished training run into the shipped checkpoint: bf16 weights, config, tokenizer.
 
 The package carries the model in bf16 (about 21 MB for `tiny`); the server upcasts to its
-`--dtype` (fp32 by default) when it loads. The directory is written next to the target and
+`--dtype` (float32 by default) when it loads. The directory is written next to the target and
 swapped in at the end, so a failed export never leaves a half-written model in the package.
 """
 
@@ -14,11 +14,10 @@ import torch
 
 from openk2.embedded import model_dir
 from openk2.model.weights import load_model, save_model
-from openk2.tokenizer.tokenizer import default_tokenizer_path
+from openk2.tokenizer.resolve import copy_tokenizer, resolve_tokenizer
 
 MAX_SHIPPED_BYTES = 25 * 1024 * 1024
 """The package budget for the embedded model (weights + config + tokenizer)."""
-TOKENIZER_FILES = ("tiktoken.model", "tokenizer_config.json")
 
 
 def export_model(final: Path, out: Path | None = None) -> dict[str, int]:
@@ -26,11 +25,10 @@ def export_model(final: Path, out: Path | None = None) -> dict[str, int]:
     out = out or model_dir()
     staging = out.with_name(out.name + ".partial")
     shutil.rmtree(staging, ignore_errors=True)
+    tokenizer = resolve_tokenizer(final)  # the one rule: a final/ carries its tokenizer
     model = load_model(final, dtype=torch.bfloat16)
     save_model(model, staging)
-    tokenizer_dir = final if (final / "tiktoken.model").is_file() else default_tokenizer_path()
-    for name in TOKENIZER_FILES:
-        shutil.copy2(tokenizer_dir / name, staging / name)
+    copy_tokenizer(tokenizer, staging)
     for file in staging.iterdir():
         file.chmod(0o644)  # package data: world-readable, whatever the writer's umask
     sizes = {p.name: p.stat().st_size for p in sorted(staging.iterdir())}

@@ -2,7 +2,8 @@
 
 A preset name serves a randomly initialised model (seeded, so every run is the same) with the
 bundled 8192-id tokenizer; the preset's vocabulary is resized to the tokenizer's. That lets the
-whole stack run with no weights at all.
+whole stack run with no weights at all. A checkpoint directory serves with its own tokenizer
+files (`openk2.tokenizer.resolve`: the one rule every command uses), or `--tokenizer`.
 """
 
 from __future__ import annotations
@@ -26,7 +27,6 @@ from openk2.serve.state import ConcurrencyLimiter, ServerState
 log = logging.getLogger(__name__)
 MAX_RANDOM_PARAMS = 4_000_000_000
 """Presets above this size are refused: a random model that large serves no purpose."""
-DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
 @dataclass(kw_only=True, slots=True)
@@ -46,6 +46,9 @@ class ServeConfig:
     seed: int = 0
     """Seed of a preset's random weights."""
     dtype: str = "float32"
+    """Weights dtype: float32, bfloat16 or float16 (`openk2.model.dtypes`)."""
+    tokenizer: str | None = None
+    """Tokenizer directory or file; default: the checkpoint's own, the bundled one for presets."""
     device: str = "cpu"
     threads: int | None = None
     """torch threads for the engine; default leaves one core to the HTTP event loop."""
@@ -63,18 +66,25 @@ def load_model_and_tokenizer(cfg: ServeConfig) -> tuple[Any, Any, str]:
     if not path.is_dir():
         raise ValueError(f"--model {cfg.model!r} is neither {EMBEDDED!r}, a preset "
                          f"({', '.join(PRESETS)}) nor a directory")
+    from openk2.model.dtypes import torch_dtype
     from openk2.model.weights import load_model
-    from openk2.tokenizer import Tokenizer
+    from openk2.tokenizer import load_tokenizer
+    from openk2.tokenizer.resolve import check_vocab_fits
 
-    model = load_model(path, dtype=DTYPES[cfg.dtype], device=cfg.device).eval()
-    return model, Tokenizer.from_pretrained(path), path.resolve().name
+    tokenizer = load_tokenizer(path, cfg.tokenizer)  # before the weights: fail fast
+    model = load_model(path, dtype=torch_dtype(cfg.dtype), device=cfg.device).eval()
+    check_vocab_fits(tokenizer.vocab_size, model.config.vocab_size,
+                     fix=f"pass the --tokenizer {path} was trained with")
+    return model, tokenizer, path.resolve().name
 
 
 def _preset(cfg: ServeConfig) -> tuple[Any, Any, str]:
     from openk2.model import build_model, get_preset
-    from openk2.tokenizer import default_tokenizer
+    from openk2.model.dtypes import torch_dtype
+    from openk2.model.params import total_and_active
+    from openk2.tokenizer import load_tokenizer
 
-    tokenizer = default_tokenizer()
+    tokenizer = load_tokenizer(None, cfg.tokenizer)
     config = get_preset(cfg.model)
     config = dataclasses.replace(
         config,
@@ -83,26 +93,19 @@ def _preset(cfg: ServeConfig) -> tuple[Any, Any, str]:
         eos_token_id=tokenizer.eos_id,
         pad_token_id=tokenizer.pad_id,
     )
-    if estimate_params(config) > MAX_RANDOM_PARAMS:
+    if total_and_active(config)[0] > MAX_RANDOM_PARAMS:
         raise ValueError(
             f"preset {cfg.model!r} is too large to serve with random weights; "
             "pass a checkpoint directory instead"
         )
-    model = build_model(config, device=cfg.device, dtype=DTYPES[cfg.dtype], seed=cfg.seed)
+    model = build_model(config, device=cfg.device, dtype=torch_dtype(cfg.dtype), seed=cfg.seed)
     return model.eval(), tokenizer, cfg.model
 
 
-def estimate_params(config: Any) -> int:
-    """Rough parameter count (experts dominate), without building anything."""
-    d, layers = config.hidden_size, config.num_hidden_layers
-    experts = config.n_routed_experts * 3 * d * config.moe_intermediate_size
-    attention = 4 * d * d
-    return layers * (experts + attention) + 2 * config.vocab_size * d
-
-
 def build_state(cfg: ServeConfig) -> ServerState:
-    if cfg.dtype not in DTYPES:
-        raise ValueError(f"--dtype must be one of {', '.join(DTYPES)}")
+    from openk2.model.dtypes import canonical_dtype
+
+    cfg.dtype = canonical_dtype(cfg.dtype, what="--dtype")  # bad input fails before any loading
     model, tokenizer, name = load_model_and_tokenizer(cfg)
     engine = LLMEngine(model, tokenizer, cfg.engine)
     log.info(

@@ -28,7 +28,7 @@ from openk2.train.loop import Run
 from openk2.train.lora import apply_lora
 from openk2.train.optim.groups import GroupHyper, param_groups
 from openk2.train.optim.muon import MuonAdamW
-from openk2.train.text import TextCodec, load_codec
+from openk2.train.text import TextCodec, load_codec, tokenizer_source
 
 
 def seed_everything(seed: int) -> None:
@@ -37,10 +37,10 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
 
 
-def build_model(spec: ModelSpec, seed: int) -> nn.Module:
+def build_model_from_spec(spec: ModelSpec, seed: int) -> nn.Module:
     """A fresh preset model initialised from `seed`, or a saved model loaded in fp32."""
     from openk2.model.config import get_preset
-    from openk2.model.model import build_model as build_preset
+    from openk2.model.model import build_model
     from openk2.model.weights import load_model
 
     if spec.path is not None:
@@ -54,7 +54,7 @@ def build_model(spec: ModelSpec, seed: int) -> nn.Module:
         raise ValueError(str(exc.args[0])) from exc
     if spec.overrides:
         config = config.replace(**spec.overrides)
-    return build_preset(config, dtype=torch.float32, seed=seed)
+    return build_model(config, dtype=torch.float32, seed=seed)
 
 
 def build_rows(cfg: DataConfig, codec: TextCodec) -> RowDataset:
@@ -84,12 +84,11 @@ def build_optimizer(model: nn.Module, cfg: OptimConfig) -> MuonAdamW:
 
 def check_vocab(model: nn.Module, codec: TextCodec) -> None:
     """The tokenizer must not emit ids the embedding table lacks."""
+    from openk2.tokenizer.resolve import check_vocab_fits
+
     vocab = model.config.vocab_size  # type: ignore[union-attr]
-    if codec.vocab_size > vocab:
-        raise ValueError(
-            f"tokenizer has {codec.vocab_size} ids but the model's vocab_size is {vocab}; "
-            f"set model.overrides.vocab_size >= {codec.vocab_size}"
-        )
+    fix = f"set model.overrides.vocab_size >= {codec.vocab_size}"
+    check_vocab_fits(codec.vocab_size, vocab, fix=fix)
 
 
 def build_run(cfg: TrainConfig, *, codec: TextCodec | None = None) -> Run:
@@ -98,8 +97,9 @@ def build_run(cfg: TrainConfig, *, codec: TextCodec | None = None) -> Run:
         torch.set_num_threads(cfg.threads)
     expand_files(cfg.data.train_files)  # fail on missing data before building anything
     seed_everything(cfg.seed)
-    codec = codec or load_codec(cfg.data)
-    model = build_model(cfg.model, cfg.seed)
+    tokenizer = None if codec else tokenizer_source(cfg)
+    codec = codec or load_codec(cfg, tokenizer)
+    model = build_model_from_spec(cfg.model, cfg.seed)
     check_vocab(model, codec)
     if cfg.lora.enabled:
         apply_lora(model, targets=cfg.lora.targets, rank=cfg.lora.rank, alpha=cfg.lora.alpha)
@@ -114,6 +114,7 @@ def build_run(cfg: TrainConfig, *, codec: TextCodec | None = None) -> Run:
         out_dir=Path(cfg.out_dir),
         qk_clip_tau=None if cfg.lora.enabled else cfg.optim.qk_clip_tau,
         router_bias_rate=0.0 if cfg.lora.enabled else cfg.optim.router_bias_rate,
+        tokenizer=tokenizer,
     )
     latest = latest_checkpoint(run.out_dir) if cfg.resume else None
     if latest is not None:

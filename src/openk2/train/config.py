@@ -27,7 +27,11 @@ from typing import Any, Literal
 
 import yaml
 
+from openk2.model.dtypes import canonical_dtype
 from openk2.train.optim.schedule import ScheduleConfig
+
+TRAIN_PRECISIONS = ("float32", "bfloat16")
+"""The `precision` values a run supports (CPU autocast has no float16 path worth using)."""
 
 
 @dataclass(kw_only=True, slots=True)
@@ -37,7 +41,8 @@ class ModelSpec:
     preset: str | None = "debug"
     """A `openk2.model.config` preset (debug, tiny, small, ...); ignored when `path` is set."""
     path: str | None = None
-    """A saved model directory (openk2 safetensors layout) to start from instead of a preset."""
+    """A saved model directory (openk2 safetensors layout) to start from instead of a preset;
+    `openk2 train` also accepts `embedded`, the shipped model."""
     overrides: dict[str, Any] = field(default_factory=dict)
     """ModelConfig fields to override on the preset (e.g. vocab_size to match a tokenizer)."""
 
@@ -146,8 +151,9 @@ class TrainConfig:
     """Continue from the newest checkpoint in out_dir when one exists."""
     log_interval: int = 1
     """Write a metrics line every N steps."""
-    precision: Literal["fp32", "bf16"] = "fp32"
-    """'bf16' runs forward/backward under bf16 autocast; fp32 is faster on AVX2-only CPUs."""
+    precision: Literal["float32", "bfloat16"] = "float32"
+    """'bfloat16' runs forward/backward under bf16 autocast; float32 is faster on AVX2-only CPUs.
+    The old spellings fp32/bf16 are accepted with a deprecation warning (`openk2.model.dtypes`)."""
     threads: int | None = None
     """torch intra-op threads; None keeps torch's default."""
 
@@ -158,8 +164,9 @@ class TrainConfig:
             raise ValueError("ckpt_interval must be >= 0 and keep_checkpoints >= 1")
         if self.model.path is None and self.model.preset is None:
             raise ValueError("model needs a preset or a path")
-        if self.precision not in ("fp32", "bf16"):
-            raise ValueError(f"precision must be fp32 or bf16, got {self.precision!r}")
+        self.precision = canonical_dtype(  # type: ignore[assignment]
+            self.precision, what="precision", allowed=TRAIN_PRECISIONS
+        )
 
 
 def _positive(**values: int) -> None:

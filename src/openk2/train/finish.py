@@ -2,35 +2,22 @@
 
 from __future__ import annotations
 
-import shutil
-from pathlib import Path
 from typing import Any
 
+from openk2.tokenizer.resolve import copy_tokenizer
 from openk2.train.checkpoint import latest_checkpoint, save_weights
 from openk2.train.loop import Run, checkpoint
 from openk2.train.lora import merge_lora
 from openk2.train.metrics import plot_loss
-
-TOKENIZER_FILES = ("tiktoken.model", "tokenizer_config.json")
-
-
-def copy_tokenizer(source: str | None, final: Path) -> None:
-    """Ship a custom tokenizer next to the weights (the bundled default needs no copy)."""
-    if source is None:
-        return
-    src = Path(source)
-    folder = src if src.is_dir() else src.parent
-    for name in TOKENIZER_FILES:
-        if (folder / name).is_file():
-            shutil.copy2(folder / name, final / name)
 
 
 def finish_run(run: Run) -> dict[str, Any]:
     """Save what a finished run leaves behind and return a summary for the CLI.
 
     - a resumable checkpoint of the last step (so the run can be extended with more steps);
-    - `final/`: the model in openk2's safetensors layout, LoRA adapters merged into the base
-      (plus the tokenizer files when the run used a custom tokenizer);
+    - `final/`: a complete, servable model: openk2's safetensors layout with LoRA adapters
+      merged into the base, config.json, and the run's tokenizer files (`tiktoken.model`,
+      `tokenizer_config.json`) the data was encoded with, bundled default included;
     - `loss.png` from `metrics.jsonl`.
     """
     latest = latest_checkpoint(run.out_dir)
@@ -39,7 +26,8 @@ def finish_run(run: Run) -> dict[str, Any]:
     merged = merge_lora(run.model)
     final = run.out_dir / "final"
     save_weights(run.model, final)
-    copy_tokenizer(run.cfg.data.tokenizer, final)
+    if run.tokenizer is not None:
+        copy_tokenizer(run.tokenizer, final)
     metrics = run.out_dir / "metrics.jsonl"
     summary: dict[str, Any] = {"steps": run.step, "final_model": str(final)}
     if metrics.is_file() and metrics.stat().st_size:

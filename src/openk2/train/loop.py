@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
@@ -30,6 +30,9 @@ from openk2.train.config import TrainConfig, to_dict
 from openk2.train.data import IGNORE, BatchLoader
 from openk2.train.metrics import MetricsLog, StepMetrics
 from openk2.train.optim.schedule import apply_lr, lr_factor
+
+if TYPE_CHECKING:
+    from openk2.tokenizer import TokenizerSource
 
 StepCallback = Callable[[StepMetrics], None]
 
@@ -47,6 +50,9 @@ class Run:
     """Effective QK-Clip threshold (None: off, e.g. under LoRA, where the base is frozen)."""
     router_bias_rate: float = 0.0
     """Effective router-bias update rate (0 under LoRA)."""
+    tokenizer: TokenizerSource | None = None
+    """The tokenizer files the data was encoded with, copied into `final/` (None when a
+    caller injected its own codec, e.g. a test's toy one: there are no files to ship)."""
     step: int = 0
     """Optimizer steps completed so far (restored on resume)."""
     history: list[StepMetrics] = field(default_factory=list)
@@ -55,7 +61,7 @@ class Run:
 
 def autocast(precision: str) -> contextlib.AbstractContextManager[Any]:
     """bf16 autocast on CPU when asked, else nothing."""
-    if precision == "bf16":
+    if precision == "bfloat16":
         return torch.autocast("cpu", dtype=torch.bfloat16)
     return contextlib.nullcontext()
 

@@ -8,10 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from openk2.train.config import DataConfig
+from openk2.train.config import TrainConfig
 from openk2.train.data import Encode, Render, Segment
+
+if TYPE_CHECKING:
+    from openk2.tokenizer import TokenizerSource
 
 
 @dataclass(kw_only=True, slots=True)
@@ -30,21 +33,27 @@ class TextCodec:
     """Number of ids the tokenizer can produce (the model's vocab must be at least this)."""
 
 
-def load_codec(cfg: DataConfig) -> TextCodec:
-    """Bind openk2's tokenizer (bundled default or `cfg.tokenizer`) and the K2.6 template."""
-    from openk2.tokenizer import Tokenizer, default_tokenizer
+def tokenizer_source(cfg: TrainConfig) -> TokenizerSource:
+    """The run's tokenizer by the one rule: `data.tokenizer`, else the start model's own files,
+    else (a preset) the bundled vocabulary. `finish_run` copies the same files into `final/`."""
+    from openk2.tokenizer import resolve_tokenizer
+
+    return resolve_tokenizer(cfg.model.path, cfg.data.tokenizer)
+
+
+def load_codec(cfg: TrainConfig, source: TokenizerSource | None = None) -> TextCodec:
+    """Bind the run's tokenizer (`source`, default `tokenizer_source(cfg)`) and the K2.6 chat
+    template."""
     from openk2.tokenizer.chat import render_chat_segments
 
-    tok = default_tokenizer() if cfg.tokenizer is None else Tokenizer.from_file(cfg.tokenizer)
-
-    def encode(text: str) -> list[int]:
-        return tok.encode(text, allowed_special="all")
+    tok = (source or tokenizer_source(cfg)).load()
+    data = cfg.data
 
     def render(
         messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None
     ) -> Sequence[Segment]:
         return render_chat_segments(
-            messages, tools, thinking=cfg.thinking, preserve_thinking=cfg.preserve_thinking
+            messages, tools, thinking=data.thinking, preserve_thinking=data.preserve_thinking
         )
 
     return TextCodec(

@@ -1,0 +1,64 @@
+"""`serve/launch.py`: the shared dtype vocabulary, the one tokenizer rule, exact size limits."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+
+from openk2.model import build_model, get_preset
+from openk2.model.params import total_and_active
+from openk2.model.weights import save_model
+from openk2.serve import launch
+from openk2.serve.launch import ServeConfig, build_state, load_model_and_tokenizer
+from openk2.tokenizer import default_tokenizer_path
+
+
+def test_dtype_uses_the_shared_vocabulary() -> None:
+    with pytest.raises(ValueError, match="--dtype must be one of float32, bfloat16, float16"):
+        build_state(ServeConfig(model="debug", dtype="int8"))
+    with pytest.warns(FutureWarning, match="'bf16' is deprecated; write 'bfloat16'"):
+        model, _, _ = load_model_and_tokenizer(ServeConfig(model="debug", dtype="bf16"))
+    assert model.lm_head.weight.dtype == torch.bfloat16
+
+
+def test_random_preset_limit_uses_the_exact_parameter_count(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    config = get_preset("debug").replace(vocab_size=8192)  # resized to the bundled tokenizer
+    total, _ = total_and_active(config)
+    model, _, _ = load_model_and_tokenizer(ServeConfig(model="debug"))
+    assert sum(p.numel() for p in model.parameters()) == total
+    monkeypatch.setattr(launch, "MAX_RANDOM_PARAMS", total)
+    load_model_and_tokenizer(ServeConfig(model="debug"))
+    monkeypatch.setattr(launch, "MAX_RANDOM_PARAMS", total - 1)
+    with pytest.raises(ValueError, match="too large to serve with random weights"):
+        load_model_and_tokenizer(ServeConfig(model="debug"))
+
+
+def _checkpoint(tmp_path: Path) -> Path:
+    folder = tmp_path / "final"
+    save_model(build_model(get_preset("debug").replace(vocab_size=8192), seed=0), folder)
+    return folder
+
+
+def test_a_checkpoint_without_tokenizer_names_what_is_missing(tmp_path: Path) -> None:
+    folder = _checkpoint(tmp_path)
+    with pytest.raises(FileNotFoundError, match="final has no tokenizer: tiktoken.model is miss"):
+        load_model_and_tokenizer(ServeConfig(model=str(folder)))
+    _, tokenizer, name = load_model_and_tokenizer(
+        ServeConfig(model=str(folder), tokenizer=str(default_tokenizer_path())))
+    assert tokenizer.vocab_size == 8192 and name == "final"
+    for file in default_tokenizer_path().iterdir():
+        shutil.copy(file, folder / file.name)
+    assert load_model_and_tokenizer(ServeConfig(model=str(folder)))[1].vocab_size == 8192
+
+
+def test_a_tokenizer_larger_than_the_model_vocabulary_is_refused(tmp_path: Path) -> None:
+    folder = tmp_path / "small"
+    save_model(build_model(get_preset("debug"), seed=0), folder)  # 512 ids
+    with pytest.raises(ValueError, match="8192 ids but the model's vocab_size is 512"):
+        load_model_and_tokenizer(ServeConfig(model=str(folder),
+                                             tokenizer=str(default_tokenizer_path())))
