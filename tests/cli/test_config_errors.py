@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 from openk2.cli import _register_commands, app
 from openk2.model import build_model, get_preset
 from openk2.model.weights import save_model
+from openk2.tokenizer.resolve import copy_tokenizer, resolve_tokenizer
 
 _register_commands()
 runner = CliRunner()
@@ -46,6 +47,7 @@ BAD_CONFIGS: dict[str, tuple[object, str]] = {
 def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("debug")
     save_model(build_model(get_preset("debug"), seed=0), path)
+    copy_tokenizer(resolve_tokenizer(), path)  # a complete model: only its config is broken
     return path
 
 
