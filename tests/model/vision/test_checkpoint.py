@@ -56,7 +56,9 @@ def test_round_trip_keeps_every_tensor_and_output(saved) -> None:  # noqa: ANN00
     assert all(torch.equal(original[k], again[k]) for k in original)
     pixels, grid = torch.randn(4 * 4 * 2, 3, 14, 14), [(4, 4, 2)]  # a video chunk: time table
     with torch.no_grad():
-        assert torch.equal(model.media_embeddings(pixels, grid), loaded.media_embeddings(pixels, grid))
+        assert torch.equal(
+            model.media_embeddings(pixels, grid), loaded.media_embeddings(pixels, grid)
+        )
 
 
 def test_text_loader_still_reads_the_text_part(saved) -> None:  # noqa: ANN001
@@ -98,7 +100,11 @@ def test_vision_config_reads_hub_and_transformers_names() -> None:
         "text_config": {"hidden_size": 64}, "projection_hidden_size": 32,
     }  # fmt: skip
     config = vision_config_from_json(hf523)
-    assert (config.vt_hidden_size, config.init_pos_emb_width, config.text_hidden_size) == (32, 6, 64)
+    assert (config.vt_hidden_size, config.init_pos_emb_width, config.text_hidden_size) == (
+        32,
+        6,
+        64,
+    )
     with pytest.raises(ConfigError, match="no vision_config"):
         vision_config_from_json({"text_config": {}})
     with pytest.raises(ConfigError, match="merge_type"):

@@ -28,7 +28,9 @@ SPEC_BUDGETS = {(640, 480): 414, (1280, 720): 1196, (1920, 1080): 2691, (3840, 2
 
 def _png(width: int, height: int, mode: str = "RGB") -> bytes:
     image = Image.new(mode, (width, height))
-    image.putdata([((x * 7) % 256, (x * 3) % 256, 90, 255)[: len(mode)] for x in range(width * height)])
+    image.putdata(
+        [((x * 7) % 256, (x * 3) % 256, 90, 255)[: len(mode)] for x in range(width * height)]
+    )
     buffer = io.BytesIO()
     image.save(buffer, format="PNG")
     return buffer.getvalue()
@@ -95,7 +97,10 @@ def test_expand_media_pads_and_pack() -> None:
     assert expand_media_pads([1, pad, 2, pad], [3, 1], pad) == [1, pad, pad, pad, 2, pad]
     with pytest.raises(MediaError, match="2 media placeholders for 1"):
         expand_media_pads([pad, pad], [4], pad)
-    items = [preprocess_image(Image.new("RGB", (28, 56))), preprocess_image(Image.new("RGB", (56, 28)))]
+    items = [
+        preprocess_image(Image.new("RGB", (28, 56))),
+        preprocess_image(Image.new("RGB", (56, 28))),
+    ]
     pixels, grids = pack_items(items)
     assert grids == [(1, 4, 2), (1, 2, 4)] and pixels.shape[0] == 16
     assert image_prompt() == "<|media_begin|>image<|media_content|><|media_pad|><|media_end|>"

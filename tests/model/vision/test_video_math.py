@@ -56,12 +56,14 @@ def _reference(tower: MoonViT3d, pixels: torch.Tensor, t: int, h: int, w: int) -
     x = F.conv2d(pixels, tower.patch_embed.proj.weight, tower.patch_embed.proj.bias).flatten(1)
     grid = tower.patch_embed.pos_emb.weight.permute(2, 0, 1)[None]
     pos = F.interpolate(grid, size=(h, w), mode="bicubic", align_corners=False)[0]
-    pos = pos.permute(1, 2, 0)[None] + (_mae_time_table(t, dim).float()[:, None, None] if t > 1 else 0)
+    pos = pos.permute(1, 2, 0)[None] + (
+        _mae_time_table(t, dim).float()[:, None, None] if t > 1 else 0
+    )
     x = x + pos.reshape(-1, dim)
     cis = _freqs_cis(dim // heads)[:h, :w].reshape(h * w, -1).repeat(t, 1)  # same for every frame
     for block in tower.encoder.blocks:
-        qkv = F.linear(F.layer_norm(x, (dim,), block.norm0.weight, block.norm0.bias, 1e-5),
-                       block.wqkv.weight, block.wqkv.bias).view(-1, 3, heads, dim // heads)  # fmt: skip
+        y = F.layer_norm(x, (dim,), block.norm0.weight, block.norm0.bias, 1e-5)
+        qkv = F.linear(y, block.wqkv.weight, block.wqkv.bias).view(-1, 3, heads, dim // heads)
         q, k, v = _rope(qkv[:, 0], cis), _rope(qkv[:, 1], cis), qkv[:, 2]
         scores = torch.einsum("qhd,khd->hqk", q, k) / math.sqrt(dim // heads)
         attn = torch.einsum("hqk,khd->qhd", scores.softmax(-1), v).reshape(-1, dim)
@@ -78,7 +80,9 @@ def _reference(tower: MoonViT3d, pixels: torch.Tensor, t: int, h: int, w: int) -
 def test_time_table_matches_the_mae_formula() -> None:
     table = sincos_time_table(4, 1152)
     assert torch.allclose(table.double(), _mae_time_table(4, 1152), atol=1e-6)
-    assert torch.equal(table[0, :576], torch.zeros(576)) and torch.equal(table[0, 576:], torch.ones(576))
+    assert torch.equal(table[0, :576], torch.zeros(576)) and torch.equal(
+        table[0, 576:], torch.ones(576)
+    )
 
 
 def test_video_chunk_matches_the_spec_formulas() -> None:

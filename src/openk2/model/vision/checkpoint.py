@@ -57,11 +57,15 @@ def vision_config_from_json(raw: dict[str, Any]) -> VisionConfig:
     """The `VisionConfig` of a `kimi_k25` config.json (hub `vt_*` or transformers 5.23 names)."""
     vision = raw.get("vision_config")
     if not isinstance(vision, dict):
-        raise ConfigError("config.json has no vision_config: not a K2.5 / K2.6 multimodal checkpoint")
+        raise ConfigError(
+            "config.json has no vision_config: not a K2.5 / K2.6 multimodal checkpoint"
+        )
     values = {HF523_VISION_KEYS.get(k, k): v for k, v in vision.items()}
     text = raw.get("text_config") or {}
     values.setdefault("text_hidden_size", text.get("hidden_size"))
-    values.setdefault("mm_hidden_size", raw.get("projection_hidden_size") or values.get("vt_hidden_size"))
+    values.setdefault(
+        "mm_hidden_size", raw.get("projection_hidden_size") or values.get("vt_hidden_size")
+    )
     values.setdefault("projector_ln_eps", raw.get("projection_layer_norm_eps", 1e-5))
     return VisionConfig.from_hf_json({k: v for k, v in values.items() if v is not None})
 
@@ -76,7 +80,9 @@ def load_multimodal(
     raw = read_config(path)
     vision_config = vision_config_from_json(raw)
     text_model = load_model(path, dtype=dtype, device=device)
-    pad_id = int(raw.get("media_placeholder_token_id", raw.get("image_token_id", MEDIA_PAD_TOKEN_ID)))
+    pad_id = int(
+        raw.get("media_placeholder_token_id", raw.get("image_token_id", MEDIA_PAD_TOKEN_ID))
+    )
     with torch.device("meta"):
         model = KimiK25ForConditionalGeneration(
             text_model.config, vision_config, media_pad_token_id=pad_id

@@ -48,11 +48,15 @@ class VisionBlock(nn.Module):
         self.wo = nn.Linear(width, width)
         self.mlp = VisionMLP(config)
 
-    def forward(self, x_PD: torch.Tensor, angles_PJ: torch.Tensor, bounds: list[int]) -> torch.Tensor:
+    def forward(
+        self, x_PD: torch.Tensor, angles_PJ: torch.Tensor, bounds: list[int]
+    ) -> torch.Tensor:
         x_PD = x_PD + self.wo(self._attention(self.norm0(x_PD), angles_PJ, bounds))
         return x_PD + self.mlp(self.norm1(x_PD))
 
-    def _attention(self, x_PD: torch.Tensor, angles_PJ: torch.Tensor, bounds: list[int]) -> torch.Tensor:
+    def _attention(
+        self, x_PD: torch.Tensor, angles_PJ: torch.Tensor, bounds: list[int]
+    ) -> torch.Tensor:
         qkv_P3HDh = self.wqkv(x_PD).unflatten(-1, (3, self.num_heads, -1))
         q_PHDh = apply_rope2d(qkv_P3HDh[:, 0], angles_PJ)
         k_PHDh = apply_rope2d(qkv_P3HDh[:, 1], angles_PJ)
@@ -72,7 +76,9 @@ class VisionEncoder(nn.Module):
         self.blocks = nn.ModuleList(VisionBlock(config) for _ in range(config.vt_num_hidden_layers))
         self.final_layernorm = nn.LayerNorm(config.vt_hidden_size, eps=LAYER_NORM_EPS)
 
-    def forward(self, x_PD: torch.Tensor, angles_PJ: torch.Tensor, bounds: list[int]) -> torch.Tensor:
+    def forward(
+        self, x_PD: torch.Tensor, angles_PJ: torch.Tensor, bounds: list[int]
+    ) -> torch.Tensor:
         for block in self.blocks:
             x_PD = block(x_PD, angles_PJ, bounds)
         return self.final_layernorm(x_PD)

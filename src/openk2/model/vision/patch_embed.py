@@ -79,6 +79,8 @@ class PatchEmbed(nn.Module):
         self.proj = nn.Conv2d(3, config.vt_hidden_size, kernel_size=size, stride=size)
         self.pos_emb = DividedFixedPosEmb(config)
 
-    def forward(self, pixels_P3SS: torch.Tensor, grid_thw: list[tuple[int, int, int]]) -> torch.Tensor:
+    def forward(
+        self, pixels_P3SS: torch.Tensor, grid_thw: list[tuple[int, int, int]]
+    ) -> torch.Tensor:
         x_PD = self.proj(pixels_P3SS.to(self.proj.weight.dtype)).flatten(1)
         return self.pos_emb(x_PD, grid_thw)

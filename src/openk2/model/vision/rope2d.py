@@ -22,7 +22,9 @@ def rope2d_angles(
     parts = []
     for t, h, w in grid_thw:
         if h > ROPE_MAX_SIDE or w > ROPE_MAX_SIDE:
-            raise ValueError(f"a media item has at most {ROPE_MAX_SIDE} patches a side, got {h}x{w}")
+            raise ValueError(
+                f"a media item has at most {ROPE_MAX_SIDE} patches a side, got {h}x{w}"
+            )
         rows, cols = torch.meshgrid(torch.arange(h), torch.arange(w), indexing="ij")
         pos_N2 = torch.stack([cols.flatten(), rows.flatten()], dim=1).double()  # (w, h) per pair
         angles_NK2 = pos_N2[:, None, :] * freq_K[None, :, None]

@@ -49,7 +49,9 @@ class MoonViT3d(nn.Module):
         grid = grid_list(grid_thw)
         bounds = cu_seqlens(grid)
         if pixels_P3SS.shape[0] != bounds[-1]:
-            raise ValueError(f"grid_thw covers {bounds[-1]} patches, pixels has {pixels_P3SS.shape[0]}")
+            raise ValueError(
+                f"grid_thw covers {bounds[-1]} patches, pixels has {pixels_P3SS.shape[0]}"
+            )
         x_PD = self.patch_embed(pixels_P3SS, grid)
         angles_PJ = rope2d_angles(grid, self.config.head_dim, x_PD.device)
         x_PD = self.encoder(x_PD, angles_PJ, bounds)

@@ -55,7 +55,9 @@ class VideoChunk:
 def sample_indices(num_frames: int, native_fps: float, sample_fps: float) -> list[int]:
     """Source frame indices to keep: round(linspace(0, num_frames - 1, n)) (half to even)."""
     if num_frames < 1 or native_fps <= 0:
-        raise MediaError(f"a video needs frames and a positive fps, got {num_frames} @ {native_fps}")
+        raise MediaError(
+            f"a video needs frames and a positive fps, got {num_frames} @ {native_fps}"
+        )
     fps = min(sample_fps, native_fps)
     count = max(round(num_frames * fps / native_fps), 1)
     points = torch.linspace(0, num_frames - 1, count, dtype=torch.float64).round()
