@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from openk2.model.cache import LatentCache
+from openk2.model.cache import ContiguousLatentCache, LatentCache
 from openk2.model.config import ModelConfig
 from openk2.model.model import KimiK2ForCausalLM
 from openk2.model.vision.config import VisionConfig
@@ -79,6 +79,11 @@ class KimiK25ForConditionalGeneration(nn.Module):
         return self.language_model(
             None, positions, cache, inputs_embeds=embeds_BTD, logits_to_keep=logits_to_keep
         )
+
+    def new_cache(self, batch_size: int, max_len: int) -> ContiguousLatentCache:
+        """An empty latent cache for the text model: media are only in the prefill, and the
+        decode steps after it pass plain token ids."""
+        return self.language_model.new_cache(batch_size, max_len)
 
     @torch.no_grad()
     def init_weights(self, seed: int | None = None) -> None:
