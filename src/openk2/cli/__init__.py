@@ -28,6 +28,7 @@ def _register_commands() -> None:
     from openk2.cli import (  # noqa: F401
         chat_commands,
         embedded_commands,
+        media_commands,
         model_commands,
         serve_commands,
         swarm_commands,

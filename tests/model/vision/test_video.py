@@ -2,35 +2,19 @@
 
 from __future__ import annotations
 
-import io
+import sys
 from fractions import Fraction
 from pathlib import Path
 
-import av
 import pytest
 import torch
-from PIL import Image
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from clips import LEVEL_STEP, synthetic_clip  # noqa: E402
 
 from openk2.model.vision.processor import MediaError, ProcessorConfig
 from openk2.model.vision.video import sample_indices, timestamp, video_chunks
-
-LEVEL_STEP = 9
-"""Grey level per frame index: frame i is a flat image of value 9 * i (lossless ffv1)."""
-
-
-def _clip(num_frames: int, fps: int | Fraction, size: tuple[int, int] = (64, 48)) -> bytes:
-    buffer = io.BytesIO()
-    with av.open(buffer, mode="w", format="matroska") as container:
-        stream = container.add_stream("ffv1", rate=fps)
-        stream.width, stream.height = size
-        stream.pix_fmt = "yuv444p"
-        for i in range(num_frames):
-            image = Image.new("RGB", size, (LEVEL_STEP * i % 256,) * 3)
-            for packet in stream.encode(av.VideoFrame.from_image(image)):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
-    return buffer.getvalue()
 
 
 def _frame_level(pixels: torch.Tensor) -> float:
@@ -56,7 +40,7 @@ def test_timestamps_are_hh_mm_ss_fff_truncated() -> None:
 
 
 def test_clip_gives_spec_indices_chunks_and_timestamps(tmp_path: Path) -> None:
-    data = _clip(25, 10)
+    data = synthetic_clip(25, 10)
     path = tmp_path / "bars.mkv"
     path.write_bytes(data)
     for source in (data, path):
@@ -76,10 +60,10 @@ def test_clip_gives_spec_indices_chunks_and_timestamps(tmp_path: Path) -> None:
 
 def test_frames_use_the_per_frame_patch_limit() -> None:
     config = ProcessorConfig(in_patch_limit_each_frame=16)
-    chunk = video_chunks(_clip(2, 2, size=(140, 112)), config)[0]
+    chunk = video_chunks(synthetic_clip(2, 2, size=(140, 112)), config)[0]
     # 112x140 has 8x10 patches; scale sqrt(16/80) -> 50x62 pixels, padded to 56x84
     assert chunk.item.grid_thw == (2, 4, 6)
-    assert video_chunks(_clip(2, 2, size=(140, 112)))[0].item.grid_thw == (2, 8, 10)
+    assert video_chunks(synthetic_clip(2, 2, size=(140, 112)))[0].item.grid_thw == (2, 8, 10)
 
 
 def test_bad_video_raises_media_error(tmp_path: Path) -> None:
