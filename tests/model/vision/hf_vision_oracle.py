@@ -7,6 +7,7 @@ ones and zeros. The text part reuses `tests/model/hf_oracle.random_hf_model` (de
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import torch
 from hf_oracle import random_hf_model
@@ -28,17 +29,21 @@ HF_VISION = {
 
 
 @torch.no_grad()
-def saved_hf_model(path: Path, seed: int = 0) -> Kimi_K25ForConditionalGeneration:
-    """Build, randomise and `save_pretrained` a tiny fp32 HF Kimi K2.5 model into `path`."""
+def saved_hf_model(
+    path: Path, seed: int = 0, vision: dict[str, Any] | None = None, attn: str = "eager"
+) -> Kimi_K25ForConditionalGeneration:
+    """Build, randomise and `save_pretrained` a fp32 HF Kimi K2.5 model into `path` (debug
+    text model; `vision` overrides `HF_VISION`; `attn` is transformers' attention backend)."""
     text = random_hf_model(get_preset("debug"), seed=seed)
+    vision = HF_VISION | (vision or {})
     config = Kimi_K25Config(
         text_config=text.config.to_dict() | {"dtype": "float32"},
-        vision_config=HF_VISION,
-        projection_hidden_size=HF_VISION["hidden_size"],
+        vision_config=vision,
+        projection_hidden_size=vision["hidden_size"],
         tie_word_embeddings=False,
         image_token_id=PAD_ID,
     )
-    config._attn_implementation = "eager"
+    config._attn_implementation = attn
     model = Kimi_K25ForConditionalGeneration(config).eval()
     model.model.language_model.load_state_dict(text.model.state_dict())
     model.lm_head.load_state_dict(text.lm_head.state_dict())

@@ -49,22 +49,22 @@ class VisionBlock(nn.Module):
         self.mlp = VisionMLP(config)
 
     def forward(
-        self, x_PD: torch.Tensor, angles_PJ: torch.Tensor, bounds: list[int]
+        self, x_PD: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor], bounds: list[int]
     ) -> torch.Tensor:
-        x_PD = x_PD + self.wo(self._attention(self.norm0(x_PD), angles_PJ, bounds))
+        x_PD = x_PD + self.wo(self._attention(self.norm0(x_PD), rope, bounds))
         return x_PD + self.mlp(self.norm1(x_PD))
 
     def _attention(
-        self, x_PD: torch.Tensor, angles_PJ: torch.Tensor, bounds: list[int]
+        self, x_PD: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor], bounds: list[int]
     ) -> torch.Tensor:
         qkv_P3HDh = self.wqkv(x_PD).unflatten(-1, (3, self.num_heads, -1))
-        q_PHDh = apply_rope2d(qkv_P3HDh[:, 0], angles_PJ)
-        k_PHDh = apply_rope2d(qkv_P3HDh[:, 1], angles_PJ)
-        v_PHDh = qkv_P3HDh[:, 2]
+        qk_P2HDh = apply_rope2d(qkv_P3HDh[:, :2], *rope)
+        q_PHDh, k_PHDh, v_PHDh = qk_P2HDh[:, 0], qk_P2HDh[:, 1], qkv_P3HDh[:, 2]
         outputs = []
         for start, end in zip(bounds[:-1], bounds[1:], strict=True):
-            q, k, v = (z[start:end].transpose(0, 1) for z in (q_PHDh, k_PHDh, v_PHDh))
-            outputs.append(F.scaled_dot_product_attention(q, k, v).transpose(0, 1))
+            # [1, H, n, Dh]: the 4-D layout lets SDPA take its fused (flash) kernel
+            q, k, v = (z[start:end].transpose(0, 1)[None] for z in (q_PHDh, k_PHDh, v_PHDh))
+            outputs.append(F.scaled_dot_product_attention(q, k, v)[0].transpose(0, 1))
         return torch.cat(outputs).flatten(1)
 
 
@@ -77,8 +77,8 @@ class VisionEncoder(nn.Module):
         self.final_layernorm = nn.LayerNorm(config.vt_hidden_size, eps=LAYER_NORM_EPS)
 
     def forward(
-        self, x_PD: torch.Tensor, angles_PJ: torch.Tensor, bounds: list[int]
+        self, x_PD: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor], bounds: list[int]
     ) -> torch.Tensor:
         for block in self.blocks:
-            x_PD = block(x_PD, angles_PJ, bounds)
+            x_PD = block(x_PD, rope, bounds)
         return self.final_layernorm(x_PD)

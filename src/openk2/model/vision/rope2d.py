@@ -32,10 +32,16 @@ def rope2d_angles(
     return torch.cat(parts).float().to(device)
 
 
-def apply_rope2d(x_PHd: torch.Tensor, angles_PJ: torch.Tensor) -> torch.Tensor:
-    """Rotate adjacent pairs of x [P, heads, Dh] by angles [P, Dh/2] (in float32)."""
+def rope2d_tables(angles_PJ: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(cos, sin) [P, 1, Dh/2] float32, computed once per forward and shared by every block."""
+    return angles_PJ.cos()[:, None], angles_PJ.sin()[:, None]
+
+
+def apply_rope2d(x_PHd: torch.Tensor, cos_P1J: torch.Tensor, sin_P1J: torch.Tensor) -> torch.Tensor:
+    """Rotate adjacent pairs of x [P, ..., Dh] by the angles of `rope2d_tables` (in float32)."""
     pairs = x_PHd.float().unflatten(-1, (-1, 2))
-    cos, sin = angles_PJ.cos()[:, None], angles_PJ.sin()[:, None]
+    shape = (cos_P1J.shape[0],) + (1,) * (x_PHd.dim() - 2) + (cos_P1J.shape[-1],)
+    cos, sin = cos_P1J.view(shape), sin_P1J.view(shape)
     real, imag = pairs[..., 0], pairs[..., 1]
     rotated = torch.stack([real * cos - imag * sin, real * sin + imag * cos], dim=-1)
     return rotated.flatten(-2).to(x_PHd.dtype)

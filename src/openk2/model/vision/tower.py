@@ -16,7 +16,7 @@ from openk2.model.vision.config import VisionConfig
 from openk2.model.vision.encoder import VisionEncoder, cu_seqlens
 from openk2.model.vision.merge import sd2_tpool
 from openk2.model.vision.patch_embed import DividedFixedPosEmb, PatchEmbed
-from openk2.model.vision.rope2d import rope2d_angles
+from openk2.model.vision.rope2d import rope2d_angles, rope2d_tables
 
 GridTHW = Sequence[Sequence[int]] | torch.Tensor
 """Per item (t, h, w) in patches: a list of triples or an [items, 3] integer tensor."""
@@ -53,8 +53,8 @@ class MoonViT3d(nn.Module):
                 f"grid_thw covers {bounds[-1]} patches, pixels has {pixels_P3SS.shape[0]}"
             )
         x_PD = self.patch_embed(pixels_P3SS, grid)
-        angles_PJ = rope2d_angles(grid, self.config.head_dim, x_PD.device)
-        x_PD = self.encoder(x_PD, angles_PJ, bounds)
+        rope = rope2d_tables(rope2d_angles(grid, self.config.head_dim, x_PD.device))
+        x_PD = self.encoder(x_PD, rope, bounds)
         kernel = self.config.merge_kernel_size
         return sd2_tpool(x_PD, grid, (kernel[0], kernel[1]))
 
