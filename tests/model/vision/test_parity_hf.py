@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from safetensors import safe_open
 
 sys.path.insert(0, str(Path(__file__).parent))
 from hf_vision_oracle import PAD_ID, saved_hf_model  # noqa: E402
@@ -24,10 +25,16 @@ def _pixels(grids: list[tuple[int, int, int]]) -> torch.Tensor:
     return torch.randn(count, 3, 14, 14, generator=torch.Generator().manual_seed(5))
 
 
-@pytest.fixture(scope="module")
-def models(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
+@pytest.fixture(scope="module", params=["original_format", "transformers_names"])
+def models(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
+    """transformers' default save (hub names) and `save_original_format=False` (its own names,
+    q/k/v split and permuted to rotate-half)."""
     path = tmp_path_factory.mktemp("k25")
     hf_model = saved_hf_model(path)
+    if request.param == "transformers_names":
+        hf_model.save_pretrained(path, save_original_format=False)
+        with safe_open(path / "model.safetensors", "pt") as f:
+            assert "model.vision_tower.layers.0.attn.q_proj.weight" in set(f.keys())
     return hf_model, load_multimodal(path)
 
 

@@ -3,8 +3,9 @@
 Hub files (and what openk2 writes) use `vision_tower.*` and `mm_projector.*`;
 transformers 5.23's `save_pretrained` mis-reverses two prefixes, fixed by `VISION_RENAME_RULES`
 (the vision counterpart of `weights.RENAME_RULES`). Its `wqkv` rows come back in the original
-interleaved RoPE order, so no permutation is needed here. The text model loads through
-`weights.load_model`, which skips these tensors.
+interleaved RoPE order, so no permutation is needed; files written with
+`save_original_format=False` keep transformers' own names and q/k/v split, undone by
+`hf_names`. The text model loads through `weights.load_model`, which skips these tensors.
 """
 
 from __future__ import annotations
@@ -16,13 +17,13 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch import nn
 
 from openk2.model.config import CONFIG_NAME
 from openk2.model.errors import CheckpointError, ConfigError
 from openk2.model.safetensors_io import CheckpointReader, read_config
 from openk2.model.safetensors_writer import ShardedWriter
 from openk2.model.vision.config import VisionConfig
+from openk2.model.vision.hf_names import combine, vision_sources
 from openk2.model.vision.multimodal import MEDIA_PAD_TOKEN_ID, KimiK25ForConditionalGeneration
 from openk2.model.vision.patch_embed import DividedFixedPosEmb
 from openk2.model.weights import DEFAULT_MAX_SHARD_SIZE, load_model
@@ -93,27 +94,40 @@ def load_multimodal(
 
 
 def _fill_vision(
-    model: nn.Module, path: str | os.PathLike[str], dtype: torch.dtype | None, device: torch.device
+    model: KimiK25ForConditionalGeneration,
+    path: str | os.PathLike[str],
+    dtype: torch.dtype | None,
+    device: torch.device,
 ) -> None:
     """Read every vision tensor into `model` (names and shapes checked first)."""
     vision = {k: v for k, v in model.state_dict().items() if k.startswith(VISION_PREFIXES)}
+    head_dim = model.vision_config.head_dim
     with CheckpointReader(path) as reader:
-        found = {vision_tensor_name(n): n for n in reader.names}
-        found.pop(None, None)
-        _check_names(reader.path, set(vision), set(found))
+        sources = _sources(reader.names)
+        _check_names(reader.path, set(vision), set(sources))
         state = {}
         for name, target in vision.items():
-            tensor = reader.get(found[name])
+            tensor = combine([reader.get(n) for n in sources[name]], head_dim)
             if tuple(tensor.shape) != tuple(target.shape):
                 raise CheckpointError(
-                    f"{reader.path}: {found[name]} has shape {list(tensor.shape)}, the vision "
-                    f"config expects {list(target.shape)}"
+                    f"{reader.path}: {' + '.join(sources[name])} has shape "
+                    f"{list(tensor.shape)}, the vision config expects {list(target.shape)}"
                 )
             state[name] = tensor.to(device=device, dtype=dtype or tensor.dtype)
     model.load_state_dict(state, strict=False, assign=True)
     for module in model.modules():
         if isinstance(module, DividedFixedPosEmb):
             module.reset_time_table()
+
+
+def _sources(names: list[str]) -> dict[str, tuple[str, ...]]:
+    """Model vision tensor -> checkpoint tensor(s): hub names, or transformers' native ones."""
+    sources = vision_sources(names)
+    for name in names:
+        target = vision_tensor_name(name)
+        if target is not None:
+            sources[target] = (name,)
+    return sources
 
 
 def _check_names(path: Path, expected: set[str], found: set[Any]) -> None:
