@@ -61,6 +61,16 @@ def test_round_trip_keeps_every_tensor_and_output(saved) -> None:  # noqa: ANN00
         )
 
 
+def test_load_casts_to_the_requested_dtype(saved) -> None:  # noqa: ANN001
+    path, _ = saved
+    model = load_multimodal(path, dtype=torch.bfloat16)
+    assert model.vision_tower.patch_embed.proj.weight.dtype == torch.bfloat16
+    assert model.mm_projector.proj[2].weight.dtype == torch.bfloat16
+    with torch.no_grad():
+        out = model.media_embeddings(torch.randn(16, 3, 14, 14), [(1, 4, 4)])
+    assert out.dtype == torch.bfloat16 and torch.isfinite(out).all()
+
+
 def test_text_loader_still_reads_the_text_part(saved) -> None:  # noqa: ANN001
     path, model = saved
     text = load_model(path)

@@ -14,7 +14,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from clips import LEVEL_STEP, synthetic_clip  # noqa: E402
 
 from openk2.model.vision.processor import MediaError, ProcessorConfig
-from openk2.model.vision.video import sample_indices, timestamp, video_chunks
+from openk2.model.vision.video import sample_indices, timestamp, video_chunks, video_prompt
 
 
 def _frame_level(pixels: torch.Tensor) -> float:
@@ -53,8 +53,9 @@ def test_clip_gives_spec_indices_chunks_and_timestamps(tmp_path: Path) -> None:
     per_frame = first.pixels.view(4, 24, 3, 14, 14)
     levels = [_frame_level(frame) for frame in per_frame]
     assert levels == pytest.approx([LEVEL_STEP * i for i in (0, 6, 12, 18)], abs=2)
-    assert chunks[0].prompt() == (
+    assert video_prompt(chunks) == (
         "00:00:00.000<|media_begin|>video<|media_content|><|media_pad|><|media_end|>"
+        "00:00:02.400<|media_begin|>video<|media_content|><|media_pad|><|media_end|>"
     )
 
 

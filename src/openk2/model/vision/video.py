@@ -32,6 +32,8 @@ from openk2.model.vision.processor import (
     frames_to_item,
 )
 
+VIDEO_PLACEHOLDER = "<|kimi_k25_video_placeholder|>"
+"""What the chat template emits for a video; `video_prompt` gives its replacement."""
 MAX_VIDEO_FRAMES = 1_000_000
 """Refuse containers claiming more frames than this (about 9 hours at 30 fps)."""
 
@@ -90,6 +92,11 @@ def video_chunks(
     if not kept:
         raise MediaError("the video has no decodable frames")
     return list(_chunks(kept, frames, fps, config))
+
+
+def video_prompt(chunks: Sequence[VideoChunk]) -> str:
+    """The text that replaces one `VIDEO_PLACEHOLDER`: the chunks' blocks, back to back."""
+    return "".join(chunk.prompt() for chunk in chunks)
 
 
 def _chunks(
