@@ -118,3 +118,13 @@ def test_patch_layout_is_row_major_and_normalised() -> None:
         expected = (torch.tensor(image.getpixel((c, r)), dtype=torch.float32) / 255 - 0.5) / 0.5
         assert torch.allclose(patch, expected, atol=1e-6)
     assert torch.all(item.pixels[(55 // 14) * 6 + 5][:, 55 % 14, 83 % 14] == 0)
+
+
+def test_tiny_and_grey_images() -> None:
+    buffer = io.BytesIO()
+    Image.new("L", (5, 3), 128).save(buffer, format="PNG")
+    image = load_image(buffer.getvalue())
+    assert image.mode == "RGB" and image.getpixel((0, 0)) == (128, 128, 128)
+    item = preprocess_image(image)
+    assert item.grid_thw == (1, 2, 2) and item.num_tokens == 1 == image_token_count(3, 5)
+    assert item.pixels.shape == (4, 3, 14, 14)
