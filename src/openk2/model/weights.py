@@ -169,7 +169,7 @@ def _plan(reader: CheckpointReader) -> CheckpointPlan:
     plan = plan_checkpoint(reader, model_name)
     if plan.skipped:
         log.info(
-            "%s: skipped %d vision tensors (%s...); openk2 loads the text model only",
+            "%s: skipped %d vision tensors (%s...); they load with vision.load_multimodal",
             reader.path,
             len(plan.skipped),
             plan.skipped[0],
