@@ -33,6 +33,7 @@ def _register_commands() -> None:
         code_commands,
         embedded_commands,
         eval_commands,
+        media_commands,
         model_commands,
         route_commands,
         serve_commands,

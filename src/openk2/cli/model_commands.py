@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from rich.table import Table
 
     from openk2.model import KimiK2ForCausalLM, ModelConfig
+    from openk2.model.vision import VisionConfig
     from openk2.tokenizer import Tokenizer
 
 
@@ -27,7 +28,8 @@ def inspect_command(
     from rich.console import Console
 
     config = _inspect_config(preset, model)
-    Console().print(_params_table(config, title=preset or str(model)))
+    vision = _inspect_vision(preset, model)
+    Console().print(_params_table(config, title=preset or str(model), vision=vision))
     if model is not None:
         typer.echo(f"tokenizer: {_tokenizer_line(model, config.vocab_size)}")
 
@@ -44,6 +46,18 @@ def _tokenizer_line(model: Path, vocab_size: int) -> str:
     except (OSError, ValueError) as exc:
         return f"none usable ({exc})"
     return f"{source.describe()}, {ids} ids"
+
+
+def _inspect_vision(preset: str | None, model: Path | None) -> VisionConfig | None:
+    """The vision config of a K2.5 / K2.6 checkpoint or of a same-named preset, if any."""
+    from openk2.model.safetensors_io import read_config
+    from openk2.model.vision import VISION_PRESETS, get_vision_preset
+    from openk2.model.vision.checkpoint import vision_config_from_json
+
+    if model is not None:
+        raw = read_config(model)
+        return vision_config_from_json(raw) if isinstance(raw.get("vision_config"), dict) else None
+    return get_vision_preset(preset) if preset in VISION_PRESETS else None
 
 
 def _inspect_config(preset: str | None, model: Path | None) -> ModelConfig:
@@ -63,12 +77,15 @@ def _inspect_config(preset: str | None, model: Path | None) -> ModelConfig:
         raise typer.BadParameter(exc.args[0], param_hint="--preset") from exc
 
 
-def _params_table(config: ModelConfig, title: str) -> Table:
+def _params_table(config: ModelConfig, title: str, vision: VisionConfig | None = None) -> Table:
     from rich.table import Table
 
     from openk2.model.params import count_parameters, latent_cache_bytes_per_token
+    from openk2.model.vision.params import count_vision_parameters
 
     counts = count_parameters(config)
+    if vision is not None:
+        counts += count_vision_parameters(vision)
     total = sum(c.total for c in counts)
     active = sum(c.active for c in counts)
     table = Table(title=f"{title}: {human_count(total)} total, {human_count(active)} active")

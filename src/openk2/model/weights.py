@@ -11,7 +11,8 @@ table in openk2:
   `mlp.experts.gate_up_proj [E, 2I, H]` / `mlp.experts.down_proj [E, H, I]` (split on load by
   `weight_plan`); its default `save_pretrained` writes the per-expert K2 names.
 Vision tensors (`vision_tower.*`, `mm_projector.*`) are skipped on purpose: the text model has
-no place for them, and the loader reports how many it skipped.
+no place for them, and the loader reports how many it skipped; `vision/checkpoint.py` loads
+them into the multimodal model.
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ RENAME_RULES: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"^language_model\.lm_head\."), "lm_head."),
     (re.compile(r"^model\.language_model\."), "model."),  # HF523 Kimi_K25 in-memory names
 )
-# Checkpoint prefixes of the vision encoder and projector (a later issue loads them).
+# Checkpoint prefixes of the vision encoder and projector (loaded by `vision/checkpoint.py`).
 SKIPPED_PREFIXES = ("vision_tower.", "mm_projector.", "model.vision_tower.", "model.mm_projector.")
 # Model name -> checkpoint name when saving, per layout.
 SAVE_PREFIX: dict[Layout, str] = {"k2": "", "k25": "language_model."}
@@ -168,7 +169,7 @@ def _plan(reader: CheckpointReader) -> CheckpointPlan:
     plan = plan_checkpoint(reader, model_name)
     if plan.skipped:
         log.info(
-            "%s: skipped %d vision tensors (%s...); openk2 loads the text model only",
+            "%s: skipped %d vision tensors (%s...); they load with vision.load_multimodal",
             reader.path,
             len(plan.skipped),
             plan.skipped[0],
