@@ -50,6 +50,8 @@ class QualityTable:
     def order(self, ds: list[Deployment], request_class: str | None,
               threshold: float) -> list[Deployment]:
         """Cheapest deployment clearing the threshold first, then the rest best-first."""
+        if all(self.quality(d, request_class) is None for d in ds):
+            request_class = None  # never measured: best on average first
         best_first = sorted(ds, key=lambda d: -(self.quality(d, request_class) or -1.0))
         if request_class is None:
             return best_first
