@@ -15,12 +15,13 @@ USAGE = {"prompt_tokens": 1000, "completion_tokens": 500, "total_tokens": 1500}
 
 class Upstream:
     """A fake deployment: answers with its name after `delay_s`, or fails with `status`
-    (a 400 echoes the Authorization header it got, as a careless upstream might)."""
+    (a 400 echoes the Authorization header it got, as a careless upstream might); with
+    `cut` a streamed answer breaks off after its first chunk."""
 
     def __init__(self, name: str, status: int = 200, hang: bool = False,
-                 delay_s: float = 0.0) -> None:
+                 delay_s: float = 0.0, cut: bool = False) -> None:
         self.name, self.status, self.calls, self.hang = name, status, 0, hang
-        self.delay_s = delay_s
+        self.delay_s, self.cut = delay_s, cut
         self.bodies: list[dict[str, Any]] = []
         self.auth: list[str | None] = []
 
@@ -48,6 +49,10 @@ class Upstream:
                       {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]},
                       {"choices": [], "usage": USAGE}):
             await resp.write(f"data: {json.dumps(chunk)}\n\n".encode())
+            if self.cut:
+                assert request.transport is not None
+                request.transport.abort()
+                return resp
         await resp.write(b"data: [DONE]\n\n")
         return resp
 

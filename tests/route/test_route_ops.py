@@ -68,6 +68,20 @@ async def test_primary_outage_and_recovery_without_a_failed_request(start) -> No
     assert {r for _, r in after} == {"default/primary"}  # traffic went back
 
 
+async def test_a_stream_cut_after_the_first_byte_is_never_resent(start) -> None:
+    cut, backup = Upstream("cut", cut=True), Upstream("backup")
+    data = {"deployments": [{"name": "cut", "url": await up_url(start, cut)},
+                            {"name": "backup", "url": await up_url(start, backup)}],
+            "groups": {"default": {"deployments": ["cut", "backup"], "strategy": "ordered"}}}
+    url, router = await _router(start, data)
+    async with (aiohttp.ClientSession() as http,
+                http.post(f"{url}/v1/chat/completions", json={**CHAT, "stream": True}) as r):
+        text = (await r.read()).decode()
+    assert text.count("from cut") == 1 and "from backup" not in text  # no second answer
+    assert backup.calls == 0 and "[DONE]" not in text
+    assert router.state.cooling("cut")  # yet the failure counts against the deployment
+
+
 async def test_least_latency_follows_the_moving_average(start) -> None:
     a, b = Upstream("a", delay_s=0.0), Upstream("b", delay_s=0.08)
     data = {"deployments": [{"name": "a", "url": await up_url(start, a)},
