@@ -116,6 +116,9 @@ def _check(fakes: dict[str, str], group: dict[str, Any]) -> dict[str, int]:
     acc, cost, used = asyncio.run(_serve(_config(fakes, group), "mixed"))
     assert acc >= 0.95 * strong_acc, (acc, strong_acc, used)
     assert cost <= 0.5 * strong_cost, (cost, strong_cost, used)
+    print(f"{group['strategy']}: accuracy {acc:.3f} vs strong {strong_acc:.3f} "
+          f"({acc / strong_acc:.1%}), cost ${cost:.6f} vs ${strong_cost:.6f} "
+          f"({cost / strong_cost:.1%}), routed {used}")  # shown with pytest -s
     return used
 
 
