@@ -70,14 +70,14 @@ def _upstream(port: int) -> None:
 
 def _openk2(port: int, upstream: str) -> None:
     from openk2.route.config import parse_config
-    from openk2.route.proxy import serve
+    from openk2.route.proxy import Router, serve
 
     os.environ["BENCH_KEY"] = KEY
     cfg = parse_config({"deployments": [{"name": "up", "url": upstream, "model": "m",
                                          "price_in": 1.0, "price_out": 2.0}],
                         "groups": {"m": {"deployments": ["up"], "strategy": "ordered"}},
                         "keys": [{"name": "bench", "env": "BENCH_KEY"}]})
-    serve(cfg, "127.0.0.1", port)
+    serve(Router(cfg), "127.0.0.1", port)
 
 
 def _litellm(binary: Path, port: int, upstream: str, workdir: Path) -> subprocess.Popen[bytes]:

@@ -12,7 +12,7 @@ import aiohttp
 import pytest
 from route_fakes import Upstream, up_url
 
-from openk2.route.config import parse_config
+from openk2.route.config import load_config, parse_config
 from openk2.route.proxy import ROUTE_HEADER, Router
 
 
@@ -131,3 +131,31 @@ async def test_a_hanging_deployment_gets_allowed_fails_attempts_per_window(start
             async with http.post(f"{url}/v1/chat/completions", json=_chat()) as resp:
                 assert resp.status == 200 and resp.headers[ROUTE_HEADER] == "default/good"
     assert hung.calls == 2 and good.calls == 6
+
+
+def test_toml_and_yaml_configs_say_the_same(tmp_path: Path) -> None:
+    (tmp_path / "r.yaml").write_text(
+        "deployments:\n  - {name: a, url: 'http://x/v1', price_in: 1.5}\n"
+        "groups:\n  g: {deployments: [a], strategy: cheapest}\nlog: route.jsonl\n")
+    (tmp_path / "r.toml").write_text(
+        'log = "route.jsonl"\n[[deployments]]\nname = "a"\nurl = "http://x/v1"\n'
+        'price_in = 1.5\n[groups.g]\ndeployments = ["a"]\nstrategy = "cheapest"\n')
+    assert load_config(tmp_path / "r.yaml") == load_config(tmp_path / "r.toml")
+    assert load_config(tmp_path / "r.toml").log_path == tmp_path / "route.jsonl"
+    (tmp_path / "bad.toml").write_text("deployments = [")
+    with pytest.raises(ValueError, match="not valid TOML"):
+        load_config(tmp_path / "bad.toml")
+
+
+def test_cli_explains_a_config_the_router_cannot_start_with(tmp_path: Path, monkeypatch) -> None:
+    from typer.testing import CliRunner
+
+    from openk2.cli import _register_commands, app
+
+    _register_commands()
+    monkeypatch.delenv("NO_SUCH_CALLER_KEY", raising=False)
+    cfg = tmp_path / "r.yaml"
+    cfg.write_text("deployments: [{name: a, url: 'http://x/v1'}]\n"
+                   "keys: [{name: team, env: NO_SUCH_CALLER_KEY}]\n")
+    result = CliRunner().invoke(app, ["route", "--config", str(cfg)])
+    assert result.exit_code == 2 and "NO_SUCH_CALLER_KEY unset" in result.output

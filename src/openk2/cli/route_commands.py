@@ -19,14 +19,14 @@ def route(
 ) -> None:
     """Serve /v1/chat/completions, routing each request by rules, strategy and health."""
     from openk2.route.config import load_config
-    from openk2.route.proxy import serve
+    from openk2.route.proxy import Router, serve
 
     try:
-        cfg = load_config(config)
+        router = Router(load_config(config))
     except (ValueError, KeyError, TypeError) as exc:
         typer.echo(f"error: {config}: {exc}", err=True)
         raise typer.Exit(code=2) from exc
-    serve(cfg, host, port)
+    serve(router, host, port)
 
 
 @app.command("route-train")

@@ -21,6 +21,7 @@ keys:                                  # callers' keys; absent: the proxy is ope
 from __future__ import annotations
 
 import os
+import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -166,8 +167,15 @@ class RouterConfig:
 
 
 def load_config(path: Path) -> RouterConfig:
-    """Parse the YAML file; every error names the field."""
-    data = yaml.safe_load(path.read_text()) or {}
+    """Parse the YAML file (or TOML, by its `.toml` suffix: the same keys); every error names
+    the field. Relative paths in it (log, report, model) are relative to the file."""
+    if path.suffix == ".toml":
+        try:
+            data = tomllib.loads(path.read_text())
+        except tomllib.TOMLDecodeError as exc:
+            raise ValueError(f"not valid TOML: {exc}") from exc
+    else:
+        data = yaml.safe_load(path.read_text()) or {}
     return parse_config(data, base=path.parent)
 
 

@@ -257,6 +257,7 @@ def _error(status: int, message: str, *, route: str | None = None,
                              status=status, headers=headers)
 
 
-def serve(cfg: RouterConfig, host: str = "127.0.0.1", port: int = 8100) -> None:
-    """Run the proxy until interrupted."""
-    web.run_app(Router(cfg).app, host=host, port=port, access_log=None)
+def serve(router: Router, host: str = "127.0.0.1", port: int = 8100) -> None:
+    """Run the proxy until interrupted (build the `Router` first: its errors, such as an
+    unreadable eval report or an unset key variable, come before anything listens)."""
+    web.run_app(router.app, host=host, port=port, access_log=None)
