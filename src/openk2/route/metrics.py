@@ -41,7 +41,8 @@ class RouteMetrics:
 
     def __init__(self) -> None:
         self.responses: Counter[tuple[str, int]] = Counter()
-        """(group, status) of each answer sent to a client."""
+        """(group, status) of each answer sent to a client; group `-`: answered before a group
+        was chosen (no or unknown key, caller over budget, malformed body)."""
         self.attempts: Counter[tuple[str, str]] = Counter()
         """(deployment, ok | failed | client_error) of each upstream attempt."""
         self.cost: Counter[str] = Counter()
