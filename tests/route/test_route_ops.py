@@ -18,6 +18,7 @@ from route_fakes import Upstream, up_url
 
 from openk2.route.config import parse_config
 from openk2.route.proxy import ROUTE_HEADER, Router
+from openk2.route.selection import LATENCY_TTL_S, RouterState
 
 CHAT = {"model": "default", "messages": [{"role": "user", "content": "hi"}]}
 
@@ -95,6 +96,22 @@ async def test_least_latency_follows_the_moving_average(start) -> None:
         a.delay_s = 0.15  # a slows down: its average rises past b's within a few answers
         routes = [r for _ in range(10) for _, r in await _burst(http, url, 1)]
     assert routes[-1] == "default/b" and routes.count("default/a") >= 1
+
+
+def test_a_stale_latency_average_is_measured_again() -> None:
+    now = [0.0]
+    cfg = parse_config({"deployments": [{"name": "a", "url": "http://a/v1"},
+                                        {"name": "b", "url": "http://b/v1"}],
+                        "groups": {"g": {"deployments": ["a", "b"],
+                                         "strategy": "least-latency"}}})
+    state = RouterState(cfg, clock=lambda: now[0])
+    group, a, b = cfg.groups["g"], cfg.deployments["a"], cfg.deployments["b"]
+    state.record_success(a, group, 0.01, None)
+    state.record_success(b, group, 0.50, None)  # b was slow once
+    assert [d.name for d in state._order("least-latency", [a, b])] == ["a", "b"]
+    now[0] = LATENCY_TTL_S + 1
+    state.record_success(a, group, 0.01, None)  # only a kept getting traffic
+    assert [d.name for d in state._order("least-latency", [a, b])] == ["b", "a"]
 
 
 async def test_caller_keys_and_per_key_budgets(start, monkeypatch) -> None:

@@ -29,6 +29,10 @@ from openk2.route.quality import QualityTable
 CLASS_HEADER = "x-openk2-class"
 LATENCY_ALPHA = 0.2
 """Weight of the newest latency in the moving average `least-latency` sorts by."""
+LATENCY_TTL_S = 60.0
+"""A latency average not refreshed for this long counts as unmeasured (tried first again):
+otherwise a deployment that was slow once would never get the request that shows it
+recovered."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +85,7 @@ class RouterState:
         self.fails: dict[str, collections.deque[float]] = collections.defaultdict(
             collections.deque)
         self.latency: dict[str, float] = {}
+        self.latency_at: dict[str, float] = {}
         self.spend_group: dict[str, float] = collections.defaultdict(float)
         self.spend_deployment: dict[str, float] = collections.defaultdict(float)
         self.quality = {g.name: QualityTable.load(g.report) for g in cfg.groups.values()
@@ -133,11 +138,16 @@ class RouterState:
         if strategy == "cheapest":
             return sorted(ds, key=lambda d: d.blended_price)
         if strategy == "least-latency":
-            return sorted(ds, key=lambda d: self.latency.get(d.name, 0.0))
+            return sorted(ds, key=self._current_latency)
         if strategy == "shuffle":
             keyed = [(self.rng.random() ** (1.0 / max(d.weight, 1e-9)), d) for d in ds]
             return [d for _, d in sorted(keyed, key=lambda kd: -kd[0])]
         return ds
+
+    def _current_latency(self, d: Deployment) -> float:
+        """The moving average, or 0 (try it) when never measured or stale."""
+        fresh = self.clock() - self.latency_at.get(d.name, -1e18) < LATENCY_TTL_S
+        return self.latency.get(d.name, 0.0) if fresh else 0.0
 
     def record_failure(self, name: str) -> None:
         """A failure before the first byte (connection, timeout, 429, 5xx)."""
@@ -147,6 +157,7 @@ class RouterState:
                        usage: dict[str, Any] | None) -> float:
         """Update the latency average and spend; returns this response's cost."""
         old = self.latency.get(d.name)
+        self.latency_at[d.name] = self.clock()
         self.latency[d.name] = (latency_s if old is None
                                 else (1 - LATENCY_ALPHA) * old + LATENCY_ALPHA * latency_s)
         cost = d.cost(usage or {})
