@@ -3,71 +3,17 @@ streaming passthrough, the route header and the decision log."""
 
 from __future__ import annotations
 
-import asyncio
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
-from aiohttp import web
-from aiohttp.test_utils import TestServer
+from route_fakes import Upstream, up_url
 
-from openk2.route.config import parse_config
+from openk2.route.config import load_config, parse_config
 from openk2.route.proxy import ROUTE_HEADER, Router
-
-USAGE = {"prompt_tokens": 1000, "completion_tokens": 500, "total_tokens": 1500}
-
-
-class Upstream:
-    """A fake deployment: answers with its name, or fails with `status`."""
-
-    def __init__(self, name: str, status: int = 200, hang: bool = False) -> None:
-        self.name, self.status, self.calls, self.hang = name, status, 0, hang
-        self.bodies: list[dict[str, Any]] = []
-
-    async def handle(self, request: web.Request) -> web.StreamResponse:
-        body = await request.json()
-        self.calls += 1
-        self.bodies.append(body)
-        if self.hang:
-            await asyncio.Event().wait()
-        if self.status != 200:
-            return web.Response(status=self.status, text="down")
-        message = {"role": "assistant", "content": f"from {self.name}"}
-        if not body.get("stream"):
-            return web.json_response({"choices": [{"index": 0, "message": message,
-                                                   "finish_reason": "stop"}], "usage": USAGE})
-        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
-        await resp.prepare(request)
-        for chunk in ({"choices": [{"index": 0, "delta": message}]},
-                      {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]},
-                      {"choices": [], "usage": USAGE}):
-            await resp.write(f"data: {json.dumps(chunk)}\n\n".encode())
-        await resp.write(b"data: [DONE]\n\n")
-        return resp
-
-
-@pytest.fixture
-async def start() -> AsyncIterator[Callable[..., Any]]:
-    servers: list[TestServer] = []
-
-    async def make(app: web.Application) -> str:
-        server = TestServer(app, host="127.0.0.1")
-        await server.start_server()
-        servers.append(server)
-        return str(server.make_url("")).rstrip("/")
-
-    yield make
-    for server in reversed(servers):
-        await server.close()
-
-
-async def _upstream(start: Callable[..., Any], up: Upstream) -> str:
-    app = web.Application()
-    app.router.add_post("/v1/chat/completions", up.handle)
-    return f"{await start(app)}/v1"
 
 
 async def _router(start: Callable[..., Any], data: dict[str, Any]) -> tuple[str, Router]:
@@ -81,8 +27,8 @@ def _chat(**extra: Any) -> dict[str, Any]:
 
 async def test_fallback_cools_the_failing_deployment_down(start, tmp_path: Path) -> None:
     bad, good = Upstream("bad", status=500), Upstream("good")
-    data = {"deployments": [{"name": "bad", "url": await _upstream(start, bad)},
-                            {"name": "good", "url": await _upstream(start, good)}],
+    data = {"deployments": [{"name": "bad", "url": await up_url(start, bad)},
+                            {"name": "good", "url": await up_url(start, good)}],
             "groups": {"default": {"deployments": ["bad", "good"], "strategy": "ordered"}},
             "allowed_fails": 1, "cooldown_s": 60, "log": str(tmp_path / "route.jsonl")}
     url, _ = await _router(start, data)
@@ -101,8 +47,8 @@ async def test_fallback_cools_the_failing_deployment_down(start, tmp_path: Path)
 async def test_rules_send_tool_requests_to_a_capable_group(start) -> None:
     small, big = Upstream("small"), Upstream("big")
     data = {"deployments": [
-                {"name": "small", "url": await _upstream(start, small), "capabilities": ["chat"]},
-                {"name": "big", "url": await _upstream(start, big), "model": "kimi",
+                {"name": "small", "url": await up_url(start, small), "capabilities": ["chat"]},
+                {"name": "big", "url": await up_url(start, big), "model": "kimi",
                  "capabilities": ["tools"]}],
             "groups": {"cheap": {"deployments": ["small"]}, "tools": {"deployments": ["big"]}},
             "rules": [{"when": {"needs": ["tools"]}, "group": "tools"}],
@@ -122,7 +68,7 @@ async def test_rules_send_tool_requests_to_a_capable_group(start) -> None:
 async def test_budget_trips_exactly(start) -> None:
     up = Upstream("paid")
     # each answer costs (1000 x 1 + 500 x 2) / 1e6 = $0.002; the cap allows exactly 3
-    data = {"deployments": [{"name": "paid", "url": await _upstream(start, up),
+    data = {"deployments": [{"name": "paid", "url": await up_url(start, up),
                              "price_in": 1.0, "price_out": 2.0}],
             "groups": {"default": {"deployments": ["paid"], "budget_usd": 0.006}}}
     url, router = await _router(start, data)
@@ -137,7 +83,7 @@ async def test_budget_trips_exactly(start) -> None:
 
 async def test_streams_pass_through_and_are_billed(start) -> None:
     up = Upstream("s")
-    data = {"deployments": [{"name": "s", "url": await _upstream(start, up), "price_out": 1.0}]}
+    data = {"deployments": [{"name": "s", "url": await up_url(start, up), "price_out": 1.0}]}
     url, router = await _router(start, data)
     async with (aiohttp.ClientSession() as http,
                 http.post(f"{url}/v1/chat/completions", json=_chat(stream=True)) as resp):
@@ -150,7 +96,7 @@ async def test_streams_pass_through_and_are_billed(start) -> None:
 
 async def test_all_down_is_503_with_retry_after(start) -> None:
     down = Upstream("down", status=503)
-    data = {"deployments": [{"name": "down", "url": await _upstream(start, down)}],
+    data = {"deployments": [{"name": "down", "url": await up_url(start, down)}],
             "cooldown_s": 30}
     url, _ = await _router(start, data)
     async with aiohttp.ClientSession() as http:
@@ -175,8 +121,8 @@ def test_bad_config_is_explained() -> None:
 
 async def test_a_hanging_deployment_gets_allowed_fails_attempts_per_window(start) -> None:
     hung, good = Upstream("hung", hang=True), Upstream("good")
-    data = {"deployments": [{"name": "hung", "url": await _upstream(start, hung)},
-                            {"name": "good", "url": await _upstream(start, good)}],
+    data = {"deployments": [{"name": "hung", "url": await up_url(start, hung)},
+                            {"name": "good", "url": await up_url(start, good)}],
             "groups": {"default": {"deployments": ["hung", "good"], "strategy": "ordered"}},
             "allowed_fails": 2, "cooldown_s": 60, "timeout_s": 0.2}
     url, _ = await _router(start, data)
@@ -185,3 +131,31 @@ async def test_a_hanging_deployment_gets_allowed_fails_attempts_per_window(start
             async with http.post(f"{url}/v1/chat/completions", json=_chat()) as resp:
                 assert resp.status == 200 and resp.headers[ROUTE_HEADER] == "default/good"
     assert hung.calls == 2 and good.calls == 6
+
+
+def test_toml_and_yaml_configs_say_the_same(tmp_path: Path) -> None:
+    (tmp_path / "r.yaml").write_text(
+        "deployments:\n  - {name: a, url: 'http://x/v1', price_in: 1.5}\n"
+        "groups:\n  g: {deployments: [a], strategy: cheapest}\nlog: route.jsonl\n")
+    (tmp_path / "r.toml").write_text(
+        'log = "route.jsonl"\n[[deployments]]\nname = "a"\nurl = "http://x/v1"\n'
+        'price_in = 1.5\n[groups.g]\ndeployments = ["a"]\nstrategy = "cheapest"\n')
+    assert load_config(tmp_path / "r.yaml") == load_config(tmp_path / "r.toml")
+    assert load_config(tmp_path / "r.toml").log_path == tmp_path / "route.jsonl"
+    (tmp_path / "bad.toml").write_text("deployments = [")
+    with pytest.raises(ValueError, match="not valid TOML"):
+        load_config(tmp_path / "bad.toml")
+
+
+def test_cli_explains_a_config_the_router_cannot_start_with(tmp_path: Path, monkeypatch) -> None:
+    from typer.testing import CliRunner
+
+    from openk2.cli import _register_commands, app
+
+    _register_commands()
+    monkeypatch.delenv("NO_SUCH_CALLER_KEY", raising=False)
+    cfg = tmp_path / "r.yaml"
+    cfg.write_text("deployments: [{name: a, url: 'http://x/v1'}]\n"
+                   "keys: [{name: team, env: NO_SUCH_CALLER_KEY}]\n")
+    result = CliRunner().invoke(app, ["route", "--config", str(cfg)])
+    assert result.exit_code == 2 and "NO_SUCH_CALLER_KEY unset" in result.output

@@ -19,11 +19,38 @@ def route(
 ) -> None:
     """Serve /v1/chat/completions, routing each request by rules, strategy and health."""
     from openk2.route.config import load_config
-    from openk2.route.proxy import serve
+    from openk2.route.proxy import Router, serve
 
     try:
-        cfg = load_config(config)
+        router = Router(load_config(config))
     except (ValueError, KeyError, TypeError) as exc:
         typer.echo(f"error: {config}: {exc}", err=True)
         raise typer.Exit(code=2) from exc
-    serve(cfg, host, port)
+    serve(router, host, port)
+
+
+@app.command("route-train")
+def route_train(
+    eval_dir: Annotated[Path, typer.Option("--eval", exists=True, file_okay=False,
+                                           help="A finished `openk2 eval` run directory "
+                                                "(report.json + samples.jsonl).")],
+    weak: Annotated[str, typer.Option(help="Eval endpoint name of the cheap model.")],
+    strong: Annotated[str, typer.Option(help="Eval endpoint name of the strong model.")],
+    out: Annotated[Path, typer.Option(help="Model file for `strategy: learned`.")],
+    l2: Annotated[float, typer.Option(help="L2 regularisation strength.")] = 1e-3,
+) -> None:
+    """Train the learned (win-score) router on an eval run: per task, did the weak endpoint
+    do as well as the strong one? A logistic regression over cheap prompt features."""
+    from openk2.evals.outcomes import win_examples
+    from openk2.route.learned import train
+
+    try:
+        examples = win_examples(eval_dir, weak, strong)
+        model = train(examples, weak=weak, strong=strong, l2=l2)
+    except ValueError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(code=2) from exc
+    model.save(out)
+    wins = sum(label for _, label in examples)
+    typer.echo(f"trained on {len(examples)} tasks ({wins:.0f} where {weak} did as well as "
+               f"{strong}); wrote {out}")

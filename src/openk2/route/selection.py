@@ -6,7 +6,8 @@ Within a group, deployments that lack a needed capability or whose context windo
 small are dropped, deployments cooling down are skipped (LiteLLM's trap: with one
 deployment per group a primary that is never cooled down costs every request a failed
 attempt during an outage, so single deployments cool down too), and the rest are ordered
-by the group's strategy.
+by the group's strategy (`quality` and `learned` read their eval-derived data once, when
+the router starts).
 """
 
 from __future__ import annotations
@@ -20,6 +21,18 @@ from dataclasses import dataclass
 from typing import Any
 
 from openk2.route.config import Deployment, Group, RouterConfig, Rule
+from openk2.route.learned import DEFAULT_THRESHOLD as WIN_THRESHOLD
+from openk2.route.learned import LearnedRouter
+from openk2.route.quality import DEFAULT_THRESHOLD as QUALITY_THRESHOLD
+from openk2.route.quality import QualityTable
+
+CLASS_HEADER = "x-openk2-class"
+LATENCY_ALPHA = 0.2
+"""Weight of the newest latency in the moving average `least-latency` sorts by."""
+LATENCY_TTL_S = 60.0
+"""A latency average not refreshed for this long counts as unmeasured (tried first again):
+otherwise a deployment that was slow once would never get the request that shows it
+recovered."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +44,8 @@ class Features:
     """Estimated (4 characters per token)."""
     model: str
     headers: dict[str, str]
+    body: dict[str, Any]
+    """The request itself (the learned router reads its text)."""
 
 
 def features(body: dict[str, Any], headers: dict[str, str]) -> Features:
@@ -45,7 +60,7 @@ def features(body: dict[str, Any], headers: dict[str, str]) -> Features:
             needs.add("image")
     size = len(json.dumps(body.get("messages") or [])) // 4
     return Features(frozenset(needs), size, str(body.get("model") or ""),
-                    {k.lower(): v for k, v in headers.items()})
+                    {k.lower(): v for k, v in headers.items()}, body)
 
 
 def matches(rule: Rule, f: Features) -> bool:
@@ -70,16 +85,27 @@ class RouterState:
         self.fails: dict[str, collections.deque[float]] = collections.defaultdict(
             collections.deque)
         self.latency: dict[str, float] = {}
+        self.latency_at: dict[str, float] = {}
         self.spend_group: dict[str, float] = collections.defaultdict(float)
         self.spend_deployment: dict[str, float] = collections.defaultdict(float)
+        self.quality = {g.name: QualityTable.load(g.report) for g in cfg.groups.values()
+                        if g.strategy == "quality" and g.report is not None}
+        self.learned = {g.name: LearnedRouter.load(g.model) for g in cfg.groups.values()
+                        if g.strategy == "learned" and g.model is not None}
 
     def group_for(self, f: Features) -> Group:
-        """The first matching rule's group, else the default; a group named by the request's
-        `model` wins when no rule matches."""
+        """The group that serves the request (see `route_for`)."""
+        return self.route_for(f)[0]
+
+    def route_for(self, f: Features) -> tuple[Group, str | None]:
+        """The first matching rule's group, else the group the request's `model` names, else
+        the default; with the request class (the caller's header, else the rule's)."""
         for rule in self.cfg.rules:
             if matches(rule, f):
-                return self.cfg.groups[rule.group]
-        return self.cfg.groups.get(f.model) or self.cfg.groups[self.cfg.default_group]
+                return self.cfg.groups[rule.group], f.headers.get(CLASS_HEADER) or \
+                    rule.request_class
+        group = self.cfg.groups.get(f.model) or self.cfg.groups[self.cfg.default_group]
+        return group, f.headers.get(CLASS_HEADER)
 
     def over_budget(self, group: Group) -> bool:
         """Has the group spent its cap?"""
@@ -93,23 +119,35 @@ class RouterState:
             window.popleft()
         return len(window) >= self.cfg.allowed_fails
 
-    def candidates(self, group: Group, f: Features) -> list[Deployment]:
+    def candidates(self, group: Group, f: Features,
+                   request_class: str | None = None) -> list[Deployment]:
         """Deployments to try, in order (capable, fitting, not cooling down)."""
         usable = [self.cfg.deployments[n] for n in group.deployments]
         usable = [d for d in usable if f.needs <= d.capabilities | _implicit(d)
                   and (d.context_window is None or f.prompt_tokens <= d.context_window)
                   and not self.cooling(d.name)]
+        if group.strategy == "quality":
+            threshold = QUALITY_THRESHOLD if group.threshold is None else group.threshold
+            return self.quality[group.name].order(usable, request_class, threshold)
+        if group.strategy == "learned":
+            threshold = WIN_THRESHOLD if group.threshold is None else group.threshold
+            return self.learned[group.name].order(usable, f.body, threshold)
         return self._order(group.strategy, usable)
 
     def _order(self, strategy: str, ds: list[Deployment]) -> list[Deployment]:
         if strategy == "cheapest":
             return sorted(ds, key=lambda d: d.blended_price)
         if strategy == "least-latency":
-            return sorted(ds, key=lambda d: self.latency.get(d.name, 0.0))
+            return sorted(ds, key=self._current_latency)
         if strategy == "shuffle":
             keyed = [(self.rng.random() ** (1.0 / max(d.weight, 1e-9)), d) for d in ds]
             return [d for _, d in sorted(keyed, key=lambda kd: -kd[0])]
         return ds
+
+    def _current_latency(self, d: Deployment) -> float:
+        """The moving average, or 0 (try it) when never measured or stale."""
+        fresh = self.clock() - self.latency_at.get(d.name, -1e18) < LATENCY_TTL_S
+        return self.latency.get(d.name, 0.0) if fresh else 0.0
 
     def record_failure(self, name: str) -> None:
         """A failure before the first byte (connection, timeout, 429, 5xx)."""
@@ -119,7 +157,9 @@ class RouterState:
                        usage: dict[str, Any] | None) -> float:
         """Update the latency average and spend; returns this response's cost."""
         old = self.latency.get(d.name)
-        self.latency[d.name] = latency_s if old is None else 0.8 * old + 0.2 * latency_s
+        self.latency_at[d.name] = self.clock()
+        self.latency[d.name] = (latency_s if old is None
+                                else (1 - LATENCY_ALPHA) * old + LATENCY_ALPHA * latency_s)
         cost = d.cost(usage or {})
         self.spend_group[group.name] += cost
         self.spend_deployment[d.name] += cost
