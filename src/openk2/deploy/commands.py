@@ -29,11 +29,11 @@ def build_argv(plan: Plan, serve: ServeOptions) -> list[str]:
     engine = plan.engine
     model = [plan.model_source] if engine.model_flag is None else [engine.model_flag,
                                                                     plan.model_source]
-    args = builder(plan) + _serve_flags(plan, serve)
+    args = model + builder(plan) + _serve_flags(plan, serve)
     bad = [a for a in args if a.startswith("--") and not engine.accepts(a)]
     if bad:
         raise AssertionError(f"{engine.name} does not document {bad}")
-    return [*engine.command, *model, *args]
+    return [*engine.command, *args]
 
 
 def _kimi_flags() -> list[str]:

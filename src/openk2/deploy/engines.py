@@ -30,7 +30,7 @@ class Engine:
 
 
 _COMMON_SGLANG = frozenset({
-    "--tp", "--dp", "--enable-dp-attention", "--context-length", "--kv-cache-dtype",
+    "--model-path", "--tp", "--dp", "--enable-dp-attention", "--context-length", "--kv-cache-dtype",
     "--tool-call-parser", "--reasoning-parser", "--trust-remote-code", "--mem-fraction-static",
     "--host", "--port", "--served-model-name", "--chat-template", "--tensor-parallel-size",
     "--chunked-prefill-size", "--max-running-requests", "--max-total-tokens",
