@@ -53,6 +53,10 @@ def test_a_smaller_config_scales_the_formulas(tmp_path) -> None:
     assert count_params(m).routed == 1 * 8 * 44_040_192
 
 
+def test_a_preset_without_its_org() -> None:
+    assert load_model("Kimi-K2.5").name == "moonshotai/Kimi-K2.5"
+
+
 def test_bad_sources_are_clear_errors(tmp_path) -> None:
     with pytest.raises(ValueError, match="neither a known model"):
         load_model("someone/Unknown-Model")

@@ -95,9 +95,11 @@ class ModelShape:
 
 
 def load_model(source: str) -> ModelShape:
-    """A preset by hub id, or a directory (or file) holding `config.json`."""
-    if source in PRESETS:
-        return shape_from_config(PRESETS[source], name=source)
+    """A preset by hub id (the `moonshotai/` may be left out), or a directory (or file)
+    holding `config.json`."""
+    preset = source if source in PRESETS else f"moonshotai/{source}"
+    if preset in PRESETS:
+        return shape_from_config(PRESETS[preset], name=preset)
     path = Path(source)
     config_file = path / "config.json" if path.is_dir() else path
     if not config_file.is_file():
