@@ -112,3 +112,15 @@ def test_verification_verdict_reads_the_eval_report() -> None:
     ok["extra"]["checks"]["usage"] = False
     ok["passed"] = 8
     assert "failed checks: usage" in failures(report)[0]
+
+
+def test_deploy_imports_no_torch_and_no_runtime_package() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys, openk2.deploy.commands, openk2.deploy.launch, openk2.deploy.report; "
+            "print(sorted(m for m in sys.modules if m == 'torch' or m.startswith(("
+            "'openk2.model', 'openk2.engine', 'openk2.serve', 'openk2.agent', 'openk2.evals'))))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip() == "[]"

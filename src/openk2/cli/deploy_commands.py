@@ -69,7 +69,8 @@ def _plan(engine: str, model: str, gpus: str, context: int | None, kv_dtype: str
         raise typer.BadParameter(f"expected one of {', '.join(KV_DTYPE_BYTES)}",
                                  param_hint="--kv-dtype")
     try:
-        return make_plan(get_engine(engine), load_model(model), model, parse_gpus(gpus),
+        shape = load_model(model)  # shape.name: the full hub id of a preset, else the path
+        return make_plan(get_engine(engine), shape, shape.name, parse_gpus(gpus),
                          context=context, kv_dtype=kv_dtype, memory_fraction=memory_fraction)
     except DeployRefused:
         raise

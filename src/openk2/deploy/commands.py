@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from openk2.deploy.engines import KIMI_PARSER
-from openk2.deploy.plan import CHUNK_TOKENS, Plan
+from openk2.deploy.plan import Plan
 
 KT_CPU_THREADS = 64
 KT_NUMA_POOLS = 2
@@ -51,7 +51,7 @@ def _vllm(plan: Plan) -> list[str]:
     args += ["--max-model-len", str(plan.context),
              "--kv-cache-dtype", plan.engine.kv_dtypes[plan.kv_dtype],
              "--gpu-memory-utilization", f"{plan.memory_fraction:.2f}",
-             "--max-num-batched-tokens", str(CHUNK_TOKENS)]
+             "--max-num-batched-tokens", str(plan.chunk_tokens)]
     if plan.model.vision is not None:
         args += ["--mm-encoder-tp-mode", "data"]  # the small ViT runs data-parallel
     if plan.gpus.gpu.name in ("MI350X", "MI355X"):
@@ -67,7 +67,7 @@ def _sglang(plan: Plan) -> list[str]:
     return args + ["--context-length", str(plan.context),
                    "--kv-cache-dtype", plan.engine.kv_dtypes[plan.kv_dtype],
                    "--mem-fraction-static", f"{plan.memory_fraction:.2f}",
-                   "--chunked-prefill-size", str(CHUNK_TOKENS)] + _kimi_flags()
+                   "--chunked-prefill-size", str(plan.chunk_tokens)] + _kimi_flags()
 
 
 def _kt(plan: Plan) -> list[str]:
@@ -75,7 +75,7 @@ def _kt(plan: Plan) -> list[str]:
             "--kt-cpuinfer", str(KT_CPU_THREADS), "--kt-threadpool-count", str(KT_NUMA_POOLS),
             "--kt-num-gpu-experts", str(plan.gpu_experts), "--kt-amx-method", "AMXINT4",
             "--mem-fraction-static", f"{plan.memory_fraction:.2f}",
-            "--chunked-prefill-size", str(CHUNK_TOKENS * 2),
+            "--chunked-prefill-size", str(plan.chunk_tokens),
             "--max-running-requests", str(KT_MAX_RUNNING),
             "--max-total-tokens", str(plan.context), "--context-length", str(plan.context),
             "--kv-cache-dtype", plan.engine.kv_dtypes[plan.kv_dtype],

@@ -139,10 +139,15 @@ def kv_bytes_per_token(m: ModelShape, kv_dtype: str) -> int:
     return per_layer * m.num_hidden_layers * KV_DTYPE_BYTES[kv_dtype]
 
 
-def activation_bytes(m: ModelShape, chunk_tokens: int, tp: int) -> int:
-    """Peak activations of one prefill chunk per GPU, logits (FP32, vocab split by TP) included."""
+LOGIT_ROWS = 256
+"""Sequences sampled per step: engines compute logits only at those positions (FP32, the
+full vocabulary gathered on every rank)."""
+
+
+def activation_bytes(m: ModelShape, chunk_tokens: int) -> int:
+    """Peak activations of one prefill chunk per GPU, plus one step's logits."""
     hidden = chunk_tokens * m.hidden_size * 2 * ACTIVATION_FACTOR
-    return hidden + chunk_tokens * (m.vocab_size // tp) * 4
+    return hidden + LOGIT_ROWS * m.vocab_size * 4
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,6 +29,8 @@ FALLBACK_CONTEXTS = (131072, 65536, 32768)
 """Context lengths tried, in order, when the model's maximum does not fit and none was asked."""
 CHUNK_TOKENS = 8192
 """Prefill chunk (vLLM's --max-num-batched-tokens, SGLang's --chunked-prefill-size)."""
+KT_CHUNK_TOKENS = 16384
+"""KTransformers' prefill chunk (the K2.5 deploy guide's --chunked-prefill-size)."""
 KT_CONTEXT = 65536
 """Default context for KTransformers, whose GPUs hold experts instead of a large cache."""
 
@@ -66,6 +68,7 @@ class Plan:
     memory_fraction: float
     fit: GpuFit
     kv_per_token: int
+    chunk_tokens: int = CHUNK_TOKENS
     gpu_experts: int | None = None
     """KTransformers: routed experts per layer kept on the GPUs."""
     cpu_expert_bytes: int = 0
@@ -123,16 +126,16 @@ def candidate_layouts(engine: Engine, model: ModelShape, gpus: GpuSet) -> list[L
 
 
 def _try(engine: Engine, model: ModelShape, source: str, gpus: GpuSet, layout: Layout,
-         context: int, kv_dtype: str, fraction: float) -> Plan:
+         context: int, kv_dtype: str, fraction: float, chunk: int = CHUNK_TOKENS) -> Plan:
     w = weight_bytes(model)
     fit = GpuFit(usable=int(gpus.gpu.memory_bytes * fraction),
                  weights=per_gpu_weights(w, tp=layout.tp, dp=layout.dp,
                                          ep=layout.expert_parallel),
-                 activations=activation_bytes(model, CHUNK_TOKENS, layout.tp),
+                 activations=activation_bytes(model, chunk),
                  workspace=WORKSPACE_BYTES)
     return Plan(engine=engine, model=model, model_source=source, gpus=gpus, layout=layout,
                 context=context, kv_dtype=kv_dtype, memory_fraction=fraction, fit=fit,
-                kv_per_token=kv_bytes_per_token(model, kv_dtype))
+                kv_per_token=kv_bytes_per_token(model, kv_dtype), chunk_tokens=chunk)
 
 
 def _kt_plan(engine: Engine, model: ModelShape, source: str, gpus: GpuSet, context: int,
@@ -144,7 +147,8 @@ def _kt_plan(engine: Engine, model: ModelShape, source: str, gpus: GpuSet, conte
     layout = Layout(tp=candidate_layouts(engine, model, gpus)[0].tp, dp=1, expert_parallel=False)
     w = weight_bytes(model)
     per_expert_all_layers = w.routed // model.n_routed_experts
-    plan = _try(engine, model, source, gpus, layout, context, kv_dtype, fraction)
+    plan = _try(engine, model, source, gpus, layout, context, kv_dtype, fraction,
+                KT_CHUNK_TOKENS)
     base = GpuFit(usable=plan.fit.usable, weights=math.ceil(w.rest / layout.tp),
                   activations=plan.fit.activations, workspace=plan.fit.workspace)
     room = (base.kv_bytes - context * plan.kv_per_token) * layout.tp
@@ -174,7 +178,11 @@ def _refusal(plan: Plan) -> DeployRefused:
     ]
     per_gpu = f.usable - f.activations - f.workspace - kv_need
     total = weight_bytes(plan.model).total
-    if per_gpu > 0:
+    if plan.gpu_experts is not None:
+        lines.append("routed experts can live in CPU RAM, but the other weights "
+                     f"({_gb(weight_bytes(plan.model).rest)}, split by TP), the cache and "
+                     "the workspace must fit the GPUs")
+    elif per_gpu > 0:
         lines.append(f"needs at least {math.ceil(total / per_gpu)} x {g.name} before rounding "
                      f"to a TP size ({_gb(total)} / {_gb(per_gpu)} free per GPU)")
     return DeployRefused(f"{plan.model.name} does not fit {plan.gpus} with "
