@@ -43,7 +43,11 @@ def test_fp8_k2_instruct_needs_16_gpus() -> None:
         _plan("vllm", "moonshotai/Kimi-K2-Instruct", "8xH200")
     plan = _plan("vllm", "moonshotai/Kimi-K2-Instruct", "16xH200")
     assert plan.layout.tp == 16 and plan.context == 131072
-    assert "--mm-encoder-tp-mode" not in build_argv(plan, ServeOptions())  # text-only
+    argv = build_argv(plan, ServeOptions())
+    assert "--mm-encoder-tp-mode" not in argv  # text-only
+    assert "--distributed-executor-backend ray" in " ".join(argv)  # two nodes
+    assert "spans 2 nodes" in plan.notes[0]
+    assert not _plan("vllm", "moonshotai/Kimi-K2.6", "8xH200").notes
 
 
 def test_sglang_on_amd_caps_tp_at_4_and_uses_dp() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from openk2.deploy.engines import KIMI_PARSER
+from openk2.deploy.engines import GPUS_PER_NODE, KIMI_PARSER
 from openk2.deploy.plan import Plan
 
 KT_CPU_THREADS = 64
@@ -56,6 +56,8 @@ def _vllm(plan: Plan) -> list[str]:
         args += ["--mm-encoder-tp-mode", "data"]  # the small ViT runs data-parallel
     if plan.gpus.gpu.name in ("MI350X", "MI355X"):
         args += ["--moe-backend", "flydsl"]
+    if lay.gpus > GPUS_PER_NODE:
+        args += ["--distributed-executor-backend", "ray"]  # vLLM spans nodes through Ray
     return args + _kimi_flags() + ["--enable-auto-tool-choice"]
 
 

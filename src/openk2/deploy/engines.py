@@ -45,6 +45,7 @@ VLLM = Engine(
         "--reasoning-parser", "--enable-auto-tool-choice", "--trust-remote-code",
         "--gpu-memory-utilization", "--max-num-batched-tokens", "--host", "--port",
         "--served-model-name", "--chat-template", "--moe-backend",
+        "--distributed-executor-backend",
     }),
     kv_dtypes={"bf16": "auto", "fp8": "fp8"}, memory_fraction=0.90,
     source="vLLM `vllm serve --help` (engine args) and vllm-project/recipes Kimi-K2.5/K2.6",
@@ -68,6 +69,8 @@ ENGINES: dict[str, Engine] = {e.name: e for e in (VLLM, SGLANG, KTRANSFORMERS)}
 
 KIMI_PARSER = "kimi_k2"
 """Tool-call and reasoning parser name in every engine (k26-model.md §9)."""
+GPUS_PER_NODE = 8
+"""An HGX/MI300 node; past this a layout spans nodes."""
 AMD_MLA_HEADS_MULTIPLE = 16
 """SGLang's AITER MLA kernel needs attention heads per GPU to be a multiple of 16."""
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from openk2.deploy.engines import AMD_MLA_HEADS_MULTIPLE, Engine
+from openk2.deploy.engines import AMD_MLA_HEADS_MULTIPLE, GPUS_PER_NODE, Engine
 from openk2.deploy.hardware import GB, GpuSet
 from openk2.deploy.memory import (
     WORKSPACE_BYTES,
@@ -102,9 +102,22 @@ def make_plan(engine: Engine, model: ModelShape, source: str, gpus: GpuSet, *,
                 if ctx != model.max_position_embeddings and not context:
                     plan.notes.append(f"context lowered to {ctx} from the model's "
                                       f"{model.max_position_embeddings} to fit the latent cache")
+                plan.notes += _multi_node_notes(engine, layout)
                 return plan
     worst = _try(engine, model, source, gpus, layouts[0], contexts[-1], kv_dtype, fraction)
     raise _refusal(worst)
+
+
+def _multi_node_notes(engine: Engine, layout: Layout) -> list[str]:
+    """What a layout past one node needs besides the printed command."""
+    nodes = -(-layout.gpus // GPUS_PER_NODE)
+    if nodes == 1:
+        return []
+    if engine.name == "vllm":
+        return [f"spans {nodes} nodes: start a Ray cluster over them (ray start --head, then "
+                "ray start --address on the others) and run the command on the head node"]
+    return [f"spans {nodes} nodes: run the command on each node with --nnodes {nodes} "
+            "--node-rank R --dist-init-addr HEAD:PORT"]
 
 
 def candidate_layouts(engine: Engine, model: ModelShape, gpus: GpuSet) -> list[Layout]:
