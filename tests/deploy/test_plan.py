@@ -128,3 +128,19 @@ def test_deploy_imports_no_torch_and_no_runtime_package() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_sglang_dp_attention_multiplies_the_cache_and_replicates_attention() -> None:
+    kw = {"context": 65536, "memory_fraction": 0.93}
+    tp4 = _plan("sglang", "moonshotai/Kimi-K2.6", "4xGB200", **kw)
+    dpa = _plan("sglang", "moonshotai/Kimi-K2.6", "4xGB200", dp_attention=True, **kw)
+    argv = " ".join(build_argv(dpa, ServeOptions()))
+    assert "--tp 4 --dp 4 --enable-dp-attention" in argv  # the cookbook's GB200 TP4 DP4
+    # attention (61 x 101.1M BF16 = 12.3 GB) is now 1/1 per GPU instead of 1/4
+    attention = 2 * 61 * 101_124_096
+    assert dpa.fit.weights - tp4.fit.weights == pytest.approx(attention * 3 / 4, abs=2)
+    assert 4 * dpa.kv_tokens > tp4.kv_tokens  # four ranks, each with its own cache
+    with pytest.raises(ValueError, match="SGLang's"):
+        _plan("vllm", "moonshotai/Kimi-K2.6", "8xH200", dp_attention=True)
+    with pytest.raises(DeployRefused, match="larger --memory-fraction"):  # 0.88 is too tight
+        _plan("sglang", "moonshotai/Kimi-K2.6", "4xGB200", dp_attention=True)

@@ -25,6 +25,9 @@ def deploy(
     memory_fraction: Annotated[float | None, typer.Option(
         "--memory-fraction", help="Share of each GPU the engine may use (default: the "
         "engine's).")] = None,
+    dp_attention: Annotated[bool, typer.Option("--dp-attention", help="SGLang: data-parallel "
+                                               "attention, one rank per GPU (throughput; "
+                                               "the cookbook's GB200 TP4 DP4).")] = False,
     host: Annotated[str, typer.Option(help="Address the server binds.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port the server listens on.")] = 8000,
     served_model_name: Annotated[str | None, typer.Option(help="Model id it serves.")] = None,
@@ -45,7 +48,7 @@ def deploy(
     from openk2.deploy.plan import DeployRefused
 
     try:
-        plan = _plan(engine, model, gpus, context, kv_dtype, memory_fraction)
+        plan = _plan(engine, model, gpus, context, kv_dtype, memory_fraction, dp_attention)
     except DeployRefused as exc:
         typer.echo(f"refused: {exc}", err=True)
         raise typer.Exit(2) from None
@@ -58,7 +61,7 @@ def deploy(
 
 
 def _plan(engine: str, model: str, gpus: str, context: int | None, kv_dtype: str,
-          memory_fraction: float | None):  # noqa: ANN202 (keeps openk2.deploy lazy)
+          memory_fraction: float | None, dp_attention: bool):  # noqa: ANN202 (lazy imports)
     from openk2.deploy.engines import get_engine
     from openk2.deploy.hardware import parse_gpus
     from openk2.deploy.memory import KV_DTYPE_BYTES
@@ -71,7 +74,8 @@ def _plan(engine: str, model: str, gpus: str, context: int | None, kv_dtype: str
     try:
         shape = load_model(model)  # shape.name: the full hub id of a preset, else the path
         return make_plan(get_engine(engine), shape, shape.name, parse_gpus(gpus),
-                         context=context, kv_dtype=kv_dtype, memory_fraction=memory_fraction)
+                         context=context, kv_dtype=kv_dtype, memory_fraction=memory_fraction,
+                         dp_attention=dp_attention)
     except DeployRefused:
         raise
     except ValueError as exc:

@@ -66,6 +66,8 @@ def _sglang(plan: Plan) -> list[str]:
     args = ["--tp", str(lay.tp)]
     if lay.dp > 1:
         args += ["--dp", str(lay.dp)]
+    if lay.attention_dp > 1:
+        args += ["--dp", str(lay.attention_dp), "--enable-dp-attention"]
     return args + ["--context-length", str(plan.context),
                    "--kv-cache-dtype", plan.engine.kv_dtypes[plan.kv_dtype],
                    "--mem-fraction-static", f"{plan.memory_fraction:.2f}",

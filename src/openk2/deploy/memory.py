@@ -93,6 +93,8 @@ class WeightBytes:
 
     routed: int
     rest: int
+    attention: int = 0
+    """The MLA projections' share of `rest` (what data-parallel attention replicates)."""
 
     @property
     def total(self) -> int:
@@ -103,13 +105,14 @@ def weight_bytes(m: ModelShape) -> WeightBytes:
     """Checkpoint bytes in the model's own format (`m.weight_format`)."""
     p = count_params(m)
     bf16_rest = 2 * (p.dense_rest - p.router_bias + p.vision) + 4 * p.router_bias
+    attention = 2 * m.num_hidden_layers * p.attention_per_layer
     if m.weight_format == "int4":
         matrices = m.moe_layers * m.n_routed_experts * 3
         return WeightBytes(routed=int(p.routed * INT4_BYTES_PER_WEIGHT) + 8 * matrices,
-                           rest=bf16_rest)
+                           rest=bf16_rest, attention=attention)
     if m.weight_format == "fp8":
         return _fp8_bytes(m, p)
-    return WeightBytes(routed=2 * p.routed, rest=bf16_rest)
+    return WeightBytes(routed=2 * p.routed, rest=bf16_rest, attention=attention)
 
 
 def _fp8_bytes(m: ModelShape, p: ParamCounts) -> WeightBytes:
@@ -124,7 +127,9 @@ def _fp8_bytes(m: ModelShape, p: ParamCounts) -> WeightBytes:
               + m.moe_layers * m.n_shared_experts * expert_scales
               + m.num_hidden_layers * sum(_blocks(r, c) for r, c in attention))
     bf16 = p.dense_rest - linear - p.router_bias + p.vision
-    return WeightBytes(routed=routed, rest=linear + 4 * scales + 2 * bf16 + 4 * p.router_bias)
+    attention_bytes = m.num_hidden_layers * sum(r * c + 4 * _blocks(r, c) for r, c in attention)
+    return WeightBytes(routed=routed, rest=linear + 4 * scales + 2 * bf16 + 4 * p.router_bias,
+                       attention=attention_bytes)
 
 
 def _blocks(rows: int, cols: int) -> int:
@@ -164,8 +169,12 @@ class GpuFit:
         return self.usable - self.weights - self.activations - self.workspace
 
 
-def per_gpu_weights(w: WeightBytes, *, tp: int, dp: int, ep: bool) -> int:
+def per_gpu_weights(w: WeightBytes, *, tp: int, dp: int, ep: bool,
+                    attention_dp: int = 1) -> int:
     """Weight bytes on one GPU: TP shards everything; with EP the routed experts are spread
-    over all tp x dp GPUs while the rest stays replicated per data-parallel rank."""
+    over all tp x dp GPUs while the rest stays replicated per data-parallel rank; with
+    `attention_dp` ranks inside the TP group (SGLang DP attention) attention is split over
+    only tp / attention_dp GPUs."""
     routed = w.routed / (tp * dp) if ep else w.routed / tp
-    return math.ceil(routed + w.rest / tp)
+    attention = w.attention / (tp // attention_dp)
+    return math.ceil(routed + (w.rest - w.attention) / tp + attention)

@@ -45,9 +45,13 @@ class DeployRefused(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class Layout:
+    """tp x dp GPUs; `attention_dp` > 1: SGLang's data-parallel attention inside the TP group
+    (each rank holds its own sequences' cache, attention split over tp / attention_dp)."""
+
     tp: int
     dp: int
     expert_parallel: bool
+    attention_dp: int = 1
 
     @property
     def gpus(self) -> int:
@@ -82,7 +86,7 @@ class Plan:
 
 def make_plan(engine: Engine, model: ModelShape, source: str, gpus: GpuSet, *,
               context: int | None = None, kv_dtype: str = "bf16",
-              memory_fraction: float | None = None) -> Plan:
+              memory_fraction: float | None = None, dp_attention: bool = False) -> Plan:
     """The first layout that fits (largest TP first), or `DeployRefused` with the arithmetic."""
     fraction = memory_fraction or engine.memory_fraction
     if not 0 < fraction <= 1:
@@ -93,6 +97,8 @@ def make_plan(engine: Engine, model: ModelShape, source: str, gpus: GpuSet, *,
     if engine.name == "ktransformers":
         return _kt_plan(engine, model, source, gpus, context or KT_CONTEXT, kv_dtype, fraction)
     layouts = candidate_layouts(engine, model, gpus)
+    if dp_attention:
+        layouts = _dp_attention_layouts(engine, model, gpus)
     contexts = [context] if context else [model.max_position_embeddings, *(
         c for c in FALLBACK_CONTEXTS if c < model.max_position_embeddings)]
     for ctx in contexts:
@@ -120,6 +126,16 @@ def _multi_node_notes(engine: Engine, layout: Layout) -> list[str]:
             "--node-rank R --dist-init-addr HEAD:PORT"]
 
 
+def _dp_attention_layouts(engine: Engine, model: ModelShape, gpus: GpuSet) -> list[Layout]:
+    """SGLang `--tp N --dp N --enable-dp-attention`: one rank of attention per GPU."""
+    if engine.name != "sglang":
+        raise ValueError("--dp-attention is SGLang's; vLLM's data parallelism already runs "
+                         "attention per DP rank (use more GPUs than one TP group)")
+    if model.num_attention_heads % gpus.count:
+        raise ValueError(f"{gpus.count} GPUs do not divide {model.num_attention_heads} heads")
+    return [Layout(tp=gpus.count, dp=1, expert_parallel=False, attention_dp=gpus.count)]
+
+
 def candidate_layouts(engine: Engine, model: ModelShape, gpus: GpuSet) -> list[Layout]:
     """TP sizes that divide the GPU count and the heads, largest first; the rest is DP."""
     heads = model.num_attention_heads
@@ -143,7 +159,8 @@ def _try(engine: Engine, model: ModelShape, source: str, gpus: GpuSet, layout: L
     w = weight_bytes(model)
     fit = GpuFit(usable=int(gpus.gpu.memory_bytes * fraction),
                  weights=per_gpu_weights(w, tp=layout.tp, dp=layout.dp,
-                                         ep=layout.expert_parallel),
+                                         ep=layout.expert_parallel,
+                                         attention_dp=layout.attention_dp),
                  activations=activation_bytes(model, chunk),
                  workspace=WORKSPACE_BYTES)
     return Plan(engine=engine, model=model, model_source=source, gpus=gpus, layout=layout,
@@ -195,9 +212,12 @@ def _refusal(plan: Plan) -> DeployRefused:
         lines.append("routed experts can live in CPU RAM, but the other weights "
                      f"({_gb(weight_bytes(plan.model).rest)}, split by TP), the cache and "
                      "the workspace must fit the GPUs")
-    elif per_gpu > 0:
+    elif per_gpu > 0 and math.ceil(total / per_gpu) > plan.gpus.count:
         lines.append(f"needs at least {math.ceil(total / per_gpu)} x {g.name} before rounding "
                      f"to a TP size ({_gb(total)} / {_gb(per_gpu)} free per GPU)")
+    else:
+        lines.append("this layout replicates weights; try another layout, a larger "
+                     "--memory-fraction, --kv-dtype fp8 or a shorter --context")
     return DeployRefused(f"{plan.model.name} does not fit {plan.gpus} with "
                          f"{plan.engine.name}:", lines)
 
