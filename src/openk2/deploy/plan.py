@@ -94,11 +94,13 @@ def make_plan(engine: Engine, model: ModelShape, source: str, gpus: GpuSet, *,
     if context is not None and context > model.max_position_embeddings:
         raise ValueError(f"--context {context} exceeds the model's maximum "
                          f"{model.max_position_embeddings}")
+    if dp_attention and engine.name != "sglang":
+        raise ValueError("--dp-attention is SGLang's; vLLM's data parallelism already runs "
+                         "attention per DP rank (use more GPUs than one TP group)")
     if engine.name == "ktransformers":
         return _kt_plan(engine, model, source, gpus, context or KT_CONTEXT, kv_dtype, fraction)
-    layouts = candidate_layouts(engine, model, gpus)
-    if dp_attention:
-        layouts = _dp_attention_layouts(engine, model, gpus)
+    layouts = (_dp_attention_layouts(model, gpus) if dp_attention
+               else candidate_layouts(engine, model, gpus))
     contexts = [context] if context else [model.max_position_embeddings, *(
         c for c in FALLBACK_CONTEXTS if c < model.max_position_embeddings)]
     for ctx in contexts:
@@ -126,11 +128,8 @@ def _multi_node_notes(engine: Engine, layout: Layout) -> list[str]:
             "--node-rank R --dist-init-addr HEAD:PORT"]
 
 
-def _dp_attention_layouts(engine: Engine, model: ModelShape, gpus: GpuSet) -> list[Layout]:
+def _dp_attention_layouts(model: ModelShape, gpus: GpuSet) -> list[Layout]:
     """SGLang `--tp N --dp N --enable-dp-attention`: one rank of attention per GPU."""
-    if engine.name != "sglang":
-        raise ValueError("--dp-attention is SGLang's; vLLM's data parallelism already runs "
-                         "attention per DP rank (use more GPUs than one TP group)")
     if model.num_attention_heads % gpus.count:
         raise ValueError(f"{gpus.count} GPUs do not divide {model.num_attention_heads} heads")
     return [Layout(tp=gpus.count, dp=1, expert_parallel=False, attention_dp=gpus.count)]
