@@ -31,6 +31,7 @@ def _register_commands() -> None:
     from openk2.cli import (  # noqa: F401
         chat_commands,
         code_commands,
+        deploy_commands,
         embedded_commands,
         eval_commands,
         media_commands,

@@ -48,6 +48,14 @@ def swarm(
     as_json: bool = typer.Option(False, "--json", help="Print a JSON summary instead."),
     progress: bool | None = typer.Option(None, "--progress/--no-progress",
                                          help="Live view on stderr (default: when a terminal)."),
+    backend: str | None = typer.Option(None, "--backend", help="Where sub-agents run: local "
+                                       "(default) or ray (one Ray task per sub-agent "
+                                       "invocation; a resume keeps the run's backend)."),
+    ray_address: str | None = typer.Option(None, "--ray-address", envvar="RAY_ADDRESS",
+                                           help="Ray cluster to join (default: start a "
+                                           "local instance)."),
+    ray_cpus: int | None = typer.Option(None, "--ray-cpus", min=1, help="CPUs of a local "
+                                        "Ray instance (default: all)."),
 ) -> None:
     """Run an orchestrator that fans work out to up to 300 sub-agents; durable and resumable."""
     import asyncio
@@ -63,6 +71,7 @@ def swarm(
             raise typer.BadParameter(str(exc), param_hint="--resume") from exc
         opts.progress = show
         opts.tools = _workspace_tools(workspace)
+        opts.backend = _backend_name(backend or opts.backend)
     else:
         _require(task, base_url, model)
         opts = LaunchOptions(
@@ -72,17 +81,56 @@ def swarm(
             max_concurrency=max_concurrency, max_rps=max_rps, temperature=temperature,
             progress=show,
             specs=load_specs(agents_file) if agents_file else [], price=_price(price),
-            tools=_workspace_tools(workspace),
+            tools=_workspace_tools(workspace), backend=_backend_name(backend or "local"),
         )
+    remote = _remote_backend(opts.backend, ray_address, ray_cpus)
     try:
-        outcome = asyncio.run(launch(opts, resume=bool(resume)))
+        outcome = asyncio.run(launch(opts, resume=bool(resume), backend=remote))
     except (FileExistsError, ValueError) as exc:
         raise typer.BadParameter(str(exc)) from exc
     except KeyboardInterrupt:
         typer.echo(f"interrupted; continue with: openk2 swarm --resume {opts.run_id} "
                    f"--run-dir {run_dir}", err=True)
         raise typer.Exit(130) from None
+    finally:
+        _stop_backend(remote)
     _report(outcome, as_json, opts.run_dir)
+
+
+BACKENDS = ("local", "ray")
+
+
+def _backend_name(name: str) -> str:
+    if name not in BACKENDS:
+        raise typer.BadParameter(f"expected one of {', '.join(BACKENDS)}, got {name!r}",
+                                 param_hint="--backend")
+    return name
+
+
+def _remote_backend(name: str, address: str | None, cpus: int | None) -> Any:
+    """A `RayBackend` for "ray" (joining `address`, else a local instance), None for local."""
+    if name == "local":
+        return None
+    try:
+        from openk2.agent.swarm.ray_backend import RayBackend
+    except ImportError as exc:
+        raise typer.BadParameter("needs the ray extra: pip install 'openk2[ray]'",
+                                 param_hint="--backend") from exc
+    try:
+        return RayBackend(address=address, num_cpus=None if address else cpus)
+    except ImportError as exc:
+        raise typer.BadParameter(f"needs ray installed ({exc})", param_hint="--backend") from exc
+    except ConnectionError as exc:
+        raise typer.BadParameter(f"cannot reach Ray at {address}: {exc}",
+                                 param_hint="--ray-address") from exc
+
+
+def _stop_backend(remote: Any) -> None:
+    """Disconnect from Ray (a local instance this process started stops with it)."""
+    if remote is not None:
+        import ray
+
+        ray.shutdown()
 
 
 def _workspace_tools(path: Path | None) -> Any:

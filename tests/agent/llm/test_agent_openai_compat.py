@@ -160,3 +160,17 @@ def test_tool_calls_without_index_get_one_slot_each() -> None:
     second = {"choices": [{"delta": {"tool_calls": [{"id": "b", "function": {"name": "g"}}]}}]}
     indexes = [p.index for c in (first, more, second) for p in parser.parse(c)]
     assert indexes == [0, 0, 1]
+
+
+async def test_a_provider_in_use_pickles_for_remote_workers(openai_server) -> None:
+    import pickle
+
+    server = await openai_server(lambda c: Reply(text="hi"))
+    provider = OpenAICompatProvider(server.base_url, "k2", api_key="sk-x")
+    await provider.generate([user("x")]).collect()  # opens the live HTTP session
+    copy = pickle.loads(pickle.dumps(provider))
+    done = await copy.generate([user("y")]).collect()  # the copy opens its own
+    await provider.aclose()
+    await copy.aclose()
+    assert done.message.content == "hi" and copy.model == "k2"
+    assert server.requests[-1]["messages"][-1]["content"] == "y"

@@ -10,6 +10,7 @@ import sqlite3
 import sys
 from pathlib import Path
 
+import pytest
 from swarm_scripts import (
     echo_worker,
     fan_out,
@@ -189,3 +190,45 @@ async def test_cli_reports_bad_usage(tmp_path) -> None:
     proc = await _cli("t", "--base-url", "http://x/v1", "--model", "m", "--max-rps", "0")
     _, err = await proc.communicate()
     assert proc.returncode == 2 and b"--max-rps" in err
+    proc = await _cli("t", "--base-url", "http://x/v1", "--model", "m", "--backend", "k8s")
+    _, err = await proc.communicate()
+    assert proc.returncode == 2 and b"expected one of local, ray" in err
+
+
+async def test_cli_ray_backend_runs_sub_agents_as_ray_tasks_and_resumes_exactly(
+        openai_server, tmp_path) -> None:
+    pytest.importorskip("ray")
+    script = route(fan_out(["x", "y", "z"]), echo_worker(steps=2))
+    seen: list[tuple[str, int]] = []
+    server = await openai_server(lambda c: seen.append(_key(c)) or script(c))
+    proc = await _cli("Three parts.", "--base-url", server.base_url, "--model", "fake",
+                      "--run-dir", str(tmp_path), "--run-id", "ray", "--json",
+                      "--backend", "ray", "--ray-cpus", "2")
+    out, err = await asyncio.wait_for(proc.communicate(), 240)
+    assert proc.returncode == 0, err.decode()
+    first = json.loads(out)
+    assert first["state"] == "completed" and first["agents"] == 3
+    assert first["steps"] == 2 + 3 * 2 and "completed: 3, failed: 0" in first["answer"]
+    assert options_for_resume(tmp_path, "ray", None).backend == "ray"  # stored for resume
+    assert _worker_steps_contiguous(tmp_path, "ray")  # logged per returned Ray task
+    _cut_before(tmp_path, "ray", "done")  # a kill -9 before any worker's answer was logged
+    logged, cut = _logged(tmp_path, "ray"), len(seen)
+    proc = await _cli("--resume", "ray", "--run-dir", str(tmp_path), "--json",
+                      "--ray-cpus", "2")
+    out, err = await asyncio.wait_for(proc.communicate(), 240)
+    assert proc.returncode == 0, err.decode()
+    summary = json.loads(out)
+    assert set(seen[cut:]).isdisjoint(logged)  # no logged step is requested again
+    assert summary["answer"] == first["answer"] and summary["steps"] == first["steps"]
+    assert _logged(tmp_path, "ray") == {("main", 1), ("main", 2)} | {
+        (f"Research {p}.", s) for p in "xyz" for s in (1, 2)}
+
+
+def _worker_steps_contiguous(run_dir: Path, run_id: str) -> bool:
+    """True when each sub-agent's LLM steps sit together in the log, as a remote backend
+    logs them (in bulk when the job returns); concurrent local sub-agents interleave."""
+    store = open_run_store(run_dir, run_id, must_exist=True)
+    order = [ev.agent_id for ev in store.events() if ev.kind == "llm" and ev.agent_id != "main"]
+    store.close()
+    runs = [a for i, a in enumerate(order) if i == 0 or order[i - 1] != a]
+    return len(runs) == len(set(order)) > 1

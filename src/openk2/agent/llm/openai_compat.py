@@ -186,6 +186,14 @@ class OpenAICompatProvider:
         except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError) as exc:
             raise ProviderConnectionError(f"connection to {url} failed: {exc}") from exc
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickle without the live HTTP session (remote swarm backends ship the provider to
+        workers, which open their own session on first use)."""
+        return self.__dict__ | {"_session": None, "_session_loop": None}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+
     def _get_session(self) -> aiohttp.ClientSession:
         loop = asyncio.get_running_loop()
         session = self._session

@@ -19,6 +19,7 @@ from openk2.agent.llm.provider import ChatProvider, GenerationSettings
 from openk2.agent.loop.events import Wire
 from openk2.agent.swarm.accounting import Pricing
 from openk2.agent.swarm.budgets import BudgetLimits
+from openk2.agent.swarm.remote import RemoteBackend
 from openk2.agent.swarm.results import ArtifactStore
 from openk2.agent.swarm.runtime import Swarm, SwarmConfig, SwarmOutcome
 from openk2.agent.swarm.spec import AgentSpec
@@ -71,6 +72,9 @@ class LaunchOptions:
     tools: Toolset | None = None
     """Tools every sub-agent may call (e.g. a workspace's); not stored, so give them again
     on resume."""
+    backend: str = "local"
+    """Where sub-agents run: "local" (this process) or "ray" (Ray tasks; the caller passes
+    the `RemoteBackend` to `launch`). Stored, so a resume runs where the run started."""
 
 
 def _config(opts: LaunchOptions) -> SwarmConfig:
@@ -90,7 +94,7 @@ def _config(opts: LaunchOptions) -> SwarmConfig:
 
 def _meta(opts: LaunchOptions) -> dict[str, Any]:
     keep = ("base_url", "model", "max_agents", "max_steps", "max_tokens", "wall_clock_s",
-            "agent_max_steps", "max_concurrency", "temperature", "price", "max_rps")
+            "agent_max_steps", "max_concurrency", "temperature", "price", "max_rps", "backend")
     return {k: getattr(opts, k) for k in keep}
 
 
@@ -111,16 +115,19 @@ def options_for_resume(run_dir: Path, run_id: str, api_key: str | None) -> Launc
 
 
 def http_provider(opts: LaunchOptions) -> OpenAICompatProvider:
-    """The HTTP provider; 429s are left to the swarm's AIMD scheduler."""
+    """The HTTP provider; 429s are left to the swarm's AIMD scheduler, except on a remote
+    backend, whose workers' calls that scheduler never sees (they retry 429s themselves)."""
     return OpenAICompatProvider(opts.base_url, opts.model, opts.api_key,
-                                retry=RetryPolicy(retry_rate_limits=False),
+                                retry=RetryPolicy(retry_rate_limits=opts.backend != "local"),
                                 max_connections=opts.max_concurrency)
 
 
 async def launch(
-    opts: LaunchOptions, *, resume: bool = False, provider: ChatProvider | None = None
+    opts: LaunchOptions, *, resume: bool = False, provider: ChatProvider | None = None,
+    backend: RemoteBackend | None = None,
 ) -> SwarmOutcome:
-    """Start (or resume) a run and return its outcome; the log is left on disk."""
+    """Start (or resume) a run and return its outcome; the log is left on disk. With
+    `backend`, sub-agents run there (e.g. `ray_backend.RayBackend`)."""
     run_id = opts.run_id or uuid.uuid4().hex[:12]
     folder = opts.run_dir / run_id
     if not resume and (folder / "events.sqlite").exists():
@@ -129,7 +136,7 @@ async def launch(
     own_provider = provider is None
     provider = provider or http_provider(opts)
     wire = Wire()
-    swarm = _build(opts, provider, store, wire, run_id, folder, resume)
+    swarm = _build(opts, provider, store, wire, run_id, folder, resume, backend)
     try:
         with _observers(opts, swarm, wire, folder, run_id):
             return await swarm.run(opts.task)
@@ -142,9 +149,10 @@ async def launch(
 
 
 def _build(opts: LaunchOptions, provider: ChatProvider, store: SQLiteEventStore, wire: Wire,
-           run_id: str, folder: Path, resume: bool) -> Swarm:
+           run_id: str, folder: Path, resume: bool, backend: RemoteBackend | None) -> Swarm:
     kw: dict[str, Any] = {"config": _config(opts), "wire": wire, "specs": opts.specs,
-                          "artifacts": ArtifactStore(folder / "artifacts"), "tools": opts.tools}
+                          "artifacts": ArtifactStore(folder / "artifacts"), "tools": opts.tools,
+                          "backend": backend}
     if resume:
         return Swarm.restore(provider, store, run_id, **kw)
     swarm = Swarm(provider, store=store, run_id=run_id, **kw)
