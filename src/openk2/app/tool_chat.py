@@ -19,6 +19,8 @@ from openk2.agent.loop.events import Wire
 from openk2.agent.loop.runner import AgentRunner, MaxStepsReachedError
 from openk2.agent.tools.base import Toolset
 
+PAGE_ROLES = ("user", "assistant", "tool")
+
 
 class ToolChatRequest(BaseModel):
     """Body of `POST /app/chat`."""
@@ -34,8 +36,12 @@ def chat_history(req: ToolChatRequest, system_prompt: str) -> list[Message]:
     """The model's context: our system prompt, then the page's messages (a page cannot
     replace the system prompt, which names the tools the server runs)."""
     kept = [m for m in req.messages if m.get("role") != "system"]
-    if not kept or kept[-1].get("role") != "user":
-        raise ValueError("the conversation must end with a user message")
+    for i, m in enumerate(kept):
+        if m.get("role") not in PAGE_ROLES:
+            raise ValueError(f"messages[{i}].role must be one of {', '.join(PAGE_ROLES)}")
+    last = kept[-1] if kept else {}
+    if last.get("role") != "user" or not str(last.get("content") or "").strip():
+        raise ValueError("the conversation must end with a non-empty user message")
     return [system(system_prompt), *(Message.from_openai(m) for m in kept)]
 
 
