@@ -47,6 +47,7 @@ def with_tools(embedded_model: tuple,
 def test_the_tools_option_is_explicit(tmp_path: Path) -> None:
     assert parse_tools_option(None) is None
     assert parse_tools_option(f"workspace={tmp_path}") == tmp_path
+    assert parse_tools_option("demo") == demo_workspace()
     for bad in ("", str(tmp_path), f"files={tmp_path}", "workspace=", "workspace=/no/such"):
         with pytest.raises(ValueError, match="--tools"):
             parse_tools_option(bad)

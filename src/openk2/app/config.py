@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-TOOLS_OPTION_HELP = "workspace=DIR: run calculator, read_file, kv_get and kv_set on the server"
+DEMO = "demo"
+"""`--tools demo`: the shipped demo workspace (what `make web` serves)."""
 
 
 @dataclass(kw_only=True, slots=True)
@@ -27,13 +28,17 @@ class AppConfig:
 
 
 def parse_tools_option(value: str | None) -> Path | None:
-    """The workspace of `--tools workspace=DIR`, or None when the option is absent.
+    """The workspace of `--tools workspace=DIR` (or `--tools demo`), None when absent.
 
     The form is explicit (`workspace=`) so that running tools on the server is always a
     visible, deliberate choice; a directory that does not exist is refused here.
     """
     if value is None:
         return None
+    if value.strip() == DEMO:
+        from openk2.embedded.demo import demo_workspace
+
+        return demo_workspace()
     kind, sep, path = value.partition("=")
     if kind.strip() != "workspace" or not sep or not path.strip():
         raise ValueError(f"--tools expects workspace=DIR, got {value!r}")

@@ -38,7 +38,8 @@ def serve(
     )] = True,
     tools: Annotated[str | None, typer.Option(
         "--tools", help="workspace=DIR: the web page's chats may call calculator, read_file, "
-        "kv_get and kv_set, run by the server on DIR (off unless given).")] = None,
+        "kv_get and kv_set, run by the server on DIR (off unless given); 'demo': the shipped "
+        "demo workspace.")] = None,
     runs_dir: Annotated[Path, typer.Option(
         "--runs-dir", help="Where the page's agent-mode swarm runs are kept.")] = Path("runs"),
 ) -> None:
