@@ -93,7 +93,6 @@ function showInfo(info) {
   $("mode-tools").disabled = !info.tools.length;
   $("mode-tools-label").classList.toggle("disabled", !info.tools.length);
   if (info.tools.length && info.embedded) setMode("tools");
-  if (info.embedded) $("thinking").checked = false; // trained on instant answers
   const examples = $("examples");
   examples.replaceChildren(...info.examples.map(exampleButton));
 }
