@@ -5,7 +5,7 @@ The model was trained only on tool tasks, so any other request made it start a t
 chats teach it to answer such requests in one short sentence, in the same context it is served
 in (the client system prompt and the four tool schemas, or no tools at all, as the web page's
 plain chat sends), and to go back to its tools on the next real task. Requests are composed
-from word pools, seeded; `HELDOUT_PROMPTS` are written separately and never generated.
+from word pools, seeded; `HELDOUT_PROMPTS` are written separately (see there).
 """
 
 from __future__ import annotations
@@ -74,7 +74,8 @@ HELDOUT_PROMPTS = [
     "ok bye", "How is your day going?", "Which company built you?", "Give me the latest "
     "football scores.", "Thank you, that was helpful.", "Can you order me a taxi?",
 ]
-"""The 20 conversational prompts checked through the server (never generated for training)."""
+"""The 20 conversational prompts checked through the server. All but the first (the issue's own
+example, which the greeting + capabilities template also composes) are never generated."""
 
 
 def _fill(template: str, rng: random.Random) -> str:
