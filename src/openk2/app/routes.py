@@ -14,6 +14,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Header, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
 from pydantic import BaseModel, Field
+from starlette.responses import StreamingResponse
 
 from openk2.agent.llm.openai_compat import OpenAICompatProvider
 from openk2.agent.tools.base import Toolset
@@ -101,8 +102,6 @@ def _swarm_routes(router: APIRouter, state: ServerState, runs: SwarmRuns) -> Non
 
 
 def _sse_of(runs: SwarmRuns, run_id: str, after: int) -> Response:
-    from starlette.responses import StreamingResponse
-
     async def body() -> Any:
         async for event in runs.follow(run_id, after):
             yield sse(event)
