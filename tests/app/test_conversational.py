@@ -46,6 +46,10 @@ def sensible(answer: str) -> bool:
     return bool(answer.strip()) and len(answer) <= MAX_ANSWER_CHARS and "<|" not in answer
 
 
+@pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason="the shipped embedded model has had no conversational "
+                   "training yet (issue 18: stage 5, examples/embedded/stage5.yaml); remove "
+                   "this mark when the retrained model ships")
 @pytest.mark.parametrize("prompt", HELDOUT_PROMPTS)
 def test_a_conversational_prompt_gets_a_short_answer_and_no_tool_call(
     live: AppServer, prompt: str
