@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup browser sandbox test lint demo embedded-model clean
+.PHONY: setup browser sandbox test lint demo web embedded-model clean
 
 setup: $(STAMP)
 
@@ -44,6 +44,10 @@ test: lint browser sandbox
 # The main job, offline: serve the embedded model and run an agent swarm over the demo workspace.
 demo: setup
 	$(VENV)/bin/openk2 demo
+
+# The web app on the embedded model, with the demo workspace's tools: open http://127.0.0.1:8000/
+web: setup
+	$(VENV)/bin/openk2 serve --tools demo
 
 # Rebuild the embedded model from scratch (~3.5 h on 2 quiet cores): corpora, four training
 # stages, export into the package, then its held-out task success through `openk2 serve`.

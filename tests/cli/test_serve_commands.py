@@ -36,9 +36,20 @@ def test_serve_preset_answers_over_http() -> None:
         assert models["data"][0]["id"] == "tiny-k2" and models["data"][0]["max_model_len"] == 256
         assert httpx.get(url + "/v1/models").status_code == 401
         assert "openk2_cache_pages_total" in httpx.get(url + "/metrics").text
+        assert "openk2" in httpx.get(url + "/").text  # the web app is mounted
+        assert httpx.get(url + "/app/info").status_code == 401
+        info = httpx.get(url + "/app/info", headers={"Authorization": "Bearer k"}).json()
+        assert info["model"] == "tiny-k2" and info["tools"] == []  # tools are opt-in
     finally:
         proc.terminate()
         proc.wait(30)
+
+
+def test_bad_tools_option_fails_cleanly() -> None:
+    out = subprocess.run([*CLI, "--model", "debug", "--tools", "workspace=/no/such/dir"],
+                         capture_output=True, text=True)
+    assert out.returncode == 1 and "--tools workspace /no/such/dir does not exist" in out.stderr
+    assert "Traceback" not in out.stderr
 
 
 def test_unknown_model_fails_cleanly() -> None:

@@ -22,12 +22,15 @@ def corpus_command(
     swarm: Annotated[int, typer.Option(min=0, help="Orchestrator training tasks.")] = 2400,
     heldout: Annotated[int, typer.Option(min=1, help="Held-out tasks of each kind.")] = 100,
     echo: Annotated[int, typer.Option(min=0, help="Copy drills mixed in.")] = 0,
+    chat: Annotated[int, typer.Option(min=0, help="Conversational chats mixed in (greetings, "
+                                      "thanks, out-of-scope requests).")] = 0,
     seed: Annotated[int, typer.Option(help="Generator seed.")] = 0,
 ) -> None:
     """Write the training chats (train.jsonl) and held-out tasks (heldout_{client,swarm}.jsonl)."""
     from openk2.embedded.corpus import CorpusSpec, write_corpus
 
-    spec = CorpusSpec(client=client, swarm=swarm, heldout=heldout, echo=echo, seed=seed)
+    spec = CorpusSpec(client=client, swarm=swarm, heldout=heldout, echo=echo, chat=chat,
+                      seed=seed)
     counts = write_corpus(out, spec)
     typer.echo(", ".join(f"{k}: {v}" for k, v in counts.items()) + f" -> {out}")
 

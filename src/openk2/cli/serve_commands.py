@@ -1,7 +1,12 @@
-"""`openk2 serve`: the OpenAI-compatible server and web chat for a checkpoint or a preset."""
+"""`openk2 serve`: the OpenAI-compatible server and web chat for a checkpoint or a preset.
+
+The server (`openk2.serve`) is the OpenAI API; the web page, server-side tools and agent mode
+(`openk2.app`) are mounted on it here.
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -34,12 +39,22 @@ def serve(
     packed_gemms: Annotated[bool, typer.Option(
         help="On CPU, run GEMMs on oneDNN-packed weight copies: faster batches, 2x weight memory.",
     )] = True,
+    tools: Annotated[str | None, typer.Option(
+        "--tools", help="workspace=DIR: the web page's chats may call calculator, read_file, "
+        "kv_get and kv_set, run by the server on DIR (off unless given); 'demo': the shipped "
+        "demo workspace.")] = None,
+    runs_dir: Annotated[Path, typer.Option(
+        "--runs-dir", help="Where the page's agent-mode swarm runs are kept.")] = Path("runs"),
 ) -> None:
     """Serve /v1/chat/completions, /v1/completions, /v1/models, /metrics and the chat page."""
+    from openk2.app import AppConfig, mount_app, parse_tools_option
+    from openk2.cli.workspace import workspace_toolset
     from openk2.engine.config import EngineConfig
     from openk2.serve.launch import ServeConfig, run
 
     try:
+        app_config = AppConfig(workspace=parse_tools_option(tools), runs_dir=runs_dir,
+                               make_tools=workspace_toolset)
         engine = EngineConfig(
             max_model_len=max_model_len,
             max_num_seqs=max_num_seqs,
@@ -52,7 +67,7 @@ def serve(
             served_model_name=served_model_name, max_concurrency=max_concurrency,
             seed=seed, dtype=dtype, tokenizer=tokenizer, device=device, engine=engine,
         )  # fmt: skip
-        run(cfg)
+        run(cfg, extend=lambda asgi: mount_app(asgi, app_config))
     except (ValueError, FileNotFoundError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(code=1) from exc

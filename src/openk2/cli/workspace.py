@@ -21,3 +21,13 @@ def workspace_tools(path: Path) -> Toolset:
     Raises OSError or ValueError for a workspace that cannot be read.
     """
     return world_tools(ToolWorld.from_json(read_workspace(path)))
+
+
+def workspace_toolset(path: Path) -> tuple[Toolset, list[str]]:
+    """The web app's server-side tools over `path`, and the files they can read.
+
+    The tools work on an in-memory copy of the workspace (text files read at start, the store
+    seeded from kv.json), so nothing outside it can be read and nothing on disk is written.
+    """
+    world = read_workspace(path)
+    return world_tools(ToolWorld.from_json(world)), sorted(world["files"])

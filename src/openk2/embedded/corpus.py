@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from openk2.embedded.profiles import client_profile, swarm_profile
+from openk2.agent.tools.workspace import world_tool_specs
+from openk2.embedded.profiles import CLIENT_SYSTEM_PROMPT, client_profile, swarm_profile
 from openk2.train.synthetic import Task, generate_tasks, write_jsonl
 from openk2.train.synthetic.items import (
     CITIES,
@@ -46,6 +47,9 @@ class CorpusSpec:
     """Copy drills ("Repeat exactly: ..."): short chats that are nothing but copying from the
     context, which the tool chats need everywhere (arguments from the request, answers from
     tool results) but exercise only a few tokens per chat."""
+    chat: int = 0
+    """Conversational chats (greetings, thanks, out-of-scope requests, answered briefly; see
+    `conversation.py`), so that no request makes the model start a half tool call."""
     seed: int = 0
 
 
@@ -68,8 +72,19 @@ def training_rows(spec: CorpusSpec) -> list[dict[str, Any]]:
         rows.append({"messages": task.messages, "tools": task.tools})
         rows += rng.sample(task.subchats, min(spec.workers_per_swarm, len(task.subchats)))
     rows += [echo_chat(rng) for _ in range(spec.echo)]
+    rows += _conversations(spec, rng, rows)
     rng.shuffle(rows)
     return rows
+
+
+def _conversations(spec: CorpusSpec, rng: random.Random,
+                   rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    from openk2.embedded.conversation import conversation_chat
+
+    tools = [s.to_openai() for s in world_tool_specs()]
+    direct = [r for r in rows if r.get("tools") == tools and len(r["messages"]) <= 8
+              and r["messages"][0]["content"] == CLIENT_SYSTEM_PROMPT]
+    return [conversation_chat(rng, tools, direct) for _ in range(spec.chat)]
 
 
 def echo_chat(rng: random.Random) -> dict[str, Any]:

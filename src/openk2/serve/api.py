@@ -1,18 +1,16 @@
 """Thin FastAPI routes: authentication, limits and metrics around the serving functions.
 
-`/v1/*` needs an API key when the server has any (`Authorization: Bearer KEY`); `/health`,
-`/metrics` and the web chat page do not (the page asks for the key and sends it itself).
+`/v1/*` needs an API key when the server has any (`Authorization: Bearer KEY`); `/health` and
+`/metrics` do not. The web page lives in `openk2.app`, which the CLI mounts on this app.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from pathlib import Path
 
 from fastapi import APIRouter, Depends, FastAPI, Header, Request
-from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, Response
-from fastapi.staticfiles import StaticFiles
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from openk2.serve.errors import install_error_handlers
@@ -22,7 +20,6 @@ from openk2.serve.serving import create_chat_completion
 from openk2.serve.serving_completions import create_completion
 from openk2.serve.state import ServerState
 
-WEBUI_DIR = Path(__file__).parent / "webui"
 KNOWN_ENDPOINTS = frozenset({"/v1/models", "/v1/chat/completions", "/v1/completions"})
 
 
@@ -43,7 +40,6 @@ def create_app(state: ServerState) -> FastAPI:
     app.add_middleware(RequestCounter, metrics=state.metrics)
     app.include_router(_public_routes(state))
     app.include_router(_v1_routes(state))
-    app.mount("/static", StaticFiles(directory=WEBUI_DIR), name="static")
     return app
 
 
@@ -61,10 +57,6 @@ def _public_routes(state: ServerState) -> APIRouter:
         stats = state.engine.stats()
         text = state.metrics.render(stats, state.model_name, state.limiter.in_flight)
         return PlainTextResponse(text, media_type="text/plain; version=0.0.4")
-
-    @router.get("/", include_in_schema=False)
-    async def index() -> FileResponse:
-        return FileResponse(WEBUI_DIR / "index.html", media_type="text/html")
 
     return router
 

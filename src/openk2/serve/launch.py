@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -127,9 +128,11 @@ def build_app(cfg: ServeConfig) -> FastAPI:
     return create_app(build_state(cfg))
 
 
-def run(cfg: ServeConfig) -> None:
-    """Serve until interrupted."""
+def run(cfg: ServeConfig, extend: Callable[[FastAPI], object] | None = None) -> None:
+    """Serve until interrupted; `extend` adds routes first (the CLI mounts the web app)."""
     import uvicorn
 
     app = build_app(cfg)
+    if extend is not None:
+        extend(app)
     uvicorn.run(app, host=cfg.host, port=cfg.port, log_level="info", timeout_graceful_shutdown=5)

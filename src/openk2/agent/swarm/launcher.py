@@ -124,10 +124,11 @@ def http_provider(opts: LaunchOptions) -> OpenAICompatProvider:
 
 async def launch(
     opts: LaunchOptions, *, resume: bool = False, provider: ChatProvider | None = None,
-    backend: RemoteBackend | None = None,
+    backend: RemoteBackend | None = None, wire: Wire | None = None,
 ) -> SwarmOutcome:
     """Start (or resume) a run and return its outcome; the log is left on disk. With
-    `backend`, sub-agents run there (e.g. `ray_backend.RayBackend`)."""
+    `backend`, sub-agents run there (e.g. `ray_backend.RayBackend`); pass `wire` to watch
+    the run's events (the web app streams them to its page)."""
     run_id = opts.run_id or uuid.uuid4().hex[:12]
     folder = opts.run_dir / run_id
     if not resume and (folder / "events.sqlite").exists():
@@ -135,7 +136,7 @@ async def launch(
     store = open_run_store(opts.run_dir, run_id, must_exist=resume)
     own_provider = provider is None
     provider = provider or http_provider(opts)
-    wire = Wire()
+    wire = wire or Wire()
     swarm = _build(opts, provider, store, wire, run_id, folder, resume, backend)
     try:
         with _observers(opts, swarm, wire, folder, run_id):
