@@ -1,0 +1,134 @@
+"""`export_gguf`: a checkpoint directory (config, safetensors, tokenizer) -> one GGUF file.
+
+The file is written to a temporary name beside `out` and renamed when complete, so a failed
+export never leaves a truncated GGUF behind. `q4_k_m` first writes an f16 GGUF and then runs
+llama.cpp's `llama-quantize` on it (gguf-py has no Q4_K quantizer); without that tool the
+export stops before reading any weights.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import gguf
+
+from openk2.export.gguf import metadata, quantize, vocab
+from openk2.export.gguf.chat_template import k26_chat_template
+from openk2.export.gguf.tensors import gguf_tensors
+from openk2.model.config import load_config
+from openk2.model.weights import iter_state_dict
+
+LLAMA_QUANTIZE_ENV = "OPENK2_LLAMA_QUANTIZE"
+"""Path of `llama-quantize`, when it is not on PATH."""
+
+
+class GGUFExportError(RuntimeError):
+    """The export cannot be done; the message says why and what to do."""
+
+
+@dataclass(frozen=True, slots=True)
+class ExportResult:
+    """What was written."""
+
+    path: Path
+    tensors: int
+    size_bytes: int
+
+
+def export_gguf(model_dir: Path, out: Path, quant: str = "f16") -> ExportResult:
+    """Write the checkpoint in `model_dir` to `out` as a `quant` GGUF (see `quantize.QUANTS`)."""
+    if quant not in quantize.QUANTS:
+        raise GGUFExportError(f"unknown quant {quant!r}; use one of {', '.join(quantize.QUANTS)}")
+    tool = find_llama_quantize() if quant == "q4_k_m" else None
+    if quant == "q4_k_m" and tool is None:
+        raise GGUFExportError(
+            "q4_k_m needs llama.cpp's llama-quantize (gguf-py cannot quantize to Q4_K): build it "
+            "(cmake -B build && cmake --build build --target llama-quantize) and put it on PATH "
+            f"or in ${LLAMA_QUANTIZE_ENV}; or export --quant q4_0, or f16 and run "
+            "`llama-quantize FILE.gguf OUT.gguf Q4_K_M` yourself")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=out.parent, prefix=".gguf-") as tmp:
+        staged = Path(tmp) / out.name
+        count = _write(model_dir, staged, "f16" if tool else quant)
+        if tool is not None:
+            staged = _llama_quantize(tool, staged, Path(tmp) / f"q4km-{out.name}")
+        os.replace(staged, out)
+    return ExportResult(path=out, tensors=count, size_bytes=out.stat().st_size)
+
+
+def _write(model_dir: Path, path: Path, quant: str) -> int:
+    config = load_config(model_dir)
+    try:
+        metadata.check_supported(config)
+        words = vocab.build_vocab(model_dir, config.vocab_size)
+    except ValueError as exc:
+        raise GGUFExportError(str(exc)) from exc
+    writer = gguf.GGUFWriter(path, gguf.MODEL_ARCH_NAMES[gguf.MODEL_ARCH.DEEPSEEK2])
+    metadata.write_hparams(writer, config, model_dir.name)
+    writer.add_file_type(quantize.FILE_TYPES[quant])
+    _write_tokenizer(writer, words, config.bos_token_id, _eos_id(config.eos_token_id))
+    count = 0
+    for name, array in gguf_tensors(config, iter_state_dict(model_dir)):
+        qtype = quantize.tensor_type(name, array.shape, quant)
+        writer.add_tensor(name, quantize.encode(array, qtype), raw_dtype=qtype)
+        count += 1
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    return count
+
+
+def _eos_id(eos: int | list[int] | None) -> int | None:
+    return eos[0] if isinstance(eos, list) and eos else eos if isinstance(eos, int) else None
+
+
+def _write_tokenizer(writer: gguf.GGUFWriter, words: vocab.GGUFVocab, bos: int | None,
+                     eos: int | None) -> None:
+    """`tokenizer.ggml.*`: byte-level BPE, the K2 split pattern, ids and the chat template.
+
+    K2 prompts carry no BOS (the chat template starts with a role token), so add_bos is false;
+    `<|im_end|>` ends a chat turn, so it is the end-of-turn id as well as a stop token.
+    """
+    writer.add_tokenizer_model("gpt2")
+    writer.add_tokenizer_pre(vocab.PRE_TOKENIZER)
+    writer.add_token_list(words.tokens)
+    writer.add_token_types(words.token_types)
+    writer.add_token_merges(words.merges)
+    if bos is not None:
+        writer.add_bos_token_id(bos)
+    if eos is not None:
+        writer.add_eos_token_id(eos)
+    ids = words.special_ids
+    if "<|im_end|>" in ids:
+        writer.add_eot_token_id(ids["<|im_end|>"])
+    if "[PAD]" in ids:
+        writer.add_pad_token_id(ids["[PAD]"])
+    if "[UNK]" in ids:
+        writer.add_unk_token_id(ids["[UNK]"])
+    writer.add_add_bos_token(False)
+    writer.add_add_eos_token(False)
+    writer.add_chat_template(k26_chat_template())
+
+
+def find_llama_quantize() -> Path | None:
+    """`$OPENK2_LLAMA_QUANTIZE`, else `llama-quantize` on PATH."""
+    configured = os.environ.get(LLAMA_QUANTIZE_ENV)
+    if configured:
+        return Path(configured) if Path(configured).is_file() else None
+    found = shutil.which("llama-quantize")
+    return Path(found) if found else None
+
+
+def _llama_quantize(tool: Path, source: Path, target: Path) -> Path:
+    done = subprocess.run([str(tool), str(source), str(target), "Q4_K_M"],
+                          capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        tail = (done.stderr or done.stdout).strip().splitlines()[-5:]
+        raise GGUFExportError(f"llama-quantize failed ({done.returncode}): " + " | ".join(tail))
+    return target
