@@ -1,5 +1,7 @@
 """Which GGML type each tensor gets, and the quantization itself (gguf-py's `quants`).
 
+`bf16` is lossless for bf16 checkpoints; `f16` rounds bf16 values below f16's normal range
+(~6e-5) to its subnormal steps and refuses values beyond its range (65504).
 Rules follow llama.cpp's converter: 1-D tensors (norms, the router bias) and the router
 (`ffn_gate_inp`) stay float32; the other weights take the file's type when their rows (GGUF
 `ne[0]`) split into whole quantization blocks, else they fall back to float16. `q4_0` keeps
@@ -17,6 +19,7 @@ Q = gguf.GGMLQuantizationType
 
 FILE_TYPES: dict[str, gguf.LlamaFileType] = {
     "f16": gguf.LlamaFileType.MOSTLY_F16,
+    "bf16": gguf.LlamaFileType.MOSTLY_BF16,
     "q8_0": gguf.LlamaFileType.MOSTLY_Q8_0,
     "q4_0": gguf.LlamaFileType.MOSTLY_Q4_0,
     "q4_k_m": gguf.LlamaFileType.MOSTLY_Q4_K_M,
@@ -25,7 +28,7 @@ FILE_TYPES: dict[str, gguf.LlamaFileType] = {
 
 QUANTS = tuple(FILE_TYPES)
 
-NATIVE: dict[str, Q] = {"f16": Q.F16, "q8_0": Q.Q8_0, "q4_0": Q.Q4_0}
+NATIVE: dict[str, Q] = {"f16": Q.F16, "bf16": Q.BF16, "q8_0": Q.Q8_0, "q4_0": Q.Q4_0}
 """The quants written directly; q4_k_m goes through `llama-quantize` from an f16 file."""
 
 _KEEP_F32 = (".ffn_gate_inp.weight",)
@@ -46,5 +49,13 @@ def encode(array: np.ndarray, qtype: Q) -> np.ndarray:
     if qtype == Q.F32:
         return array.astype(np.float32, copy=False)
     if qtype == Q.F16:
-        return array.astype(np.float16)
+        return _to_f16(array)
     return gguf.quants.quantize(array, qtype)
+
+
+def _to_f16(array: np.ndarray) -> np.ndarray:
+    largest = float(np.abs(array).max(initial=0.0))
+    if largest > np.finfo(np.float16).max:
+        raise ValueError(f"a weight of magnitude {largest:.4g} overflows float16; "
+                         "export with --quant bf16 instead")
+    return array.astype(np.float16)

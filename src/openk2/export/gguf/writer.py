@@ -75,7 +75,10 @@ def _write(model_dir: Path, path: Path, quant: str) -> int:
     count = 0
     for name, array in gguf_tensors(config, iter_state_dict(model_dir)):
         qtype = quantize.tensor_type(name, array.shape, quant)
-        writer.add_tensor(name, quantize.encode(array, qtype), raw_dtype=qtype)
+        try:
+            writer.add_tensor(name, quantize.encode(array, qtype), raw_dtype=qtype)
+        except ValueError as exc:
+            raise GGUFExportError(f"{name}: {exc}") from exc
         count += 1
     writer.write_header_to_file()
     writer.write_kv_data_to_file()
