@@ -115,7 +115,8 @@ def test_k_b_and_v_b_rebuild_kv_b_proj(embedded_gguf) -> None:
 @pytest.mark.parametrize(("quant", "bound"), [("q8_0", 0.5 / 127), ("q4_0", 1 / 8)])
 def test_quantized_weights_within_rounding_of_the_originals(embedded_gguf, quant, bound) -> None:
     """Per 32-value block, |error| <= bound * block max: half a step for Q8_0's 127 levels; a
-    whole step (1/8) for Q4_0, whose -8..7 range clips the block's extreme by one step."""
+    whole step (1/8) for Q4_0, whose -8..7 range clips the block's extreme by one step; 15%
+    slack for the scale itself being stored as float16."""
     tensors = _tensors(embedded_gguf(quant))
     for gguf_name, name in [("blk.0.ffn_up.weight", "model.layers.0.mlp.up_proj.weight"),
                             ("blk.2.attn_output.weight", "model.layers.2.self_attn.o_proj.weight"),
@@ -123,7 +124,7 @@ def test_quantized_weights_within_rounding_of_the_originals(embedded_gguf, quant
         original = STATE[name].numpy()
         error = np.abs(_values(tensors[gguf_name]) - original).reshape(-1, 32)
         step = np.abs(original).reshape(-1, 32).max(axis=1, keepdims=True) * bound
-        assert (error <= step * 1.01 + 1e-7).all(), gguf_name
+        assert (error <= step * 1.15 + 1e-7).all(), gguf_name
         assert error.mean() > 0, "a quantized tensor cannot be exact"
 
 
