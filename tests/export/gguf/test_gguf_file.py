@@ -69,8 +69,8 @@ def test_every_tensor_present_with_its_shape(embedded_gguf, quant: str) -> None:
         assert tuple(reversed(tensors[name].shape.tolist())) == shape, name
 
 
-@pytest.mark.parametrize(("quant", "weight_type"), [("f16", Q.F16), ("bf16", Q.BF16), ("q8_0", Q.Q8_0),
-                                                    ("q4_0", Q.Q4_0)])
+@pytest.mark.parametrize(("quant", "weight_type"), [("f16", Q.F16), ("bf16", Q.BF16),
+                                                    ("q8_0", Q.Q8_0), ("q4_0", Q.Q4_0)])
 def test_tensor_types_follow_the_quant(embedded_gguf, quant: str, weight_type: Q) -> None:
     tensors = _tensors(embedded_gguf(quant))
     for name, t in tensors.items():
