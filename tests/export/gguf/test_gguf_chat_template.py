@@ -46,20 +46,23 @@ CONVERSATIONS: dict[str, list[dict[str, Any]]] = {
 }
 
 
-def _jinja(messages, tools=None, **kwargs: Any) -> str:
-    env = jinja2.Environment()
+def _jinja(messages, tools=None, *, trim: bool = True, **kwargs: Any) -> str:
+    """Render as transformers does (trim_blocks + lstrip_blocks, a non-ASCII-keeping tojson);
+    `trim=False` is plain Jinja: the template's whitespace control must not depend on it."""
+    env = jinja2.Environment(trim_blocks=trim, lstrip_blocks=trim)
     env.filters["tojson"] = lambda value, separators=None: json.dumps(
         value, ensure_ascii=False, separators=separators)
     return env.from_string(k26_chat_template()).render(messages=messages, tools=tools, **kwargs)
 
 
+@pytest.mark.parametrize("trim", [True, False])
 @pytest.mark.parametrize("name", CONVERSATIONS)
 @pytest.mark.parametrize("flags", [{}, {"thinking": False}, {"preserve_thinking": True},
                                    {"add_generation_prompt": False}])
-def test_matches_openk2s_renderer(name: str, flags: dict[str, bool]) -> None:
+def test_matches_openk2s_renderer(name: str, flags: dict[str, bool], trim: bool) -> None:
     messages = CONVERSATIONS[name]
     jinja_flags = {"add_generation_prompt": True, **flags}
-    assert _jinja(messages, **jinja_flags) == render_chat(messages, **flags)
+    assert _jinja(messages, trim=trim, **jinja_flags) == render_chat(messages, **flags)
 
 
 def test_tools_as_typescript_when_the_caller_gives_it() -> None:
