@@ -3,7 +3,9 @@
 The file is written to a temporary name beside `out` and renamed when complete, so a failed
 export never leaves a truncated GGUF behind. `q4_k_m` first writes an f16 GGUF and then runs
 llama.cpp's `llama-quantize` on it (gguf-py has no Q4_K quantizer); without that tool the
-export stops before reading any weights.
+export stops before reading any weights. Tensors are converted one at a time (a MoE layer's
+routed experts one projection at a time) and spooled to a temporary file, so memory stays near
+one such group in float32, while the disk briefly holds the output twice.
 """
 
 from __future__ import annotations
@@ -68,7 +70,8 @@ def _write(model_dir: Path, path: Path, quant: str) -> int:
         words = vocab.build_vocab(model_dir, config.vocab_size)
     except ValueError as exc:
         raise GGUFExportError(str(exc)) from exc
-    writer = gguf.GGUFWriter(path, gguf.MODEL_ARCH_NAMES[gguf.MODEL_ARCH.DEEPSEEK2])
+    arch = gguf.MODEL_ARCH_NAMES[gguf.MODEL_ARCH.DEEPSEEK2]
+    writer = gguf.GGUFWriter(path, arch, use_temp_file=True)
     metadata.write_hparams(writer, config, model_dir.name)
     writer.add_file_type(quantize.FILE_TYPES[quant])
     _write_tokenizer(writer, words, config.bos_token_id, _eos_id(config.eos_token_id))
@@ -88,7 +91,10 @@ def _write(model_dir: Path, path: Path, quant: str) -> int:
 
 
 def _eos_id(eos: int | list[int] | None) -> int | None:
-    return eos[0] if isinstance(eos, list) and eos else eos if isinstance(eos, int) else None
+    """The first EOS id: GGUF has one `eos_token_id` key."""
+    if isinstance(eos, list):
+        return eos[0] if eos else None
+    return eos
 
 
 def _write_tokenizer(writer: gguf.GGUFWriter, words: vocab.GGUFVocab, bos: int | None,
