@@ -110,7 +110,7 @@ def _run_quant(llama_cpp, quant: str, work: Path, reference, args) -> dict[str, 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--new-tokens", type=int, default=32)
-    parser.add_argument("--quants", default="f16,bf16,q8_0,q4_0")
+    parser.add_argument("--quants", default="f16,bf16,q8_0,q4_0,q4_k_m")
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     llama_cpp = _llama_cpp()

@@ -12,7 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from openk2.cli import _register_commands, app
-from openk2.export.gguf.writer import LLAMA_QUANTIZE_ENV
+from openk2.export.gguf.llama_quantize import LLAMA_QUANTIZE_ENV
 
 _register_commands()
 runner = CliRunner(env={"COLUMNS": "400", "NO_COLOR": "1"})
@@ -69,11 +69,10 @@ def test_out_must_be_a_gguf_file(tmp_path: Path) -> None:
 
 def test_q4_k_m_without_llama_quantize_says_how_to_get_it(tmp_path: Path,
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
-    monkeypatch.delenv(LLAMA_QUANTIZE_ENV, raising=False)
+    monkeypatch.setenv(LLAMA_QUANTIZE_ENV, str(tmp_path / "no-such-llama-quantize"))
     result = _convert(tmp_path / "m.gguf", "--quant", "q4_k_m")
     assert result.exit_code == 2
-    assert "needs llama.cpp's llama-quantize" in result.output
+    assert "q4_k_m needs llama.cpp's quantizer" in result.output
     assert not (tmp_path / "m.gguf").exists()
 
 

@@ -158,3 +158,16 @@ def test_hyperparameters(embedded_gguf) -> None:
     assert value["deepseek2.rope.scaling.factor"] == pytest.approx(c.rope_scaling["factor"])
     assert value["deepseek2.rope.scaling.yarn_log_multiplier"] == pytest.approx(
         0.1 * c.rope_scaling["mscale_all_dim"])
+
+
+def test_q4_k_m_through_llama_cpp(embedded_gguf, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With llama-cpp-python installed, llama.cpp's own quantizer writes the Q4_K_M file."""
+    pytest.importorskip("llama_cpp")
+    monkeypatch.setenv("PATH", "/nonexistent")  # the binding, not a llama-quantize program
+    monkeypatch.delenv("OPENK2_LLAMA_QUANTIZE", raising=False)
+    reader = gguf.GGUFReader(embedded_gguf("q4_k_m"))
+    assert reader.fields["general.file_type"].contents() == int(gguf.LlamaFileType.MOSTLY_Q4_K_M)
+    types = {t.name: t.tensor_type for t in reader.tensors}
+    assert set(types) == set(_expected_shapes())
+    assert types["blk.0.ffn_gate.weight"] == Q.Q4_K  # 256-wide rows hold whole K-blocks
+    assert types["blk.1.attn_norm.weight"] == Q.F32

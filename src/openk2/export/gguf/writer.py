@@ -2,7 +2,7 @@
 
 The file is written to a temporary name beside `out` and renamed when complete, so a failed
 export never leaves a truncated GGUF behind. `q4_k_m` first writes an f16 GGUF and then runs
-llama.cpp's `llama-quantize` on it (gguf-py has no Q4_K quantizer); without that tool the
+llama.cpp's quantizer on it (`llama_quantize`; gguf-py has no Q4_K quantizer); without one the
 export stops before reading any weights. Tensors are converted one at a time (a MoE layer's
 routed experts one projection at a time) and spooled to a temporary file, so memory stays near
 one such group in float32, while the disk briefly holds the output twice.
@@ -11,8 +11,6 @@ one such group in float32, while the disk briefly holds the output twice.
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,12 +19,10 @@ import gguf
 
 from openk2.export.gguf import metadata, quantize, vocab
 from openk2.export.gguf.chat_template import k26_chat_template
+from openk2.export.gguf.llama_quantize import HOW_TO_GET_IT, QuantizeError, find_quantizer
 from openk2.export.gguf.tensors import gguf_tensors
 from openk2.model.config import load_config
 from openk2.model.weights import iter_state_dict
-
-LLAMA_QUANTIZE_ENV = "OPENK2_LLAMA_QUANTIZE"
-"""Path of `llama-quantize`, when it is not on PATH."""
 
 
 class GGUFExportError(RuntimeError):
@@ -46,19 +42,20 @@ def export_gguf(model_dir: Path, out: Path, quant: str = "f16") -> ExportResult:
     """Write the checkpoint in `model_dir` to `out` as a `quant` GGUF (see `quantize.QUANTS`)."""
     if quant not in quantize.QUANTS:
         raise GGUFExportError(f"unknown quant {quant!r}; use one of {', '.join(quantize.QUANTS)}")
-    tool = find_llama_quantize() if quant == "q4_k_m" else None
-    if quant == "q4_k_m" and tool is None:
-        raise GGUFExportError(
-            "q4_k_m needs llama.cpp's llama-quantize (gguf-py cannot quantize to Q4_K): build it "
-            "(cmake -B build && cmake --build build --target llama-quantize) and put it on PATH "
-            f"or in ${LLAMA_QUANTIZE_ENV}; or export --quant q4_0, or f16 and run "
-            "`llama-quantize FILE.gguf OUT.gguf Q4_K_M` yourself")
+    quantizer = find_quantizer() if quant == "q4_k_m" else None
+    if quant == "q4_k_m" and quantizer is None:
+        raise GGUFExportError(HOW_TO_GET_IT)
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out.parent, prefix=".gguf-") as tmp:
         staged = Path(tmp) / out.name
-        count = _write(model_dir, staged, "f16" if tool else quant)
-        if tool is not None:
-            staged = _llama_quantize(tool, staged, Path(tmp) / f"q4km-{out.name}")
+        count = _write(model_dir, staged, "f16" if quantizer else quant)
+        if quantizer is not None:
+            final = Path(tmp) / f"q4km-{out.name}"
+            try:
+                quantizer(staged, final)
+            except QuantizeError as exc:
+                raise GGUFExportError(str(exc)) from exc
+            staged = final
         os.replace(staged, out)
     return ExportResult(path=out, tensors=count, size_bytes=out.stat().st_size)
 
@@ -123,21 +120,3 @@ def _write_tokenizer(writer: gguf.GGUFWriter, words: vocab.GGUFVocab, bos: int |
     writer.add_add_bos_token(False)
     writer.add_add_eos_token(False)
     writer.add_chat_template(k26_chat_template())
-
-
-def find_llama_quantize() -> Path | None:
-    """`$OPENK2_LLAMA_QUANTIZE`, else `llama-quantize` on PATH."""
-    configured = os.environ.get(LLAMA_QUANTIZE_ENV)
-    if configured:
-        return Path(configured) if Path(configured).is_file() else None
-    found = shutil.which("llama-quantize")
-    return Path(found) if found else None
-
-
-def _llama_quantize(tool: Path, source: Path, target: Path) -> Path:
-    done = subprocess.run([str(tool), str(source), str(target), "Q4_K_M"],
-                          capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        tail = (done.stderr or done.stdout).strip().splitlines()[-5:]
-        raise GGUFExportError(f"llama-quantize failed ({done.returncode}): " + " | ".join(tail))
-    return target
