@@ -35,7 +35,7 @@ def convert(
         "safetensors"
     ),
     quant: Annotated[
-        str, typer.Option(help="gguf: f16, bf16, q8_0, q4_0 or q4_k_m (needs llama-quantize).")
+        str, typer.Option(help="gguf: f16, bf16, q8_0, q4_0 or q4_k_m (needs llama.cpp's quantizer).")
     ] = "f16",
     int4_experts: Annotated[
         bool, typer.Option("--int4-experts", help="Store routed experts as INT4 pack-quantized.")
@@ -57,6 +57,10 @@ def convert(
 
     model = _resolve_embedded(model)
     if to == "gguf":
+        if int4_experts or dtype is not None or layout != "k2":
+            raise typer.BadParameter("--int4-experts, --dtype and --layout are for safetensors "
+                                     "output; a GGUF's tensor types come from --quant",
+                                     param_hint="--to")
         _convert_gguf(model, out, quant)
         return
     if to != "safetensors":
