@@ -35,7 +35,7 @@ def convert(
         "safetensors"
     ),
     quant: Annotated[
-        str, typer.Option(help="gguf: f16, bf16, q8_0, q4_0 or q4_k_m (needs llama.cpp's quantizer).")
+        str, typer.Option(help="gguf: f16, bf16, q8_0, q4_0 or q4_k_m (llama.cpp quantizer).")
     ] = "f16",
     int4_experts: Annotated[
         bool, typer.Option("--int4-experts", help="Store routed experts as INT4 pack-quantized.")
