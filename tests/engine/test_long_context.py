@@ -9,7 +9,7 @@ from torch import nn
 
 from engine.fakes import ByteTokenizer
 from openk2.engine.config import EngineConfig
-from openk2.engine.llm_engine import LLMEngine
+from openk2.engine.llm_engine import ContextLengthError, LLMEngine
 from openk2.engine.sampling_params import SamplingParams
 from openk2.model import KimiK2ForCausalLM, build_model, get_preset
 from openk2.model.layers.mla import MLA
@@ -92,3 +92,22 @@ def test_a_65k_token_request_runs_on_the_debug_preset() -> None:
     (out,) = engine.generate([prompt], params)[0:1]
     assert out[0].num_prompt_tokens == length
     assert len(out[0].token_ids) == 2
+
+
+def test_cache_memory_bounds_the_context_with_a_clear_error() -> None:
+    cfg = get_preset("debug").replace(max_position_embeddings=1 << 20)
+    model = build_model(cfg, seed=5).eval()
+    per_token = 3 * 40 * 4  # layers x (kv_lora_rank + rope dims) x fp32
+    config = EngineConfig(cache_memory_bytes=per_token * 16 * 100, packed_gemms=False)
+    engine = LLMEngine(model, ByteTokenizer(vocab_size=512), config)
+    assert engine.cache.kv_LNC.nbytes == per_token * 1600  # exact accounting, no slack
+    assert engine.max_model_len == 1600
+    with pytest.raises(ContextLengthError, match=r"1600 tokens \(set by the memory of the latent"):
+        engine.add_request([1] * 1600, SamplingParams(max_tokens=1))
+
+
+def test_default_max_model_len_is_the_models_position_limit() -> None:
+    model = build_model(get_preset("debug"), seed=5).eval()
+    engine = LLMEngine(model, ByteTokenizer(vocab_size=512), EngineConfig(packed_gemms=False))
+    assert engine.max_model_len == 1024
+    assert "max_position_embeddings" in engine.limited_by

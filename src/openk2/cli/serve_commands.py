@@ -22,9 +22,12 @@ def serve(
         help="Model name clients send; default: the preset or directory name.")] = None,
     max_concurrency: Annotated[int | None, typer.Option(
         min=1, help="Requests in flight before the server answers 429.")] = None,
-    max_model_len: Annotated[int, typer.Option(min=16, help="Longest prompt + output.")] = 4096,
+    max_model_len: Annotated[int | None, typer.Option(min=16, help="Longest prompt + output; "
+                             "default: the model's max_position_embeddings (capped by the "
+                             "cache memory).")] = None,
     max_num_seqs: Annotated[int, typer.Option(min=1, help="Rows in the running batch.")] = 64,
-    cache_mb: Annotated[int, typer.Option(min=1, help="Latent cache memory in MiB.")] = 256,
+    cache_mb: Annotated[int | None, typer.Option(min=1, help="Latent cache memory in MiB; "
+                        "default: one max-model-len request, at most half the free memory.")] = None,
     dtype: Annotated[str, typer.Option(help="float32, bfloat16 or float16.")] = "float32",
     device: Annotated[str, typer.Option(help="torch device, e.g. cpu or cuda.")] = "cpu",
     seed: Annotated[int, typer.Option(help="Seed of a preset's random weights.")] = 0,
@@ -41,7 +44,7 @@ def serve(
             max_model_len=max_model_len,
             max_num_seqs=max_num_seqs,
             max_num_batched_tokens=max(512, max_num_seqs),
-            cache_memory_bytes=cache_mb * 2**20,
+            cache_memory_bytes=None if cache_mb is None else cache_mb * 2**20,
             packed_gemms=packed_gemms,
         )
         cfg = ServeConfig(
