@@ -12,6 +12,7 @@ from openk2.engine.config import EngineConfig
 from openk2.engine.llm_engine import ContextLengthError, LLMEngine
 from openk2.engine.sampling_params import SamplingParams
 from openk2.model import KimiK2ForCausalLM, build_model, get_preset
+from openk2.model.layers import blocked_attention
 from openk2.model.layers.mla import MLA
 
 PROMPT = [(7 * i + 3) % 500 + 1 for i in range(150)]
@@ -81,6 +82,30 @@ def test_prefix_cache_hit_mid_prompt_gives_one_shot_logits(model: KimiK2ForCausa
     torch.testing.assert_close(computed, one_shot(model, other)[64:], rtol=0, atol=1e-10)
 
 
+def test_a_long_prefill_stays_inside_the_attention_workspace(monkeypatch) -> None:  # noqa: ANN001
+    """The fast twin of the 65K test: same path (chunks over a long prefix, blocked attention),
+    every score tile within the workspace."""
+    tiles: list[int] = []
+    real_fold = blocked_attention._fold
+
+    def spy(scores, *rest):  # noqa: ANN001, ANN002
+        tiles.append(scores.numel())
+        return real_fold(scores, *rest)
+
+    monkeypatch.setattr(blocked_attention, "_fold", spy)
+    model = build_model(get_preset("debug").replace(max_position_embeddings=8192), seed=4).eval()
+    for module in model.modules():
+        if isinstance(module, MLA):
+            module.workspace = 1 << 16
+    config = EngineConfig(max_num_batched_tokens=1024, packed_gemms=False)
+    engine = LLMEngine(model, ByteTokenizer(vocab_size=512), config)
+    prompt = [(5 * i) % 500 + 1 for i in range(6000)]
+    (out,) = engine.generate([prompt], SamplingParams(temperature=0.0, max_tokens=2))[0]
+    assert len(out.token_ids) == 2
+    assert tiles and max(tiles) <= 1 << 16
+
+
+@pytest.mark.slow
 def test_a_65k_token_request_runs_on_the_debug_preset() -> None:
     length = 65_600
     cfg = get_preset("debug").replace(max_position_embeddings=length + 16)
@@ -89,9 +114,9 @@ def test_a_65k_token_request_runs_on_the_debug_preset() -> None:
     engine = LLMEngine(model, ByteTokenizer(vocab_size=512), config)
     prompt = [(5 * i) % 500 + 1 for i in range(length)]
     params = SamplingParams(temperature=0.0, max_tokens=2, ignore_eos=True)
-    (out,) = engine.generate([prompt], params)[0:1]
-    assert out[0].num_prompt_tokens == length
-    assert len(out[0].token_ids) == 2
+    (out,) = engine.generate([prompt], params)[0]
+    assert out.num_prompt_tokens == length
+    assert len(out.token_ids) == 2
 
 
 def test_cache_memory_bounds_the_context_with_a_clear_error() -> None:

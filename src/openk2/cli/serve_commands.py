@@ -27,7 +27,8 @@ def serve(
                              "cache memory).")] = None,
     max_num_seqs: Annotated[int, typer.Option(min=1, help="Rows in the running batch.")] = 64,
     cache_mb: Annotated[int | None, typer.Option(min=1, help="Latent cache memory in MiB; "
-                        "default: one max-model-len request, at most half the free memory.")] = None,
+                        "default: one max-model-len request, at most half of free memory."
+                        )] = None,
     dtype: Annotated[str, typer.Option(help="float32, bfloat16 or float16.")] = "float32",
     device: Annotated[str, typer.Option(help="torch device, e.g. cpu or cuda.")] = "cpu",
     seed: Annotated[int, typer.Option(help="Seed of a preset's random weights.")] = 0,

@@ -30,6 +30,7 @@ from torch import nn
 
 from openk2.model.cache import LatentCache
 from openk2.model.config import ModelConfig
+from openk2.model.layers.blocked_attention import DEFAULT_WORKSPACE, blocked_latent_attention
 from openk2.model.layers.decode_tables import (
     DecodeFormat,
     DerivedTable,
@@ -38,7 +39,6 @@ from openk2.model.layers.decode_tables import (
     plain_weight,
     table_linear,
 )
-from openk2.model.layers.blocked_attention import DEFAULT_WORKSPACE, blocked_latent_attention
 from openk2.model.layers.linear import FastPath, PackedGemm, use_packed
 from openk2.model.layers.norm import LATENT_NORM_EPS, RMSNorm
 from openk2.model.layers.rope import apply_rope, softmax_scale
@@ -332,13 +332,15 @@ class MLA(nn.Module):
     def _probabilities(
         self, scores: torch.Tensor, mask: torch.Tensor | None, *, head_axis: int
     ) -> torch.Tensor:
-        """fp32 (fp64 for fp64 inputs) softmax over the last axis of masked scaled scores; records `max_logit_H`."""
+        """fp32 (fp64 for fp64 inputs) softmax over the last axis of masked scaled scores;
+        records `max_logit_H`."""
         if mask is not None:
             scores = scores.masked_fill(~mask, float("-inf"))
         if self.record_max_logit:
             others = tuple(axis for axis in range(scores.dim()) if axis != head_axis)
             self.max_logit_H = scores.detach().float().amax(dim=others)
-        return torch.softmax(scores.to(torch.promote_types(scores.dtype, torch.float32)), dim=-1)
+        work = torch.promote_types(scores.dtype, torch.float32)
+        return torch.softmax(scores.to(work), dim=-1)
 
 
 def _per_row_matmul(a_BMX: torch.Tensor, b_BXY: torch.Tensor) -> torch.Tensor:

@@ -100,7 +100,7 @@ class RotaryEmbedding(nn.Module):
 
 
 def apply_rope(x: torch.Tensor, rotation: torch.Tensor, interleaved: bool = True) -> torch.Tensor:
-    """Rotate the pairs of x [..., R] in fp32 (fp64 for fp64 x) by complex `rotation` [..., P] (broadcast).
+    """Rotate the pairs of x [..., R] in fp32 (fp64 for fp64 x) by complex `rotation` [..., P].
 
     Interleaved (K2 weights): pair i is x[2i] + i x[2i+1]. Not interleaved (`rope_interleave:
     false`, transformers' `rotate_half`): pair i is x[i] + i x[i + P]. Rotating a pair is a
