@@ -32,6 +32,11 @@ def serve(
     dtype: Annotated[str, typer.Option(help="float32, bfloat16 or float16.")] = "float32",
     device: Annotated[str, typer.Option(help="torch device, e.g. cpu or cuda.")] = "cpu",
     seed: Annotated[int, typer.Option(help="Seed of a preset's random weights.")] = 0,
+    rope_factor: Annotated[float | None, typer.Option(
+        "--rope-factor", min=1.0, help="RESEARCH: override the YaRN factor; this changes every "
+        "layer's softmax scale on released weights (logged loudly).")] = None,
+    max_position_embeddings: Annotated[int | None, typer.Option(
+        min=16, help="RESEARCH: override the model's position limit.")] = None,
     packed_gemms: Annotated[bool, typer.Option(
         help="On CPU, run GEMMs on oneDNN-packed weight copies: faster batches, 2x weight memory.",
     )] = True,
@@ -51,7 +56,8 @@ def serve(
         cfg = ServeConfig(
             model=model, host=host, port=port, api_keys=api_key or [],
             served_model_name=served_model_name, max_concurrency=max_concurrency,
-            seed=seed, dtype=dtype, device=device, engine=engine,
+            seed=seed, dtype=dtype, device=device, engine=engine, rope_factor=rope_factor,
+            max_position_embeddings=max_position_embeddings,
         )  # fmt: skip
         run(cfg)
     except (ValueError, FileNotFoundError) as exc:
