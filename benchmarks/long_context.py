@@ -94,6 +94,18 @@ def _measure(impl: str, length: int, chunk: int, timeout: float) -> dict | None:
     return row
 
 
+def _save(rows: list[dict], merge: bool) -> list[dict]:
+    """Write the points to figures/long_context.json (merged with earlier ones if asked)."""
+    path = FIGURES / "long_context.json"
+    done = {(r["impl"], r["length"]) for r in rows}
+    if merge and path.exists():
+        rows += [r for r in json.loads(path.read_text()) if (r["impl"], r["length"]) not in done]
+    rows.sort(key=lambda r: (r["impl"] != "openk2", r["length"]))
+    FIGURES.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(rows, indent=1) + "\n")
+    return rows
+
+
 def _fit(rows: list[dict]) -> tuple[float, float]:
     """Least-squares RSS growth (MiB) = a + b * length; returns (a, b in bytes/token)."""
     xs = [r["length"] for r in rows]
@@ -134,6 +146,8 @@ def main() -> None:
     parser.add_argument("--hf-lengths", default="2048,4096,8192")
     parser.add_argument("--chunk", type=int, default=2048, help="engine prefill chunk")
     parser.add_argument("--timeout", type=float, default=900)
+    parser.add_argument("--merge", action="store_true",
+                        help="keep earlier points of long_context.json not re-measured")
     parser.add_argument("--child", choices=("openk2", "hf"))
     args = parser.parse_args()
     lengths = [int(x) for x in args.lengths.split(",")]
@@ -143,6 +157,7 @@ def main() -> None:
     plan = [("openk2", n) for n in lengths]
     plan += [("hf", int(x)) for x in args.hf_lengths.split(",") if x]
     rows = [r for impl, n in plan if (r := _measure(impl, n, args.chunk, args.timeout))]
+    rows = _save(rows, args.merge)
     print("| impl | tokens | prefill s | tok/s | peak RSS MiB | RSS growth MiB |")
     print("|---|---|---|---|---|---|")
     for r in rows:
