@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 
+from openk2.model.config import ModelConfig
 from openk2.model.layers.mla import MLA
 from openk2.model.layers.rope import (
     RotaryEmbedding,
@@ -47,7 +48,8 @@ def override_context(
     return warnings
 
 
-def _with_factor(config, factor: float):  # noqa: ANN001, ANN202
+def _with_factor(config: ModelConfig, factor: float) -> tuple[ModelConfig, str]:
+    """The config with YaRN factor `factor` (YaRN added if absent) and the warning to log."""
     if factor < 1:
         raise ValueError(f"a YaRN factor must be >= 1, got {factor}")
     scaling = dict(config.rope_scaling or {"type": "yarn", "beta_fast": 32.0, "beta_slow": 1.0,
@@ -67,7 +69,8 @@ def _with_factor(config, factor: float):  # noqa: ANN001, ANN202
     return config, note
 
 
-def _rebuild(model: KimiK2ForCausalLM, config) -> None:  # noqa: ANN001
+def _rebuild(model: KimiK2ForCausalLM, config: ModelConfig) -> None:
+    """Recompute what the model derived from its config at build time."""
     model.config = config
     for module in model.modules():
         if isinstance(module, RotaryEmbedding):
