@@ -3,6 +3,8 @@ logits as a one-shot prefill, and a >64K-token request runs on the debug preset.
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 import torch
 from torch import nn
@@ -84,15 +86,15 @@ def test_prefix_cache_hit_mid_prompt_gives_one_shot_logits(model: KimiK2ForCausa
 
 def test_a_long_prefill_stays_inside_the_attention_workspace(monkeypatch) -> None:  # noqa: ANN001
     """The fast twin of the 65K test: same path (chunks over a long prefix, blocked attention),
-    every score tile within the workspace."""
+    every block of queries x keys within the workspace."""
     tiles: list[int] = []
-    real_fold = blocked_attention._fold
+    real_sdpa = blocked_attention.F.scaled_dot_product_attention
 
-    def spy(scores, *rest):  # noqa: ANN001, ANN002
-        tiles.append(scores.numel())
-        return real_fold(scores, *rest)
+    def spy(q, k, v, **kwargs):  # noqa: ANN001, ANN003, ANN202
+        tiles.append(q.shape[2] * k.shape[2])  # query rows x keys of one fused call
+        return real_sdpa(q, k, v, **kwargs)
 
-    monkeypatch.setattr(blocked_attention, "_fold", spy)
+    monkeypatch.setattr(blocked_attention, "F", SimpleNamespace(scaled_dot_product_attention=spy))
     model = build_model(get_preset("debug").replace(max_position_embeddings=8192), seed=4).eval()
     for module in model.modules():
         if isinstance(module, MLA):

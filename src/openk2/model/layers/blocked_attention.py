@@ -15,6 +15,7 @@ part of a latent), X = Tq*H query rows of one query block, K keys of one key blo
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 
 DEFAULT_WORKSPACE = 1 << 22
 """Score-tile elements per block pair (16 MiB in fp32); independent of the context length."""
@@ -36,7 +37,8 @@ def blocked_latent_attention(
     scale: float,
     value_dim: int,
     workspace: int = DEFAULT_WORKSPACE,
-) -> tuple[torch.Tensor, torch.Tensor]:
+    with_max_logit: bool = False,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Softmax(q k^T * scale) v with keys = latents, values = their first `value_dim` columns.
 
     Args:
@@ -44,10 +46,15 @@ def blocked_latent_attention(
         latent_BSC: every latent the queries may see.
         mask_BTS: [B|1, T, S] True where query t may attend to slot s; None = causal with the
             T queries last among the S slots.
+        with_max_logit: also return the per-head max scaled logit (QK-Clip's statistic); the
+            tiles then run in Python, otherwise each block of queries runs as one fused SDPA
+            call (MQA: keys = values = the latents, ~2x faster on CPU).
     Returns:
-        (out_BTHL in the latent value space, per-head max scaled logit [H], fp32).
+        (out_BTHL in the latent value space, per-head max scaled logit [H] fp32 or None).
     Every query must see at least one slot (as in any softmax attention).
     """
+    if not with_max_logit:
+        return _fused(q_BTHC, latent_BSC, mask_BTS, scale, value_dim, workspace), None
     batch, new, heads, _ = q_BTHC.shape
     work = torch.promote_types(q_BTHC.dtype, torch.float32)
     q_rows, k_rows = tile_sizes(batch, heads, workspace)
@@ -62,6 +69,37 @@ def blocked_latent_attention(
         )  # fmt: skip
         best = torch.maximum(best, tile_best)
     return out, best
+
+
+def _fused(
+    q_BTHC: torch.Tensor,
+    latent_BSC: torch.Tensor,
+    mask_BTS: torch.Tensor | None,
+    scale: float,
+    value_dim: int,
+    workspace: int,
+) -> torch.Tensor:
+    """Blocks of queries through SDPA over the latents they may see; each block's mask holds
+    at most `workspace` entries (SDPA's flash kernel tiles the keys itself)."""
+    batch, new, heads, width = q_BTHC.shape
+    total = latent_BSC.shape[1]
+    rows = max(1, min(new, workspace // total))
+    out = q_BTHC.new_empty(batch, new, heads, value_dim)
+    for start in range(0, new, rows):
+        stop = min(start + rows, new)
+        end = total if mask_BTS is not None else total - new + stop
+        keys = latent_BSC[:, :end].unsqueeze(1).expand(batch, heads, end, width)
+        if mask_BTS is not None:
+            allowed = mask_BTS[:, start:stop, :end].unsqueeze(1)
+        else:
+            first = total - new + start
+            allowed = _tile_mask(None, first, stop - start, 0, end, q_BTHC.device)
+            allowed = None if allowed is None else allowed.unsqueeze(1)
+        block = F.scaled_dot_product_attention(
+            q_BTHC[:, start:stop].transpose(1, 2), keys, keys, attn_mask=allowed, scale=scale
+        )
+        out[:, start:stop] = block[..., :value_dim].transpose(1, 2)
+    return out
 
 
 def _query_block(

@@ -208,8 +208,9 @@ class MLA(nn.Module):
         out_BTHL, best_H = blocked_latent_attention(
             q_XHC.view(batch, new, heads, -1), latent_BSC, mask_BTS,
             scale=self.scale, value_dim=self.kv_rank, workspace=self.workspace,
+            with_max_logit=self.record_max_logit,
         )  # fmt: skip
-        if self.record_max_logit:
+        if best_H is not None:
             self.max_logit_H = best_H
         out_HXL = out_BTHL.reshape(batch * new, heads, -1).transpose(0, 1)
         out_XHV = torch.bmm(out_HXL, w_uv_HVL.transpose(1, 2)).transpose(0, 1)
