@@ -110,3 +110,19 @@ def test_generate_reports_a_corrupt_checkpoint_without_a_traceback(tmp_path: Pat
     result = runner.invoke(app, args, env={"COLUMNS": "400"})
     assert result.exit_code != 0
     assert "model.safetensors" in result.output and "Traceback" not in result.output
+
+
+def test_inspect_context_prints_cache_and_flops_for_256k_and_2m() -> None:
+    args = ["inspect", "--preset", "kimi-k2.6", "--context", "256K", "--context", "2M"]
+    result = runner.invoke(app, args, env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert "262,144" in result.output and "2,097,152" in result.output
+    assert "17.2 GiB" in result.output and "137.2 GiB" in result.output
+    assert "1.02e+17" in result.output  # naive prefill FLOPs at 256K (attention + linear)
+    assert "beyond max_position_embeddings" in result.output
+
+
+def test_inspect_context_rejects_a_bad_length() -> None:
+    result = runner.invoke(app, ["inspect", "--preset", "debug", "--context", "lots"])
+    assert result.exit_code != 0
+    assert "not a token count" in result.output

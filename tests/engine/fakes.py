@@ -136,7 +136,10 @@ class LatentToyLM(nn.Module):
                 ctx, mask = latent, torch.ones(T, T, dtype=torch.bool).tril().expand(B, T, T)
             else:
                 ctx, mask = cache.update(i, latent)
-                assert mask is not None
+                if mask is None:  # the contract's plain causal: the T new tokens last in S
+                    S = ctx.shape[1]
+                    rows = torch.arange(T).unsqueeze(1) + (S - T)
+                    mask = (torch.arange(S) <= rows).expand(B, T, S)
             scores = (h @ self.q[i].T) @ ctx.transpose(1, 2) / ctx.shape[-1] ** 0.5
             attn = scores.masked_fill(~mask, float("-inf")).softmax(-1)
             h = h + torch.tanh((attn @ ctx) @ self.out[i].T)

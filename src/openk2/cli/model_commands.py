@@ -23,15 +23,22 @@ if TYPE_CHECKING:
 def inspect_command(
     preset: Annotated[str | None, typer.Option(help="preset name, e.g. kimi-k2.6")] = None,
     model: Annotated[Path | None, typer.Option(help="checkpoint dir (reads config.json)")] = None,
+    context: Annotated[list[str] | None, typer.Option(
+        help="context length(s) to cost, e.g. 256K or 2M (repeatable): cache bytes, prefill "
+             "FLOPs, decode bytes per token")] = None,
 ) -> None:
-    """Print total and active parameter counts per component."""
+    """Print total and active parameter counts per component (and context costs)."""
     from rich.console import Console
 
     config = _inspect_config(preset, model)
     vision = _inspect_vision(preset, model)
-    Console().print(_params_table(config, title=preset or str(model), vision=vision))
+    console = Console()
+    console.print(_params_table(config, title=preset or str(model), vision=vision))
     if model is not None:
         typer.echo(f"tokenizer: {_tokenizer_line(model, config.vocab_size)}")
+    if context:
+        lengths = [_parse_length(text) for text in context]
+        console.print(_context_table(config, lengths))
 
 
 def _tokenizer_line(model: Path, vocab_size: int) -> str:
@@ -101,6 +108,50 @@ def _params_table(config: ModelConfig, title: str, vision: VisionConfig | None =
         f"latent cache {cache:,} B/token (bf16)"
     )
     return table
+
+
+def _parse_length(text: str) -> int:
+    """'262144', '256K' (x 1024) or '2M' (x 1024**2) -> tokens."""
+    scale = {"K": 1024, "M": 1024**2}.get(text[-1:].upper(), 1)
+    digits = text[:-1] if scale > 1 else text
+    if not digits.isdigit() or int(digits) < 1:
+        raise typer.BadParameter(f"{text!r} is not a token count like 4096, 256K or 2M",
+                                 param_hint="--context")
+    return int(digits) * scale
+
+
+def _context_table(config: ModelConfig, lengths: list[int]) -> Table:
+    from rich.table import Table
+
+    from openk2.model.context_costs import context_costs
+
+    table = Table(title="context costs (bf16 weights and latent cache, batch 1)")
+    for column in ("context", "cache/token", "cache", "prefill FLOPs (naive | absorbed)",
+                   "decode bytes/token (weights + cache)"):
+        table.add_column(column, justify="right")
+    for tokens in lengths:
+        c = context_costs(config, tokens)
+        naive = c.prefill_linear_flops + c.prefill_attention_flops_naive
+        absorbed = c.prefill_linear_flops + c.prefill_attention_flops_absorbed
+        decode = c.decode_weight_bytes + c.decode_cache_bytes
+        table.add_row(
+            f"{tokens:,}", f"{c.cache_bytes_per_token:,} B", human_bytes(c.cache_bytes),
+            f"{naive:.3g} | {absorbed:.3g}",
+            f"{human_bytes(decode)} = {human_bytes(c.decode_weight_bytes)} + "
+            f"{human_bytes(c.decode_cache_bytes)}",
+        )  # fmt: skip
+    if config.max_position_embeddings < max(lengths):
+        table.caption = (f"beyond max_position_embeddings {config.max_position_embeddings:,}: "
+                         "the released weights were not trained there")
+    return table
+
+
+def human_bytes(n: int) -> str:
+    """70_272 -> '68.6 KiB', 147_399_000_000 -> '137.3 GiB'."""
+    for scale, suffix in ((2**40, "TiB"), (2**30, "GiB"), (2**20, "MiB"), (2**10, "KiB")):
+        if n >= scale:
+            return f"{n / scale:.1f} {suffix}"
+    return f"{n} B"
 
 
 def human_count(n: int) -> str:

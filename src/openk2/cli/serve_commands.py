@@ -27,15 +27,24 @@ def serve(
         help="Model name clients send; default: the preset or directory name.")] = None,
     max_concurrency: Annotated[int | None, typer.Option(
         min=1, help="Requests in flight before the server answers 429.")] = None,
-    max_model_len: Annotated[int, typer.Option(min=16, help="Longest prompt + output.")] = 4096,
+    max_model_len: Annotated[int | None, typer.Option(min=16, help="Longest prompt + output; "
+                             "default: the model's max_position_embeddings (capped by the "
+                             "cache memory).")] = None,
     max_num_seqs: Annotated[int, typer.Option(min=1, help="Rows in the running batch.")] = 64,
-    cache_mb: Annotated[int, typer.Option(min=1, help="Latent cache memory in MiB.")] = 256,
+    cache_mb: Annotated[int | None, typer.Option(min=1, help="Latent cache memory in MiB; "
+                        "default: one max-model-len request, at most half of free memory."
+                        )] = None,
     dtype: Annotated[str, typer.Option(help="float32, bfloat16 or float16.")] = "float32",
     tokenizer: Annotated[str | None, typer.Option(
         help="Tokenizer dir (or tiktoken.model); default: the checkpoint's own files, the "
              "bundled vocabulary for a preset.")] = None,
     device: Annotated[str, typer.Option(help="torch device, e.g. cpu or cuda.")] = "cpu",
     seed: Annotated[int, typer.Option(help="Seed of a preset's random weights.")] = 0,
+    rope_factor: Annotated[float | None, typer.Option(
+        "--rope-factor", min=1.0, help="RESEARCH: override the YaRN factor; this changes every "
+        "layer's softmax scale on released weights (logged loudly).")] = None,
+    max_position_embeddings: Annotated[int | None, typer.Option(
+        min=16, help="RESEARCH: override the model's position limit.")] = None,
     packed_gemms: Annotated[bool, typer.Option(
         help="On CPU, run GEMMs on oneDNN-packed weight copies: faster batches, 2x weight memory.",
     )] = True,
@@ -59,13 +68,14 @@ def serve(
             max_model_len=max_model_len,
             max_num_seqs=max_num_seqs,
             max_num_batched_tokens=max(512, max_num_seqs),
-            cache_memory_bytes=cache_mb * 2**20,
+            cache_memory_bytes=None if cache_mb is None else cache_mb * 2**20,
             packed_gemms=packed_gemms,
         )
         cfg = ServeConfig(
             model=model, host=host, port=port, api_keys=api_key or [],
             served_model_name=served_model_name, max_concurrency=max_concurrency,
             seed=seed, dtype=dtype, tokenizer=tokenizer, device=device, engine=engine,
+            rope_factor=rope_factor, max_position_embeddings=max_position_embeddings,
         )  # fmt: skip
         run(cfg, extend=lambda asgi: mount_app(asgi, app_config))
     except (ValueError, FileNotFoundError) as exc:

@@ -45,7 +45,7 @@ class PagedLatentCache:
         return self.kv_LNC.device
 
     def step(
-        self, slots_BT: torch.Tensor, context_BS: torch.Tensor, mask_BTS: torch.Tensor
+        self, slots_BT: torch.Tensor, context_BS: torch.Tensor, mask_BTS: torch.Tensor | None
     ) -> StepCache:
         """A `LatentCache` view for one forward call (see `StepCache`)."""
         return StepCache(self, slots_BT, context_BS, mask_BTS)
@@ -58,7 +58,8 @@ class StepCache:
         slots_BT: [B, T] slot of each new token; -1 for padding (never written).
         context_BS: [B, S] slot of each attendable position of each row (any valid slot where
             the row is shorter than S; the mask hides it).
-        mask_BTS: [B, T, S] True where new token t of row b may attend to position s.
+        mask_BTS: [B, T, S] True where new token t of row b may attend to position s; None
+            when every row is plain causal with its T new tokens last among S.
     """
 
     def __init__(
@@ -66,7 +67,7 @@ class StepCache:
         pool: PagedLatentCache,
         slots_BT: torch.Tensor,
         context_BS: torch.Tensor,
-        mask_BTS: torch.Tensor,
+        mask_BTS: torch.Tensor | None,
     ) -> None:
         self._pool = pool
         valid = (slots_BT >= 0).flatten()

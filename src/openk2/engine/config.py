@@ -9,8 +9,9 @@ from dataclasses import dataclass
 class EngineConfig:
     """Knobs of the scheduler and the paged cache; validated on construction."""
 
-    max_model_len: int = 4096
-    """Longest sequence (prompt + output) accepted; capped by the model's position limit."""
+    max_model_len: int | None = None
+    """Longest sequence (prompt + output) accepted; None = the model's max_position_embeddings.
+    Capped by that limit and by what the cache's memory holds."""
     max_num_seqs: int = 64
     """Most sequences in the running batch at once."""
     max_num_batched_tokens: int = 512
@@ -19,8 +20,9 @@ class EngineConfig:
     """Tokens per cache page."""
     num_blocks: int | None = None
     """Pages in the cache; None derives it from cache_memory_bytes."""
-    cache_memory_bytes: int = 256 * 2**20
-    """Memory for the latent cache when num_blocks is None."""
+    cache_memory_bytes: int | None = None
+    """Memory for the latent cache when num_blocks is None; None = room for one max_model_len
+    request, at most half the free memory (`memory.py`)."""
     enable_prefix_caching: bool = True
     """Reuse computed pages of identical prefixes (system prompts, n > 1, multi-turn chats)."""
     packed_gemms: bool = True
@@ -36,7 +38,7 @@ class EngineConfig:
             "cache_memory_bytes": self.cache_memory_bytes,
         }
         for name, value in positive.items():
-            if value < 1:
+            if value is not None and value < 1:
                 raise ValueError(f"{name} must be >= 1, got {value}")
         if self.num_blocks is not None and self.num_blocks < 1:
             raise ValueError(f"num_blocks must be >= 1, got {self.num_blocks}")

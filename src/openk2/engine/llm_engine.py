@@ -20,6 +20,7 @@ from openk2.engine.cache import PagedLatentCache
 from openk2.engine.config import EngineConfig
 from openk2.engine.detokenizer import EngineTokenizer, StopStringDetokenizer
 from openk2.engine.isolation import describe, forward_isolating, sample_isolating
+from openk2.engine.memory import context_limit, default_cache_bytes
 from openk2.engine.outputs import EngineStats, RequestOutput
 from openk2.engine.runner import CausalLM, ModelRunner
 from openk2.engine.sampler import SampleRow
@@ -49,7 +50,8 @@ class LLMEngine:
         self.tokenizer = tokenizer
         model_cfg = _model_config(model)
         self.vocab_size = int(model_cfg.vocab_size)
-        self.cache = _build_cache(model, model_cfg, self.config)
+        model_max = int(getattr(model_cfg, "max_position_embeddings", 0) or 2**31 - 1)
+        self.cache = _build_cache(model, model_cfg, self.config, model_max)
         self.block_manager = BlockManager(
             self.cache.num_blocks, self.config.block_size, self.config.enable_prefix_caching
         )
@@ -59,10 +61,8 @@ class LLMEngine:
         self.runner = ModelRunner(model, self.cache)
         if self.config.packed_gemms and isinstance(model, nn.Module):
             enable_packed_gemms(model)
-        self.max_model_len = min(
-            self.config.max_model_len,
-            int(getattr(model_cfg, "max_position_embeddings", self.config.max_model_len)),
-            self.cache.num_blocks * self.config.block_size,
+        self.max_model_len, self.limited_by = context_limit(
+            model_max, self.config.max_model_len, self.cache.num_blocks * self.config.block_size
         )
         self.stop_ids = frozenset(int(i) for i in tokenizer.stop_ids)
         self._requests: dict[str, list[Sequence]] = {}
@@ -101,7 +101,8 @@ class LLMEngine:
         wanted = max_tokens if max_tokens is not None else limit - prompt_len
         if prompt_len + max(wanted, 1) > limit:
             raise ContextLengthError(
-                f"This model's maximum context length is {limit} tokens. However, you requested "
+                f"This model's maximum context length is {limit} tokens (set by "
+                f"{self.limited_by}). However, you requested "
                 f"{prompt_len + max(wanted, 1)} tokens ({prompt_len} in the messages, "
                 f"{max(wanted, 1)} in the completion). Please reduce the length of the "
                 "messages or completion.",
@@ -303,13 +304,19 @@ def _model_config(model: CausalLM) -> Any:
     return config
 
 
-def _build_cache(model: CausalLM, cfg: Any, config: EngineConfig) -> PagedLatentCache:
-    """Size the page pool from the config (num_blocks or a memory budget)."""
+def _build_cache(
+    model: CausalLM, cfg: Any, config: EngineConfig, model_max: int
+) -> PagedLatentCache:
+    """Size the page pool from the config (num_blocks, a memory budget, or free memory)."""
     param = next(iter(model.parameters()))  # type: ignore[attr-defined]
     latent_dim = int(cfg.kv_lora_rank) + int(cfg.qk_rope_head_dim)
     num_layers = int(cfg.num_hidden_layers)
     per_token = PagedLatentCache.bytes_per_token(num_layers, latent_dim, param.dtype)
-    num_blocks = config.num_blocks or config.cache_memory_bytes // (per_token * config.block_size)
+    budget = config.cache_memory_bytes
+    if budget is None:
+        max_len = min(model_max, config.max_model_len or model_max) + config.block_size
+        budget = default_cache_bytes(max_len, per_token, param.device)
+    num_blocks = config.num_blocks or budget // (per_token * config.block_size)
     if num_blocks < 1:
         raise ValueError("cache_memory_bytes is too small for a single page")
     return PagedLatentCache(

@@ -75,7 +75,7 @@ class Batch:
         positions_BT: torch.Tensor,
         slots_BT: torch.Tensor,
         context_BS: torch.Tensor,
-        mask_BTS: torch.Tensor,
+        mask_BTS: torch.Tensor | None,
     ) -> None:
         self.input_ids_BT = input_ids_BT
         self.positions_BT = positions_BT
@@ -102,15 +102,26 @@ def build_batch(group: Seq[ScheduledSeq], block_size: int, device: torch.device)
     S = max(s.start + s.num_new_tokens for s in group)
     s_S = torch.arange(S)
     context_BS = _slots(tables_BM, s_S.expand(len(group), S), block_size, clamp=True)
-    # Padding rows sit at position 0, so `s <= pos` lets them see slot 0 only: never empty.
-    mask_BTS = s_S[None, None, :] <= positions_BT[:, :, None]
     return Batch(
         torch.tensor(ids, dtype=torch.long, device=device),
         positions_BT.to(device),
         slots_BT.to(device),
         context_BS.to(device),
-        mask_BTS.to(device),
+        _context_mask(group, positions_BT, S, device),
     )
+
+
+def _context_mask(
+    group: Seq[ScheduledSeq], positions_BT: torch.Tensor, S: int, device: torch.device
+) -> torch.Tensor | None:
+    """[B, T, S] attendable slots; None (plain causal, T new tokens last) when every row ends
+    at S with no padding, so a long prefill chunk carries no [T, S] mask at all."""
+    if all(s.start + s.num_new_tokens == S for s in group) and len(
+        {s.num_new_tokens for s in group}
+    ) == 1:
+        return None
+    # Padding rows sit at position 0, so `s <= pos` lets them see slot 0 only: never empty.
+    return (torch.arange(S)[None, None, :] <= positions_BT[:, :, None]).to(device)
 
 
 def _block_tables(group: Seq[ScheduledSeq]) -> torch.Tensor:

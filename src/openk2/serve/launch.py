@@ -54,6 +54,10 @@ class ServeConfig:
     threads: int | None = None
     """torch threads for the engine; default leaves one core to the HTTP event loop."""
     engine: EngineConfig = field(default_factory=EngineConfig)
+    rope_factor: float | None = None
+    """Research override of the YaRN factor (changes every layer's logit scale; logged)."""
+    max_position_embeddings: int | None = None
+    """Research override of the model's position limit (lets --max-model-len go higher)."""
 
 
 def load_model_and_tokenizer(cfg: ServeConfig) -> tuple[Any, Any, str]:
@@ -108,6 +112,13 @@ def build_state(cfg: ServeConfig) -> ServerState:
 
     cfg.dtype = canonical_dtype(cfg.dtype, what="--dtype")  # bad input fails before any loading
     model, tokenizer, name = load_model_and_tokenizer(cfg)
+    if cfg.rope_factor is not None or cfg.max_position_embeddings is not None:
+        from openk2.model.context_overrides import override_context
+
+        override_context(
+            model, rope_factor=cfg.rope_factor, max_position_embeddings=cfg.max_position_embeddings
+        )
+    _check_max_model_len(cfg.engine, model.config.max_position_embeddings)
     engine = LLMEngine(model, tokenizer, cfg.engine)
     log.info(
         "engine ready: %d cache pages x %d tokens, max_model_len %d",
@@ -120,6 +131,16 @@ def build_state(cfg: ServeConfig) -> ServerState:
         api_keys=list(cfg.api_keys),
         limiter=ConcurrencyLimiter(cfg.max_concurrency),
     )
+
+
+def _check_max_model_len(engine: EngineConfig, model_max: int) -> None:
+    """--max-model-len beyond the model's position limit is a startup error, not a silent cap."""
+    if engine.max_model_len is not None and engine.max_model_len > model_max:
+        raise ValueError(
+            f"--max-model-len {engine.max_model_len} exceeds the model's "
+            f"max_position_embeddings {model_max}; raise that with --max-position-embeddings "
+            "(research override) or lower --max-model-len"
+        )
 
 
 def build_app(cfg: ServeConfig) -> FastAPI:

@@ -5,6 +5,8 @@ V value dims, L kv_lora_rank, C = L + R latent width, Q = N + R query/key head w
 
 Naive form (training, prefill): expand every cached latent into per-head keys and values with
 `kv_b_proj`, then plain attention (SDPA). Cost grows with S * L * H * (N + V).
+Blocked form (long inference calls): the absorbed form in query x key tiles with an online
+softmax (`blocked_attention.py`), so neither the [T, S] scores nor an up-projected prefix exist.
 Absorbed form (decode): fold the key up-projection into the queries (q_lat = W_UK^T q_nope) and
 the value up-projection into the output, so attention runs directly on the C-wide latents, as
 MQA with H query heads. Cost grows with T * S * H * C. `_prefers_absorbed` picks the cheaper one;
@@ -28,6 +30,7 @@ from torch import nn
 
 from openk2.model.cache import LatentCache
 from openk2.model.config import ModelConfig
+from openk2.model.layers.blocked_attention import DEFAULT_WORKSPACE, blocked_latent_attention
 from openk2.model.layers.decode_tables import (
     DecodeFormat,
     DerivedTable,
@@ -40,7 +43,7 @@ from openk2.model.layers.linear import FastPath, PackedGemm, use_packed
 from openk2.model.layers.norm import LATENT_NORM_EPS, RMSNorm
 from openk2.model.layers.rope import apply_rope, softmax_scale
 
-MlaMode = Literal["auto", "naive", "absorbed"]
+MlaMode = Literal["auto", "naive", "absorbed", "blocked"]
 
 
 class MLA(nn.Module):
@@ -73,6 +76,8 @@ class MLA(nn.Module):
         self.kv_b_proj = nn.Linear(self.kv_rank, h * (self.nope_dim + self.v_dim), bias=False)
         self.o_proj = nn.Linear(h * self.v_dim, d, bias=False)
         self.mode: MlaMode = "auto"
+        self.workspace = DEFAULT_WORKSPACE
+        """Score elements one attention tile may hold (see `blocked_attention.py`)."""
         self._absorbed: tuple[torch.Tensor, torch.Tensor] | None = None
         self._absorbed_key: tuple[object, ...] | None = None
         self._tables = {name: DerivedTable() for name in ("in", "q_b", "o", "uk", "uv")}
@@ -98,7 +103,9 @@ class MLA(nn.Module):
         if cache is not None:
             latent_BSC, mask_BTS = cache.update(self.layer_idx, latent_BTC)
         mask = _attention_mask(mask_BTS, latent_BTC.shape[1], latent_BSC.shape[1], x_BTD.device)
-        if self._prefers_absorbed(latent_BTC.shape[1], latent_BSC.shape[1]):
+        if self._uses_blocked(latent_BTC.shape[0], latent_BTC.shape[1], latent_BSC.shape[1]):
+            out_BTHV = self._attend_blocked(q_nope_BTHN, q_pe_BTHR, latent_BSC, mask_BTS)
+        elif self._prefers_absorbed(latent_BTC.shape[1], latent_BSC.shape[1]):
             out_BTHV = self._attend_absorbed(q_nope_BTHN, q_pe_BTHR, latent_BSC, mask)
         else:
             out_BTHV = self._attend_naive(q_nope_BTHN, q_pe_BTHR, latent_BSC, mask)
@@ -174,6 +181,40 @@ class MLA(nn.Module):
         c_kv_BTL = self.kv_a_layernorm(c_kv_BTL)
         k_pe_BTR = apply_rope(k_pe_BTR, rotation_BTP, self.rope_interleave)
         return torch.cat([c_kv_BTL, k_pe_BTR], dim=-1)
+
+    def _uses_blocked(self, batch: int, new: int, total: int) -> bool:
+        """Blocked latent attention for inference calls whose full score tensor would exceed
+        the workspace (long prompts, chunks over a long prefix), or when forced."""
+        if torch.is_grad_enabled() or self.mode in ("naive", "absorbed"):
+            return False
+        if self.mode == "blocked":
+            return True
+        return new > 1 and batch * new * self.num_heads * total > self.workspace
+
+    def _attend_blocked(
+        self,
+        q_nope_BTHN: torch.Tensor,
+        q_pe_BTHR: torch.Tensor,
+        latent_BSC: torch.Tensor,
+        mask_BTS: torch.Tensor | None,
+    ) -> torch.Tensor:
+        """Absorbed attention in key blocks with an online softmax: no [T, S] scores, no
+        up-projected prefix; [B, T, H, V]."""
+        batch, new, heads, _ = q_nope_BTHN.shape
+        w_uk_HNL, w_uv_HVL = self._absorbed_weights()
+        q_nope_HXN = q_nope_BTHN.reshape(batch * new, heads, -1).transpose(0, 1)
+        q_lat_XHL = torch.bmm(q_nope_HXN, w_uk_HNL).transpose(0, 1)
+        q_XHC = torch.cat([q_lat_XHL, q_pe_BTHR.reshape(batch * new, heads, -1)], dim=-1)
+        out_BTHL, best_H = blocked_latent_attention(
+            q_XHC.view(batch, new, heads, -1), latent_BSC, mask_BTS,
+            scale=self.scale, value_dim=self.kv_rank, workspace=self.workspace,
+            with_max_logit=self.record_max_logit,
+        )  # fmt: skip
+        if best_H is not None:
+            self.max_logit_H = best_H
+        out_HXL = out_BTHL.reshape(batch * new, heads, -1).transpose(0, 1)
+        out_XHV = torch.bmm(out_HXL, w_uv_HVL.transpose(1, 2)).transpose(0, 1)
+        return out_XHV.reshape(batch, new, heads, -1)
 
     def _prefers_absorbed(self, new: int, total: int) -> bool:
         """Whether the latent-space form costs fewer multiply-adds per head for these lengths."""
@@ -251,8 +292,9 @@ class MLA(nn.Module):
         q_HC = torch.cat([q_lat_HL, q_pe_11HR.reshape(heads, -1)], dim=-1)
         # In fp32: a reduced-precision mm goes to oneDNN, which builds (JITs) a new kernel for
         # every new cache length, about 2 ms each time, i.e. at every decode step.
-        latent_SC = latent_1SC[0].float()
-        scores_HS = torch.mm(q_HC.float(), latent_SC.t()).mul_(self.scale)
+        work = torch.promote_types(latent_1SC.dtype, torch.float32)
+        latent_SC = latent_1SC[0].to(work)
+        scores_HS = torch.mm(q_HC.to(work), latent_SC.t()).mul_(self.scale)
         mask_1S = None if mask is None else mask.reshape(1, -1)
         probs_HS = self._probabilities(scores_HS, mask_1S, head_axis=0)
         out_lat_HL = torch.mm(probs_HS, latent_SC[:, : self.kv_rank]).to(q_HC.dtype)
@@ -291,13 +333,15 @@ class MLA(nn.Module):
     def _probabilities(
         self, scores: torch.Tensor, mask: torch.Tensor | None, *, head_axis: int
     ) -> torch.Tensor:
-        """fp32 softmax over the last axis of masked scaled scores; records `max_logit_H`."""
+        """fp32 (fp64 for fp64 inputs) softmax over the last axis of masked scaled scores;
+        records `max_logit_H`."""
         if mask is not None:
             scores = scores.masked_fill(~mask, float("-inf"))
         if self.record_max_logit:
             others = tuple(axis for axis in range(scores.dim()) if axis != head_axis)
             self.max_logit_H = scores.detach().float().amax(dim=others)
-        return torch.softmax(scores.float(), dim=-1)
+        work = torch.promote_types(scores.dtype, torch.float32)
+        return torch.softmax(scores.to(work), dim=-1)
 
 
 def _per_row_matmul(a_BMX: torch.Tensor, b_BXY: torch.Tensor) -> torch.Tensor:

@@ -100,14 +100,19 @@ class RotaryEmbedding(nn.Module):
 
 
 def apply_rope(x: torch.Tensor, rotation: torch.Tensor, interleaved: bool = True) -> torch.Tensor:
-    """Rotate the pairs of x [..., R] in fp32 by complex `rotation` [..., P] (broadcast).
+    """Rotate the pairs of x [..., R] in fp32 (fp64 for fp64 x) by complex `rotation` [..., P].
 
     Interleaved (K2 weights): pair i is x[2i] + i x[2i+1]. Not interleaved (`rope_interleave:
     false`, transformers' `rotate_half`): pair i is x[i] + i x[i + P]. Rotating a pair is a
     complex multiplication, (a cos - b sin, b cos + a sin). The output is always in the
     interleaved layout: queries and keys share it, so their dot products are unchanged.
     """
-    x32 = x if x.dtype == torch.float32 else x.float()
+    # fp64 inputs rotate in fp64: fp32 complex products round differently in vectorised and
+    # scalar-tail kernels, which an fp64 chunked-vs-one-shot check would see.
+    work = torch.float64 if x.dtype == torch.float64 else torch.float32
+    x32 = x if x.dtype == work else x.to(work)
+    if work == torch.float64:
+        rotation = rotation.to(torch.complex128)
     if interleaved:
         pairs = x32.unflatten(-1, (-1, 2))
     else:
@@ -117,4 +122,4 @@ def apply_rope(x: torch.Tensor, rotation: torch.Tensor, interleaved: bool = True
     ):
         pairs = pairs.contiguous()
     rotated = torch.view_as_real(torch.view_as_complex(pairs) * rotation).flatten(-2)
-    return rotated if x.dtype == torch.float32 else rotated.to(x.dtype)
+    return rotated if x.dtype == work else rotated.to(x.dtype)
