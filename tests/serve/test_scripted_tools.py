@@ -136,3 +136,12 @@ async def test_openk2_chat_prints_no_markup_for_odd_k2_calls(scripted: tuple) ->
     printed = out.getvalue()
     assert "Let me compute." in printed and "-> calculator" in printed and "<- 42" in printed
     assert "<|" not in printed
+
+
+def test_a_call_without_declared_tools_leaves_empty_content_not_null(scripted: tuple) -> None:
+    """A model that calls a tool nobody offered (the embedded model on "Hello!") gets its call
+    dropped; the client still receives a string, never markers and never a null content."""
+    client = say(scripted, "</think>" + SECTION.replace("{ARGS}", '{"city": "Oslo"}'))
+    resp = client.chat.completions.create(model="scripted", messages=USER)
+    message = resp.choices[0].message
+    assert message.content == "" and message.tool_calls is None

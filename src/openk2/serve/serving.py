@@ -240,10 +240,11 @@ def _full_choice(
     index: int, choice: ChoiceState, plan: ChatPlan, logprobs: list[TokenLogprobEntry]
 ) -> ChatChoice:
     result = choice.parser.finish()
-    message = AssistantMessage(
-        content=result.content,
+    tool_calls = [ToolCall.model_validate(c) for c in choice.tool_calls] or None
+    message = AssistantMessage(  # content is null only beside tool calls, as OpenAI answers
+        content=result.content if result.content is not None or tool_calls else "",
         reasoning_content=result.reasoning_content,
-        tool_calls=[ToolCall.model_validate(c) for c in choice.tool_calls] or None,
+        tool_calls=tool_calls,
     )
     lp = ChoiceLogprobs(content=logprobs) if plan.logprobs else None
     return ChatChoice(index=index, message=message, finish_reason=choice.finish_reason, logprobs=lp)
