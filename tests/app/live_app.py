@@ -7,13 +7,9 @@ The same composition as the CLI (`create_app` + `mount_app`), served by uvicorn 
 from __future__ import annotations
 
 import contextlib
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import uvicorn
 from torch import nn
 
 from openk2.app import AppConfig, mount_app
@@ -24,38 +20,16 @@ from openk2.engine.config import EngineConfig
 from openk2.engine.llm_engine import LLMEngine
 from openk2.serve.api import create_app
 from openk2.serve.state import ConcurrencyLimiter, ServerState
+from serve.live import LiveServer
 
 
-class AppServer:
+class AppServer(LiveServer):
     """uvicorn serving `serve`'s app with the web app mounted, until `stop()`."""
 
     def __init__(self, state: ServerState, config: AppConfig) -> None:
-        self.state = state
         app = create_app(state)
         self.runs: SwarmRuns = mount_app(app, config)
-        self._sock = socket.socket()
-        self._sock.bind(("127.0.0.1", 0))
-        self.port = self._sock.getsockname()[1]
-        self._server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
-        self._thread = threading.Thread(target=self._server.run,
-                                        kwargs={"sockets": [self._sock]}, daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> AppServer:
-        self._thread.start()
-        for _ in range(1500):
-            if self._server.started:
-                return self
-            time.sleep(0.02)
-        raise RuntimeError("the server did not start")
-
-    def stop(self) -> None:
-        self._server.should_exit = True
-        self._thread.join(20)
-        self._sock.close()
+        super().__init__(state, app)
 
 
 @contextlib.contextmanager

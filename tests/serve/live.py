@@ -30,12 +30,13 @@ from openk2.serve.state import ConcurrencyLimiter, ServerState
 class LiveServer:
     """uvicorn serving `state` on 127.0.0.1:<free port> until `stop()`."""
 
-    def __init__(self, state: ServerState) -> None:
+    def __init__(self, state: ServerState, app: object | None = None) -> None:
+        """`app`: the ASGI app to serve (default: `create_app(state)`, the bare OpenAI API)."""
         self.state = state
         self._sock = socket.socket()
         self._sock.bind(("127.0.0.1", 0))
         self.port = self._sock.getsockname()[1]
-        config = uvicorn.Config(create_app(state), log_level="warning", lifespan="on")
+        config = uvicorn.Config(app or create_app(state), log_level="warning", lifespan="on")
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(
             target=self._server.run, kwargs={"sockets": [self._sock]}, daemon=True
@@ -47,7 +48,7 @@ class LiveServer:
 
     def start(self) -> LiveServer:
         self._thread.start()
-        for _ in range(500):
+        for _ in range(1500):
             if self._server.started:
                 return self
             time.sleep(0.02)
@@ -55,7 +56,7 @@ class LiveServer:
 
     def stop(self) -> None:
         self._server.should_exit = True
-        self._thread.join(10)
+        self._thread.join(20)
         self._sock.close()
 
 
