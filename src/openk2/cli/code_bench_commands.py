@@ -26,7 +26,9 @@ def bench_command(
     jobs: Annotated[int, typer.Option(min=1, help="Tasks run at once.")] = 4,
     out: Annotated[Path | None, typer.Option(help="Write DIR/report.json.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
-    mode: Annotated[str, typer.Option(help="Approval mode: manual, auto or yolo.")] = "auto",
+    mode: Annotated[str, typer.Option(help="Approval mode: manual, auto or yolo (default: each "
+                                          "workspace is a throwaway copy, shell "
+                                          "commands are sandboxed).")] = "yolo",
     max_steps: Annotated[int, typer.Option(min=1, help="LLM calls per task.")] = 30,
     no_sandbox: Annotated[bool, typer.Option("--no-sandbox", help="Run shell commands without "
                                              "the OS sandbox.")] = False,

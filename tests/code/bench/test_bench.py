@@ -137,3 +137,24 @@ def test_cli_bad_usage() -> None:
     assert rc == 2 and "no bench task matches" in err
     rc, _, err = _cli("--tasks", "wrong_op*")
     assert rc == 2 and "--base-url" in err
+
+
+def test_model_runs_tests_in_the_sandbox_under_the_default_mode() -> None:
+    """The CLI's defaults (yolo, real guard, bubblewrap) let a model run the public tests."""
+    import shutil
+
+    if shutil.which("bwrap") is None:
+        pytest.skip("bubblewrap is not installed (make sandbox)")
+    from openk2.code.safety import build_safety
+
+    task = load_tasks("slug_lowercase")[0]
+    shell = Reply(tool_calls=[call("Shell", 0, command="python3 -m pytest -q -p no:cacheprovider"
+                                   " test_slug.py")])  # fmt: skip
+    script = oracle_script(task)
+    provider = ScriptedProvider([shell, *script])
+    settings = CodeSettings(model="scripted", mode="yolo", max_steps=10)
+    results = asyncio.run(run_bench([task], settings, make_provider=lambda t: provider,
+                                    make_safety=lambda s, ws: build_safety(s, ws, snapshots=False)))
+    assert results[0].passed and results[0].tool_calls == 3  # Shell, ReadFile, StrReplaceFile
+    ran = [m for m in provider.calls[1].messages if m.role == "tool"][0].content
+    assert "1 passed" in ran, ran
