@@ -7,6 +7,7 @@ OpenAI-compatible endpoint, `--model embedded` (a local `openk2 serve` child) or
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -66,19 +67,23 @@ async def _bench(chosen: list[Any], settings: Any, *, oracle: bool, sandbox: boo
     from openk2.code.headless import make_provider, token_counter
     from openk2.code.safety import build_safety
 
+    start = time.monotonic()
+
     def safety(s: Any, ws: Any) -> Any:
         return build_safety(s, ws, sandbox=sandbox, snapshots=False)
 
     if oracle:
         results = await run_bench(chosen, settings, make_provider=oracle_provider,
                                   make_safety=safety, repeats=repeats, jobs=jobs)  # fmt: skip
-        return summarize(results, model="oracle", repeats=repeats)
+        return summarize(results, model="oracle", repeats=repeats,
+                         elapsed_s=time.monotonic() - start)
     with endpoint(settings, None) as live:
         make_provider(live)  # fails fast on a missing --base-url / --model
         results = await run_bench(chosen, live, make_provider=lambda _t: make_provider(live),
                                   make_safety=safety, repeats=repeats, jobs=jobs,
                                   count=token_counter(live))  # fmt: skip
-    return summarize(results, model=str(live.model), repeats=repeats)
+    return summarize(results, model=str(live.model), repeats=repeats,
+                     elapsed_s=time.monotonic() - start)
 
 
 def _print(report: dict[str, Any], out: Path | None, as_json: bool) -> None:

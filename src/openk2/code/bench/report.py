@@ -10,8 +10,11 @@ from typing import Any
 from openk2.code.bench.run import TaskResult
 
 
-def summarize(results: Sequence[TaskResult], *, model: str, repeats: int) -> dict[str, Any]:
-    """The report object: totals over graded runs (skipped tasks are counted, not scored)."""
+def summarize(results: Sequence[TaskResult], *, model: str, repeats: int,
+              elapsed_s: float = 0.0) -> dict[str, Any]:
+    """The report object: totals over graded runs (skipped tasks are counted, not scored).
+
+    `wall_s` sums the runs' own times; `elapsed_s` is the whole bench's (runs overlap)."""
     graded = [r for r in results if r.outcome != "skipped"]
     by_task: dict[str, list[TaskResult]] = {}
     for r in graded:
@@ -26,7 +29,7 @@ def summarize(results: Sequence[TaskResult], *, model: str, repeats: int) -> dic
                             / len(by_task), 4) if by_task else 0.0,
         "mean_steps": round(sum(r.steps for r in graded) / n, 2) if n else 0.0,
         "total_tokens": tokens, "mean_tokens": round(tokens / n, 1) if n else 0.0,
-        "wall_s": round(sum(r.wall_s for r in graded), 2),
+        "wall_s": round(sum(r.wall_s for r in graded), 2), "elapsed_s": round(elapsed_s, 2),
         "tests_edited": sorted({r.task for r in graded if r.tests_edited}),
         "results": [r.to_dict() for r in results],
     }  # fmt: skip
@@ -44,7 +47,8 @@ def text_report(report: dict[str, Any]) -> str:
                  f"{report['runs']} runs of {report['tasks']} tasks "
                  f"(pass^{report['repeats']} {report['pass_hat_k']:.1%}), mean steps "
                  f"{report['mean_steps']}, tokens {report['total_tokens']}, wall "
-                 f"{report['wall_s']} s, tests edited in {len(report['tests_edited'])} task(s)")
+                 f"{report['wall_s']} s (elapsed {report['elapsed_s']} s), tests edited in "
+                 f"{len(report['tests_edited'])} task(s)")
     if report["skipped"]:
         lines.append(f"skipped (missing executables): {', '.join(report['skipped'])}")
     return "\n".join(lines)
