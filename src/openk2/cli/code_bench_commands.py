@@ -63,14 +63,12 @@ async def _bench(chosen: list[Any], settings: Any, *, oracle: bool, sandbox: boo
                  repeats: int, jobs: int) -> dict[str, Any]:
     from openk2.code.bench.oracle import oracle_provider
     from openk2.code.bench.report import summarize
-    from openk2.code.bench.run import run_bench
+    from openk2.code.bench.run import guarded, run_bench
     from openk2.code.headless import make_provider, token_counter
-    from openk2.code.safety import build_safety
 
     start = time.monotonic()
 
-    def safety(s: Any, ws: Any) -> Any:
-        return build_safety(s, ws, sandbox=sandbox, snapshots=False)
+    safety = guarded(sandbox=sandbox)
 
     if oracle:
         results = await run_bench(chosen, settings, make_provider=oracle_provider,

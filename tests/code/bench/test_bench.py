@@ -14,7 +14,7 @@ from openk2.agent.llm.scripted import Reply, ScriptedProvider, call
 from openk2.code.bench.grade import edited_tests, hash_tests
 from openk2.code.bench.oracle import oracle_provider, oracle_script
 from openk2.code.bench.report import summarize
-from openk2.code.bench.run import run_bench
+from openk2.code.bench.run import guarded, run_bench
 from openk2.code.bench.tasks import BenchTask, load_tasks
 from openk2.code.build import Safety
 from openk2.code.config import CodeSettings
@@ -145,8 +145,6 @@ def test_model_runs_tests_in_the_sandbox_under_the_default_mode() -> None:
 
     if shutil.which("bwrap") is None:
         pytest.skip("bubblewrap is not installed (make sandbox)")
-    from openk2.code.safety import build_safety
-
     task = load_tasks("slug_lowercase")[0]
     shell = Reply(tool_calls=[call("Shell", 0, command="python3 -m pytest -q -p no:cacheprovider"
                                    " test_slug.py")])  # fmt: skip
@@ -154,7 +152,25 @@ def test_model_runs_tests_in_the_sandbox_under_the_default_mode() -> None:
     provider = ScriptedProvider([shell, *script])
     settings = CodeSettings(model="scripted", mode="yolo", max_steps=10)
     results = asyncio.run(run_bench([task], settings, make_provider=lambda t: provider,
-                                    make_safety=lambda s, ws: build_safety(s, ws, snapshots=False)))
+                                    make_safety=guarded()))
     assert results[0].passed and results[0].tool_calls == 3  # Shell, ReadFile, StrReplaceFile
     ran = [m for m in provider.calls[1].messages if m.role == "tool"][0].content
     assert "1 passed" in ran, ran
+
+
+def test_grader_runs_the_agents_code_in_the_sandbox(tmp_path: Path) -> None:
+    """Code the agent wrote runs at grading time; it must not get the user's rights then."""
+    import shutil
+
+    if shutil.which("bwrap") is None:
+        pytest.skip("bubblewrap is not installed (make sandbox)")
+    escaped = tmp_path / "escaped"
+    code = (f"try:\n    open({str(escaped)!r}, 'w').write('x')\nexcept OSError:\n    pass\n\n"
+            "def slugify(title):\n    return '-'.join(title.lower().split())\n")
+    provider = ScriptedProvider([Reply(tool_calls=[call("WriteFile", 0, path="slug.py",
+                                                        content=code)]), Reply(text="done")])
+    settings = CodeSettings(model="scripted", mode="yolo", max_steps=5)
+    results = asyncio.run(run_bench(load_tasks("slug_lowercase"), settings,
+                                    make_provider=lambda t: provider, make_safety=guarded()))
+    assert results[0].passed, results[0].grade_output
+    assert not escaped.exists()

@@ -10,13 +10,14 @@ from __future__ import annotations
 import asyncio
 import fnmatch
 import hashlib
-import os
+import shlex
 import shutil
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 from openk2.code.bench.tasks import BenchTask
+from openk2.code.tools.base import ShellLauncher
 
 TEST_PATTERNS = ("test_*", "*_test.*", "*.test.*", "tests/*", "test/*", "conftest.py")
 GRADE_TIMEOUT_S = 60.0
@@ -51,13 +52,18 @@ class Grade:
     output: str
 
 
-async def grade(task: BenchTask, workspace: Path) -> Grade:
-    """Copy the hidden tests over the workspace and run the task's grading command there."""
+async def grade(task: BenchTask, workspace: Path, launcher: ShellLauncher) -> Grade:
+    """Copy the hidden tests over the workspace and run the task's grading command there.
+
+    It runs through the session's own launcher: the code under test is the agent's, so it gets
+    the sandbox the agent's commands had, not the user's full rights."""
     shutil.copytree(task.hidden, workspace, dirs_exist_ok=True)
-    argv = [sys.executable if a == "{python}" else a for a in task.grade]
-    env = {**os.environ, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1", "PYTHONDONTWRITEBYTECODE": "1"}
+    command = shlex.join(sys.executable if a == "{python}" else a for a in task.grade)
+    env = {**launcher.env(), "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1",
+           "PYTHONDONTWRITEBYTECODE": "1"}  # fmt: skip
     proc = await asyncio.create_subprocess_exec(
-        *argv, cwd=workspace, env=env, stdin=asyncio.subprocess.DEVNULL,
+        *launcher.argv(command, workspace), cwd=workspace, env=env,
+        stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)  # fmt: skip
     try:
         out, _ = await asyncio.wait_for(proc.communicate(), GRADE_TIMEOUT_S)

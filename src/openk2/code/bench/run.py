@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import shutil
+import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -23,12 +24,25 @@ from openk2.code.bench.tasks import BenchTask
 from openk2.code.build import Safety, open_session
 from openk2.code.compaction import TokenCount, approx_tokens
 from openk2.code.config import CodeSettings
+from openk2.code.safety import build_safety
 from openk2.code.sessions import SessionStore
 from openk2.code.workspace import Workspace
 
 ProviderFactory = Callable[[BenchTask], ChatProvider]
 """A provider for one run (the oracle's depends on the task; an HTTP one does not)."""
 SafetyFactory = Callable[[CodeSettings, Workspace], Safety]
+
+
+def guarded(*, sandbox: bool = True) -> SafetyFactory:
+    """The CLI's safety for each run: the real guard in the run's mode, shell commands and the
+    grader in the sandbox. This interpreter (which has pytest) is readable there, because the
+    graders run `{python}`; no snapshots, since the workspace is a throwaway copy."""
+    python_dirs = [Path(sys.prefix), Path(sys.base_prefix)]
+
+    def make(settings: CodeSettings, ws: Workspace) -> Safety:
+        return build_safety(settings, ws, sandbox=sandbox, snapshots=False, readable=python_dirs)
+
+    return make
 
 
 @dataclass(slots=True)
@@ -65,23 +79,25 @@ async def run_task(task: BenchTask, repeat: int, settings: CodeSettings,
     with tempfile.TemporaryDirectory(prefix=f"openk2-bench-{task.name}-") as tmp:
         ws_dir = Path(tmp) / "ws"
         shutil.copytree(task.repo, ws_dir)
+        ws = Workspace.open(ws_dir)
         before = hash_tests(ws_dir)
-        result = await _agent(task, repeat, settings, Workspace.open(ws_dir), Path(tmp),
-                              make_provider, make_safety, count)  # fmt: skip
-        result.tests_edited = edited_tests(before, hash_tests(ws_dir))
-        verdict = await grade(task, ws_dir)
+        provider, safety = make_provider(task), make_safety(settings, ws)
+        try:
+            result = await _agent(task, repeat, settings, ws, Path(tmp), provider, safety, count)
+            result.tests_edited = edited_tests(before, hash_tests(ws_dir))
+            verdict = await grade(task, ws_dir, safety.launcher)
+        finally:
+            await _close(provider, safety)
     result.outcome = "passed" if verdict.passed else "failed"
     result.grade_output = verdict.output
     return result
 
 
 async def _agent(task: BenchTask, repeat: int, settings: CodeSettings, ws: Workspace,
-                 tmp: Path, make_provider: ProviderFactory, make_safety: SafetyFactory,
+                 tmp: Path, provider: ChatProvider, safety: Safety,
                  count: TokenCount) -> TaskResult:
     result = TaskResult(task.name, repeat, "failed")
     start = time.monotonic()
-    provider = make_provider(task)
-    safety = make_safety(settings, ws)
     try:
         session = open_session(settings, ws, provider=provider, safety=safety,
                                store=SessionStore(tmp / "state"), count=count)
@@ -96,7 +112,6 @@ async def _agent(task: BenchTask, repeat: int, settings: CodeSettings, ws: Works
     except Exception as exc:  # noqa: BLE001 - one run's crash is its result, not the bench's
         result.run_status, result.error = "crashed", f"{type(exc).__name__}: {exc}"
     finally:
-        await _close(provider, safety)
         result.wall_s = round(time.monotonic() - start, 3)
     return result
 
