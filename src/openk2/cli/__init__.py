@@ -30,6 +30,7 @@ def _register_commands() -> None:
     """Import each command module; importing one adds its commands to `app`."""
     from openk2.cli import (  # noqa: F401
         chat_commands,
+        code_bench_commands,
         code_commands,
         deploy_commands,
         embedded_commands,

@@ -20,8 +20,14 @@ _EMBEDDED_CONTEXT = 4096
 """The context window of `openk2 serve --model embedded` (its default --max-model-len)."""
 
 
-@app.command("code")
+code_app = typer.Typer(add_completion=False, pretty_exceptions_enable=False,
+                       help="A coding agent in your terminal (`openk2 code bench` scores it).")
+app.add_typer(code_app, name="code")
+
+
+@code_app.callback(invoke_without_command=True)
 def code_command(
+    ctx: typer.Context,
     prompt: Annotated[str | None, typer.Option("-p", "--prompt", help="Run this task headless "
                                                "and exit.")] = None,
     output_format: Annotated[str, typer.Option(help="text, json (one summary object) or "
@@ -56,10 +62,12 @@ def code_command(
     """A coding agent in your terminal: reads, edits and runs code in the workspace."""
     import asyncio
 
+    if ctx.invoked_subcommand is not None:
+        return
     from openk2.code.config import ConfigError
 
     try:
-        job = _prepare(locals())
+        job = _prepare({k: v for k, v in locals().items() if k != "ctx"})
     except (ConfigError, ValueError) as exc:
         typer.echo(f"openk2 code: {exc}", err=True)
         raise typer.Exit(code=2) from exc
@@ -165,13 +173,20 @@ async def _interactive(job: dict[str, Any], settings: Any, provider: Any,
 @contextlib.contextmanager
 def _provider(job: dict[str, Any]) -> Iterator[tuple[Any, Any]]:
     """The HTTP provider; for `--model embedded` without a URL, a local embedded server's."""
-    import dataclasses
-
     from openk2.code.headless import make_provider
 
-    settings = job["settings"]
-    if settings.model != "embedded" or settings.base_url:
+    with endpoint(job["settings"], job["context_window"]) as settings:
         yield make_provider(settings), settings
+
+
+@contextlib.contextmanager
+def endpoint(settings: Any, context_window: int | None) -> Iterator[Any]:
+    """`settings` as given, or, for `--model embedded` without a URL, pointed at a local
+    `openk2 serve --model embedded` child that lives as long as the block."""
+    import dataclasses
+
+    if settings.model != "embedded" or settings.base_url:
+        yield settings
         return
     from openk2.embedded import model_dir
     from openk2.embedded.server import local_server
@@ -179,9 +194,8 @@ def _provider(job: dict[str, Any]) -> Iterator[tuple[Any, Any]]:
     typer.echo("starting `openk2 serve --model embedded` ...", err=True)
     with local_server() as srv:
         changes: dict[str, Any] = {"base_url": srv.base_url, "model": srv.model}
-        if job["context_window"] is None:
+        if context_window is None:
             changes["context_window"] = _EMBEDDED_CONTEXT
         if not settings.tokenizer:
             changes["tokenizer"] = str(model_dir())
-        local = dataclasses.replace(settings, **changes)
-        yield make_provider(local), local
+        yield dataclasses.replace(settings, **changes)

@@ -1,0 +1,1 @@
+VALUES = {"timeout": "45"}

@@ -1,0 +1,2 @@
+def parse_line(line: str) -> list[str]:
+    return line.split(",")

@@ -1,0 +1,4 @@
+function toCamel(s) {
+  return s.split('_').map((w, i) => i === 0 ? w : w.toUpperCase()).join('');
+}
+module.exports = { toCamel };

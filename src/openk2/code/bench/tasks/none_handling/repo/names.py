@@ -1,0 +1,2 @@
+def full_name(first: str, last: str | None) -> str:
+    return first + " " + last

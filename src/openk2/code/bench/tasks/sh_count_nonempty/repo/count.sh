@@ -1,0 +1,3 @@
+#!/usr/bin/env bash
+set -eu
+wc -l < "$1" | tr -d ' '

@@ -1,0 +1,4 @@
+from slug import slugify
+
+def test_single_word():
+    assert slugify("word") == "word"

@@ -1,0 +1,3 @@
+def ranked(scores: list[int]) -> list[int]:
+    """Scores from highest to lowest."""
+    return scores.sort(reverse=True)
