@@ -66,7 +66,7 @@ async def test_headless_json_summary(fake_llm, tmp_path: Path) -> None:
     assert last["role"] == "tool" and "2:    return a + b" in last["content"]
     tools = {t["function"]["name"] for t in server.requests[0]["tools"]}
     assert tools == {"ReadFile", "WriteFile", "StrReplaceFile", "Glob", "Grep", "Shell",
-                     "SetTodoList"}
+                     "SetTodoList", "Task"}
 
 
 async def test_headless_manual_denies_what_would_ask(fake_llm, tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal, TypeAlias
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
 from openk2.agent.llm.message import Completion, Message, ToolCall, Usage, tool_result
 from openk2.agent.llm.provider import ChatProvider, GenerationSettings, ProviderError
@@ -22,6 +22,9 @@ from openk2.code.compaction import Compactor
 from openk2.code.gate import Action, GatedToolset, Verdict
 from openk2.code.sessions import SCHEMA_VERSION, SessionLog, restore
 from openk2.code.tools.base import TodoBoard
+
+if TYPE_CHECKING:
+    from openk2.code.subagents import SubagentHost
 
 RunStatus: TypeAlias = Literal["completed", "denied", "max_steps", "loop", "error"]
 EXIT_CODES: dict[RunStatus, int] = {
@@ -73,6 +76,8 @@ class SessionParts:
     settings: GenerationSettings | None = None
     max_steps: int = 100
     repeat_limit: int = 5
+    subagents: SubagentHost | None = None
+    """Runs the Task tool's sub-agents; their usage is added to each run's."""
 
 
 class CodeSession:
@@ -86,6 +91,8 @@ class CodeSession:
         self.tool_calls = 0
         self.last_usage: Usage | None = None
         parts.toolset.on_verdict = self._on_verdict
+        if parts.subagents is not None:
+            parts.subagents.emit = self.emit
         self.wire: Wire | None = None
         if stream:  # answer text as it arrives, as `delta` events (the interactive UI)
             self.wire = Wire()
@@ -125,6 +132,8 @@ class CodeSession:
                              settings=p.settings, hooks=_Hooks(self), repeat_limit=p.repeat_limit,
                              wire=self.wire)
         denials_before = len(p.toolset.denials) if denials_from is None else denials_from
+        if p.subagents is not None:
+            p.subagents.usage = Usage()  # counted per run, as the runner's own usage
         try:
             outcome = await runner.run()
         except MaxStepsReachedError as exc:
@@ -158,11 +167,15 @@ class CodeSession:
             session_id=self.log.id, status=status, result=result, steps=runner.steps,
             tool_calls=self.tool_calls, denied=[_denial(d.call, d.action, d.verdict)
                                                 for d in self.parts.toolset.denials],
-            usage=runner.usage, error=error)  # fmt: skip
+            usage=runner.usage + self._subagent_usage(), error=error)  # fmt: skip
         data = {k: v for k, v in summary.to_dict().items() if k not in ("v", "type")}
         self.log.append("end", **data)
         self.emit("result", **data)
         return summary
+
+    def _subagent_usage(self) -> Usage:
+        host = self.parts.subagents
+        return host.usage if host is not None else Usage()
 
     def _on_verdict(self, call: ToolCall, action: Action, verdict: Verdict) -> None:
         data = _denial(call, action, verdict) | {"decision": verdict.decision}
