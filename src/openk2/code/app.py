@@ -133,7 +133,7 @@ class CodeSession:
                              wire=self.wire)
         denials_before = len(p.toolset.denials) if denials_from is None else denials_from
         if p.subagents is not None:
-            p.subagents.usage = Usage()  # counted per run, as the runner's own usage
+            p.subagents.begin_run()
         try:
             outcome = await runner.run()
         except MaxStepsReachedError as exc:
@@ -175,7 +175,7 @@ class CodeSession:
 
     def _subagent_usage(self) -> Usage:
         host = self.parts.subagents
-        return host.usage if host is not None else Usage()
+        return host.run_usage() if host is not None else Usage()
 
     def _on_verdict(self, call: ToolCall, action: Action, verdict: Verdict) -> None:
         data = _denial(call, action, verdict) | {"decision": verdict.decision}

@@ -13,6 +13,7 @@ from typing import Any
 from openk2.agent.llm.message import Message, system
 from openk2.agent.llm.provider import ChatProvider, GenerationSettings
 from openk2.code.app import CodeSession, Emit, SessionParts
+from openk2.code.code_swarm import SessionSwarm
 from openk2.code.compaction import Compactor, TokenCount, approx_tokens
 from openk2.code.config import CodeSettings
 from openk2.code.gate import Approver, GatedToolset, ToolGate
@@ -57,6 +58,10 @@ def open_session(
     tools = [*default_tools(workspace, safety.launcher, todos), Task(host), *extra_tools]
     toolset = GatedToolset(tools, safety.gate, safety.approver)
     host.parent = toolset
+    if settings.swarm:
+        host.swarm = SessionSwarm(host)
+        for t in host.swarm.tools:
+            toolset.add(t)
     parts = SessionParts(
         provider=provider, toolset=toolset, log=log, history=history, todos=todos,
         compactor=Compactor(window=settings.context_window, count=count), settings=gen,

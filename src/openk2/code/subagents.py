@@ -87,7 +87,19 @@ class SubagentHost:
     """The session's event stream (set by `CodeSession`)."""
     usage: Usage = dataclasses.field(default_factory=Usage)
     """Tokens the sub-agents used since the parent's run began."""
+    swarm: Any = None
+    """The session's `SessionSwarm`, when the swarm tools are on."""
     _ids: Any = dataclasses.field(default_factory=lambda: itertools.count(1))
+
+    def begin_run(self) -> None:
+        """The parent starts a run: usage is counted afresh (as the runner's own)."""
+        self.usage = Usage()
+        if self.swarm is not None:
+            self.swarm.begin_run()
+
+    def run_usage(self) -> Usage:
+        """Tokens of the Task sub-agents and swarm workers since the parent's run began."""
+        return self.usage + (self.swarm.usage() if self.swarm is not None else Usage())
 
     def toolset(self, kind: SubagentType) -> GatedToolset:
         """The tools and gate of a sub-agent of `kind`."""
