@@ -52,6 +52,11 @@ def code_command(
     = None,
     mcp_config: Annotated[Path | None, typer.Option(help="JSON file of stdio MCP servers "
                                                     "({\"mcpServers\": {...}}).")] = None,
+    swarm: Annotated[bool, typer.Option("--swarm", help="Give the agent the swarm tools "
+                                        "(read-only workers).")] = False,
+    rewind: Annotated[str | None, typer.Option(help="Restore snapshot ID (see /undo) and cut "
+                                               "the session back to before it; needs --resume "
+                                               "or --continue.")] = None,
 ) -> None:
     """A coding agent in your terminal: reads, edits and runs code in the workspace."""
     import asyncio
@@ -84,7 +89,8 @@ def _prepare(opts: dict[str, Any]) -> dict[str, Any]:
         raise ConfigError(f"--output-format must be one of {', '.join(FORMATS)}")
     ws = Workspace.open(opts["workspace"] or Path.cwd(), tuple(opts["add_dir"] or ()))
     keys = ("base_url", "model", "api_key", "mode", "max_steps", "context_window", "tokenizer")
-    flags = {k: opts[k] for k in keys} | {"allowed_hosts": opts["allow_host"] or None}
+    flags = {k: opts[k] for k in keys} | {"allowed_hosts": opts["allow_host"] or None,
+                                          "swarm": opts["swarm"] or None}
     settings = load_settings(flags, ws.root)
     store = SessionStore()
     resume = opts["resume"] or (store.last(ws.root) if opts["continue_last"] else None)

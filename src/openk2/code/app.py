@@ -17,6 +17,7 @@ from openk2.agent.llm.message import Completion, Message, ToolCall, Usage, tool_
 from openk2.agent.llm.provider import ChatProvider, GenerationSettings, ProviderError
 from openk2.agent.loop.events import AssistantDelta, Wire
 from openk2.agent.loop.runner import AgentRunner, MaxStepsReachedError, RunHooks
+from openk2.agent.loop.step import current_tool_call
 from openk2.agent.tools.base import ToolError, ToolResult
 from openk2.code.compaction import Compactor
 from openk2.code.gate import Action, GatedToolset, Verdict
@@ -93,6 +94,8 @@ class CodeSession:
         parts.toolset.on_verdict = self._on_verdict
         if parts.subagents is not None:
             parts.subagents.emit = self.emit
+        if hasattr(parts.toolset.gate, "on_snapshot"):
+            parts.toolset.gate.on_snapshot = self._on_snapshot
         self.wire: Wire | None = None
         if stream:  # answer text as it arrives, as `delta` events (the interactive UI)
             self.wire = Wire()
@@ -173,6 +176,12 @@ class CodeSession:
         self.emit("result", **data)
         return summary
 
+    def _on_snapshot(self, snapshot_id: str) -> None:
+        """Log which call a snapshot was taken before, so `--rewind` can cut there."""
+        ctx = current_tool_call.get()
+        agent, call_id = (ctx.agent_id, ctx.call.id) if ctx is not None else ("main", None)
+        self.log.append("snapshot", id=snapshot_id, agent=agent, call_id=call_id)
+
     def _subagent_usage(self) -> Usage:
         host = self.parts.subagents
         return host.run_usage() if host is not None else Usage()
@@ -184,18 +193,24 @@ class CodeSession:
 
     async def compact_if_needed(self, runner: AgentRunner) -> None:
         """Before a call: summarise older steps when the context passed the threshold."""
+        if self.parts.compactor.needed(runner.history, self.last_usage):
+            runner.history = await self.compact(runner.history)
+
+    async def compact(self, history: list[Message] | None = None) -> list[Message]:
+        """Summarise the older steps now (`/compact`, or past the threshold); the new
+        conversation is logged and becomes the session's. Unchanged if nothing can be cut."""
         c = self.parts.compactor
-        if not c.needed(runner.history, self.last_usage):
-            return
-        before = c.size(runner.history, self.last_usage)
-        compacted = await c.compact(self.parts.provider, runner.history)
-        if len(compacted) == len(runner.history):
-            return
+        history = self.parts.history if history is None else history
+        before = c.size(history, self.last_usage)
+        compacted = await c.compact(self.parts.provider, history)
+        if len(compacted) == len(history):
+            return history
         self.log.append("compaction", messages=[m.to_openai() for m in compacted])
         self.emit("compaction", tokens_before=before, tokens_after=c.size(compacted, None),
-                  messages_before=len(runner.history), messages_after=len(compacted))
-        runner.history = compacted
+                  messages_before=len(history), messages_after=len(compacted))
+        self.parts.history[:] = compacted
         self.last_usage = None
+        return compacted
 
     def record_completion(self, step: int, completion: Completion) -> None:
         """Log the assistant message before any of its tools runs."""

@@ -20,6 +20,7 @@ from typing import Any, Literal, TypeAlias
 from openk2.agent.llm.message import Completion, ToolCall, Usage, system, user
 from openk2.agent.llm.provider import ChatProvider, GenerationSettings, ProviderError
 from openk2.agent.loop.runner import AgentRunner, MaxStepsReachedError, RunHooks
+from openk2.agent.loop.step import current_tool_call
 from openk2.agent.tools.base import ToolError, ToolOk, ToolResult
 from openk2.code.gate import Action, Approver, DenyAsks, GatedToolset, ToolGate, Verdict
 from openk2.code.sessions import SessionLog
@@ -119,8 +120,9 @@ class SubagentHost:
                                                           tool=c.name, action=a.summary,
                                                           decision=v.decision, reason=v.reason)
         history = [system(_prompt(kind, self.workspace)), user(prompt)]
+        ctx = current_tool_call.get()  # the parent's Task call (a rewind cuts before it)
         self._record(agent_id, "start", subagent_type=kind, description=description,
-                     prompt=prompt)
+                     prompt=prompt, parent_call=ctx.call.id if ctx is not None else None)
         runner = AgentRunner(self.provider, toolset, history, agent_id=agent_id,
                              max_steps=self.max_steps, settings=self.settings,
                              hooks=_NestedHooks(self, agent_id))
