@@ -65,6 +65,8 @@ def code_command(
 
     try:
         job = _prepare(locals())
+    except _Done:
+        raise typer.Exit(code=0) from None
     except (ConfigError, ValueError) as exc:
         typer.echo(f"openk2 code: {exc}", err=True)
         raise typer.Exit(code=2) from exc
@@ -74,6 +76,21 @@ def code_command(
         typer.echo(f"openk2 code: {exc}", err=True)
         raise typer.Exit(code=2) from exc
     raise typer.Exit(code=code)
+
+
+class _Done(Exception):
+    """The options asked for nothing more to run (a rewind without a new task)."""
+
+
+def _rewind(store: Any, ws: Any, session_id: str, snapshot_id: str) -> str:
+    """`--rewind ID`: restore the snapshot, cut the session back; the session id to resume."""
+    from openk2.code.rewind import rewind, snapshot_store
+
+    done = rewind(store, session_id, snapshot_store(ws.root), snapshot_id)
+    typer.echo(f"rewound session {session_id}: files restored to snapshot {done.snapshot[:12]}, "
+               f"{done.dropped} later messages dropped (the files as they were before the "
+               f"rewind are snapshot {done.undo_id[:12]})", err=True)
+    return session_id
 
 
 def _prepare(opts: dict[str, Any]) -> dict[str, Any]:
@@ -95,6 +112,10 @@ def _prepare(opts: dict[str, Any]) -> dict[str, Any]:
     store = SessionStore()
     resume = opts["resume"] or (store.last(ws.root) if opts["continue_last"] else None)
     interactive = opts["prompt"] is None and sys.stdin.isatty() and sys.stdout.isatty()
+    if opts["rewind"] is not None:
+        resume = _rewind(store, ws, resume or store.last(ws.root), opts["rewind"])
+        if opts["prompt"] is None and not interactive:
+            raise _Done()
     if opts["prompt"] is None and resume is None and not interactive:
         raise ConfigError("give a task with -p \"...\" (or --resume / --continue a session); "
                           "the interactive mode needs a terminal")
