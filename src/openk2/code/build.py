@@ -15,7 +15,7 @@ from openk2.agent.llm.provider import ChatProvider, GenerationSettings
 from openk2.code.app import CodeSession, Emit, SessionParts
 from openk2.code.code_swarm import SessionSwarm
 from openk2.code.compaction import Compactor, TokenCount, approx_tokens
-from openk2.code.config import CodeSettings
+from openk2.code.config import CodeSettings, ConfigError
 from openk2.code.gate import Approver, GatedToolset, ToolGate
 from openk2.code.prompt import system_prompt
 from openk2.code.sessions import SessionLog, SessionStore
@@ -55,7 +55,8 @@ def open_session(
     host = SubagentHost(provider=provider, workspace=workspace, launcher=safety.launcher,
                         gate=safety.gate, approver=safety.approver, log=log, settings=gen,
                         max_steps=settings.max_steps)
-    tools = [*default_tools(workspace, safety.launcher, todos), Task(host), *extra_tools]
+    tools = [*default_tools(workspace, safety.launcher, todos), Task(host),
+             *fetch_tools(settings), *extra_tools]
     toolset = GatedToolset(tools, safety.gate, safety.approver)
     host.parent = toolset
     if settings.swarm:
@@ -72,6 +73,18 @@ def open_session(
                  workspace=str(workspace.root), model=provider.model_name, mode=settings.mode,
                  sandbox=safety.launcher.sandboxed, messages=len(history))
     return session
+
+
+def fetch_tools(settings: CodeSettings) -> list[CodeTool[Any]]:
+    """FetchURL, when the user's `[fetch] allow` lists hosts (else no web access at all)."""
+    allow = settings.fetch.get("allow", [])
+    if not isinstance(allow, list) or not all(isinstance(h, str) and h for h in allow):
+        raise ConfigError('[fetch] allow must be a list of host names, e.g. ["docs.python.org"]')
+    if not allow:
+        return []
+    from openk2.code.tools.fetch_url import FetchURL
+
+    return [FetchURL(allow)]
 
 
 def _log_and_history(
