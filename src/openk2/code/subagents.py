@@ -116,12 +116,12 @@ class SubagentHost:
         """Run one sub-agent to its answer; the answer (or why there is none) is the result."""
         agent_id = f"{kind}-{next(self._ids)}"
         toolset = self.toolset(kind)
-        toolset.on_verdict = lambda c, a, v: self._record(agent_id, "verdict", call_id=c.id,
+        toolset.on_verdict = lambda c, a, v: self.record(agent_id, "verdict", call_id=c.id,
                                                           tool=c.name, action=a.summary,
                                                           decision=v.decision, reason=v.reason)
         history = [system(_prompt(kind, self.workspace)), user(prompt)]
         ctx = current_tool_call.get()  # the parent's Task call (a rewind cuts before it)
-        self._record(agent_id, "start", subagent_type=kind, description=description,
+        self.record(agent_id, "start", subagent_type=kind, description=description,
                      prompt=prompt, parent_call=ctx.call.id if ctx is not None else None)
         runner = AgentRunner(self.provider, toolset, history, agent_id=agent_id,
                              max_steps=self.max_steps, settings=self.settings,
@@ -146,13 +146,13 @@ class SubagentHost:
         return self._end(agent_id, runner, "completed", outcome.text)
 
     def _end(self, agent_id: str, runner: AgentRunner, status: str, text: str) -> ToolResult:
-        self._record(agent_id, "end", status=status, result=text, steps=runner.steps,
+        self.record(agent_id, "end", status=status, result=text, steps=runner.steps,
                      usage=runner.usage.to_dict())
         if status != "completed":
             return ToolError(text, brief=status)
         return ToolOk(text or "(the sub-agent gave no summary)", brief=f"{runner.steps} steps")
 
-    def _record(self, agent_id: str, event: str, **data: Any) -> None:
+    def record(self, agent_id: str, event: str, **data: Any) -> None:
         self.log.append("subagent", agent=agent_id, event=event, **data)
         if self.emit is not None:
             self.emit("subagent", agent=agent_id, event=event, **data)
@@ -172,9 +172,9 @@ class _NestedHooks(RunHooks):
         self.agent_id = agent_id
 
     async def after_llm(self, runner: AgentRunner, completion: Completion) -> None:
-        self.host._record(self.agent_id, "message", message=completion.message.to_openai(),
+        self.host.record(self.agent_id, "message", message=completion.message.to_openai(),
                           usage=completion.usage.to_dict())
 
     async def after_tool(self, runner: AgentRunner, call: ToolCall, result: ToolResult) -> None:
-        self.host._record(self.agent_id, "tool_result", call_id=call.id, tool=call.name,
+        self.host.record(self.agent_id, "tool_result", call_id=call.id, tool=call.name,
                           ok=not isinstance(result, ToolError), output=result.output)
