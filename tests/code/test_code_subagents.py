@@ -99,3 +99,36 @@ async def test_coder_edit_goes_through_the_gate(tmp_path: Path) -> None:
     verdicts = [r for r in _records(tmp_path, summary.session_id, "subagent")
                 if r["event"] == "verdict"]
     assert verdicts[0]["decision"] == "deny" and verdicts[0]["agent"] == "coder-1"
+
+
+async def test_rewind_of_a_coder_edit_cuts_before_the_task_call(tmp_path: Path) -> None:
+    from openk2.code.rewind import rewind, snapshot_store
+
+    ws_dir = tmp_path / "ws"
+    ws_dir.mkdir()
+    (ws_dir / "notes.txt").write_text("v1\n")
+    ws = Workspace.open(ws_dir)
+    settings = CodeSettings(model="scripted", mode="auto")
+    provider = ScriptedProvider([
+        Reply(tool_calls=[call("Glob", 0, pattern="*.txt")]),
+        Reply(tool_calls=[call("Task", 1, description="edit", prompt="Set notes to v2",
+                               subagent_type="coder")]),
+        Reply(tool_calls=[call("WriteFile", 0, path="notes.txt", content="v2\n")]),
+        Reply(text="notes.txt now says v2"),
+        Reply(text="Done."),
+    ])
+    store = SessionStore(tmp_path / "state")
+    s = open_session(settings, ws, provider=provider, store=store,
+                     safety=build_safety(settings, ws, sandbox=False))
+    s.add_user("update notes")
+    summary = await s.run()
+    assert summary.status == "completed" and (ws_dir / "notes.txt").read_text() == "v2\n"
+    snap = _records(tmp_path, summary.session_id, "snapshot")
+    assert len(snap) == 1 and snap[0]["agent"] == "coder-1"
+    s.log.close()
+    done = rewind(store, summary.session_id, snapshot_store(ws.root), snap[0]["id"][:8])
+    assert (ws_dir / "notes.txt").read_text() == "v1\n"
+    assert done.kept == 4 and done.dropped == 3  # system, user, Glob call, its result
+    _, restored = store.open(summary.session_id)
+    assert [m.role for m in restored.history] == ["system", "user", "assistant", "tool"]
+    assert restored.history[2].tool_calls[0].name == "Glob"
