@@ -15,7 +15,7 @@ import dataclasses
 import itertools
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal, TypeAlias
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
 from openk2.agent.llm.message import Completion, ToolCall, Usage, system, user
 from openk2.agent.llm.provider import ChatProvider, GenerationSettings, ProviderError
@@ -26,6 +26,9 @@ from openk2.code.gate import Action, Approver, DenyAsks, GatedToolset, ToolGate,
 from openk2.code.sessions import SessionLog
 from openk2.code.tools.base import CodeTool, ShellLauncher, TodoBoard
 from openk2.code.workspace import Workspace
+
+if TYPE_CHECKING:
+    from openk2.code.code_swarm import SessionSwarm
 
 SubagentType: TypeAlias = Literal["explore", "coder"]
 READ_ONLY_TOOLS = ("ReadFile", "Glob", "Grep")
@@ -88,9 +91,9 @@ class SubagentHost:
     """The session's event stream (set by `CodeSession`)."""
     usage: Usage = dataclasses.field(default_factory=Usage)
     """Tokens the sub-agents used since the parent's run began."""
-    swarm: Any = None
-    """The session's `SessionSwarm`, when the swarm tools are on."""
-    _ids: Any = dataclasses.field(default_factory=lambda: itertools.count(1))
+    swarm: SessionSwarm | None = None
+    """The session's swarm tools' runtime, when they are on (`--swarm`)."""
+    _ids: itertools.count[int] = dataclasses.field(default_factory=lambda: itertools.count(1))
 
     def begin_run(self) -> None:
         """The parent starts a run: usage is counted afresh (as the runner's own)."""

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from rich.console import Console
 
 if TYPE_CHECKING:
+    from openk2.agent.guard import ApprovalStore
     from openk2.code.ui.shell import ShellState
 
 
@@ -77,7 +78,8 @@ async def approvals(state: ShellState, console: Console, arg: str) -> None:
         console.print("no approved command prefixes")
 
 
-def _approval_store(state: ShellState):  # type: ignore[no-untyped-def]
+def _approval_store(state: ShellState) -> ApprovalStore | None:
+    """The guard policy's store (None for a session without the guard, as in tests)."""
     gate = getattr(state.session.parts.toolset.gate, "gate", None)
     policy = getattr(gate, "policy", None)
     return getattr(policy, "approvals", None)
