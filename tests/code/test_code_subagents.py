@@ -50,7 +50,7 @@ async def test_explore_cannot_write_and_returns_a_summary(tmp_path: Path) -> Non
     nested = _records(tmp_path, summary.session_id, "subagent")
     assert [r["event"] for r in nested] == ["start", "message", "tool_result", "tool_result",
                                             "message", "verdict", "tool_result", "message", "end"]
-    assert {r["agent"] for r in nested} == {"explore-1"}
+    assert len({r["agent"] for r in nested}) == 1 and nested[0]["agent"].startswith("explore-1-")
     assert any(e["type"] == "subagent" and e["event"] == "end" for e in events)
 
 
@@ -98,7 +98,7 @@ async def test_coder_edit_goes_through_the_gate(tmp_path: Path) -> None:
     assert provider.calls[3].messages[-1].content == "I could not write ok.txt: denied."
     verdicts = [r for r in _records(tmp_path, summary.session_id, "subagent")
                 if r["event"] == "verdict"]
-    assert verdicts[0]["decision"] == "deny" and verdicts[0]["agent"] == "coder-1"
+    assert verdicts[0]["decision"] == "deny" and verdicts[0]["agent"].startswith("coder-1-")
 
 
 async def test_rewind_of_a_coder_edit_cuts_before_the_task_call(tmp_path: Path) -> None:
@@ -124,7 +124,7 @@ async def test_rewind_of_a_coder_edit_cuts_before_the_task_call(tmp_path: Path) 
     summary = await s.run()
     assert summary.status == "completed" and (ws_dir / "notes.txt").read_text() == "v2\n"
     snap = _records(tmp_path, summary.session_id, "snapshot")
-    assert len(snap) == 1 and snap[0]["agent"] == "coder-1"
+    assert len(snap) == 1 and snap[0]["agent"].startswith("coder-1-")
     s.log.close()
     done = rewind(store, summary.session_id, snapshot_store(ws.root), snap[0]["id"][:8])
     assert (ws_dir / "notes.txt").read_text() == "v1\n"

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import secrets
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeAlias
@@ -117,7 +118,8 @@ class SubagentHost:
 
     async def run(self, kind: SubagentType, description: str, prompt: str) -> ToolResult:
         """Run one sub-agent to its answer; the answer (or why there is none) is the result."""
-        agent_id = f"{kind}-{next(self._ids)}"
+        # unique within the log across resumes (the counter restarts with the process)
+        agent_id = f"{kind}-{next(self._ids)}-{secrets.token_hex(2)}"
         toolset = self.toolset(kind)
         toolset.on_verdict = lambda c, a, v: self.record(agent_id, "verdict", call_id=c.id,
                                                           tool=c.name, action=a.summary,
