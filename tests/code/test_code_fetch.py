@@ -116,3 +116,31 @@ def test_project_config_cannot_allow_fetching(tmp_path: Path) -> None:
     (tmp_path / ".openk2" / "code.toml").write_text('[fetch]\nallow = ["evil.example"]\n')
     with pytest.raises(ConfigError, match="may not set fetch"):
         load_settings({}, tmp_path, env={})
+
+
+async def test_fetch_runs_in_headless_manual_under_the_guard(tmp_path: Path, servers) -> None:
+    from openk2.agent.llm.scripted import ScriptedProvider
+    from openk2.code.build import open_session
+    from openk2.code.config import CodeSettings
+    from openk2.code.safety import build_safety
+    from openk2.code.sessions import SessionStore
+    from openk2.code.workspace import Workspace
+
+    allowed, other = servers
+    (tmp_path / "ws").mkdir()
+    ws = Workspace.open(tmp_path / "ws")
+    allow = {"allow": [f"127.0.0.1:{allowed.port}"]}
+    settings = CodeSettings(model="m", mode="manual", fetch=allow)
+    provider = ScriptedProvider([
+        Reply(tool_calls=[call("FetchURL", 0, url=f"{allowed.base}/docs"),
+                          call("FetchURL", 1, url=f"{other.base}/secret")]),
+        Reply(text="ok"),
+    ])
+    s = open_session(settings, ws, provider=provider, store=SessionStore(tmp_path / "state"),
+                     safety=build_safety(settings, ws, sandbox=False, snapshots=False))
+    s.add_user("fetch")
+    summary = await s.run()
+    results = [m.content for m in provider.calls[1].messages if m.role == "tool"]
+    assert is_marked(results[0]) and "use pathlib" in results[0]
+    assert "not on the [fetch] allow list" in results[1] and other.paths == []
+    assert summary.status == "completed"
