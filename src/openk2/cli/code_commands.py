@@ -55,8 +55,8 @@ def code_command(
     swarm: Annotated[bool, typer.Option("--swarm", help="Give the agent the swarm tools "
                                         "(read-only workers).")] = False,
     rewind: Annotated[str | None, typer.Option(help="Restore snapshot ID (see /undo) and cut "
-                                               "the session back to before it; needs --resume "
-                                               "or --continue.")] = None,
+                                               "the session (--resume ID, else the last one) "
+                                               "back to before it.")] = None,
 ) -> None:
     """A coding agent in your terminal: reads, edits and runs code in the workspace."""
     import asyncio
