@@ -66,7 +66,7 @@ async def test_headless_json_summary(fake_llm, tmp_path: Path) -> None:
     assert last["role"] == "tool" and "2:    return a + b" in last["content"]
     tools = {t["function"]["name"] for t in server.requests[0]["tools"]}
     assert tools == {"ReadFile", "WriteFile", "StrReplaceFile", "Glob", "Grep", "Shell",
-                     "SetTodoList"}
+                     "SetTodoList", "Task"}
 
 
 async def test_headless_manual_denies_what_would_ask(fake_llm, tmp_path: Path) -> None:
@@ -291,3 +291,40 @@ async def test_help_imports_no_torch() -> None:
     imported = {line.split("|")[-1].strip() for line in err.decode().splitlines() if "|" in line}
     assert "openk2.cli.code_commands" in imported
     assert not {m for m in imported if m == "torch" or m.startswith("torch.")}
+
+
+async def test_rewind_restores_files_and_cuts_the_conversation(fake_llm, tmp_path: Path) -> None:
+    from openk2.code.sessions import read_records
+
+    ws = _workspace(tmp_path)
+    server = await fake_llm(_by_step(
+        Reply(tool_calls=[call("ReadFile", 0, path="calc.py")]),
+        Reply(tool_calls=[call("StrReplaceFile", 1, path="calc.py",
+                               edit={"old": "a - b", "new": "a + b"})]),
+        Reply(text="add() fixed."),
+    ))
+    base = ("--base-url", server.base_url, "--model", "fake", "-w", str(ws), "--mode", "auto",
+            "--no-sandbox")
+    code, out, err = await _finish(await _cli("-p", "Fix add", *base, "--output-format", "json"))
+    assert code == 0, err
+    sid = json.loads(out)["session_id"]
+    log = tmp_path / "code-state" / "sessions" / f"{sid}.jsonl"
+    snaps = [r for r in read_records(log) if r["kind"] == "snapshot"]
+    assert len(snaps) == 1 and snaps[0]["call_id"] == "functions.StrReplaceFile:1"
+    assert "a + b" in (ws / "calc.py").read_text()
+
+    code, _, err = await _finish(await _cli("--rewind", snaps[0]["id"][:10], "--continue", *base))
+    assert code == 0, err
+    assert "rewound session" in err and "3 later messages dropped" in err
+    assert (ws / "calc.py").read_text() == "def add(a, b):\n    return a - b\n"
+
+    again = await fake_llm(lambda c: Reply(text="left as it was"))
+    args = [a if a != server.base_url else again.base_url for a in base]
+    code, _, err = await _finish(await _cli("-p", "never mind", "--continue", *args))
+    assert code == 0, err
+    sent = again.requests[0]["messages"]
+    assert [m["role"] for m in sent] == ["system", "user", "assistant", "tool", "user"]
+    assert sent[2]["tool_calls"][0]["function"]["name"] == "ReadFile"
+
+    code, _, err = await _finish(await _cli("--rewind", "abc123", "--continue", *base))
+    assert code == 2 and "unknown" in err

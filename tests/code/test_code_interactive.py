@@ -84,3 +84,65 @@ async def test_ctrl_c_stops_the_run_and_the_session_goes_on(tmp_path: Path) -> N
     sent = provider.calls[1].messages
     assert sent[-2].role == "tool" and "interrupted" in sent[-2].content
     assert sent[-1].content == "go on" and not (ws.root / "late.txt").exists()
+
+
+class _Switchable(ScriptedProvider):
+    """A scripted provider whose model name can be switched, like the HTTP provider's."""
+
+    model = "k2-small"
+
+    @property
+    def model_name(self) -> str:
+        return self.model
+
+
+async def test_compact_sessions_model_and_approvals(tmp_path: Path) -> None:
+    from openk2.agent.guard import ApprovalStore
+
+    ws_dir = tmp_path / "ws"
+    ws_dir.mkdir()
+    ws = Workspace.open(ws_dir)
+    ApprovalStore.for_workspace(ws.root).add(["pytest"])
+    ApprovalStore.for_workspace(ws.root).add(["make", "test"])
+    provider = _Switchable([
+        *[Reply(tool_calls=[call("Shell", i, command=f"echo {i}")]) for i in range(3)],
+        Reply(text="ran three echos"),
+        Reply(text="SUMMARY: three echos ran"),  # the /compact call
+    ])
+    read_line, _ = _lines("run three echos", "/compact", "/sessions", "/model",
+                          "/model k2-big", "/approvals", "/approvals remove 1",
+                          "/approvals remove 9", "/exit")
+    out = io.StringIO()
+    settings = CodeSettings(model="scripted", mode="auto")
+    store = SessionStore(tmp_path / "sessions")
+    await run_interactive(settings, ws, provider=provider, store=store, resume=None,
+                          make_safety=lambda a: build_safety(settings, ws, asker=a),
+                          console=Console(file=out, width=150), read_line=read_line)
+    text = out.getvalue()
+    sid = store.last(ws.root)
+    records = list(read_records(store.root / "sessions" / f"{sid}.jsonl"))
+    assert "compacted:" in text and "echo 0" in provider.calls[4].messages[-1].content
+    compaction = [r for r in records if r["kind"] == "compaction"][-1]["messages"]
+    assert "SUMMARY: three echos ran" in compaction[1]["content"]
+    assert f"* {sid}" in text and "run three echos" in text and "1 sessions" in text
+    assert "model: k2-small" in text and "model: k2-big" in text and provider.model == "k2-big"
+    assert any(r["kind"] == "model" and r["model"] == "k2-big" for r in records)
+    assert "1. pytest" in text and "2. make test" in text and "removed approval: pytest" in text
+    assert "usage: /approvals remove N (1 to 1)" in text
+    assert ApprovalStore.for_workspace(ws.root).prefixes == (("make", "test"),)
+
+
+async def test_compact_with_nothing_to_cut(tmp_path: Path) -> None:
+    from code_doubles import session
+
+    from openk2.code.ui.shell import InteractiveShell, ShellState
+
+    s, provider, ws = session(tmp_path, [Reply(text="hi")])
+    read_line, _ = _lines("hello", "/compact", "/sessions", "/approvals", "/exit")
+    out = io.StringIO()
+    state = ShellState(s, lambda: s, store=SessionStore(tmp_path / "state"), workspace=ws.root)
+    await InteractiveShell(state, Console(file=out), read_line).run()
+    text = out.getvalue()
+    assert "nothing to compact yet" in text and len(provider.calls) == 1
+    assert "1 sessions in this workspace" in text and "hello" in text
+    assert "this session keeps no approvals" in text

@@ -58,6 +58,11 @@ def code_command(
     = None,
     mcp_config: Annotated[Path | None, typer.Option(help="JSON file of stdio MCP servers "
                                                     "({\"mcpServers\": {...}}).")] = None,
+    swarm: Annotated[bool, typer.Option("--swarm", help="Give the agent the swarm tools "
+                                        "(read-only workers).")] = False,
+    rewind: Annotated[str | None, typer.Option(help="Restore snapshot ID (see /undo) and cut "
+                                               "the session (--resume ID, else the last one) "
+                                               "back to before it.")] = None,
 ) -> None:
     """A coding agent in your terminal: reads, edits and runs code in the workspace."""
     import asyncio
@@ -68,6 +73,8 @@ def code_command(
 
     try:
         job = _prepare({k: v for k, v in locals().items() if k != "ctx"})
+    except _Done:
+        raise typer.Exit(code=0) from None
     except (ConfigError, ValueError) as exc:
         typer.echo(f"openk2 code: {exc}", err=True)
         raise typer.Exit(code=2) from exc
@@ -77,6 +84,21 @@ def code_command(
         typer.echo(f"openk2 code: {exc}", err=True)
         raise typer.Exit(code=2) from exc
     raise typer.Exit(code=code)
+
+
+class _Done(Exception):
+    """The options asked for nothing more to run (a rewind without a new task)."""
+
+
+def _rewind(store: Any, ws: Any, session_id: str, snapshot_id: str) -> str:
+    """`--rewind ID`: restore the snapshot, cut the session back; the session id to resume."""
+    from openk2.code.rewind import rewind, snapshot_store
+
+    done = rewind(store, session_id, snapshot_store(ws.root), snapshot_id)
+    typer.echo(f"rewound session {session_id}: files restored to snapshot {done.snapshot[:12]}, "
+               f"{done.dropped} later messages dropped (the files as they were before the "
+               f"rewind are snapshot {done.undo_id[:12]})", err=True)
+    return session_id
 
 
 def _prepare(opts: dict[str, Any]) -> dict[str, Any]:
@@ -92,11 +114,16 @@ def _prepare(opts: dict[str, Any]) -> dict[str, Any]:
         raise ConfigError(f"--output-format must be one of {', '.join(FORMATS)}")
     ws = Workspace.open(opts["workspace"] or Path.cwd(), tuple(opts["add_dir"] or ()))
     keys = ("base_url", "model", "api_key", "mode", "max_steps", "context_window", "tokenizer")
-    flags = {k: opts[k] for k in keys} | {"allowed_hosts": opts["allow_host"] or None}
+    flags = {k: opts[k] for k in keys} | {"allowed_hosts": opts["allow_host"] or None,
+                                          "swarm": opts["swarm"] or None}
     settings = load_settings(flags, ws.root)
     store = SessionStore()
     resume = opts["resume"] or (store.last(ws.root) if opts["continue_last"] else None)
     interactive = opts["prompt"] is None and sys.stdin.isatty() and sys.stdout.isatty()
+    if opts["rewind"] is not None:
+        resume = _rewind(store, ws, resume or store.last(ws.root), opts["rewind"])
+        if opts["prompt"] is None and not interactive:
+            raise _Done()
     if opts["prompt"] is None and resume is None and not interactive:
         raise ConfigError("give a task with -p \"...\" (or --resume / --continue a session); "
                           "the interactive mode needs a terminal")

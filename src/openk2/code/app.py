@@ -11,17 +11,21 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal, TypeAlias
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
 from openk2.agent.llm.message import Completion, Message, ToolCall, Usage, tool_result
 from openk2.agent.llm.provider import ChatProvider, GenerationSettings, ProviderError
 from openk2.agent.loop.events import AssistantDelta, Wire
 from openk2.agent.loop.runner import AgentRunner, MaxStepsReachedError, RunHooks
+from openk2.agent.loop.step import current_tool_call
 from openk2.agent.tools.base import ToolError, ToolResult
 from openk2.code.compaction import Compactor
 from openk2.code.gate import Action, GatedToolset, Verdict
 from openk2.code.sessions import SCHEMA_VERSION, SessionLog, restore
 from openk2.code.tools.base import TodoBoard
+
+if TYPE_CHECKING:
+    from openk2.code.subagents import SubagentHost
 
 RunStatus: TypeAlias = Literal["completed", "denied", "max_steps", "loop", "error"]
 EXIT_CODES: dict[RunStatus, int] = {
@@ -73,6 +77,8 @@ class SessionParts:
     settings: GenerationSettings | None = None
     max_steps: int = 100
     repeat_limit: int = 5
+    subagents: SubagentHost | None = None
+    """Runs the Task tool's sub-agents; their usage is added to each run's."""
 
 
 class CodeSession:
@@ -86,6 +92,10 @@ class CodeSession:
         self.tool_calls = 0
         self.last_usage: Usage | None = None
         parts.toolset.on_verdict = self._on_verdict
+        if parts.subagents is not None:
+            parts.subagents.emit = self.emit
+        if hasattr(parts.toolset.gate, "on_snapshot"):
+            parts.toolset.gate.on_snapshot = self._on_snapshot
         self.wire: Wire | None = None
         if stream:  # answer text as it arrives, as `delta` events (the interactive UI)
             self.wire = Wire()
@@ -125,6 +135,8 @@ class CodeSession:
                              settings=p.settings, hooks=_Hooks(self), repeat_limit=p.repeat_limit,
                              wire=self.wire)
         denials_before = len(p.toolset.denials) if denials_from is None else denials_from
+        if p.subagents is not None:
+            p.subagents.begin_run()
         try:
             outcome = await runner.run()
         except MaxStepsReachedError as exc:
@@ -158,11 +170,21 @@ class CodeSession:
             session_id=self.log.id, status=status, result=result, steps=runner.steps,
             tool_calls=self.tool_calls, denied=[_denial(d.call, d.action, d.verdict)
                                                 for d in self.parts.toolset.denials],
-            usage=runner.usage, error=error)  # fmt: skip
+            usage=runner.usage + self._subagent_usage(), error=error)  # fmt: skip
         data = {k: v for k, v in summary.to_dict().items() if k not in ("v", "type")}
         self.log.append("end", **data)
         self.emit("result", **data)
         return summary
+
+    def _on_snapshot(self, snapshot_id: str) -> None:
+        """Log which call a snapshot was taken before, so `--rewind` can cut there."""
+        ctx = current_tool_call.get()
+        agent, call_id = (ctx.agent_id, ctx.call.id) if ctx is not None else ("main", None)
+        self.log.append("snapshot", id=snapshot_id, agent=agent, call_id=call_id)
+
+    def _subagent_usage(self) -> Usage:
+        host = self.parts.subagents
+        return host.run_usage() if host is not None else Usage()
 
     def _on_verdict(self, call: ToolCall, action: Action, verdict: Verdict) -> None:
         data = _denial(call, action, verdict) | {"decision": verdict.decision}
@@ -171,18 +193,24 @@ class CodeSession:
 
     async def compact_if_needed(self, runner: AgentRunner) -> None:
         """Before a call: summarise older steps when the context passed the threshold."""
+        if self.parts.compactor.needed(runner.history, self.last_usage):
+            runner.history = await self.compact(runner.history)
+
+    async def compact(self, history: list[Message] | None = None) -> list[Message]:
+        """Summarise the older steps now (`/compact`, or past the threshold); the new
+        conversation is logged and becomes the session's. Unchanged if nothing can be cut."""
         c = self.parts.compactor
-        if not c.needed(runner.history, self.last_usage):
-            return
-        before = c.size(runner.history, self.last_usage)
-        compacted = await c.compact(self.parts.provider, runner.history)
-        if len(compacted) == len(runner.history):
-            return
+        history = self.parts.history if history is None else history
+        before = c.size(history, self.last_usage)
+        compacted = await c.compact(self.parts.provider, history)
+        if len(compacted) == len(history):
+            return history
         self.log.append("compaction", messages=[m.to_openai() for m in compacted])
         self.emit("compaction", tokens_before=before, tokens_after=c.size(compacted, None),
-                  messages_before=len(runner.history), messages_after=len(compacted))
-        runner.history = compacted
+                  messages_before=len(history), messages_after=len(compacted))
+        self.parts.history[:] = compacted
         self.last_usage = None
+        return compacted
 
     def record_completion(self, step: int, completion: Completion) -> None:
         """Log the assistant message before any of its tools runs."""

@@ -19,7 +19,8 @@ from typing import Any, Literal, TypeAlias
 
 Mode: TypeAlias = Literal["manual", "auto", "yolo"]
 MODES: tuple[Mode, ...] = ("manual", "auto", "yolo")
-PROJECT_FORBIDDEN = frozenset({"mode", "api_key", "mcp_servers", "hooks", "allowed_hosts"})
+PROJECT_FORBIDDEN = frozenset({"mode", "api_key", "mcp_servers", "hooks", "allowed_hosts",
+                               "fetch"})
 """Keys a project's own `.openk2/code.toml` may not set."""
 
 
@@ -63,6 +64,12 @@ class CodeSettings:
     """Snapshot the workspace (shadow git, outside it) before every edit and command (`/undo`)."""
     hooks: list[dict[str, Any]] = field(default_factory=list)
     """`[[hooks]]`: PreToolUse / PostToolUse / Stop commands, failing closed (user file only)."""
+    swarm: bool = False
+    """Give the agent the swarm tools (create_subagent, assign_task, swarm, ...); workers get
+    the read-only tools."""
+    fetch: dict[str, Any] = field(default_factory=dict)
+    """`[fetch]`: `allow = ["docs.python.org", "127.0.0.1:8000"]` turns FetchURL on for those
+    hosts (user file only; default: no FetchURL tool)."""
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:

@@ -149,7 +149,12 @@ class GatedToolset(Toolset):
         params = _parse_params(tool, call.arguments)
         if isinstance(params, ToolError):
             return params
-        action = tool.action(params)  # type: ignore[attr-defined]
+        return await self.run_gated(call, tool, params)
+
+    async def run_gated(self, call: ToolCall, tool: Any, params: Any) -> ToolResult:
+        """Review a validated call, settle any ask, and run it only if allowed (also used by
+        tools that hand this toolset's tools to other runtimes, such as the swarm)."""
+        action = tool.action(params)
         verdict = await self._settle(action, await self.gate.review(action))
         await self.gate.settled(action, verdict)
         if self.on_verdict is not None:

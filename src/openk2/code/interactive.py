@@ -43,7 +43,8 @@ async def run_interactive(
                             resume=resume_id, emit=render, count=count, extra_tools=extra_tools,
                             stream=True)
 
-    state = ShellState(session=new_session(resume), new_session=new_session)
+    state = ShellState(session=new_session(resume), new_session=new_session, store=store,
+                       workspace=workspace.root)
     try:
         await InteractiveShell(state, console, read_line).run()
     finally:

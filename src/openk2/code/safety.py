@@ -10,7 +10,7 @@ to begin rather than run unconfined, and only `--no-sandbox` (loudly) runs comma
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +48,8 @@ class GuardGate:
         self.workspace = workspace
         self.snapshots = snapshots
         self.snapshot_ids: list[str] = []
+        self.on_snapshot: Callable[[str], None] | None = None
+        """Told each new snapshot id (the session logs it, for `--rewind`)."""
 
     async def review(self, action: Action) -> Verdict:
         """The guard's final verdict: shell line, every resolved path, or harmless state."""
@@ -80,8 +82,10 @@ class GuardGate:
         if action.kind not in ("write", "exec"):
             return
         label = f"before {action.summary}"[:120]
-        self.snapshot_ids.append(await asyncio.to_thread(self.snapshots.snapshot, label))
-
+        snap = await asyncio.to_thread(self.snapshots.snapshot, label)
+        self.snapshot_ids.append(snap)
+        if self.on_snapshot is not None:
+            self.on_snapshot(snap)
 
     async def after(self, action: Action, tool_input: dict[str, Any], output: str) -> str | None:
         """PostToolUse hooks: their objection goes back to the model with the result."""

@@ -110,6 +110,16 @@ class SessionStore:
             raise SessionError(f"no earlier session in {workspace}")
         return marker.read_text().strip()
 
+    def list(self, workspace: Path) -> list[SessionInfo]:
+        """The sessions started in `workspace`, newest first (read from each log's header)."""
+        ws = str(workspace)
+        found = []
+        for path in (self.root / "sessions").glob("*.jsonl"):
+            info = _info(path)
+            if info is not None and info.workspace == ws:
+                found.append(info)
+        return sorted(found, key=lambda i: i.started, reverse=True)
+
     def _path(self, session_id: str) -> Path:
         if not session_id or "/" in session_id or session_id.startswith("."):
             raise SessionError(f"bad session id {session_id!r}")
@@ -121,6 +131,32 @@ class SessionStore:
         tmp = marker.with_suffix(".tmp")
         tmp.write_text(session_id)
         os.replace(tmp, marker)
+
+
+@dataclass(frozen=True, slots=True)
+class SessionInfo:
+    """One line of `/sessions`: which session, when, in which workspace, about what."""
+
+    id: str
+    workspace: str
+    started: float
+    first_prompt: str
+
+
+def _info(path: Path) -> SessionInfo | None:
+    """The header and first user prompt of a log (None for a file that is not a session)."""
+    header: dict[str, Any] | None = None
+    for rec in read_records(path):
+        if header is None:
+            if rec.get("kind") != "session":
+                return None
+            header = rec
+        elif rec.get("kind") == "message" and rec["message"].get("role") == "user":
+            text = str(rec["message"].get("content") or "")
+            return SessionInfo(header["id"], header.get("workspace", ""), header["t"], text)
+    if header is None:
+        return None
+    return SessionInfo(header["id"], header.get("workspace", ""), header["t"], "")
 
 
 def _workspace_key(workspace: Path) -> str:
@@ -148,7 +184,7 @@ def restore(path: Path) -> Restored:
             meta = rec
         elif kind == "message":
             history.append(Message.from_openai(rec["message"]))
-        elif kind == "compaction":
+        elif kind in ("compaction", "rewind"):  # both replace the conversation
             history = [Message.from_openai(m) for m in rec["messages"]]
         elif kind == "todos":
             todos = rec["todos"]

@@ -12,10 +12,16 @@ import contextlib
 import signal
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from rich.console import Console
 
 from openk2.code.app import CodeSession
+from openk2.code.sessions import SessionStore
+from openk2.code.ui import commands
+
+ASYNC_COMMANDS = {"/compact": commands.compact, "/sessions": commands.sessions,
+                  "/model": commands.model, "/approvals": commands.approvals}
 
 HELP = """\
 /help            this list
@@ -23,6 +29,10 @@ HELP = """\
 /cost            tokens used in this session so far
 /mode [MODE]     show or set the approval mode: manual, auto or yolo
 /undo            restore the files to the snapshot before the last edit or command
+/compact         summarise the older steps now, to free context
+/sessions        this workspace's sessions (ids for --resume)
+/model [NAME]    show or switch the model
+/approvals [remove N]  list or withdraw this project's approved command prefixes
 /exit            leave (Ctrl-D works too)"""
 
 
@@ -33,6 +43,8 @@ class ShellState:
     session: CodeSession
     new_session: Callable[[], CodeSession]
     tokens: int = 0
+    store: SessionStore | None = None
+    workspace: Path | None = None
 
 
 class InteractiveShell:
@@ -86,7 +98,9 @@ class InteractiveShell:
                    "/mode": self._mode, "/undo": self._undo}.get(name)
         if name in ("/exit", "/quit"):
             return False
-        if handler is None:
+        if name in ASYNC_COMMANDS:
+            await ASYNC_COMMANDS[name](self.state, self.console, arg.strip())
+        elif handler is None:
             self.console.print(f"unknown command {name}; /help lists them")
         else:
             handler(arg.strip())
