@@ -97,3 +97,21 @@ def synth_chats_command(
     write_jsonl(out / "train_tasks.jsonl", (t.to_json() for t in train_tasks))
     write_jsonl(out / "heldout_tasks.jsonl", (t.to_json() for t in held))
     typer.echo(f"wrote {n_records} training chats from {train} tasks and {heldout} held-out tasks")
+
+
+@app.command("lora-merge")
+def lora_merge_command(
+    base: Annotated[str, typer.Option(help="Base model directory, or `embedded`.")],
+    adapter: Annotated[Path, typer.Option(help="PEFT LoRA adapter folder.")],
+    out: Annotated[Path, typer.Option(help="Where to write the merged, servable model.")],
+) -> None:
+    """Fold a PEFT-format LoRA adapter into its base model and save the result."""
+    from openk2.embedded import resolve_model
+    from openk2.train.peft_format import merge_adapter_into
+
+    try:
+        merged = merge_adapter_into(resolve_model(base), adapter, out)
+    except (ValueError, FileNotFoundError) as exc:
+        typer.secho(f"error: {exc}", fg="red", err=True)
+        raise typer.Exit(2) from exc
+    typer.echo(f"merged {merged} adapted modules into {out}")

@@ -165,3 +165,19 @@ def _check(
             f"{name}: adapter A {tuple(a_RI.shape)} / B {tuple(b_OR.shape)}, model expects "
             f"A {(rank, in_f)} / B {(out_f, rank)}"
         )
+
+
+def merge_adapter_into(base_dir: str | Path, adapter_dir: Path, out_dir: Path) -> int:
+    """Load the base model directory, fold the adapter in, save a servable model (weights in
+    the base's dtype, config, the base's tokenizer) at `out_dir`; return the merged count."""
+    from openk2.model.weights import load_model, save_model
+    from openk2.tokenizer.resolve import copy_tokenizer, resolve_tokenizer
+    from openk2.train.lora import merge_lora
+
+    read_peft_config(adapter_dir)  # fail on a bad adapter before loading the base
+    model = load_model(base_dir)
+    load_peft_adapter(model, adapter_dir)
+    merged = merge_lora(model)
+    save_model(model, out_dir)
+    copy_tokenizer(resolve_tokenizer(base_dir), out_dir)
+    return merged
