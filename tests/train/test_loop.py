@@ -136,10 +136,12 @@ def test_target_loss_equals_full_logits_loss_with_the_same_gradients() -> None:
     labels[:, :7] = IGNORE
     full = lm_loss_sum(model(inputs), labels)
     full.backward()
-    grads = [p.grad.clone() for p in model.parameters()]
+    # an expert no token was routed to has no gradient, on both paths alike
+    grads = [None if p.grad is None else p.grad.clone() for p in model.parameters()]
     model.zero_grad()
     part = target_loss_sum(model, inputs, labels, "fp32")
     part.backward()
     assert torch.allclose(part, full, atol=1e-5)
     for g, p in zip(grads, model.parameters(), strict=True):
-        assert torch.allclose(g, p.grad, atol=1e-6)
+        assert (g is None) == (p.grad is None)
+        assert g is None or torch.allclose(g, p.grad, atol=1e-6)
