@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +51,7 @@ def _save_adapter(run: Run, out_dir: Path) -> dict[str, Any]:
     try:
         save_peft_adapter(run.model, out_dir, base_model=_base_path(run))
     except ValueError as exc:
+        shutil.rmtree(out_dir, ignore_errors=True)  # never leave an earlier run's adapter
         return {"peft_adapter_skipped": str(exc)}
     return {"peft_adapter": str(out_dir)}
 
