@@ -61,8 +61,14 @@ def test_sft_labels_are_exactly_the_assistant_tokens(tmp_path: Path) -> None:
     chat = {
         "messages": [
             {"role": "user", "content": "hi"},
-            {"role": "assistant", "content": "yo"},
-            {"role": "tool", "content": "t"},
+            {
+                "role": "assistant",
+                "content": "yo",
+                "tool_calls": [
+                    {"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{}"}}
+                ],
+            },
+            {"role": "tool", "tool_call_id": "c1", "content": "t"},
             {"role": "assistant", "content": "ok"},
         ]
     }
@@ -125,7 +131,7 @@ def test_bad_files_give_clear_errors(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=r"bad.jsonl:1: invalid JSON"):
         list(iter_chats([bad], _render, _encode))
     bad.write_text('{"messages": [{"content": "x"}]}\n')
-    with pytest.raises(ValueError, match="cannot render"):
+    with pytest.raises(ValueError, match=r"bad.jsonl:1: messages\[0\].role is None"):
         list(iter_chats([bad], _render, _encode))
     txt = tmp_path / "short.jsonl"
     txt.write_text('{"body": "x"}\n')

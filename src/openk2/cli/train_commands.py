@@ -97,3 +97,52 @@ def synth_chats_command(
     write_jsonl(out / "train_tasks.jsonl", (t.to_json() for t in train_tasks))
     write_jsonl(out / "heldout_tasks.jsonl", (t.to_json() for t in held))
     typer.echo(f"wrote {n_records} training chats from {train} tasks and {heldout} held-out tasks")
+
+
+@app.command("lora-merge")
+def lora_merge_command(
+    base: Annotated[str, typer.Option(help="Base model directory, or `embedded`.")],
+    adapter: Annotated[Path, typer.Option(help="PEFT LoRA adapter folder.")],
+    out: Annotated[Path, typer.Option(help="Where to write the merged, servable model.")],
+) -> None:
+    """Fold a PEFT-format LoRA adapter into its base model and save the result."""
+    from openk2.embedded import resolve_model
+    from openk2.train.peft_format import merge_adapter_into
+
+    try:
+        merged = merge_adapter_into(resolve_model(base), adapter, out)
+    except (ValueError, FileNotFoundError) as exc:
+        typer.secho(f"error: {exc}", fg="red", err=True)
+        raise typer.Exit(2) from exc
+    typer.echo(f"merged {merged} adapted modules into {out}")
+
+
+@app.command("finetune")
+def finetune_command(
+    data: Annotated[Path, typer.Option(help="Chat JSONL (OpenAI or ShareGPT), or plain text.")],
+    base: Annotated[str, typer.Option(help="Base model directory, or `embedded`.")],
+    lora_rank: Annotated[int, typer.Option(help="LoRA rank r (alpha = 2r).")] = 8,
+    epochs: Annotated[float, typer.Option(help="Passes over the training split.")] = 1.0,
+    out_dir: Annotated[Path, typer.Option(help="Run directory.")] = Path("runs/finetune"),
+    held_out: Annotated[float, typer.Option(help="Share of examples held out.")] = 0.1,
+    seq_len: Annotated[int, typer.Option(help="Tokens per training row.")] = 512,
+    batch_size: Annotated[int, typer.Option(help="Rows per step.")] = 4,
+    lr: Annotated[float, typer.Option(help="AdamW learning rate.")] = 2e-3,
+    threads: Annotated[int | None, typer.Option(help="torch threads.")] = None,
+) -> None:
+    """LoRA fine-tune on one data file, with held-out eval before and after training."""
+    from openk2.embedded import resolve_model
+    from openk2.train.finetune import FinetuneOptions, run_finetune
+
+    try:
+        opts = FinetuneOptions(
+            data=data, base=resolve_model(base), out_dir=out_dir, lora_rank=lora_rank,
+            epochs=epochs, held_out=held_out, seq_len=seq_len, batch_size=batch_size, lr=lr,
+            threads=threads,
+        )  # fmt: skip
+        summary = run_finetune(opts)
+    except (ValueError, FileNotFoundError) as exc:
+        typer.secho(f"error: {exc}", fg="red", err=True)
+        raise typer.Exit(2) from exc
+    for key, value in summary.items():
+        typer.echo(f"{key}: {value}")

@@ -102,7 +102,13 @@ def build_run(cfg: TrainConfig, *, codec: TextCodec | None = None) -> Run:
     model = build_model_from_spec(cfg.model, cfg.seed)
     check_vocab(model, codec)
     if cfg.lora.enabled:
-        apply_lora(model, targets=cfg.lora.targets, rank=cfg.lora.rank, alpha=cfg.lora.alpha)
+        apply_lora(
+            model,
+            targets=cfg.lora.targets,
+            rank=cfg.lora.rank,
+            alpha=cfg.lora.alpha,
+            routed_experts=cfg.lora.routed_experts,
+        )
     hooks.enable_recording(model, logits=True, load=not cfg.lora.enabled)
     rows = build_rows(cfg.data, codec)
     loader = BatchLoader(rows, cfg.batch_size, seed=cfg.seed, shuffle=cfg.data.shuffle)

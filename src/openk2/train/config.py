@@ -117,6 +117,9 @@ class LoRAConfig:
         ]
     )  # fmt: skip
     """Module names (last path component) that get an adapter."""
+    routed_experts: bool = True
+    """Also adapt routed experts (`mlp.experts.{E}.*`). PEFT/transformers cannot express those
+    (transformers fuses experts), so `final/adapter/` in PEFT format needs this off."""
 
 
 @dataclass(kw_only=True, slots=True)

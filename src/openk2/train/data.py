@@ -6,7 +6,8 @@ this module depends on no particular tokenizer and tests can use a toy one.
 
 - Pretraining: documents from .txt files (one document per file) or .jsonl files (a "text" field
   per line) are tokenised, each followed by EOS, concatenated, and cut into windows of T+1.
-- SFT: OpenAI-format chats (.jsonl with "messages" and optional "tools") are rendered with the
+- SFT: OpenAI fine-tuning chats (.jsonl with "messages" and optional "tools") or ShareGPT lines
+  (`chat_formats.py` checks and normalises both) are rendered with the
   K2.6 template into segments flagged trainable exactly for assistant-generated text (reasoning,
   content, tool calls, the closing <|im_end|>); a token is a target iff its segment is trainable.
   Whole chats are packed into rows (or one per row) and the tail is padded with IGNORE labels.
@@ -22,6 +23,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import torch
+
+from openk2.train.chat_formats import chat_from_line
 
 IGNORE = -100
 """Label value that `cross_entropy(ignore_index=IGNORE)` skips."""
@@ -176,12 +179,13 @@ class ChatRows:
 
 
 def iter_chats(paths: Iterable[Path], render: Render, encode: Encode) -> Iterator[EncodedChat]:
-    """Render and tokenise every chat of the given .jsonl files."""
+    """Render and tokenise every chat of the given .jsonl files (OpenAI or ShareGPT lines)."""
     for path in paths:
         for lineno, obj in iter_jsonl(path):
-            messages, tools = obj.get("messages"), obj.get("tools")
-            if not isinstance(messages, list) or not messages:
-                raise ValueError(f"{path}:{lineno}: SFT lines need a non-empty 'messages' list")
+            try:
+                messages, tools = chat_from_line(obj)
+            except ValueError as exc:
+                raise ValueError(f"{path}:{lineno}: {exc}") from exc
             try:
                 segments = render(messages, tools)
             except (KeyError, TypeError, ValueError) as exc:

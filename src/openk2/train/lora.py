@@ -13,6 +13,7 @@ Shape legend: r rank, I in-features, O out-features.
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 
 import torch
@@ -21,6 +22,7 @@ from torch import nn
 
 _HANDLE = "_lora_hook_handle"
 _SCALE = "_lora_scale"
+_ROUTED_EXPERT = re.compile(r"(^|\.)mlp\.experts\.\d+\.")
 
 
 def _lora_hook(module: nn.Module, args: tuple[Any, ...], output: torch.Tensor) -> torch.Tensor:
@@ -50,11 +52,24 @@ def add_adapter(module: nn.Module, rank: int, alpha: float) -> None:
     setattr(module, _HANDLE, module.register_forward_hook(_lora_hook))
 
 
-def apply_lora(model: nn.Module, *, targets: list[str], rank: int, alpha: float) -> list[str]:
+def is_routed_expert(name: str) -> bool:
+    """Whether a module path lies in a routed expert (`...mlp.experts.{E}.…`)."""
+    return _ROUTED_EXPERT.search(name) is not None
+
+
+def apply_lora(
+    model: nn.Module,
+    *,
+    targets: list[str],
+    rank: int,
+    alpha: float,
+    routed_experts: bool = True,
+) -> list[str]:
     """Freeze every parameter, then adapt each module whose last name is in `targets`.
 
-    Returns the adapted module names; raises if none matched (a typo in `targets` would
-    otherwise train nothing).
+    `routed_experts=False` leaves `mlp.experts.{E}.*` alone (shared experts and dense MLPs are
+    still adapted): that adapter is expressible in PEFT's format. Returns the adapted module
+    names; raises if none matched (a typo in `targets` would otherwise train nothing).
     """
     for p in model.parameters():
         p.requires_grad_(False)
@@ -62,6 +77,7 @@ def apply_lora(model: nn.Module, *, targets: list[str], rank: int, alpha: float)
     adapted = [
         name for name, mod in model.named_modules() if name.rsplit(".", 1)[-1] in wanted
         and isinstance(getattr(mod, "weight", None), torch.Tensor)
+        and (routed_experts or not is_routed_expert(name))
     ]  # fmt: skip
     if not adapted:
         raise ValueError(f"no module matches LoRA targets {sorted(wanted)}")
@@ -74,6 +90,11 @@ def apply_lora(model: nn.Module, *, targets: list[str], rank: int, alpha: float)
 def adapted_modules(model: nn.Module) -> list[tuple[str, nn.Module]]:
     """(name, module) of every module carrying an adapter."""
     return [(n, m) for n, m in model.named_modules() if hasattr(m, _HANDLE)]
+
+
+def lora_scale(module: nn.Module) -> float:
+    """The adapter's output scale alpha / rank."""
+    return float(getattr(module, _SCALE))
 
 
 def lora_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
