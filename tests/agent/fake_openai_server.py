@@ -12,9 +12,10 @@ and name first, then argument fragments), and usage comes in a final chunk with 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import json
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
@@ -129,3 +130,21 @@ def _full_response(step: Reply, usage: dict[str, int]) -> dict[str, Any]:
         "choices": [{"index": 0, "message": message, "finish_reason": reason}],
         "usage": usage,
     }
+
+
+@contextlib.asynccontextmanager
+async def fake_servers() -> AsyncIterator[Callable[..., Awaitable[FakeOpenAIServer]]]:
+    """Factory of started servers (`server = await make(handler)`), all stopped on exit."""
+    started: list[FakeOpenAIServer] = []
+
+    async def make(handler: Callable[..., Any]) -> FakeOpenAIServer:
+        server = FakeOpenAIServer(handler)
+        await server.start()
+        started.append(server)
+        return server
+
+    try:
+        yield make
+    finally:
+        for server in started:
+            await server.stop()

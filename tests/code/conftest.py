@@ -11,23 +11,14 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "agent"))
 
-from fake_openai_server import FakeOpenAIServer  # noqa: E402
+from fake_openai_server import fake_servers  # noqa: E402
 
 
 @pytest.fixture
 async def fake_llm() -> AsyncIterator[Callable[..., Any]]:
     """Factory: `server = await fake_llm(handler)`; servers stop after the test."""
-    started: list[FakeOpenAIServer] = []
-
-    async def make(handler: Callable[..., Any]) -> FakeOpenAIServer:
-        server = FakeOpenAIServer(handler)
-        await server.start()
-        started.append(server)
-        return server
-
-    yield make
-    for server in started:
-        await server.stop()
+    async with fake_servers() as make:
+        yield make
 
 
 @pytest.fixture(autouse=True)
