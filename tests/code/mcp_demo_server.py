@@ -1,5 +1,9 @@
-"""A stdio MCP server for the tests: a read-only `add` and a `note` that writes a file."""
+"""An MCP server for the tests: a read-only `add` and a `note` that writes a file.
 
+Stdio by default; `--http PORT` serves streamable HTTP on 127.0.0.1:PORT/mcp instead.
+"""
+
+import sys
 from pathlib import Path
 
 from mcp.server.mcpserver import MCPServer
@@ -23,4 +27,7 @@ def note(text: str) -> str:
 
 
 if __name__ == "__main__":
-    server.run()
+    if sys.argv[1:2] == ["--http"]:
+        server.run("streamable-http", host="127.0.0.1", port=int(sys.argv[2]))
+    else:
+        server.run()

@@ -7,6 +7,7 @@ import contextlib
 import json
 import os
 import signal
+import socket
 import sys
 from pathlib import Path
 
@@ -163,6 +164,56 @@ async def test_mcp_tools_through_the_gate(fake_llm, tmp_path: Path) -> None:
     assert "untrusted-data" in results[0] and "\n5\n" in results[0]
     assert "approval" in results[1] and not (ws / "notes.log").exists()
     assert json.loads(out)["denied_calls"][0]["tool"] == "mcp__demo__note"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextlib.asynccontextmanager
+async def _http_mcp_server(cwd: Path):
+    """The demo MCP server over streamable HTTP on 127.0.0.1, yielding its endpoint URL."""
+    port = _free_port()
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, str(Path(__file__).parent / "mcp_demo_server.py"), "--http", str(port),
+        cwd=cwd, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+    try:
+        for _ in range(200):
+            with contextlib.suppress(OSError):
+                _, writer = await asyncio.open_connection("127.0.0.1", port)
+                writer.close()
+                break
+            await asyncio.sleep(0.05)
+        yield f"http://127.0.0.1:{port}/mcp"
+    finally:
+        proc.terminate()
+        await proc.wait()
+
+
+async def test_mcp_over_streamable_http(fake_llm, tmp_path: Path) -> None:
+    ws = _workspace(tmp_path)
+    server = await fake_llm(_by_step(
+        Reply(tool_calls=[call("mcp__web__add", 0, a=20, b=22)]),
+        Reply(tool_calls=[call("mcp__web__note", 0, text="hello")]),
+        Reply(text="done"),
+    ))
+    async with _http_mcp_server(tmp_path) as url:
+        config = tmp_path / "mcp.json"
+        config.write_text(json.dumps({"mcpServers": {"web": {
+            "url": url, "headers": {"Authorization": "Bearer t0ken"}}}}))
+        proc = await _cli("-p", "use mcp", "--base-url", server.base_url, "--model", "fake",
+                          "-w", str(ws), "--mode", "auto", "--mcp-config", str(config),
+                          "--output-format", "json")
+        code, out, err = await _finish(proc)
+    assert code == 3, err
+    names = {t["function"]["name"] for t in server.requests[0]["tools"]}
+    assert {"mcp__web__add", "mcp__web__note"} <= names
+    results = [m["content"] for m in server.requests[-1]["messages"] if m["role"] == "tool"]
+    assert "untrusted-data" in results[0] and "\n42\n" in results[0]
+    assert "approval" in results[1] and not (tmp_path / "notes.log").exists()
+    assert json.loads(out)["denied_calls"][0]["tool"] == "mcp__web__note"
 
 
 async def test_hooks_fail_closed_and_project_rules(fake_llm, tmp_path: Path) -> None:

@@ -56,7 +56,7 @@ def code_command(
     allow_host: Annotated[list[str] | None, typer.Option(help="Host shell commands may reach "
                                                          "(repeatable; default: no network).")]
     = None,
-    mcp_config: Annotated[Path | None, typer.Option(help="JSON file of stdio MCP servers "
+    mcp_config: Annotated[Path | None, typer.Option(help="JSON file of MCP servers, stdio or HTTP "
                                                     "({\"mcpServers\": {...}}).")] = None,
     swarm: Annotated[bool, typer.Option("--swarm", help="Give the agent the swarm tools "
                                         "(read-only workers).")] = False,

@@ -53,7 +53,7 @@ class CodeSettings:
     repeat_limit: int = 5
     """Identical consecutive steps (same calls, same results) that stop the run."""
     mcp_servers: dict[str, Any] = field(default_factory=dict)
-    """`[mcp_servers.NAME]` tables: stdio MCP servers (`command`, `args`, `env`)."""
+    """`[mcp_servers.NAME]` tables: stdio (`command`, `args`, `env`) or HTTP (`url`, `headers`)."""
     rules: list[dict[str, Any]] = field(default_factory=list)
     """`[[rules]]`: policy rules (`openk2.agent.guard.load_rules`); a project may add only
     `deny` and `ask` rules, and they add to the user's."""

@@ -1,10 +1,12 @@
-"""MCP servers' tools as agent tools named `mcp__SERVER__TOOL`, over stdio (the `mcp` SDK).
+"""MCP servers' tools as agent tools named `mcp__SERVER__TOOL`, over stdio or streamable HTTP.
 
-Servers are the user's own programs (from `~/.config/openk2/code.toml` or `--mcp-config`;
-never from a project's file, which would let a cloned repository start commands). They run
-outside the sandbox, like any program the user starts, but every call of their tools goes
-through the gate: a tool that declares `readOnlyHint` runs, any other asks (yolo: runs). What
-a tool returns is marked as untrusted data before the model sees it.
+Both transports come from the `mcp` SDK. Servers are the user's own (from
+`~/.config/openk2/code.toml` or `--mcp-config`; never from a project's file, which would let a
+cloned repository start commands or send its tokens anywhere). Stdio servers run outside the
+sandbox, like any program the user starts; HTTP servers are reached at their `url` with the
+configured `headers`. Every call of their tools goes through the gate: a tool that declares
+`readOnlyHint` runs, any other asks (yolo: runs). What a tool returns is marked as untrusted
+data before the model sees it.
 """
 
 from __future__ import annotations
@@ -31,33 +33,57 @@ _NAME = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
 
 @dataclass(frozen=True, slots=True)
 class McpServerSpec:
-    """One stdio MCP server: its name (the tool-name prefix) and how to start it."""
+    """One MCP server: its name (the tool-name prefix) and how to reach it.
+
+    Exactly one of `command` (a stdio program to start) and `url` (a streamable-HTTP
+    endpoint, sent `headers` on every request, e.g. an Authorization token) is set.
+    """
 
     name: str
-    command: str
+    command: str | None = None
     args: tuple[str, ...] = ()
     env: dict[str, str] | None = field(default=None)
+    url: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 def parse_servers(entries: Mapping[str, Any]) -> list[McpServerSpec]:
-    """`{name: {command, args?, env?}}` (TOML `[mcp_servers.NAME]` or JSON `mcpServers`)."""
+    """`{name: {command, args?, env?} | {url, headers?}}` (TOML `[mcp_servers.NAME]` or JSON)."""
     specs = []
     for name, entry in entries.items():
         if not _NAME.match(name):
             raise ConfigError(f"MCP server name {name!r} must be letters, digits, _ or -")
-        if not isinstance(entry, Mapping) or not isinstance(entry.get("command"), str):
-            raise ConfigError(f"MCP server {name!r} needs a `command` string")
-        args = entry.get("args", [])
-        if not isinstance(args, list) or not all(isinstance(a, str) for a in args):
-            raise ConfigError(f"MCP server {name!r}: `args` must be a list of strings")
-        env = entry.get("env")
-        specs.append(McpServerSpec(name, entry["command"], tuple(args),
-                                   {str(k): str(v) for k, v in env.items()} if env else None))
+        if not isinstance(entry, Mapping):
+            raise ConfigError(f"MCP server {name!r} must be a table of settings")
+        specs.append(_http_spec(name, entry) if "url" in entry else _stdio_spec(name, entry))
     return specs
 
 
+def _stdio_spec(name: str, entry: Mapping[str, Any]) -> McpServerSpec:
+    if not isinstance(entry.get("command"), str):
+        raise ConfigError(f"MCP server {name!r} needs a `command` string or a `url`")
+    args = entry.get("args", [])
+    if not isinstance(args, list) or not all(isinstance(a, str) for a in args):
+        raise ConfigError(f"MCP server {name!r}: `args` must be a list of strings")
+    env = entry.get("env")
+    return McpServerSpec(name, entry["command"], tuple(args),
+                         {str(k): str(v) for k, v in env.items()} if env else None)
+
+
+def _http_spec(name: str, entry: Mapping[str, Any]) -> McpServerSpec:
+    url = entry["url"]
+    if "command" in entry:
+        raise ConfigError(f"MCP server {name!r}: give either `command` or `url`, not both")
+    if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+        raise ConfigError(f"MCP server {name!r}: `url` must be an http:// or https:// URL")
+    headers = entry.get("headers", {})
+    if not isinstance(headers, Mapping) or not all(isinstance(v, str) for v in headers.values()):
+        raise ConfigError(f"MCP server {name!r}: `headers` must map names to strings")
+    return McpServerSpec(name, url=url, headers={str(k): v for k, v in headers.items()})
+
+
 def load_mcp_config(path: Path) -> list[McpServerSpec]:
-    """A Claude/kimi-style JSON file: `{"mcpServers": {name: {command, args, env}}}`."""
+    """A Claude/kimi-style JSON file: `{"mcpServers": {name: {command, ...} | {url, ...}}}`."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as exc:
@@ -112,17 +138,30 @@ class McpTool(CodeTool[_Arguments]):
 async def mcp_tools(specs: Sequence[McpServerSpec], cwd: Path) -> AsyncIterator[list[McpTool]]:
     """Start every server, list its tools, and stop them all when the block exits."""
     from mcp import Client
-    from mcp.client.stdio import StdioServerParameters
 
     async with contextlib.AsyncExitStack() as stack:
         tools: list[McpTool] = []
         for spec in specs:
-            params = StdioServerParameters(command=spec.command, args=list(spec.args),
-                                           env=spec.env, cwd=cwd)
             try:
-                client = await stack.enter_async_context(Client(params))
+                transport = await _transport(spec, cwd, stack)
+                client = await stack.enter_async_context(Client(transport))
                 listed = await client.list_tools()
             except Exception as exc:
                 raise ConfigError(f"MCP server {spec.name!r} did not start: {exc}") from exc
             tools += [McpTool(spec.name, t, client) for t in listed.tools]
         yield tools
+
+
+async def _transport(spec: McpServerSpec, cwd: Path, stack: contextlib.AsyncExitStack) -> Any:
+    """What `mcp.Client` connects through: stdio parameters, or an HTTP transport whose
+    httpx client (carrying the configured headers) lives as long as the session."""
+    if spec.url is None:
+        from mcp.client.stdio import StdioServerParameters
+
+        return StdioServerParameters(command=spec.command or "", args=list(spec.args),
+                                     env=spec.env, cwd=cwd)
+    from mcp.client.streamable_http import streamable_http_client
+    from mcp.shared._httpx_utils import create_mcp_http_client
+
+    http = await stack.enter_async_context(create_mcp_http_client(headers=spec.headers))
+    return streamable_http_client(spec.url, http_client=http)
