@@ -1,4 +1,4 @@
-"""An MCP server for the tests: a read-only `add` and a `note` that writes a file.
+"""An MCP server for the tests: a read-only `add` and `auth`, and a `note` that writes a file.
 
 Stdio by default; `--http PORT` serves streamable HTTP on 127.0.0.1:PORT/mcp instead.
 """
@@ -6,7 +6,7 @@ Stdio by default; `--http PORT` serves streamable HTTP on 127.0.0.1:PORT/mcp ins
 import sys
 from pathlib import Path
 
-from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver import Context, MCPServer
 from mcp_types import ToolAnnotations
 
 server = MCPServer("demo")
@@ -16,6 +16,12 @@ server = MCPServer("demo")
 def add(a: int, b: int) -> str:
     """Add two integers."""
     return str(a + b)
+
+
+@server.tool(annotations=ToolAnnotations(readOnlyHint=True))
+def auth(ctx: Context) -> str:
+    """The Authorization header this call came with (HTTP only)."""
+    return (ctx.headers or {}).get("authorization", "(none)")
 
 
 @server.tool()

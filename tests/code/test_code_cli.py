@@ -196,6 +196,7 @@ async def test_mcp_over_streamable_http(fake_llm, tmp_path: Path) -> None:
     ws = _workspace(tmp_path)
     server = await fake_llm(_by_step(
         Reply(tool_calls=[call("mcp__web__add", 0, a=20, b=22)]),
+        Reply(tool_calls=[call("mcp__web__auth", 0)]),
         Reply(tool_calls=[call("mcp__web__note", 0, text="hello")]),
         Reply(text="done"),
     ))
@@ -212,7 +213,8 @@ async def test_mcp_over_streamable_http(fake_llm, tmp_path: Path) -> None:
     assert {"mcp__web__add", "mcp__web__note"} <= names
     results = [m["content"] for m in server.requests[-1]["messages"] if m["role"] == "tool"]
     assert "untrusted-data" in results[0] and "\n42\n" in results[0]
-    assert "approval" in results[1] and not (tmp_path / "notes.log").exists()
+    assert "Bearer t0ken" in results[1]
+    assert "approval" in results[2] and not (tmp_path / "notes.log").exists()
     assert json.loads(out)["denied_calls"][0]["tool"] == "mcp__web__note"
 
 
