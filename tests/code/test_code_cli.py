@@ -166,6 +166,26 @@ async def test_mcp_tools_through_the_gate(fake_llm, tmp_path: Path) -> None:
     assert json.loads(out)["denied_calls"][0]["tool"] == "mcp__demo__note"
 
 
+async def test_positional_task_without_a_terminal_runs_headless(fake_llm, tmp_path: Path) -> None:
+    ws = _workspace(tmp_path)
+    server = await fake_llm(_by_step(
+        Reply(tool_calls=[call("ReadFile", 0, path="calc.py")]),
+        Reply(text="read it."),
+    ))
+    proc = await _cli("Read calc.py", "--base-url", server.base_url, "--model", "fake",
+                      "-w", str(ws), "--mode", "auto", "--output-format", "json")
+    code, out, err = await _finish(proc)
+    assert code == 0, err
+    assert json.loads(out)["result"] == "read it."
+    assert server.requests[0]["messages"][1] == {"role": "user", "content": "Read calc.py"}
+
+
+async def test_positional_task_and_prompt_together_are_refused(tmp_path: Path) -> None:
+    proc = await _cli("one task", "-p", "another", "-w", str(_workspace(tmp_path)))
+    code, out, err = await _finish(proc)
+    assert code == 2 and "not both" in err
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

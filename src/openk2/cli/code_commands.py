@@ -12,7 +12,9 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
+import click
 import typer
+from typer.core import TyperGroup
 
 from openk2.cli import app
 
@@ -20,7 +22,27 @@ _EMBEDDED_CONTEXT = 4096
 """The context window of `openk2 serve --model embedded` (its default --max-model-len)."""
 
 
+class _TaskOrSubcommand(TyperGroup):
+    """`openk2 code "TASK"` and `openk2 code bench ...` side by side.
+
+    Click parses a group's own arguments before it looks for the subcommand, so the optional
+    TASK argument would take `bench` as the task; a first word that names a subcommand is
+    that subcommand instead (the group's options keep their defaults, as they are unused).
+    Options may follow the task (`openk2 code "fix it" --mode auto`), as they may follow `-p`.
+    """
+
+    allow_interspersed_args = True
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if not args or args[0] not in self.commands:
+            return super().parse_args(ctx, args)
+        super().parse_args(ctx, [])
+        ctx._protected_args, ctx.args = args[:1], args[1:]
+        return ctx.args
+
+
 code_app = typer.Typer(add_completion=False, pretty_exceptions_enable=False,
+                       cls=_TaskOrSubcommand,
                        help="A coding agent in your terminal (`openk2 code bench` scores it).")
 app.add_typer(code_app, name="code")
 
@@ -28,6 +50,9 @@ app.add_typer(code_app, name="code")
 @code_app.callback(invoke_without_command=True)
 def code_command(
     ctx: typer.Context,
+    task: Annotated[str | None, typer.Argument(
+        metavar="TASK", help="First message: opens the interactive session with it, or runs "
+        "it headless like -p when there is no terminal.")] = None,
     prompt: Annotated[str | None, typer.Option("-p", "--prompt", help="Run this task headless "
                                                "and exit.")] = None,
     output_format: Annotated[str, typer.Option(help="text, json (one summary object) or "
@@ -119,14 +144,16 @@ def _prepare(opts: dict[str, Any]) -> dict[str, Any]:
     settings = load_settings(flags, ws.root)
     store = SessionStore()
     resume = opts["resume"] or (store.last(ws.root) if opts["continue_last"] else None)
-    interactive = opts["prompt"] is None and sys.stdin.isatty() and sys.stdout.isatty()
+    tty = sys.stdin.isatty() and sys.stdout.isatty()
+    opts = _place_task(opts, tty)
+    interactive = opts["prompt"] is None and tty
     if opts["rewind"] is not None:
         resume = _rewind(store, ws, resume or store.last(ws.root), opts["rewind"])
         if opts["prompt"] is None and not interactive:
             raise _Done()
     if opts["prompt"] is None and resume is None and not interactive:
-        raise ConfigError("give a task with -p \"...\" (or --resume / --continue a session); "
-                          "the interactive mode needs a terminal")
+        raise ConfigError("give a task (openk2 code \"...\" or -p \"...\"; or --resume / "
+                          "--continue a session); the interactive mode needs a terminal")
     from openk2.code.mcp_tools import load_mcp_config, parse_servers
 
     servers = parse_servers(settings.mcp_servers)
@@ -134,6 +161,19 @@ def _prepare(opts: dict[str, Any]) -> dict[str, Any]:
         servers += load_mcp_config(opts["mcp_config"])
     opts = {**opts, "interactive": interactive, "mcp_servers": servers}
     return {**opts, "workspace": ws, "settings": settings, "store": store, "resume": resume}
+
+
+def _place_task(opts: dict[str, Any], tty: bool) -> dict[str, Any]:
+    """A positional TASK is the interactive session's first message on a terminal, else the
+    headless prompt (as `-p`); giving it and `-p` both is ambiguous."""
+    from openk2.code.config import ConfigError
+
+    task = opts["task"]
+    if task is not None and opts["prompt"] is not None:
+        raise ConfigError("give the task either as an argument or with -p, not both")
+    if task is None or tty:
+        return opts
+    return {**opts, "prompt": task, "task": None}
 
 
 async def _run(job: dict[str, Any]) -> int:
@@ -192,9 +232,20 @@ async def _interactive(job: dict[str, Any], settings: Any, provider: Any,
     history = job["store"].root / "prompt_history"
     history.parent.mkdir(parents=True, exist_ok=True)
     prompt: PromptSession[str] = PromptSession(history=FileHistory(str(history)))
+    read_line = _first_line(job["task"], prompt.prompt_async)
     await run_interactive(settings, job["workspace"], provider=provider, make_safety=make_safety,
                           store=job["store"], resume=job["resume"], console=Console(),
-                          read_line=prompt.prompt_async, extra_tools=extra)
+                          read_line=read_line, extra_tools=extra)
+
+
+def _first_line(task: str | None, read_line: Any) -> Any:
+    """`read_line`, except that the first call answers `task` (when given) as if typed."""
+    pending = [task] if task is not None else []
+
+    async def read(message: str) -> str:
+        return pending.pop() if pending else await read_line(message)
+
+    return read
 
 
 @contextlib.contextmanager
