@@ -147,7 +147,9 @@ async def mcp_tools(specs: Sequence[McpServerSpec], cwd: Path) -> AsyncIterator[
                 client = await stack.enter_async_context(Client(transport))
                 listed = await client.list_tools()
             except Exception as exc:
-                raise ConfigError(f"MCP server {spec.name!r} did not start: {exc}") from exc
+                where = spec.url or spec.command
+                raise ConfigError(f"MCP server {spec.name!r} ({where}) did not start: "
+                                  f"{_reason(exc)}") from exc
             tools += [McpTool(spec.name, t, client) for t in listed.tools]
         yield tools
 
@@ -165,3 +167,10 @@ async def _transport(spec: McpServerSpec, cwd: Path, stack: contextlib.AsyncExit
 
     http = await stack.enter_async_context(create_mcp_http_client(headers=spec.headers))
     return streamable_http_client(spec.url, http_client=http)
+
+
+def _reason(exc: BaseException) -> str:
+    """The first real error inside the SDK's task-group wrappers (which only say "1 error")."""
+    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+        exc = exc.exceptions[0]
+    return f"{type(exc).__name__}: {exc}"
