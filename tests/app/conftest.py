@@ -5,21 +5,12 @@ Torch runs on one thread: the tiny model is dispatch-bound, and the build machin
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 import torch
 
 from openk2.embedded import SERVED_NAME
 from openk2.serve.launch import ServeConfig, load_model_and_tokenizer
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread() -> Iterator[None]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+from torch_threads import one_torch_thread  # noqa: F401  (autouse: one torch thread)
 
 
 @pytest.fixture(scope="session")

@@ -1,15 +1,3 @@
-"""Engine tests run torch on one thread: the tiny models are dispatch-bound, and on the shared
-2-core build machines a second OpenMP thread mostly spins (10x slower under load)."""
+"""Engine tests run torch on one thread (see `torch_threads.py`)."""
 
-from collections.abc import Iterator
-
-import pytest
-import torch
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread() -> Iterator[None]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+from torch_threads import one_torch_thread  # noqa: F401  (autouse: one torch thread)

@@ -12,14 +12,7 @@ from openai import OpenAI
 
 from openk2.serve.launch import ServeConfig, load_model_and_tokenizer
 from serve.live import LiveServer, serving
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread() -> Iterator[None]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+from torch_threads import one_torch_thread  # noqa: F401  (autouse: one torch thread)
 
 
 @pytest.fixture(scope="session")
