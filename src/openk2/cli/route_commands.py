@@ -38,19 +38,22 @@ def route_train(
     strong: Annotated[str, typer.Option(help="Eval endpoint name of the strong model.")],
     out: Annotated[Path, typer.Option(help="Model file for `strategy: learned`.")],
     l2: Annotated[float, typer.Option(help="L2 regularisation strength.")] = 1e-3,
+    features: Annotated[str, typer.Option(
+        help="hashed (word n-grams, numpy only) or embedding (all-MiniLM-L6-v2 sentence "
+             "embeddings; needs the `embed` extra).")] = "hashed",
 ) -> None:
     """Train the learned (win-score) router on an eval run: per task, did the weak endpoint
-    do as well as the strong one? A logistic regression over cheap prompt features."""
+    do as well as the strong one? A logistic regression over prompt features."""
     from openk2.evals.outcomes import win_examples
     from openk2.route.learned import train
 
     try:
         examples = win_examples(eval_dir, weak, strong)
-        model = train(examples, weak=weak, strong=strong, l2=l2)
+        model = train(examples, weak=weak, strong=strong, l2=l2, features=features)
     except ValueError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(code=2) from exc
     model.save(out)
     wins = sum(label for _, label in examples)
     typer.echo(f"trained on {len(examples)} tasks ({wins:.0f} where {weak} did as well as "
-               f"{strong}); wrote {out}")
+               f"{strong}; {features} features); wrote {out}")

@@ -12,6 +12,7 @@ the config lists any; upstream key values are masked in everything passed on or 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from dataclasses import dataclass, field
@@ -115,7 +116,8 @@ class Router:
         if self.state.over_budget(group):
             self._log(turn, None, 429, 0.0, 0.0)
             return _error(429, f"group {group.name!r} has spent its budget", route=group.name)
-        for d in self.state.candidates(group, f, turn.request_class):
+        score = await self._win_score(group, f)
+        for d in self.state.candidates(group, f, turn.request_class, score):
             response = await self._try(request, body, turn, d)
             if response is not None:
                 return response
@@ -124,6 +126,14 @@ class Router:
             f"no deployment of group {group.name!r} is available "
             f"(tried: {turn.attempts or 'none usable'})"), route=group.name,
             retry_after=self.cfg.cooldown_s)
+
+    async def _win_score(self, group: Group, f: Features) -> float | None:
+        """An embedding router's score, computed in a worker thread so that encoding one
+        prompt never stalls the other requests; None for every other strategy."""
+        learned = self.state.learned.get(group.name)
+        if learned is None or not learned.heavy:
+            return None
+        return await asyncio.to_thread(learned.win_score, f.body)
 
     async def _try(self, request: web.Request, body: dict[str, Any], turn: Turn,
                    d: Deployment) -> web.StreamResponse | None:

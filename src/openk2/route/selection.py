@@ -119,9 +119,10 @@ class RouterState:
             window.popleft()
         return len(window) >= self.cfg.allowed_fails
 
-    def candidates(self, group: Group, f: Features,
-                   request_class: str | None = None) -> list[Deployment]:
-        """Deployments to try, in order (capable, fitting, not cooling down)."""
+    def candidates(self, group: Group, f: Features, request_class: str | None = None,
+                   win_score: float | None = None) -> list[Deployment]:
+        """Deployments to try, in order (capable, fitting, not cooling down); `win_score` is
+        the learned router's score when the caller computed it (off the event loop)."""
         usable = [self.cfg.deployments[n] for n in group.deployments]
         usable = [d for d in usable if f.needs <= d.capabilities | _implicit(d)
                   and (d.context_window is None or f.prompt_tokens <= d.context_window)
@@ -131,7 +132,7 @@ class RouterState:
             return self.quality[group.name].order(usable, request_class, threshold)
         if group.strategy == "learned":
             threshold = WIN_THRESHOLD if group.threshold is None else group.threshold
-            return self.learned[group.name].order(usable, f.body, threshold)
+            return self.learned[group.name].order(usable, f.body, threshold, win_score)
         return self._order(group.strategy, usable)
 
     def _order(self, strategy: str, ds: list[Deployment]) -> list[Deployment]:
