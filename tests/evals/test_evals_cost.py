@@ -73,3 +73,51 @@ def test_cost_cli_json_and_plot(tmp_path: Path) -> None:
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     bad = CliRunner().invoke(app, ["cost", "--gpus", "eight", "--plot", str(plot)])
     assert bad.exit_code == 2 and "8xH200" in bad.output
+
+
+def test_utilization_bands_by_hand() -> None:
+    """At u = 20% one node (2,500 tok/s) carries 1.314M requests a month, short of the 2.08M
+    break-even against K2.6's API; from 40% it is past it. u* = 2.08M / 6.57M = 31.6%."""
+    mix = Mix(input_tokens=8000, output_tokens=1000, cache_hit=0.5)
+    node = Node(gpus=8, gpu_hour=3.0, output_tok_s=2500, utilization=0.4)
+    report = cost_report([api_price("kimi-k2.6")], node, mix, bands=(0.2, 0.4, 0.6, 0.8))
+    per_request = (8000 * 0.5 * 0.95 + 8000 * 0.5 * 0.16 + 1000 * 4.00) / 1e6
+    q_star = 17_520 / per_request
+    full_capacity = 2500 / 1000 * 730 * 3600  # requests a month at u = 1
+    assert report["apis"][0]["break_even_utilization"] == pytest.approx(q_star / full_capacity)
+    assert round(report["apis"][0]["break_even_utilization"], 3) == 0.316
+    bands = report["utilization_bands"]
+    assert [b["utilization"] for b in bands] == [0.2, 0.4, 0.6, 0.8]
+    for band in bands:
+        u, row = band["utilization"], band["apis"]["kimi-k2.6"]
+        assert band["capacity_requests_month"] == pytest.approx(full_capacity * u)
+        assert row["required_output_tok_s"] == pytest.approx(
+            q_star / (730 * 3600 * u) * 1000)
+        assert band["usd_per_1m_output"] == pytest.approx(24 / (u * 2500 * 3600) * 1e6)
+        assert row["feasible_on_one_node"] is (u > 0.316)
+        assert (row["crossover_requests_month"] is None) is (u < 0.316)
+    assert round(bands[0]["apis"]["kimi-k2.6"]["required_output_tok_s"]) == 3949  # 789.9 / 0.2
+
+
+def test_required_throughput_counts_ops_costs() -> None:
+    """With $F a month of ops on top, the node must carry (730c + F)/A requests, not 730c/A."""
+    mix = Mix(input_tokens=0, output_tokens=1000, cache_hit=0)
+    api = ApiPrice(name="x", input=0, output=10.0)  # $0.01 per request
+    node = Node(gpus=1, gpu_hour=10.0, ops_month=7_300, utilization=0.5)
+    row = cost_report([api], node, mix)["apis"][0]
+    assert row["break_even_requests_month"] == pytest.approx(14_600 / 0.01)
+    assert row["required_output_tok_s"] == pytest.approx(1.46e6 / (730 * 3600 * 0.5) * 1000)
+
+
+def test_cost_cli_bands(tmp_path: Path) -> None:
+    _register_commands()
+    args = ["cost", "--gpus", "8xH200", "--gpu-hour", "3.0", "--throughput", "2500",
+            "--api", "kimi-k2.6", "--plot", str(tmp_path / "c.png")]
+    result = CliRunner().invoke(app, [*args, "--bands", "0.25,0.5", "--json"])
+    assert result.exit_code == 0, result.output
+    bands = json.loads(result.output)["utilization_bands"]
+    assert [b["utilization"] for b in bands] == [0.25, 0.5]
+    text = CliRunner().invoke(app, args).output
+    assert "break-even utilisation 32%" in text and "at u=20%" in text and "out of reach" in text
+    bad = CliRunner().invoke(app, [*args, "--bands", "0.5,1.5"])
+    assert bad.exit_code == 2 and "--bands" in bad.output

@@ -138,6 +138,9 @@ def cost(
     ops_month: Annotated[float, typer.Option(help="Fixed $ per month on top.")] = 0.0,
     volume: Annotated[float | None, typer.Option(
         help="Requests per month to price (default: one node's capacity).")] = None,
+    bands: Annotated[str, typer.Option(
+        help="Utilisation levels to repeat the break-even at, comma-separated.")
+    ] = "0.2,0.4,0.6,0.8",
     plot: Annotated[Path, typer.Option(help="Where to write the crossover PNG.")] = Path(
         "cost.png"),
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
@@ -156,7 +159,7 @@ def cost(
                         cache_hit=cache_hit)
         node = costs.Node(gpus=count, gpu_hour=hourly, ops_month=ops_month,
                           output_tok_s=_throughput(throughput), utilization=utilization)
-        report = costs.cost_report(apis, node, mix, volume)
+        report = costs.cost_report(apis, node, mix, volume, _parse_bands(bands))
     except (ValueError, OSError, KeyError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(code=2) from exc
@@ -165,6 +168,16 @@ def cost(
     plot.write_bytes(crossover_plot(report, apis, node, mix))
     report["plot"] = str(plot)
     typer.echo(json.dumps(report, indent=2) if as_json else _cost_text(report))
+
+
+def _parse_bands(text: str) -> tuple[float, ...]:
+    try:
+        levels = tuple(float(x) for x in text.split(",") if x.strip())
+    except ValueError:
+        levels = ()
+    if not levels or not all(0 < u <= 1 for u in levels):
+        raise ValueError(f"--bands must be utilisations in (0, 1], e.g. 0.2,0.4; got {text!r}")
+    return levels
 
 
 def _parse_gpus(text: str) -> tuple[int, str]:
@@ -201,6 +214,15 @@ def _throughput(value: str | None) -> float | None:
     return float(rate)
 
 
+def _band_text(band: dict) -> str:
+    """One utilisation level: tok/s needed per API, and whether the measured rate gets there."""
+    needs = ", ".join(f"{name} {row['required_output_tok_s']:,.0f}"
+                      + ("" if row.get("feasible_on_one_node") is None else
+                         " reachable" if row["feasible_on_one_node"] else " out of reach")
+                      for name, row in band["apis"].items())
+    return f"  at u={band['utilization']:.0%}: out tok/s to break even: {needs}"
+
+
 def _cost_text(report: dict) -> str:
     node = report["node"]
     lines = [f"node: {node['gpus']}x{node['type']} at ${node['gpu_hour']}/GPU-h = "
@@ -211,6 +233,9 @@ def _cost_text(report: dict) -> str:
         lines.append(f"{r['api']:>18}: ${r['usd_per_request']:.5f}/request, break-even "
                      f"{r['break_even_requests_month'] / 1e6:.2f}M req/month "
                      f"({r['break_even_tokens_month'] / 1e9:.1f}B tokens), needs "
-                     f"{r['required_output_tok_s']:.0f} out tok/s [{r['tag']}, {r['as_of']}]")
+                     f"{r['required_output_tok_s']:.0f} out tok/s [{r['tag']}, {r['as_of']}]"
+                     + (f", break-even utilisation {r['break_even_utilization']:.0%}"
+                        if r.get("break_even_utilization") is not None else ""))
+    lines += [_band_text(band) for band in report["utilization_bands"]]
     lines.append(f"plot: {report['plot']}")
     return "\n".join(lines)

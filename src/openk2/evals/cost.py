@@ -7,12 +7,18 @@ The arithmetic (shared/spec/eval-route-cost.md section 3.3), per request of I in
   `R_max = T_out / O` requests/s at its measured output throughput `T_out`; at utilisation
   `u` one node carries `R_max u 2.628e6` requests a month, so
   `Self(Q) = ceil(Q / that) x 730 c + F`;
-- break-even `Q* = (730 c + F) / A`, reachable only if the node sustains `c / (3600 A u)`
-  requests/s, i.e. `O c / (3600 A u)` output tok/s.
+- break-even `Q* = (730 c + F) / A`, reachable only if the node sustains
+  `Q* / (2.628e6 u)` requests/s (`c / (3600 A u)` without ops costs), times O in output tok/s.
+
+Utilisation is the lever (spec section 3.4), so the report repeats the numbers that depend
+on it at several levels (`utilization_bands`, 20/40/60/80% by default), and with a measured
+throughput it gives the break-even utilisation `u* = Q* / (R_max 2.628e6)`: the average
+load below which one node costs more than the API would for the same traffic.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from dataclasses import dataclass
@@ -21,6 +27,7 @@ from typing import Any
 
 HOURS_PER_MONTH = 730.0
 SECONDS_PER_MONTH = HOURS_PER_MONTH * 3600.0
+DEFAULT_BANDS = (0.2, 0.4, 0.6, 0.8)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -108,7 +115,7 @@ def crossover(api: ApiPrice, node: Node, mix: Mix) -> dict[str, Any]:
     a = api.per_request(mix)
     fixed = HOURS_PER_MONTH * node.per_hour + node.ops_month
     q_star = fixed / a
-    req_s = node.per_hour / (3600 * a * node.utilization)
+    req_s = q_star / (SECONDS_PER_MONTH * node.utilization)  # = c / (3600 A u) when F = 0
     cap = node.month_capacity(mix)
     out: dict[str, Any] = {
         "api": api.name, "usd_per_request": a, "break_even_requests_month": q_star,
@@ -120,7 +127,26 @@ def crossover(api: ApiPrice, node: Node, mix: Mix) -> dict[str, Any]:
     if cap is not None:
         out["feasible_on_one_node"] = q_star <= cap
         out["crossover_requests_month"] = _staircase_crossover(a, node, mix, cap)
+        out["break_even_utilization"] = q_star / (cap / node.utilization)
     return out
+
+
+def utilization_bands(apis: list[ApiPrice], node: Node, mix: Mix,
+                      levels: tuple[float, ...] = DEFAULT_BANDS) -> list[dict[str, Any]]:
+    """What changes with utilisation, at each level: the node's monthly capacity and $/1M
+    output, and per API the output tok/s needed to break even and the crossover volume."""
+    bands = []
+    for u in levels:
+        at = dataclasses.replace(node, utilization=u)
+        per_api = {}
+        for api in apis:
+            row = crossover(api, at, mix)
+            per_api[api.name] = {k: row[k] for k in (
+                "required_output_tok_s", "feasible_on_one_node", "crossover_requests_month")
+                if k in row}
+        bands.append({"utilization": u, "capacity_requests_month": at.month_capacity(mix),
+                      "usd_per_1m_output": self_host_per_million_output(at), "apis": per_api})
+    return bands
 
 
 def _staircase_crossover(a: float, node: Node, mix: Mix, cap: float) -> float | None:
@@ -163,7 +189,8 @@ def api_price(name: str, prices: dict[str, Any] | None = None) -> ApiPrice:
 
 
 def cost_report(apis: list[ApiPrice], node: Node, mix: Mix,
-                volume_requests: float | None = None) -> dict[str, Any]:
+                volume_requests: float | None = None,
+                bands: tuple[float, ...] = DEFAULT_BANDS) -> dict[str, Any]:
     """Everything `openk2 cost --json` prints."""
     volume = volume_requests if volume_requests is not None else node.month_capacity(mix)
     rows = []
@@ -183,4 +210,5 @@ def cost_report(apis: list[ApiPrice], node: Node, mix: Mix,
         "volume_requests_month": volume,
         "self_host_monthly_usd": None if volume is None else node.monthly(volume, mix),
         "apis": rows,
+        "utilization_bands": utilization_bands(apis, node, mix, bands),
     }

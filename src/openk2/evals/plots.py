@@ -60,8 +60,21 @@ def cost_vs_accuracy(report: dict[str, Any]) -> bytes | None:
 
 
 def crossover_plot(report: dict[str, Any], apis: list[Any], node: Any, mix: Any) -> bytes:
-    """Monthly cost vs monthly token volume: one line per API, the self-host staircase, and
-    each crossover marked."""
+    """Two panels. Left: monthly cost vs monthly token volume, one line per API, the
+    self-host staircase at the node's utilisation (and, with a measured throughput, at each
+    utilisation band), each crossover marked. Right: the output tok/s a node must sustain to
+    break even against each API, against utilisation, bands marked; with a measured
+    throughput its crossing is the break-even utilisation."""
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11.0, 4.0))
+    _cost_panel(left, report, apis, node, mix)
+    _utilization_panel(right, report, apis, node)
+    fig.tight_layout()
+    return _png(fig)
+
+
+def _cost_panel(ax: Any, report: dict[str, Any], apis: list[Any], node: Any, mix: Any) -> None:
+    import dataclasses
+
     import numpy as np
 
     rows = report["apis"]
@@ -69,7 +82,13 @@ def crossover_plot(report: dict[str, Any], apis: list[Any], node: Any, mix: Any)
               for r in rows) * 2.5
     q = np.linspace(0.0, top, 600)
     tokens = q * mix.tokens / 1e9
-    fig, ax = plt.subplots(figsize=(6.4, 4.0))
+    if node.output_tok_s is not None:
+        for band in report.get("utilization_bands") or []:
+            at = dataclasses.replace(node, utilization=band["utilization"])
+            ax.plot(tokens, [at.monthly(v, mix) / 1e3 for v in q], color="grey", lw=0.8,
+                    alpha=0.35 + 0.6 * band["utilization"])
+            ax.annotate(f"u={band['utilization']:.0%}", (tokens[-1], at.monthly(top, mix) / 1e3),
+                        fontsize=6, color="grey", ha="right", va="bottom")
     ax.plot(tokens, [node.monthly(v, mix) / 1e3 for v in q], color="black", lw=2,
             label=f"self-host {node.gpus} GPUs x ${node.gpu_hour}/h, u={node.utilization}")
     for api, row in zip(apis, rows, strict=True):
@@ -84,9 +103,35 @@ def crossover_plot(report: dict[str, Any], apis: list[Any], node: Any, mix: Any)
     ax.set_ylabel("$k per month")
     ax.set_ylim(0, node.monthly(top, mix) / 1e3 * 2.5)
     ax.set_title(f"Self-hosting vs APIs ({mix.input_tokens:.0f} in / "
-                 f"{mix.output_tokens:.0f} out, {mix.cache_hit:.0%} cached)")
+                 f"{mix.output_tokens:.0f} out, {mix.cache_hit:.0%} cached)", fontsize=9)
     ax.legend(fontsize=7)
-    return _png(fig)
+
+
+def _utilization_panel(ax: Any, report: dict[str, Any], apis: list[Any], node: Any) -> None:
+    import numpy as np
+
+    u = np.linspace(0.05, 1.0, 200)
+    bands = report.get("utilization_bands") or []
+    for api, row in zip(apis, report["apis"], strict=True):
+        at_full = row["required_output_tok_s"] * node.utilization  # tok/s needed at u = 1
+        line = ax.plot(u * 100, at_full / u, label=api.name)[0]
+        levels = [b["utilization"] for b in bands]
+        ax.plot([x * 100 for x in levels], [at_full / x for x in levels], "o", ms=3,
+                color=line.get_color())
+        u_star = row.get("break_even_utilization")
+        if u_star is not None and u_star <= 1:
+            ax.annotate(f"{u_star:.0%}", (u_star * 100, node.output_tok_s), fontsize=7,
+                        color=line.get_color(), textcoords="offset points", xytext=(2, 4))
+    for b in bands:
+        ax.axvline(b["utilization"] * 100, color="grey", lw=0.5, ls=":")
+    if node.output_tok_s is not None:
+        ax.axhline(node.output_tok_s, color="black", lw=1.5,
+                   label=f"measured {node.output_tok_s:.0f} tok/s")
+    ax.set_yscale("log")
+    ax.set_xlabel("average utilisation (%)")
+    ax.set_ylabel("output tok/s needed to break even")
+    ax.set_title("Break-even throughput by utilisation", fontsize=9)
+    ax.legend(fontsize=7)
 
 
 def horizon_figures(report: dict[str, Any]) -> dict[str, bytes]:
