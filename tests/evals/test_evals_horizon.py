@@ -52,3 +52,33 @@ def test_horizon_outside_the_grid_is_not_extrapolated() -> None:
     assert extra["horizon_50"] is None and extra["horizon_80"] is None
     assert any("below the shortest chain" in n for n in extra["horizon_notes"])
     assert extra["per_step_accuracy"] == 0.0
+
+
+def _horizon_sim():
+    """benchmarks/horizon_sim.py (a script, loaded by path)."""
+    import importlib.util
+
+    path = Path(__file__).parents[2] / "benchmarks" / "horizon_sim.py"
+    spec = importlib.util.spec_from_file_location("horizon_sim", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_simulated_executor_follows_the_prompt_with_its_error_rate() -> None:
+    """The figure's simulated endpoints solve from the prompt alone: right every time at
+    p = 1, and at p = 0.9 an 8-step chain succeeds about 0.9^8 = 43% of the time."""
+    from openk2.evals.suites.horizon import HorizonSuite
+
+    sim = _horizon_sim()
+    suite = HorizonSuite(steps=(8,))
+    samples = suite.samples(400, seed=3)
+    prompts = [s.calls[0].messages[0]["content"] for s in samples]
+    perfect = [suite.score(s, [{"message": {"content": sim.execute(t, 1.0, i)}}]).passed
+               for i, (s, t) in enumerate(zip(samples, prompts, strict=True))]
+    assert all(perfect)
+    noisy = [suite.score(s, [{"message": {"content": sim.execute(t, 0.9, i)}}]).passed
+             for i, (s, t) in enumerate(zip(samples, prompts, strict=True))]
+    assert abs(sum(noisy) / len(noisy) - 0.9**8) < 3 * math.sqrt(0.43 * 0.57 / 400)
+    assert "cannot find" in sim.execute("no table here", 1.0, 0)
