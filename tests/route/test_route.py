@@ -65,6 +65,27 @@ async def test_rules_send_tool_requests_to_a_capable_group(start) -> None:
     assert big.bodies[0]["model"] == "kimi"  # the upstream's own model id
 
 
+async def test_rules_on_request_tags(start) -> None:
+    """Tags come from the body (`tags`, not passed upstream) or the x-openk2-tags header."""
+    batch, live = Upstream("batch"), Upstream("live")
+    data = {"deployments": [{"name": "batch", "url": await up_url(start, batch)},
+                            {"name": "live", "url": await up_url(start, live)}],
+            "groups": {"batch": {"deployments": ["batch"]}, "live": {"deployments": ["live"]}},
+            "rules": [{"when": {"tags": ["batch", "eu"]}, "group": "batch"}],
+            "default_group": "live"}
+    url, _ = await _router(start, data)
+    async with aiohttp.ClientSession() as http:
+        for extra, headers, route in (
+                ({"tags": ["eu", "batch", "x"]}, {}, "batch/batch"),
+                ({"tags": ["batch"]}, {}, "live/live"),  # every tag of the rule is needed
+                ({}, {"x-openk2-tags": "batch, eu"}, "batch/batch"),
+                ({"tags": ["eu"]}, {"X-OpenK2-Tags": "batch"}, "batch/batch")):
+            async with http.post(f"{url}/v1/chat/completions", json={**_chat(), **extra},
+                                 headers=headers) as resp:
+                assert resp.status == 200 and resp.headers[ROUTE_HEADER] == route, extra
+    assert all("tags" not in body for body in batch.bodies + live.bodies)
+
+
 async def test_budget_trips_exactly(start) -> None:
     up = Upstream("paid")
     # each answer costs (1000 x 1 + 500 x 2) / 1e6 = $0.002; the cap allows exactly 3
@@ -106,6 +127,14 @@ async def test_all_down_is_503_with_retry_after(start) -> None:
         async with http.post(f"{url}/v1/chat/completions", data=b"{nope") as resp:
             assert resp.status == 400
     assert down.calls == 1  # a single deployment cools down too (allowed_fails 1)
+
+
+def test_misspelt_rule_condition_is_refused() -> None:
+    data = {"deployments": [{"name": "a", "url": "http://x"}],
+            "groups": {"g": {"deployments": ["a"]}},
+            "rules": [{"when": {"need": ["tools"]}, "group": "g"}]}
+    with pytest.raises(ValueError, match=r"unknown conditions \['need'\]"):
+        parse_config(data)
 
 
 def test_bad_config_is_explained() -> None:

@@ -12,6 +12,7 @@ groups:
   learned: {deployments: [local, k2-api], strategy: learned, model: router.json}
 rules:
   - {when: {needs: [tools]}, group: mixed, class: tool-calls}   # class = eval suite
+  - {when: {tags: [batch]}, group: default}     # body `tags: [batch]` or x-openk2-tags header
 default_group: default
 keys:                                  # callers' keys; absent: the proxy is open
   - {name: team-a, env: TEAM_A_KEY, budget_usd: 5}
@@ -115,6 +116,8 @@ class Rule:
     model: str | None = None
     """The request's `model` field (an alias)."""
     header: dict[str, str] = field(default_factory=dict)
+    tags: frozenset[str] = frozenset()
+    """Tags the request must carry (body `tags: [..]` or header `x-openk2-tags: a,b`)."""
     request_class: str | None = None
     """The class (eval suite) matching requests belong to, for the `quality` strategy."""
 
@@ -239,9 +242,17 @@ def _deployment(d: dict[str, Any]) -> Deployment:
         eval_name=d.get("eval_name"))
 
 
+_WHEN = {"needs", "min_prompt_tokens", "model", "header", "tags"}
+
+
 def _rule(r: dict[str, Any]) -> Rule:
     when = r.get("when") or {}
+    unknown = set(when) - _WHEN
+    if unknown:  # a misspelt condition would otherwise match every request
+        raise ValueError(f"rule for group {r.get('group')!r}: unknown conditions "
+                         f"{sorted(unknown)} (known: {sorted(_WHEN)})")
     return Rule(group=r["group"], needs=frozenset(when.get("needs") or ()),
                 min_prompt_tokens=when.get("min_prompt_tokens"), model=when.get("model"),
                 header={k.lower(): str(v) for k, v in (when.get("header") or {}).items()},
+                tags=frozenset(str(t) for t in when.get("tags") or ()),
                 request_class=r.get("class"))

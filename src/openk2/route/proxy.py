@@ -138,7 +138,8 @@ class Router:
     async def _try(self, request: web.Request, body: dict[str, Any], turn: Turn,
                    d: Deployment) -> web.StreamResponse | None:
         """One upstream attempt; None means: fall back to the next deployment."""
-        upstream = {**body, "model": d.model}
+        upstream = {k: v for k, v in body.items() if k != "tags"}  # routing only: an
+        upstream = {**upstream, "model": d.model}  # OpenAI-style API refuses unknown fields
         if upstream.get("stream"):
             upstream.setdefault("stream_options", {"include_usage": True})
         start = time.perf_counter()

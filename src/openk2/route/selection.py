@@ -27,6 +27,7 @@ from openk2.route.quality import DEFAULT_THRESHOLD as QUALITY_THRESHOLD
 from openk2.route.quality import QualityTable
 
 CLASS_HEADER = "x-openk2-class"
+TAGS_HEADER = "x-openk2-tags"
 LATENCY_ALPHA = 0.2
 """Weight of the newest latency in the moving average `least-latency` sorts by."""
 LATENCY_TTL_S = 60.0
@@ -46,6 +47,8 @@ class Features:
     headers: dict[str, str]
     body: dict[str, Any]
     """The request itself (the learned router reads its text)."""
+    tags: frozenset[str] = frozenset()
+    """The body's `tags` list and the `x-openk2-tags` header's comma-separated names."""
 
 
 def features(body: dict[str, Any], headers: dict[str, str]) -> Features:
@@ -59,8 +62,16 @@ def features(body: dict[str, Any], headers: dict[str, str]) -> Features:
                 isinstance(p, dict) and p.get("type") == "image_url" for p in content):
             needs.add("image")
     size = len(json.dumps(body.get("messages") or [])) // 4
-    return Features(frozenset(needs), size, str(body.get("model") or ""),
-                    {k.lower(): v for k, v in headers.items()}, body)
+    lowered = {k.lower(): v for k, v in headers.items()}
+    return Features(frozenset(needs), size, str(body.get("model") or ""), lowered, body,
+                    _tags(body, lowered))
+
+
+def _tags(body: dict[str, Any], headers: dict[str, str]) -> frozenset[str]:
+    listed = body.get("tags")
+    tags = {str(t) for t in listed} if isinstance(listed, list) else set()
+    tags |= {t.strip() for t in headers.get(TAGS_HEADER, "").split(",") if t.strip()}
+    return frozenset(tags)
 
 
 def matches(rule: Rule, f: Features) -> bool:
@@ -70,6 +81,8 @@ def matches(rule: Rule, f: Features) -> bool:
     if rule.min_prompt_tokens is not None and f.prompt_tokens < rule.min_prompt_tokens:
         return False
     if rule.model is not None and rule.model != f.model:
+        return False
+    if not rule.tags <= f.tags:
         return False
     return all(f.headers.get(k) == v for k, v in rule.header.items())
 
