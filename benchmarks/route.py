@@ -10,6 +10,10 @@ both proxies check the caller's key (LiteLLM's master key, an openk2 `keys:` ent
   target, and the p50 it adds over the direct call;
 - throughput: requests/s with `--concurrency` requests in flight.
 
+`--learned` adds two more openk2 targets whose group uses the `learned` strategy (a win-score
+router between two deployments of the same upstream), with hashed n-gram features and with
+all-MiniLM-L6-v2 sentence embeddings (the `embed` extra): what scoring each prompt costs.
+
     python3 -m venv .bench-venv && .bench-venv/bin/pip install 'litellm[proxy]'
     PYTHONPATH=src .venv/bin/python benchmarks/route.py --requests 400 --concurrency 32
 
@@ -68,16 +72,35 @@ def _upstream(port: int) -> None:
     web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None, backlog=4096)
 
 
-def _openk2(port: int, upstream: str) -> None:
+def _openk2(port: int, upstream: str, features: str | None = None) -> None:
+    """The proxy: one deployment, `ordered`; or with `features`, a `learned` group."""
     from openk2.route.config import parse_config
     from openk2.route.proxy import Router, serve
 
     os.environ["BENCH_KEY"] = KEY
-    cfg = parse_config({"deployments": [{"name": "up", "url": upstream, "model": "m",
-                                         "price_in": 1.0, "price_out": 2.0}],
-                        "groups": {"m": {"deployments": ["up"], "strategy": "ordered"}},
+    deployments = [{"name": n, "url": upstream, "model": "m", "price_in": p, "price_out": 2 * p}
+                   for n, p in (("up", 1.0), ("strong", 10.0))]
+    group: dict[str, Any] = {"deployments": ["up"], "strategy": "ordered"}
+    if features is not None:
+        group = {"deployments": ["up", "strong"], "strategy": "learned",
+                 "model": _learned_model(features)}
+    cfg = parse_config({"deployments": deployments, "groups": {"m": group},
                         "keys": [{"name": "bench", "env": "BENCH_KEY"}]})
     serve(Router(cfg), "127.0.0.1", port)
+
+
+def _learned_model(features: str) -> str:
+    """A win-score model (weak = `up`) fitted on a few prompts, in a temporary file."""
+    from openk2.route.learned import train
+
+    short = [{"messages": [{"role": "user", "content": t}]} for t in ("hi", "hello", "2+2?")]
+    long = [{"messages": [{"role": "user", "content": "Plan a week-long trip with " + t}]}
+            for t in ("trains", "hotels", "museums")]
+    model = train([(b, 1.0) for b in short] + [(b, 0.0) for b in long], weak="up",
+                  strong="strong", features=features)
+    path = Path(tempfile.mkdtemp()) / f"router-{features}.json"
+    model.save(path)
+    return str(path)
 
 
 def _litellm(binary: Path, port: int, upstream: str, workdir: Path) -> subprocess.Popen[bytes]:
@@ -201,15 +224,21 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--litellm", type=Path, default=Path(".bench-venv/bin/litellm"))
     parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument("--learned", action="store_true",
+                        help="also openk2 route with the learned strategy (hashed, embedding)")
     args = parser.parse_args()
     ctx = multiprocessing.get_context("spawn")
     up_port, ok_port, ll_port = _free_port(), _free_port(), _free_port()
     upstream = f"http://127.0.0.1:{up_port}/v1"
     procs = [ctx.Process(target=_upstream, args=(up_port,), daemon=True),
              ctx.Process(target=_openk2, args=(ok_port, upstream), daemon=True)]
+    targets = {"direct": upstream, "openk2 route": f"http://127.0.0.1:{ok_port}/v1"}
+    for features in ("hashed", "embedding") if args.learned else ():
+        port = _free_port()
+        procs.append(ctx.Process(target=_openk2, args=(port, upstream, features), daemon=True))
+        targets[f"openk2 route (learned, {features})"] = f"http://127.0.0.1:{port}/v1"
     for p in procs:
         p.start()
-    targets = {"direct": upstream, "openk2 route": f"http://127.0.0.1:{ok_port}/v1"}
     litellm = None
     with tempfile.TemporaryDirectory() as tmp:
         if args.litellm.exists():
