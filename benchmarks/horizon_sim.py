@@ -14,7 +14,9 @@ nothing about any model.
 
 runs `openk2 eval --suite horizon` (the real CLI, in a subprocess) against three simulated
 endpoints (p = 0.99, 0.95, 0.85) and writes its report.json/report.html there, plus the two
-horizon figures as PNGs.
+horizon figures as PNGs. With `--swarm` the chains go through the swarm runtime instead
+(`openk2 eval swarm-horizon`'s code: an orchestrator delegates, a sub-agent makes one kv_get
+call per step), played by simulated agents with the same per-step accuracies.
 """
 
 from __future__ import annotations
@@ -64,6 +66,55 @@ def execute(prompt: str, p: float, salt: Any) -> str:
             key = wrong[int(_draw(salt, step, "which") * len(wrong))]
         path.append(key)
     return "\n".join(path) + f"\nFINAL: {key}"
+
+
+def simulated_agent(p: float, seed: int = 0) -> Any:
+    """A scripted provider that plays both swarm roles, for `openk2 eval swarm-horizon`:
+    as the orchestrator (it has `assign_task`) it hands the task to the generic worker and
+    answers with the worker's result; as the worker (it has `kv_get`) it makes one lookup
+    per step, reading each step's result right with probability p; once wrong it goes on
+    with made-up keys (a different one each step: the swarm's loop guard stops an agent
+    that repeats a call), so it still answers with N keys."""
+    from openk2.agent.llm.scripted import ChatCall, Reply, ScriptedProvider
+
+    def step(c: ChatCall) -> Reply:
+        if any(t.name == "assign_task" for t in c.tools):
+            return _orchestrate(c, Reply)
+        return _work(c, p, seed, Reply)
+
+    return ScriptedProvider(step, model=f"simulated-agent-p{p}")
+
+
+def _orchestrate(c: Any, reply: Any) -> Any:
+    from openk2.agent.llm.scripted import call
+
+    last = c.messages[-1]
+    if last.role == "tool":  # the worker's <subagent ...> result: pass its body on
+        return reply(text="\n".join(x for x in last.content.splitlines()
+                                     if not x.startswith("<")))
+    task = next(m.content for m in c.messages if m.role == "user")
+    return reply(tool_calls=[call("assign_task", 0, agent="worker", prompt=task)])
+
+
+def _work(c: Any, p: float, seed: int, reply: Any) -> Any:
+    from openk2.agent.llm.scripted import call
+
+    task = next(m.content for m in c.messages if m.role == "user")
+    start, times = _START.search(task), _TIMES.search(task)
+    if start is None or times is None:
+        return reply(text="I cannot find a start key in this task.")
+    key, reached, lost = start.group(1), [], False
+    for i, result in enumerate(m.content for m in c.messages if m.role == "tool"):
+        lost = lost or _draw(seed, task, i) >= p
+        key = _made_up_key(seed, task, i) if lost else result.strip()
+        reached.append(key)
+    if len(reached) < int(times.group(1)):
+        return reply(tool_calls=[call("kv_get", len(reached), key=key)])
+    return reply(text="\n".join(reached) + f"\nFINAL: {key}")
+
+
+def _made_up_key(*salt: Any) -> str:
+    return "".join(chr(97 + int(_draw(*salt, j) * 26)) for j in range(5))
 
 
 class SimulatedExecutor:
@@ -134,12 +185,44 @@ def write_figures(out: Path) -> list[Path]:
     return written
 
 
+def swarm_main(out: Path, n: int, steps: tuple[int, ...]) -> None:
+    """The same through the swarm runtime: simulated agents, one kv_get call per step."""
+    from openk2.evals.swarm_horizon import SwarmHorizonConfig, run_swarm_horizon
+
+    reports = []
+    for p in STEP_ACCURACIES:
+        cfg = SwarmHorizonConfig(name=f"simulated-agent-p{p}", n=n, steps=steps,
+                                 out_dir=out / f"p{p}", provider=simulated_agent(p),
+                                 concurrency=8)
+        reports.append(asyncio.run(run_swarm_horizon(cfg)))
+    merged = {"config": {**reports[0]["config"], "endpoint": "simulated agents (not models)"},
+              "endpoints": {k: v for r in reports for k, v in r["endpoints"].items()}}
+    (out / "report.json").write_text(json.dumps(merged, indent=2) + "\n")
+    for path in write_figures(out):
+        print(f"wrote {path}")
+    _print(merged)
+
+
+def _print(report: dict[str, Any]) -> None:
+    for name, ep in report["endpoints"].items():
+        ex = ep["suites"]["horizon"]["extra"]
+        truth = math.log(0.5) / math.log(float(name.rsplit("-p", 1)[1]))
+        print(f"{name}: per-step {ex['per_step_accuracy']:.3f}, H50 {_fmt(ex['horizon_50'])}, "
+              f"H80 {_fmt(ex['horizon_80'])}, closed-form H50 {ex['closed_form_h50']:.1f}; "
+              f"programmed ln 0.5 / ln p = {truth:.1f}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", type=Path, default=Path("examples/eval/horizon"))
     ap.add_argument("--n", type=int, default=8 * 30, help="chains per endpoint")
     ap.add_argument("--steps", default="1,2,4,8,16,32,64,128")
+    ap.add_argument("--swarm", action="store_true", help="through the swarm runtime "
+                    "(`openk2 eval swarm-horizon`'s code) with simulated agents")
     args = ap.parse_args()
+    if args.swarm:
+        swarm_main(args.out, args.n, tuple(int(x) for x in args.steps.split(",")))
+        return
     sims = [SimulatedExecutor(p) for p in STEP_ACCURACIES]
     urls, loop = start([s.app for s in sims])
     cmd = [sys.executable, "-m", "openk2", "eval", "--suite", "horizon", "--n", str(args.n),
@@ -151,13 +234,7 @@ def main() -> None:
     loop.call_soon_threadsafe(loop.stop)
     for path in write_figures(args.out):
         print(f"wrote {path}")
-    report = json.loads((args.out / "report.json").read_text())
-    for name, ep in report["endpoints"].items():
-        ex = ep["suites"]["horizon"]["extra"]
-        truth = math.log(0.5) / math.log(float(name.removeprefix("simulated-p")))
-        print(f"{name}: per-step {ex['per_step_accuracy']:.3f}, H50 {_fmt(ex['horizon_50'])}, "
-              f"H80 {_fmt(ex['horizon_80'])}, closed-form H50 {ex['closed_form_h50']:.1f}; "
-              f"programmed ln 0.5 / ln p = {truth:.1f}")
+    _print(json.loads((args.out / "report.json").read_text()))
 
 
 def _fmt(h: float | None) -> str:

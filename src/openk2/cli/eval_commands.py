@@ -239,3 +239,62 @@ def _cost_text(report: dict) -> str:
     lines += [_band_text(band) for band in report["utilization_bands"]]
     lines.append(f"plot: {report['plot']}")
     return "\n".join(lines)
+
+
+@eval_app.command("swarm-horizon")
+def eval_swarm_horizon(
+    base_url: Annotated[str, typer.Option("--base-url", envvar="OPENK2_BASE_URL",
+                                          help="OpenAI-compatible endpoint the swarm uses.")] = "",
+    model: Annotated[str, typer.Option("--model", envvar="OPENK2_MODEL", help="Model id.")] = "",
+    api_key: Annotated[str | None, typer.Option("--api-key", envvar="OPENK2_API_KEY",
+                                                help="Bearer token (never stored).")] = None,
+    name: Annotated[str, typer.Option(help="Endpoint name in the report.")] = "swarm",
+    steps: Annotated[str, typer.Option(help="Comma-separated chain lengths (agent steps).")] = (
+        "1,2,4,8,16"),
+    n: Annotated[int, typer.Option("--n", min=1, help="Chains (swarm runs), cycling over "
+                                   "--steps.")] = 20,
+    seed: Annotated[int, typer.Option(help="Seed of the chains.")] = 0,
+    concurrency: Annotated[int, typer.Option(min=1, help="Swarm runs at once.")] = 4,
+    out: Annotated[Path, typer.Option("--out", help="report.json, samples.jsonl, runs/ and "
+                                      "the horizon PNGs; a re-run skips finished chains.")] = Path(
+        "swarm-horizon-out"),
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report on stdout.")] = False,
+) -> None:
+    """The horizon suite through `openk2 swarm`: each lookup is a sub-agent's kv_get call;
+    success vs steps, the logistic fit and the 50%/80% horizons in agent steps."""
+    import asyncio
+
+    from openk2.evals.plots import horizon_figures
+    from openk2.evals.swarm_horizon import SwarmHorizonConfig, run_swarm_horizon
+
+    if not base_url or not model:
+        typer.echo("error: --base-url and --model are required (or OPENK2_BASE_URL, "
+                   "OPENK2_MODEL)", err=True)
+        raise typer.Exit(code=2)
+    try:
+        grid = tuple(int(x) for x in steps.split(","))
+        if min(grid) < 1:
+            raise ValueError("steps must be >= 1")
+    except ValueError as exc:
+        typer.echo(f"error: --steps: {exc}", err=True)
+        raise typer.Exit(code=2) from exc
+    cfg = SwarmHorizonConfig(name=name, base_url=base_url, model=model, api_key=api_key, n=n,
+                             seed=seed, steps=grid, concurrency=concurrency, out_dir=out)
+    report = asyncio.run(run_swarm_horizon(cfg))
+    for title, png in horizon_figures(report).items():
+        (out / (title.split(": ")[1].replace(" ", "_") + ".png")).write_bytes(png)
+    typer.echo(json.dumps(report, indent=2) if as_json else _swarm_horizon_text(report))
+
+
+def _swarm_horizon_text(report: dict) -> str:
+    lines = []
+    for name, ep in report["endpoints"].items():
+        row = ep["suites"]["horizon"]
+        ex = row["extra"]
+        h50, h80 = ex.get("horizon_50"), ex.get("horizon_80")
+        lines.append(f"{name}: pass@1 {row['pass_at_1']:.3f} over {row['n']} chains, "
+                     f"success by steps {ex.get('success_by_steps')}, "
+                     f"H50 {'-' if h50 is None else f'{h50:.1f}'}, "
+                     f"H80 {'-' if h80 is None else f'{h80:.1f}'} agent steps"
+                     + (f" ({'; '.join(ex['horizon_notes'])})" if ex.get("horizon_notes") else ""))
+    return "\n".join(lines)

@@ -34,17 +34,24 @@ def _keys(rng: random.Random, count: int) -> list[str]:
     return keys
 
 
-def _task(rng: random.Random, steps: int) -> tuple[str, list[str]]:
+def chain(rng: random.Random, steps: int) -> tuple[list[tuple[str, str]], list[str]]:
+    """A shuffled key -> value table with a chain of `steps` lookups in it (and distractor
+    pairs), and the chain's keys from the start key on."""
     keys = _keys(rng, steps + 1 + steps // 2 + 4)
-    chain, spare = keys[: steps + 1], keys[steps + 1 :]
-    pairs = [(chain[i], chain[i + 1]) for i in range(steps)]
+    path, spare = keys[: steps + 1], keys[steps + 1 :]
+    pairs = [(path[i], path[i + 1]) for i in range(steps)]
     pairs += [(spare[i], rng.choice(keys)) for i in range(len(spare))]
     rng.shuffle(pairs)
+    return pairs, path
+
+
+def _task(rng: random.Random, steps: int) -> tuple[str, list[str]]:
+    pairs, chain_keys = chain(rng, steps)
     table = "\n".join(f"{k} -> {v}" for k, v in pairs)
-    text = (f"Here is a table of key -> value pairs:\n{table}\n\nStart at key '{chain[0]}'. "
+    text = (f"Here is a table of key -> value pairs:\n{table}\n\nStart at key '{chain_keys[0]}'. "
             f"Look up its value; that value is the next key. Do this {steps} time(s). Write "
             f"each key you reach on its own line, in order, then a last line 'FINAL: <key>'.")
-    return text, chain[1:]
+    return text, chain_keys[1:]
 
 
 def read_path(text: str) -> tuple[list[str], str | None]:
