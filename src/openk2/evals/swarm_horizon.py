@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -90,8 +90,6 @@ class SwarmHorizonConfig:
     out_dir: Path = Path("swarm-horizon-out")
     provider: ChatProvider | None = None
     """Instead of base_url/model (tests, in-process providers)."""
-    extra: dict[str, Any] = field(default_factory=dict)
-    """More LaunchOptions fields (e.g. temperature, max_rps)."""
 
 
 async def run_swarm_horizon(cfg: SwarmHorizonConfig) -> dict[str, Any]:
@@ -124,7 +122,7 @@ async def _run_task(cfg: SwarmHorizonConfig, task: ChainTask) -> dict[str, Any]:
                          api_key=cfg.api_key, run_dir=runs, run_id=task.sample.id,
                          agent_max_steps=2 * steps + 8, max_steps=8 * steps + 32,
                          max_agents=8, tools=Toolset([KvGet(ChainWorld(task.table))]),
-                         otel=False, **cfg.extra)
+                         otel=False)
     try:
         outcome = await launch(opts, resume=resume, provider=cfg.provider)
     except (OSError, ValueError, RuntimeError) as exc:
