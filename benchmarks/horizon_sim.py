@@ -37,6 +37,8 @@ from typing import Any
 
 from aiohttp import web
 
+from openk2.agent.llm.scripted import ChatCall, Reply, ScriptedProvider, call
+
 _PAIR = re.compile(r"^([a-z]{5}) -> ([a-z]{5})$", re.M)
 _START = re.compile(r"Start at key '([a-z]{5})'")
 _TIMES = re.compile(r"Do this (\d+) time")
@@ -68,49 +70,44 @@ def execute(prompt: str, p: float, salt: Any) -> str:
     return "\n".join(path) + f"\nFINAL: {key}"
 
 
-def simulated_agent(p: float, seed: int = 0) -> Any:
+def simulated_agent(p: float, seed: int = 0) -> ScriptedProvider:
     """A scripted provider that plays both swarm roles, for `openk2 eval swarm-horizon`:
     as the orchestrator (it has `assign_task`) it hands the task to the generic worker and
     answers with the worker's result; as the worker (it has `kv_get`) it makes one lookup
     per step, reading each step's result right with probability p; once wrong it goes on
     with made-up keys (a different one each step: the swarm's loop guard stops an agent
     that repeats a call), so it still answers with N keys."""
-    from openk2.agent.llm.scripted import ChatCall, Reply, ScriptedProvider
 
     def step(c: ChatCall) -> Reply:
         if any(t.name == "assign_task" for t in c.tools):
-            return _orchestrate(c, Reply)
-        return _work(c, p, seed, Reply)
+            return _orchestrate(c)
+        return _work(c, p, seed)
 
     return ScriptedProvider(step, model=f"simulated-agent-p{p}")
 
 
-def _orchestrate(c: Any, reply: Any) -> Any:
-    from openk2.agent.llm.scripted import call
-
+def _orchestrate(c: ChatCall) -> Reply:
     last = c.messages[-1]
     if last.role == "tool":  # the worker's <subagent ...> result: pass its body on
-        return reply(text="\n".join(x for x in last.content.splitlines()
+        return Reply(text="\n".join(x for x in last.content.splitlines()
                                      if not x.startswith("<")))
     task = next(m.content for m in c.messages if m.role == "user")
-    return reply(tool_calls=[call("assign_task", 0, agent="worker", prompt=task)])
+    return Reply(tool_calls=[call("assign_task", 0, agent="worker", prompt=task)])
 
 
-def _work(c: Any, p: float, seed: int, reply: Any) -> Any:
-    from openk2.agent.llm.scripted import call
-
+def _work(c: ChatCall, p: float, seed: int) -> Reply:
     task = next(m.content for m in c.messages if m.role == "user")
     start, times = _START.search(task), _TIMES.search(task)
     if start is None or times is None:
-        return reply(text="I cannot find a start key in this task.")
+        return Reply(text="I cannot find a start key in this task.")
     key, reached, lost = start.group(1), [], False
     for i, result in enumerate(m.content for m in c.messages if m.role == "tool"):
         lost = lost or _draw(seed, task, i) >= p
         key = _made_up_key(seed, task, i) if lost else result.strip()
         reached.append(key)
     if len(reached) < int(times.group(1)):
-        return reply(tool_calls=[call("kv_get", len(reached), key=key)])
-    return reply(text="\n".join(reached) + f"\nFINAL: {key}")
+        return Reply(tool_calls=[call("kv_get", len(reached), key=key)])
+    return Reply(text="\n".join(reached) + f"\nFINAL: {key}")
 
 
 def _made_up_key(*salt: Any) -> str:
