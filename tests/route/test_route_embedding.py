@@ -62,3 +62,11 @@ def test_without_the_extra_the_error_says_what_to_install(monkeypatch) -> None:
 def test_unknown_feature_kind_is_refused() -> None:
     with pytest.raises(ValueError, match="features must be one of"):
         learned.train([(_body("a"), 1.0), (_body("b"), 0.0)], "w", "s", features="tfidf")
+
+
+def test_an_embedding_model_file_of_the_wrong_size_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "m.json"
+    learned.LearnedRouter(weak="w", strong="s", weights=np.zeros(5 + 16), bias=0.0, dim=16,
+                          features="embedding").save(path)
+    with pytest.raises(ValueError, match="384 dimensions"):
+        learned.LearnedRouter.load(path)

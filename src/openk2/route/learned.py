@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from openk2.route.config import Deployment
+from openk2.route.embedding import EMBED_DIM  # a constant: the module loads no model
 
 HASH_DIM = 1024
 FEATURE_KINDS = ("hashed", "embedding")
@@ -82,11 +83,7 @@ def featurize_many(bodies: list[dict[str, Any]], kind: str = "hashed",
 
 
 def _dim_for(kind: str) -> int:
-    if kind == "embedding":
-        from openk2.route.embedding import EMBED_DIM
-
-        return EMBED_DIM
-    return HASH_DIM
+    return EMBED_DIM if kind == "embedding" else HASH_DIM
 
 
 @dataclass
@@ -143,6 +140,8 @@ class LearnedRouter:
             kind = data.get("features", "hashed")
             if kind not in FEATURE_KINDS:
                 raise ValueError(f"features {kind!r} is not one of {FEATURE_KINDS}")
+            if kind == "embedding" and int(data["dim"]) != EMBED_DIM:
+                raise ValueError(f"embedding features have {EMBED_DIM} dimensions")
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise ValueError(f"{path}: not an openk2 route-train model ({exc})") from exc
         router = cls(weak=data["weak"], strong=data["strong"], weights=weights,
