@@ -18,8 +18,15 @@ import torch
 from torch.distributed.tensor import DTensor, distribute_tensor
 
 
+def local_part(t: torch.Tensor) -> torch.Tensor:
+    """This rank's own values of `t` (its shard when `t` is a DTensor), for norms."""
+    return t.to_local() if isinstance(t, DTensor) else t
+
+
+@torch.no_grad()
 def full_matrix(t: torch.Tensor) -> torch.Tensor:
-    """The whole tensor as a plain tensor (all-gathered when `t` is a DTensor)."""
+    """The whole tensor as a plain tensor (all-gathered when `t` is a DTensor), free to be
+    modified in place (no autograd view of the parameter)."""
     return t.full_tensor() if isinstance(t, DTensor) else t
 
 

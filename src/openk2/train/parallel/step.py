@@ -14,8 +14,6 @@ from typing import TYPE_CHECKING
 
 import torch
 import torch.distributed as dist
-from torch import nn
-from torch.distributed.tensor import DTensor
 
 from openk2.train import hooks
 from openk2.train.loop import Batch
@@ -23,10 +21,6 @@ from openk2.train.parallel.dims import ParallelDims
 
 if TYPE_CHECKING:
     from openk2.train.loop import Run
-
-_CLIP_EPS = 1e-6
-"""Added to the norm before dividing, as `torch.nn.utils.clip_grad_norm_` does."""
-
 
 @dataclass(kw_only=True, slots=True)
 class DistributedStep:
@@ -57,22 +51,6 @@ class DistributedStep:
             dist.all_reduce(max_H, op=dist.ReduceOp.MAX)
         for load_E in records.load_E.values():
             dist.all_reduce(load_E)
-
-    def clip_gradients(self, model: nn.Module, limit: float | None) -> float:
-        """Norm from every rank's disjoint pieces: FSDP shards and locally owned experts."""
-        grads = [p.grad for p in model.parameters() if p.grad is not None]
-        squares = torch.zeros((), dtype=torch.float64)
-        for g in grads:
-            local = g.to_local() if isinstance(g, DTensor) else g
-            squares += local.double().pow(2).sum()
-        dist.all_reduce(squares)
-        norm = float(squares.sqrt())
-        if limit is not None and norm > 0:
-            coef = min(1.0, limit / (norm + _CLIP_EPS))
-            if coef < 1.0:
-                for g in grads:
-                    g.mul_(coef)
-        return norm
 
     def checkpoint(self, run: Run) -> Path:
         from openk2.train.parallel.checkpoint import save_distributed
