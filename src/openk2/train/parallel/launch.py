@@ -86,6 +86,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         run = build_parallel_run(cfg, dims)
         _train(run, dims.is_writer)
+        _report_memory(run, dims.rank, dims.world)
         summary = finish_parallel_run(run, dims)
         for key, value in (summary or {}).items():
             print(f"{key}: {value}", flush=True)
@@ -115,6 +116,18 @@ def _load(args: argparse.Namespace) -> TrainConfig:
         cfg.out_dir = str(args.out_dir)
     cfg.resume = args.resume
     return cfg
+
+
+def _report_memory(run: Run, rank: int, world: int) -> None:
+    """Every rank prints what it holds after its last step, before `final/` is exported."""
+    import torch.distributed as dist
+
+    from openk2.train.parallel.memory import rank_memory
+
+    for turn in range(world):  # one rank at a time, so the lines do not interleave
+        if turn == rank:
+            print(rank_memory(run.model, run.optimizer).line(rank, world), flush=True)
+        dist.barrier()
 
 
 def _train(run: Run, is_writer: bool) -> None:

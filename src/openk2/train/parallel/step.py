@@ -22,6 +22,7 @@ from openk2.train.parallel.dims import ParallelDims
 if TYPE_CHECKING:
     from openk2.train.loop import Run
 
+
 @dataclass(kw_only=True, slots=True)
 class DistributedStep:
     """`StepParallel` for ranks joined by the default process group."""
