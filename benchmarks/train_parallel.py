@@ -76,7 +76,9 @@ def measure(root: Path, args: argparse.Namespace, data: Path, nproc: int) -> dic
     cmd = [sys.executable, "-m", "openk2", "train", "--config", str(yaml_path),
            "--nproc", str(nproc), "--no-resume"]  # fmt: skip
     done = subprocess.run(cmd, capture_output=True, text=True, check=True)
-    rows = [json.loads(x) for x in (root / f"run{nproc}" / "metrics.jsonl").read_text().split()]
+    rows = [
+        json.loads(x) for x in (root / f"run{nproc}" / "metrics.jsonl").read_text().splitlines()
+    ]
     ranks = [m.groups() for m in _MEM.finditer(done.stdout)]
     return {
         "nproc": nproc,
