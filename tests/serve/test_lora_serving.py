@@ -69,6 +69,10 @@ def test_models_lists_base_and_adapters(served) -> None:
     cards = client.models.list().data
     assert [c.id for c in cards] == ["debug", "alpha", "beta"]
     assert [getattr(c, "parent", None) for c in cards] == [None, "debug", "debug"]
+    chat = client.chat.completions.create(
+        model="beta", messages=[{"role": "user", "content": "hi"}], max_tokens=4
+    )
+    assert chat.model == "beta" and chat.choices[0].finish_reason in ("stop", "length")
 
 
 def test_concurrent_requests_get_each_adapters_merged_model_answer(served) -> None:
@@ -102,3 +106,17 @@ def test_a_bad_adapter_path_stops_the_start_with_its_name(tmp_path: Path) -> Non
         build_state(cfg)
     with pytest.raises(ValueError, match="base model's served name"):
         build_state(ServeConfig(model="debug", lora={"debug": str(tmp_path)}))
+
+
+def test_cli_reports_bad_lora_options_before_serving(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from openk2.cli import _register_commands, app
+
+    _register_commands()
+    runner = CliRunner()
+    result = runner.invoke(app, ["serve", "--model", "debug", "--lora", "nopath"])
+    assert result.exit_code == 1 and "expected NAME=PATH" in result.output
+    missing = f"x={tmp_path / 'gone'}"
+    result = runner.invoke(app, ["serve", "--model", "debug", "--lora", missing])
+    assert result.exit_code == 1 and "--lora x=" in result.output
