@@ -52,6 +52,9 @@ def serve(
         "--tools", help="workspace=DIR: the web page's chats may call calculator, read_file, "
         "kv_get and kv_set, run by the server on DIR (off unless given); 'demo': the shipped "
         "demo workspace.")] = None,
+    lora: Annotated[list[str] | None, typer.Option(
+        "--lora", help="NAME=PATH: serve a PEFT LoRA adapter over the base model under NAME "
+        "(requests pick it by `model`; repeatable, batched together, as vLLM does).")] = None,
     runs_dir: Annotated[Path, typer.Option(
         "--runs-dir", help="Where the page's agent-mode swarm runs are kept.")] = Path("runs"),
 ) -> None:
@@ -59,7 +62,7 @@ def serve(
     from openk2.app import AppConfig, mount_app, parse_tools_option
     from openk2.cli.workspace import workspace_toolset
     from openk2.engine.config import EngineConfig
-    from openk2.serve.launch import ServeConfig, run
+    from openk2.serve.launch import ServeConfig, parse_lora_options, run
 
     try:
         app_config = AppConfig(workspace=parse_tools_option(tools), runs_dir=runs_dir,
@@ -76,6 +79,7 @@ def serve(
             served_model_name=served_model_name, max_concurrency=max_concurrency,
             seed=seed, dtype=dtype, tokenizer=tokenizer, device=device, engine=engine,
             rope_factor=rope_factor, max_position_embeddings=max_position_embeddings,
+            lora=parse_lora_options(lora or []),
         )  # fmt: skip
         run(cfg, extend=lambda asgi: mount_app(asgi, app_config))
     except (ValueError, FileNotFoundError) as exc:

@@ -16,8 +16,17 @@ def train_command(
     steps: Annotated[int | None, typer.Option(help="Override the optimizer steps.")] = None,
     out_dir: Annotated[Path | None, typer.Option(help="Override the run directory.")] = None,
     resume: Annotated[bool, typer.Option(help="Continue from the newest checkpoint.")] = True,
+    nproc: Annotated[
+        int | None,
+        typer.Option(help="Processes per node: FSDP2 + expert parallel via torchrun."),
+    ] = None,
+    nnodes: Annotated[int, typer.Option(help="Machines (with --nproc).")] = 1,
+    node_rank: Annotated[int, typer.Option(help="This machine's index (with --nnodes).")] = 0,
+    master_addr: Annotated[str | None, typer.Option(help="Host of node 0 (multi-node).")] = None,
+    master_port: Annotated[int, typer.Option(help="Rendezvous port on node 0.")] = 29500,
 ) -> None:
-    """Train or fine-tune a model (MuonClip, SFT, LoRA) with a live progress bar."""
+    """Train or fine-tune a model (MuonClip, SFT, LoRA) with a live progress bar; with
+    --nproc N on N processes through torchrun (FSDP2, expert parallelism, DCP checkpoints)."""
     from openk2.embedded import resolve_model
     from openk2.train.build import build_run
     from openk2.train.config import load_config
@@ -32,14 +41,56 @@ def train_command(
         if out_dir is not None:
             cfg.out_dir = str(out_dir)
         cfg.resume = resume
-        run = build_run(cfg)
+        if nproc is not None:
+            launch = _launch_options(nproc, nnodes, node_rank, master_addr, master_port)
+            _check_parallel(cfg, nproc * nnodes)
+        else:
+            run = build_run(cfg)
     except (ValueError, FileNotFoundError) as exc:
         typer.secho(f"error: {exc}", fg="red", err=True)
         raise typer.Exit(2) from exc
+    if nproc is not None:
+        _run_torchrun(launch, config, cfg.model.path, steps=steps, out_dir=out_dir, resume=resume)
+        return
     _train_with_progress(run)
     summary = finish_run(run)
     for key, value in summary.items():
         typer.echo(f"{key}: {value}")
+
+
+def _launch_options(
+    nproc: int, nnodes: int, node_rank: int, master_addr: str | None, master_port: int
+) -> Any:
+    from openk2.train.parallel.launch import LaunchOptions
+
+    return LaunchOptions(
+        nproc=nproc, nnodes=nnodes, node_rank=node_rank, master_addr=master_addr,
+        master_port=master_port,
+    )  # fmt: skip
+
+
+def _check_parallel(cfg: Any, world: int) -> None:
+    from openk2.train.parallel.build import check_parallel_config
+
+    check_parallel_config(cfg, world)
+
+
+def _run_torchrun(
+    launch: Any, config: Path, model_path: str | None, *, steps: int | None,
+    out_dir: Path | None, resume: bool,
+) -> None:  # fmt: skip
+    """Hand the run to torchrun (it starts, watches and stops the ranks); exit with its code."""
+    import subprocess
+
+    from openk2.train.parallel.launch import torchrun_command, worker_args
+
+    args = worker_args(config, steps=steps, out_dir=out_dir, resume=resume, model_path=model_path)
+    cmd = torchrun_command(launch, args)
+    typer.echo("launch: " + " ".join(cmd[1:]))
+    code = subprocess.call(cmd)
+    if code:
+        typer.secho(f"error: torchrun exited with {code}", fg="red", err=True)
+        raise typer.Exit(code)
 
 
 def _train_with_progress(run: Any) -> None:

@@ -7,6 +7,8 @@ page instead of recomputing it (shared system prompts, `n > 1`, multi-turn chats
 preemption). Shared pages are never written: the only page a sequence writes is its last,
 partial, private one.
 
+The chain starts from the sequence's LoRA adapter name (None on the base model), so pages are
+never shared across adapters: the same tokens have other latents under another adapter.
 Freed pages keep their hash and content until they are handed out again (least recently freed
 first), so a prefix stays reusable while memory allows.
 """
@@ -64,7 +66,7 @@ class BlockManager:
         if not self.enable_prefix_caching:
             return []
         hits: list[int] = []
-        parent: int | None = None
+        parent: int | str | None = seq.params.adapter
         for start in range(0, len(seq) - 1 - self.block_size + 1, self.block_size):
             tokens = tuple(seq.token_ids[start : start + self.block_size])
             parent = hash((parent, tokens))
@@ -118,7 +120,7 @@ class BlockManager:
             return
         num_full = seq.num_computed_tokens // self.block_size
         for i in range(len(seq.block_hashes), num_full):
-            parent = seq.block_hashes[-1] if seq.block_hashes else None
+            parent = seq.block_hashes[-1] if seq.block_hashes else seq.params.adapter
             tokens = tuple(seq.token_ids[i * self.block_size : (i + 1) * self.block_size])
             block_hash = hash((parent, tokens))
             seq.block_hashes.append(block_hash)

@@ -20,6 +20,7 @@ from openk2.engine.cache import PagedLatentCache
 from openk2.engine.config import EngineConfig
 from openk2.engine.detokenizer import EngineTokenizer, StopStringDetokenizer
 from openk2.engine.isolation import describe, forward_isolating, sample_isolating
+from openk2.engine.lora import AdapterSet
 from openk2.engine.memory import context_limit, default_cache_bytes
 from openk2.engine.outputs import EngineStats, RequestOutput
 from openk2.engine.runner import CausalLM, ModelRunner
@@ -44,8 +45,15 @@ class LLMEngine:
     """Continuous-batching generation over a paged latent cache (single process)."""
 
     def __init__(
-        self, model: CausalLM, tokenizer: EngineTokenizer, config: EngineConfig | None = None
+        self,
+        model: CausalLM,
+        tokenizer: EngineTokenizer,
+        config: EngineConfig | None = None,
+        *,
+        adapters: AdapterSet | None = None,
     ) -> None:
+        """`adapters`: LoRA adapters already attached to `model` that requests may pick by
+        name (`SamplingParams.adapter`)."""
         self.config = config or EngineConfig()
         self.tokenizer = tokenizer
         model_cfg = _model_config(model)
@@ -58,7 +66,8 @@ class LLMEngine:
         self.scheduler = Scheduler(
             self.block_manager, self.config.max_num_seqs, self.config.max_num_batched_tokens
         )
-        self.runner = ModelRunner(model, self.cache)
+        self.adapters = adapters
+        self.runner = ModelRunner(model, self.cache, adapters)
         if self.config.packed_gemms and isinstance(model, nn.Module):
             enable_packed_gemms(model)
         self.max_model_len, self.limited_by = context_limit(
@@ -83,6 +92,7 @@ class LLMEngine:
         if request_id in self._requests:
             raise ValueError(f"request id {request_id!r} is already in use")
         self._check_prompt(prompt_token_ids)
+        self._check_adapter(params.adapter)
         max_tokens = self.resolve_max_tokens(len(prompt_token_ids), params.max_tokens)
         seqs = [
             Sequence(request_id, i, prompt_token_ids, params, max_tokens) for i in range(params.n)
@@ -94,6 +104,11 @@ class LLMEngine:
         self.stats.prompt_tokens += len(prompt_token_ids)
         self.stats.sequences_added += len(seqs)
         return request_id
+
+    def _check_adapter(self, name: str | None) -> None:
+        known = self.adapters.names if self.adapters is not None else []
+        if name is not None and name not in known:
+            raise ValueError(f"unknown LoRA adapter {name!r}; loaded: {known or 'none'}")
 
     def resolve_max_tokens(self, prompt_len: int, max_tokens: int | None) -> int:
         """The output budget, or ContextLengthError when prompt + output exceed the context."""

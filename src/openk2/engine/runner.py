@@ -14,6 +14,7 @@ from typing import Protocol
 import torch
 
 from openk2.engine.cache import PagedLatentCache
+from openk2.engine.lora import AdapterSet
 from openk2.engine.scheduler import ScheduledSeq
 from openk2.model.cache import LatentCache
 
@@ -34,10 +35,14 @@ class CausalLM(Protocol):
 class ModelRunner:
     """Prepares padded inputs, slot mappings and masks; runs the model without autograd."""
 
-    def __init__(self, model: CausalLM, cache: PagedLatentCache) -> None:
+    def __init__(
+        self, model: CausalLM, cache: PagedLatentCache, adapters: AdapterSet | None = None
+    ) -> None:
         self.model = model
         self.cache = cache
         self.device = cache.device
+        self.adapters = adapters
+        """LoRA adapters the rows of a call choose between (None: base model only)."""
 
     @torch.inference_mode()
     def run(self, scheduled: Seq[ScheduledSeq]) -> tuple[list[ScheduledSeq], torch.Tensor]:
@@ -61,6 +66,8 @@ class ModelRunner:
 
     def _forward(self, group: list[ScheduledSeq]) -> torch.Tensor:
         batch = build_batch(group, self.cache.block_size, self.device)
+        if self.adapters is not None:
+            self.adapters.select([s.seq.params.adapter for s in group])
         step_cache = self.cache.step(batch.slots_BT, batch.context_BS, batch.mask_BTS)
         out = self.model(batch.input_ids_BT, batch.positions_BT, step_cache, logits_to_keep=1)
         return out[:, -1, :]

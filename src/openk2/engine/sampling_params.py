@@ -59,6 +59,9 @@ class SamplingParams:
     """None: no logprobs; k >= 0: the chosen token's logprob plus the k most likely alternatives."""
     skip_special_tokens: bool = False
     """Drop special tokens from the text (the chat server keeps them for its parsers)."""
+    adapter: str | None = None
+    """LoRA adapter the sequence runs with (`engine.lora.AdapterSet`; vLLM's `lora_request`);
+    None: the base model."""
     presence_penalty: float = 0.0
     """Subtracted once from the logit of every token already generated (OpenAI semantics)."""
     frequency_penalty: float = 0.0

@@ -70,7 +70,12 @@ def _v1_routes(state: ServerState) -> APIRouter:
     @router.get("/models")
     async def models() -> ModelList:
         limit = state.max_model_len
+        base = state.model_name
         cards = [ModelCard(id=name, max_model_len=limit) for name in state.served_model_names]
+        cards += [
+            ModelCard(id=name, max_model_len=limit, parent=base)
+            for name in state.adapter_names
+        ]
         return ModelList(data=cards)
 
     @router.post("/chat/completions")

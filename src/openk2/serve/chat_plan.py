@@ -93,6 +93,7 @@ def sampling_params(
             presence_penalty=req.presence_penalty,
             frequency_penalty=req.frequency_penalty,
             logit_bias=_logit_bias(state, req.logit_bias),
+            adapter=state.adapter_for(req.model),
             **extra,
         )
     except SamplingParamError as exc:

@@ -22,6 +22,7 @@ from fastapi import FastAPI
 from openk2.engine.async_engine import AsyncLLMEngine
 from openk2.engine.config import EngineConfig
 from openk2.engine.llm_engine import LLMEngine
+from openk2.engine.lora import AdapterSet
 from openk2.serve.api import create_app
 from openk2.serve.state import ConcurrencyLimiter, ServerState
 
@@ -58,6 +59,8 @@ class ServeConfig:
     """Research override of the YaRN factor (changes every layer's logit scale; logged)."""
     max_position_embeddings: int | None = None
     """Research override of the model's position limit (lets --max-model-len go higher)."""
+    lora: dict[str, str] = field(default_factory=dict)
+    """LoRA adapters (PEFT folders) served over the base, by the name requests send as `model`."""
 
 
 def load_model_and_tokenizer(cfg: ServeConfig) -> tuple[Any, Any, str]:
@@ -119,7 +122,8 @@ def build_state(cfg: ServeConfig) -> ServerState:
             model, rope_factor=cfg.rope_factor, max_position_embeddings=cfg.max_position_embeddings
         )
     _check_max_model_len(cfg.engine, model.config.max_position_embeddings)
-    engine = LLMEngine(model, tokenizer, cfg.engine)
+    adapters = _load_adapters(model, cfg.lora, cfg.served_model_name or name)
+    engine = LLMEngine(model, tokenizer, cfg.engine, adapters=adapters)
     log.info(
         "engine ready: %d cache pages x %d tokens, max_model_len %d",
         engine.cache.num_blocks, engine.config.block_size, engine.max_model_len,
@@ -128,9 +132,37 @@ def build_state(cfg: ServeConfig) -> ServerState:
         engine=AsyncLLMEngine(engine),
         tokenizer=tokenizer,
         served_model_names=[cfg.served_model_name or name],
+        adapter_names=adapters.names if adapters else [],
         api_keys=list(cfg.api_keys),
         limiter=ConcurrencyLimiter(cfg.max_concurrency),
     )
+
+
+def _load_adapters(model: Any, lora: dict[str, str], base_name: str) -> AdapterSet | None:
+    """Every `--lora NAME=PATH` read, checked against the model and attached, or a start-up
+    error naming the adapter (before the engine or any socket exists)."""
+    if not lora:
+        return None
+    if base_name in lora:
+        raise ValueError(f"--lora name {base_name!r} is the base model's served name")
+    adapters = AdapterSet(model)
+    for adapter_name, path in lora.items():
+        adapters.add(adapter_name, Path(path))
+        log.info("LoRA adapter %s ready from %s", adapter_name, path)
+    return adapters
+
+
+def parse_lora_options(values: list[str]) -> dict[str, str]:
+    """`NAME=PATH` strings (vLLM's --lora-modules form) as {name: path}."""
+    out: dict[str, str] = {}
+    for value in values:
+        name, sep, path = value.partition("=")
+        if not sep or not name or not path:
+            raise ValueError(f"--lora {value!r}: expected NAME=PATH")
+        if name in out:
+            raise ValueError(f"--lora name {name!r} is given twice")
+        out[name] = path
+    return out
 
 
 def _check_max_model_len(engine: EngineConfig, model_max: int) -> None:

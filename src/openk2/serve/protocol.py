@@ -347,6 +347,8 @@ class ModelCard(BaseModel):
     created: int = Field(default_factory=_now)
     owned_by: str = "openk2"
     max_model_len: int | None = None
+    parent: str | None = None
+    """For a LoRA adapter, the base model it runs on (vLLM's field); None for the base."""
 
 
 class ModelList(BaseModel):

@@ -53,6 +53,9 @@ class ServerState:
     engine: AsyncLLMEngine
     tokenizer: Any
     served_model_names: list[str]
+    """Names of the base model; requests may also name any of `adapter_names`."""
+    adapter_names: list[str] = field(default_factory=list)
+    """LoRA adapters served over the base (`--lora NAME=PATH`), picked by the `model` field."""
     api_keys: list[str] = field(default_factory=list)
     limiter: ConcurrencyLimiter = field(default_factory=lambda: ConcurrencyLimiter(None))
     metrics: ServerMetrics = field(default_factory=ServerMetrics)
@@ -70,14 +73,23 @@ class ServerState:
         """Structured-output grammars for this tokenizer, built on first use (cached by text)."""
         return GrammarCompiler(self.tokenizer, self.engine.engine.vocab_size)
 
+    @property
+    def model_names(self) -> list[str]:
+        """Every name `/v1/models` lists and a request may use: the base, then the adapters."""
+        return [*self.served_model_names, *self.adapter_names]
+
     def check_model(self, name: str) -> None:
-        if name not in self.served_model_names:
+        if name not in self.model_names:
             raise NotFoundError(
                 f"The model `{name}` does not exist; this server has: "
-                f"{', '.join(self.served_model_names)}.",
+                f"{', '.join(self.model_names)}.",
                 param="model",
                 code="model_not_found",
             )
+
+    def adapter_for(self, name: str) -> str | None:
+        """The LoRA adapter a request's `model` selects (None: the base model)."""
+        return name if name in self.adapter_names else None
 
     def check_api_key(self, authorization: str | None) -> None:
         """Accept `Authorization: Bearer KEY` for any configured key (constant-time compare)."""

@@ -8,7 +8,9 @@ restored over all of it.
 from __future__ import annotations
 
 import random
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
@@ -28,7 +30,11 @@ from openk2.train.loop import Run
 from openk2.train.lora import apply_lora
 from openk2.train.optim.groups import GroupHyper, param_groups
 from openk2.train.optim.muon import MuonAdamW
+from openk2.train.parallel.fsdp import apply_activation_checkpointing
 from openk2.train.text import TextCodec, load_codec, tokenizer_source
+
+if TYPE_CHECKING:
+    from openk2.tokenizer import TokenizerSource
 
 
 def seed_everything(seed: int) -> None:
@@ -91,8 +97,17 @@ def check_vocab(model: nn.Module, codec: TextCodec) -> None:
     check_vocab_fits(codec.vocab_size, vocab, fix=fix)
 
 
-def build_run(cfg: TrainConfig, *, codec: TextCodec | None = None) -> Run:
-    """Everything `loop.train` needs, resumed from the newest checkpoint when cfg.resume."""
+@dataclass(kw_only=True, slots=True)
+class RunParts:
+    """The seeded model and the data pipeline of a run, before any optimizer exists."""
+
+    model: nn.Module
+    loader: BatchLoader
+    tokenizer: TokenizerSource | None
+
+
+def build_parts(cfg: TrainConfig, codec: TextCodec | None = None) -> RunParts:
+    """Seeds, tokenizer, model (LoRA attached, recording on, AC if asked) and the loader."""
     if cfg.threads is not None:
         torch.set_num_threads(cfg.threads)
     expand_files(cfg.data.train_files)  # fail on missing data before building anything
@@ -101,6 +116,17 @@ def build_run(cfg: TrainConfig, *, codec: TextCodec | None = None) -> Run:
     codec = codec or load_codec(cfg, tokenizer)
     model = build_model_from_spec(cfg.model, cfg.seed)
     check_vocab(model, codec)
+    attach_lora(model, cfg)
+    hooks.enable_recording(model, logits=True, load=not cfg.lora.enabled)
+    if cfg.parallel.activation_checkpointing:
+        apply_activation_checkpointing(model)
+    rows = build_rows(cfg.data, codec)
+    loader = BatchLoader(rows, cfg.batch_size, seed=cfg.seed, shuffle=cfg.data.shuffle)
+    return RunParts(model=model, loader=loader, tokenizer=tokenizer)
+
+
+def attach_lora(model: nn.Module, cfg: TrainConfig) -> None:
+    """LoRA adapters per `cfg.lora` (nothing when it is off)."""
     if cfg.lora.enabled:
         apply_lora(
             model,
@@ -109,21 +135,27 @@ def build_run(cfg: TrainConfig, *, codec: TextCodec | None = None) -> Run:
             alpha=cfg.lora.alpha,
             routed_experts=cfg.lora.routed_experts,
         )
-    hooks.enable_recording(model, logits=True, load=not cfg.lora.enabled)
-    rows = build_rows(cfg.data, codec)
-    loader = BatchLoader(rows, cfg.batch_size, seed=cfg.seed, shuffle=cfg.data.shuffle)
-    run = Run(
+
+
+def new_run(cfg: TrainConfig, parts: RunParts) -> Run:
+    """A run at step 0 over `parts`, with its optimizer built on the model as it now is."""
+    return Run(
         cfg=cfg,
-        model=model,
-        optimizer=build_optimizer(model, cfg.optim),
-        loader=loader,
+        model=parts.model,
+        optimizer=build_optimizer(parts.model, cfg.optim),
+        loader=parts.loader,
         out_dir=Path(cfg.out_dir),
         qk_clip_tau=None if cfg.lora.enabled else cfg.optim.qk_clip_tau,
         router_bias_rate=0.0 if cfg.lora.enabled else cfg.optim.router_bias_rate,
-        tokenizer=tokenizer,
+        tokenizer=parts.tokenizer,
     )
+
+
+def build_run(cfg: TrainConfig, *, codec: TextCodec | None = None) -> Run:
+    """Everything `loop.train` needs, resumed from the newest checkpoint when cfg.resume."""
+    run = new_run(cfg, build_parts(cfg, codec))
     latest = latest_checkpoint(run.out_dir) if cfg.resume else None
     if latest is not None:
-        state = load_checkpoint(latest, model=model, optimizer=run.optimizer, loader=loader)
+        state = load_checkpoint(latest, model=run.model, optimizer=run.optimizer, loader=run.loader)
         run.step = int(state["step"])
     return run

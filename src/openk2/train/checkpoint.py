@@ -103,6 +103,11 @@ def load_checkpoint(
     path: Path, *, model: nn.Module, optimizer: torch.optim.Optimizer, loader: BatchLoader
 ) -> dict[str, Any]:
     """Restore model, optimizer, loader and RNG from `path`; return the trainer state dict."""
+    if (path / "dcp").is_dir():
+        raise ValueError(
+            f"{path} was written by a multi-process run (DCP shards); resume it with "
+            "`openk2 train --nproc N` (N=1 works), which reshards it to any world size"
+        )
     state = torch.load(path / TRAINER_FILE, weights_only=True)
     if (path / ADAPTER_FILE).is_file():
         _load_adapter(model, path / ADAPTER_FILE)

@@ -123,6 +123,18 @@ class LoRAConfig:
 
 
 @dataclass(kw_only=True, slots=True)
+class ParallelConfig:
+    """How a run launched on several processes (`openk2 train --nproc N`) splits the model."""
+
+    expert_parallel: bool = True
+    """Spread each MoE layer's routed experts over the ranks (all-to-all token exchange);
+    False keeps every expert on every rank, FSDP-sharded like the dense weights."""
+    activation_checkpointing: bool = False
+    """Recompute each decoder layer in the backward instead of storing its activations (also
+    in a single process): less memory for ~1/3 more compute."""
+
+
+@dataclass(kw_only=True, slots=True)
 class TrainConfig:
     """One training run."""
 
@@ -136,6 +148,8 @@ class TrainConfig:
     """LR schedule."""
     lora: LoRAConfig = field(default_factory=LoRAConfig)
     """LoRA fine-tuning (off by default)."""
+    parallel: ParallelConfig = field(default_factory=ParallelConfig)
+    """Multi-process layout (used by `--nproc`; activation checkpointing everywhere)."""
     steps: int = 100
     """Optimizer steps."""
     batch_size: int = 8

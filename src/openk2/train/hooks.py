@@ -18,6 +18,7 @@ from torch import nn
 
 from openk2.train.optim.load_balance import update_router_bias_
 from openk2.train.optim.qk_clip import MLAHeadDims, qk_clip_mla_
+from openk2.train.optim.sharded import full_matrix, write_full_
 
 RECORD_LOGITS_FLAG = "record_max_logit"
 """Bool attribute of an MLA module: record per-head max logits during forward."""
@@ -119,11 +120,19 @@ def qk_clip(model: nn.Module, records: StepRecords, tau: float | None) -> ClipRe
         if recorded is None:
             continue
         overall = max(overall, float(recorded.max()))
-        if tau is not None:
-            kv_b: torch.Tensor = mla.kv_b_proj.weight  # type: ignore[assignment]
-            gamma = qk_clip_mla_(_q_weight(mla), kv_b, recorded, tau=tau, dims=head_dims(mla))
-            clipped += int((gamma < 1.0).sum())
+        if tau is not None and float(recorded.max()) > tau:
+            clipped += _clip_layer(mla, recorded, tau)
     return ClipReport(max_logit=overall if overall > -math.inf else math.nan, clipped_heads=clipped)
+
+
+def _clip_layer(mla: nn.Module, recorded: torch.Tensor, tau: float) -> int:
+    """QK-Clip one layer on whole matrices (gathered if FSDP shards them); heads clipped."""
+    q_weight, kv_b = _q_weight(mla), mla.kv_b_proj.weight  # type: ignore[union-attr]
+    q_full, kv_full = full_matrix(q_weight), full_matrix(kv_b)  # type: ignore[arg-type]
+    gamma = qk_clip_mla_(q_full, kv_full, recorded, tau=tau, dims=head_dims(mla))
+    write_full_(q_weight, q_full)
+    write_full_(kv_b, kv_full)  # type: ignore[arg-type]
+    return int((gamma < 1.0).sum())
 
 
 def balance_routers(model: nn.Module, records: StepRecords, rate: float) -> float:

@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import torch
 import torch.nn.functional as F
@@ -30,11 +30,39 @@ from openk2.train.config import TrainConfig, to_dict
 from openk2.train.data import IGNORE, BatchLoader
 from openk2.train.metrics import MetricsLog, StepMetrics
 from openk2.train.optim.schedule import apply_lr, lr_factor
+from openk2.train.optim.sharded import local_part
 
 if TYPE_CHECKING:
     from openk2.tokenizer import TokenizerSource
 
 StepCallback = Callable[[StepMetrics], None]
+CLIP_EPS = 1e-6
+"""Added to the gradient norm before dividing, as `torch.nn.utils.clip_grad_norm_` does."""
+Batch = tuple[torch.Tensor, torch.Tensor]
+
+
+class StepParallel(Protocol):
+    """What a multi-process run adds to a step (`openk2.train.parallel.step` implements it);
+    a single-process run has none and the loop does exactly what it always did."""
+
+    is_writer: bool
+    """Whether this process writes the shared files (metrics; rank 0)."""
+
+    def local_rows(self, batch: Batch) -> Batch:
+        """This rank's slice of a global batch."""
+        ...
+
+    def total(self, value: float) -> float:
+        """The sum of `value` over every rank."""
+        ...
+
+    def reduce_records(self, records: hooks.StepRecords) -> None:
+        """Merge the forward records over ranks (max logits: max; expert loads: sum)."""
+        ...
+
+    def checkpoint(self, run: Run) -> Path:
+        """Save a resumable checkpoint collectively."""
+        ...
 
 
 @dataclass(kw_only=True, slots=True)
@@ -57,6 +85,8 @@ class Run:
     """Optimizer steps completed so far (restored on resume)."""
     history: list[StepMetrics] = field(default_factory=list)
     """Metrics of the steps run in this process."""
+    parallel: StepParallel | None = None
+    """The multi-process side of each step (None: one process)."""
 
 
 def autocast(precision: str) -> contextlib.AbstractContextManager[Any]:
@@ -104,11 +134,42 @@ def forward_backward(
 
 
 def clip_gradients(run: Run) -> float:
-    """Global grad norm before clipping (clipping only if `optim.grad_clip` is set)."""
-    params = [p for p in run.model.parameters() if p.grad is not None]
+    """Global grad norm before clipping (clipping only if `optim.grad_clip` is set).
+
+    The norm is summed in float64 from each process's own pieces (its FSDP shards and its
+    experts), so one process and several agree on it to rounding; torch's fp32
+    `clip_grad_norm_` drifts by ~1e-4 relative on a few hundred thousand values.
+    """
+    grads = [p.grad for p in run.model.parameters() if p.grad is not None]
+    squares = sum(float(local_part(g).double().pow(2).sum()) for g in grads)
+    if run.parallel is not None:
+        squares = run.parallel.total(squares)
+    norm = math.sqrt(squares)
     limit = run.cfg.optim.grad_clip
-    norm = torch.nn.utils.clip_grad_norm_(params, limit if limit is not None else math.inf)
-    return float(norm)
+    coef = 1.0 if limit is None else min(1.0, limit / (norm + CLIP_EPS))
+    if coef < 1.0:
+        for g in grads:
+            g.mul_(coef)
+    return norm
+
+
+def accumulate(run: Run, batches: list[Batch]) -> tuple[float, hooks.StepRecords, int]:
+    """Forward/backward a step's global batches: (mean loss, records, target count).
+
+    Across processes each rank runs its slice of every batch, its loss divided by the global
+    target count, and the loss, target count and records are totalled over the ranks.
+    """
+    par = run.parallel
+    if par is not None:
+        batches = [par.local_rows(b) for b in batches]
+    targets = sum(int((y != IGNORE).sum()) for _, y in batches)
+    if par is not None:
+        targets = int(par.total(targets))
+    loss, records = forward_backward(run, batches, targets)
+    if par is not None:
+        loss = par.total(loss)
+        par.reduce_records(records)
+    return loss, records, targets
 
 
 def train_step(run: Run) -> StepMetrics:
@@ -116,8 +177,8 @@ def train_step(run: Run) -> StepMetrics:
     cfg = run.cfg
     start = time.perf_counter()
     batches = [run.loader.next_batch() for _ in range(cfg.grad_accum)]
-    targets = sum(int((y != IGNORE).sum()) for _, y in batches)
-    loss, records = forward_backward(run, batches, targets)
+    tokens = sum(x.numel() for x, _ in batches)
+    loss, records, targets = accumulate(run, batches)
     grad_norm = clip_gradients(run)
     lr = apply_lr(run.optimizer, lr_factor(run.step, cfg.steps, cfg.schedule))
     run.optimizer.step()
@@ -126,7 +187,6 @@ def train_step(run: Run) -> StepMetrics:
     imbalance = hooks.balance_routers(run.model, records, run.router_bias_rate)
     run.step += 1
     seconds = time.perf_counter() - start
-    tokens = sum(x.numel() for x, _ in batches)
     return StepMetrics(
         step=run.step,
         loss=loss,
@@ -144,15 +204,17 @@ def train_step(run: Run) -> StepMetrics:
 
 def steps(run: Run) -> Iterator[StepMetrics]:
     """Run the remaining steps, logging and checkpointing; yield each step's metrics."""
+    writer = run.parallel is None or run.parallel.is_writer
     log = MetricsLog(run.out_dir / "metrics.jsonl")
-    log.truncate_after(run.step)
+    if writer:
+        log.truncate_after(run.step)
     run.model.train()
     while run.step < run.cfg.steps:
         metrics = train_step(run)
         if not math.isfinite(metrics.loss):
             raise FloatingPointError(f"loss became {metrics.loss} at step {metrics.step}")
         run.history.append(metrics)
-        if run.step % run.cfg.log_interval == 0 or run.step == run.cfg.steps:
+        if writer and (run.step % run.cfg.log_interval == 0 or run.step == run.cfg.steps):
             log.write(metrics)
         if run.cfg.ckpt_interval and run.step % run.cfg.ckpt_interval == 0:
             checkpoint(run)
@@ -161,6 +223,8 @@ def steps(run: Run) -> Iterator[StepMetrics]:
 
 def checkpoint(run: Run) -> Path:
     """Save a resumable checkpoint of the current step and prune old ones."""
+    if run.parallel is not None:
+        return run.parallel.checkpoint(run)
     path = save_checkpoint(
         run.out_dir,
         step=run.step,

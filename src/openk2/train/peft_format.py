@@ -16,22 +16,24 @@ Shape legend: r rank, I in-features, O out-features.
 from __future__ import annotations
 
 import json
-import math
-import re
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
+from openk2.model.peft_lora import (
+    CONFIG_FILE,
+    PREFIX,
+    WEIGHTS_FILE,
+    check_fits,
+    read_peft_config,
+    read_peft_lora,
+)
 from openk2.train.lora import adapted_modules, add_adapter, is_routed_expert, lora_scale
 
-CONFIG_FILE = "adapter_config.json"
-WEIGHTS_FILE = "adapter_model.safetensors"
-PREFIX = "base_model.model."
-_KEY = re.compile(r"^base_model\.model\.(.+)\.lora_([AB])\.weight$")
-# PEFT features that change the maths beyond W + (alpha/r)·B·A; refused when set.
-_UNSUPPORTED = {"use_dora": False, "fan_in_fan_out": False, "lora_bias": False}
+__all__ = ["CONFIG_FILE", "WEIGHTS_FILE", "load_peft_adapter", "read_peft_config",
+           "save_peft_adapter", "merge_adapter_into"]  # fmt: skip
 
 
 def save_peft_adapter(model: nn.Module, out_dir: Path, *, base_model: str | None = None) -> Path:
@@ -98,73 +100,16 @@ def _save_tensors(adapted: list[tuple[str, nn.Module]], path: Path) -> None:
     save_file(tensors, str(path), metadata={"format": "pt"})
 
 
-def read_peft_config(adapter_dir: Path) -> dict[str, Any]:
-    """adapter_config.json, checked for the LoRA variants openk2 applies exactly."""
-    path = adapter_dir / CONFIG_FILE
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no PEFT adapter config")
-    config = json.loads(path.read_text())
-    if config.get("peft_type") != "LORA":
-        raise ValueError(f"{path}: peft_type {config.get('peft_type')!r} is not LORA")
-    for key, plain in _UNSUPPORTED.items():
-        if config.get(key, plain) != plain:
-            raise ValueError(f"{path}: {key}={config[key]!r} is not supported")
-    if config.get("bias", "none") != "none" or config.get("modules_to_save"):
-        raise ValueError(f"{path}: bias terms and modules_to_save are not supported")
-    if config.get("rank_pattern") or config.get("alpha_pattern"):
-        raise ValueError(f"{path}: per-module rank_pattern/alpha_pattern are not supported")
-    return config
-
-
 def load_peft_adapter(model: nn.Module, adapter_dir: Path) -> list[str]:
     """Attach a PEFT LoRA adapter folder to the model; return the adapted module names."""
-    from safetensors.torch import load_file
-
-    config = read_peft_config(adapter_dir)
-    rank, alpha = int(config["r"]), float(config["lora_alpha"])
-    if config.get("use_rslora"):
-        alpha = alpha * rank / math.sqrt(rank)  # rsLoRA scales by alpha / sqrt(r)
-    pairs = _pair_tensors(load_file(str(adapter_dir / WEIGHTS_FILE)), adapter_dir)
-    modules = dict(model.named_modules())
-    for name, (a_RI, b_OR) in pairs.items():  # check all first: a bad adapter changes nothing
-        _check(modules.get(name), name, a_RI, b_OR, rank)
+    adapter = read_peft_lora(adapter_dir)
+    modules = check_fits(model, adapter)  # all checked first: a bad adapter changes nothing
     with torch.no_grad():
-        for name, (a_RI, b_OR) in pairs.items():
-            add_adapter(modules[name], rank, alpha)
+        for name, (a_RI, b_OR) in adapter.pairs.items():
+            add_adapter(modules[name], adapter.rank, adapter.scale * adapter.rank)
             modules[name].lora_A.copy_(a_RI)  # type: ignore[operator]
             modules[name].lora_B.copy_(b_OR)  # type: ignore[operator]
-    return list(pairs)
-
-
-def _pair_tensors(
-    tensors: dict[str, torch.Tensor], adapter_dir: Path
-) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
-    """{module: (A, B)} from PEFT keys; unknown or unpaired keys are errors naming the key."""
-    found: dict[str, dict[str, torch.Tensor]] = {}
-    for key, tensor in tensors.items():
-        match = _KEY.match(key)
-        if match is None:
-            raise ValueError(f"{adapter_dir / WEIGHTS_FILE}: unexpected tensor {key!r}")
-        found.setdefault(match.group(1), {})[match.group(2)] = tensor
-    incomplete = [name for name, ab in found.items() if set(ab) != {"A", "B"}]
-    if incomplete:
-        raise ValueError(f"{adapter_dir}: lora_A/lora_B missing for {incomplete[0]}")
-    return {name: (ab["A"], ab["B"]) for name, ab in found.items()}
-
-
-def _check(
-    module: nn.Module | None, name: str, a_RI: torch.Tensor, b_OR: torch.Tensor, rank: int
-) -> None:
-    """The saved A [r, I] and B [O, r] must fit the module's base weight [O, I]."""
-    weight = getattr(module, "weight", None)
-    if module is None or not isinstance(weight, torch.Tensor) or weight.ndim != 2:
-        raise ValueError(f"adapter targets {name!r}, which this model has no projection for")
-    out_f, in_f = weight.shape
-    if a_RI.shape != (rank, in_f) or b_OR.shape != (out_f, rank):
-        raise ValueError(
-            f"{name}: adapter A {tuple(a_RI.shape)} / B {tuple(b_OR.shape)}, model expects "
-            f"A {(rank, in_f)} / B {(out_f, rank)}"
-        )
+    return list(adapter.pairs)
 
 
 def merge_adapter_into(base_dir: str | Path, adapter_dir: Path, out_dir: Path) -> int:

@@ -27,6 +27,7 @@ from typing import Any
 import torch
 
 from openk2.train.optim.adamw import adamw_step_
+from openk2.train.optim.sharded import full_matrix, shard_like
 
 NS_COEFFS = (3.4445, -4.7750, 2.0315)
 """Quintic Newton–Schulz coefficients (a, b, c) used by K2/Moonlight (KellerJordan's tuning)."""
@@ -112,20 +113,24 @@ class MuonAdamW(torch.optim.Optimizer):
         return loss
 
     def _muon_group(self, group: dict[str, Any]) -> None:
-        """Momentum, then one batched NS5 per shape, then the scaled, decayed update."""
+        """Momentum, then one batched NS5 per shape, then the scaled, decayed update.
+
+        FSDP-sharded parameters keep sharded momentum; NS5 runs on the gathered whole matrix
+        and each rank applies its own rows of the result (`sharded.py` states the cost).
+        """
         by_shape: dict[torch.Size, list[torch.Tensor]] = {}
         for p in group["params"]:
             if p.grad is not None:
                 by_shape.setdefault(p.shape, []).append(p)
         for shape, params in by_shape.items():
-            updates = [self._muon_momentum(p, group) for p in params]
+            updates = [full_matrix(self._muon_momentum(p, group)) for p in params]
             ortho = newton_schulz5(
                 torch.stack(updates), steps=group["ns_steps"], dtype=group["ns_dtype"]
             )
             scale = muon_scale(shape)
             for p, o in zip(params, ortho.unbind(0), strict=True):
                 p.mul_(1.0 - group["lr"] * group["weight_decay"])
-                p.add_(o, alpha=-group["lr"] * scale)
+                p.add_(shard_like(o, p), alpha=-group["lr"] * scale)
 
     def _muon_momentum(self, p: torch.Tensor, group: dict[str, Any]) -> torch.Tensor:
         """Update p's momentum buffer and return the (Nesterov) direction to orthogonalise."""
