@@ -47,6 +47,8 @@ class Action:
     """The call's arguments, for `tool` (MCP tools: hooks and the audit log see them)."""
     read_only: bool = False
     """For `tool`: the tool says it changes nothing (MCP `readOnlyHint`)."""
+    replaces: bool = False
+    """For `write`: the call replaces whole files (WriteFile overwrite), not edits them."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,7 +76,7 @@ class ToolGate(Protocol):
         ...
 
     async def after(self, action: Action, tool_input: dict[str, Any], output: str) -> str | None:
-        """After the call ran (PostToolUse): feedback for the model, if any."""
+        """After the call ran (what it did, PostToolUse hooks): a note for the model, if any."""
         ...
 
     async def stop(self) -> str | None:
@@ -168,8 +170,8 @@ class GatedToolset(Toolset):
             return ToolError(str(exc), brief="retry")
         except OSError as exc:  # the file system said no (permissions, a full disk, ...)
             return ToolError(f"{action.summary} failed: {exc}", brief="os error")
-        feedback = await self.gate.after(action, params.model_dump(), result.output)
-        return _with_note(result, f"[PostToolUse hook] {feedback}") if feedback else result
+        note = await self.gate.after(action, params.model_dump(), result.output)
+        return _with_note(result, note) if note else result
 
     async def _settle(self, action: Action, verdict: Verdict) -> Verdict:
         if verdict.decision != "ask":

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from openk2.agent.guard import (
+    DESTROYS_WORK,
     ApprovalStore,
     Asker,
     AuditLog,
@@ -30,6 +31,7 @@ from openk2.agent.guard import (
     audit_path,
     load_hooks,
     load_rules,
+    lost_since,
     open_sandbox,
 )
 from openk2.agent.guard.snapshots import SnapshotError
@@ -48,6 +50,8 @@ class GuardGate:
         self.workspace = workspace
         self.snapshots = snapshots
         self.snapshot_ids: list[str] = []
+        self._before: dict[int, str] = {}
+        """Shell action (by identity) -> the snapshot taken before it, for `_lost_work`."""
         self.on_snapshot: Callable[[str], None] | None = None
         """Told each new snapshot id (the session logs it, for `--rewind`)."""
 
@@ -69,7 +73,8 @@ class GuardGate:
         access = "write" if action.kind == "write" else "read"
         result: GateResult | None = None
         for path in action.paths:
-            result = await self.gate.path(path, access, tool=action.tool)
+            result = await self.gate.path(path, access, tool=action.tool,
+                                          replaces=action.replaces)
             if not result.allowed:
                 break
         assert result is not None, f"{action.tool} named no path"
@@ -84,17 +89,45 @@ class GuardGate:
         label = f"before {action.summary}"[:120]
         snap = await asyncio.to_thread(self.snapshots.snapshot, label)
         self.snapshot_ids.append(snap)
+        if action.kind == "exec" and verdict.rule != DESTROYS_WORK.name:
+            self._before[id(action)] = snap  # an approved destroys-work ask was consent
         if self.on_snapshot is not None:
             self.on_snapshot(snap)
 
     async def after(self, action: Action, tool_input: dict[str, Any], output: str) -> str | None:
-        """PostToolUse hooks: their objection goes back to the model with the result."""
+        """Notes for the model after a call ran: work a shell command threw away unnamed (put
+        back), then what PostToolUse hooks objected."""
+        notes = [await self._lost_work(action), await self._post_hooks(action, tool_input, output)]
+        return "\n".join(n for n in notes if n) or None
+
+    async def _post_hooks(self, action: Action, tool_input: dict[str, Any], output: str
+                          ) -> str | None:
         if self.gate.hooks is None:
             return None
         outcome = await self.gate.post_tool(action.tool, tool_input, output)
-        notes = [*outcome.context, outcome.reason] if outcome.verdict != "allow" else [
-            *outcome.context]
-        return "\n".join(n for n in notes if n) or None
+        said = [*outcome.context, outcome.reason if outcome.verdict != "allow" else ""]
+        text = "\n".join(n for n in said if n)
+        return f"[PostToolUse hook] {text}" if text else None
+
+    async def _lost_work(self, action: Action) -> str | None:
+        """`destroys-work` on what a command did: work it deleted or emptied is put back from
+        the snapshot taken before it, unless the user (never a headless run) keeps the loss."""
+        snap = self._before.pop(id(action), None)
+        work = self.gate.policy.work
+        if snap is None or self.snapshots is None or work is None or action.command is None:
+            return None
+        store = self.snapshots
+        lost = await asyncio.to_thread(lost_since, store, snap, work)
+        if not lost:
+            return None
+        result = await self.gate.confirm_loss(action.tool, action.command, lost)
+        shown = ", ".join(self.workspace.display(p) for p in lost)
+        if result.allowed:
+            return f"[harness] the user kept the deletion of {shown}."
+        await asyncio.to_thread(store.restore_paths, snap, lost)
+        return (f"[harness] this command deleted or emptied {shown}, which held work git "
+                "cannot give back; the harness put them back from the snapshot taken before "
+                f"it ({result.decision.rule}). Do not delete them another way; ask the user.")
 
     async def stop(self) -> str | None:
         """Stop hooks: a deny means "not done yet", with the reason for the model."""
