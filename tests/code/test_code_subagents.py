@@ -113,7 +113,9 @@ async def test_rewind_of_a_coder_edit_cuts_before_the_task_call(tmp_path: Path) 
         Reply(tool_calls=[call("Glob", 0, pattern="*.txt")]),
         Reply(tool_calls=[call("Task", 1, description="edit", prompt="Set notes to v2",
                                subagent_type="coder")]),
-        Reply(tool_calls=[call("WriteFile", 0, path="notes.txt", content="v2\n")]),
+        # an edit: replacing the whole of notes.txt (untracked work, no git) would ask
+        Reply(tool_calls=[call("StrReplaceFile", 0, path="notes.txt",
+                               edit={"old": "v1", "new": "v2"})]),
         Reply(text="notes.txt now says v2"),
         Reply(text="Done."),
     ])

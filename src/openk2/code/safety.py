@@ -28,6 +28,7 @@ from openk2.agent.guard import (
     SandboxConfig,
     SandboxUnavailable,
     SnapshotStore,
+    UserWork,
     audit_path,
     load_hooks,
     load_rules,
@@ -177,10 +178,13 @@ class SandboxLauncher:
 def build_safety(
     settings: CodeSettings, workspace: Workspace, *, sandbox: bool = True,
     asker: Asker | None = None, readable: Sequence[Path] = (), snapshots: bool = True,
+    throwaway: bool = False,
 ) -> Safety:
     """Policy in `settings.mode`, approvals, audit log, sandbox and snapshots for a session.
 
     `asker=None` is headless: every call that would ask is denied and the model is told.
+    `throwaway`: the workspace is a scratch copy (a bench task), so nothing in it is the
+    user's work and `destroys-work` has nothing to protect.
     """
     ws = workspace.root
     # The sandbox gives commands a private /tmp; without it /tmp is the host's, shared with
@@ -191,7 +195,8 @@ def build_safety(
         raise ConfigError(str(exc)) from exc
     policy = Policy(ws, mode=settings.mode, added_dirs=list(workspace.extra), rules=rules,
                     approvals=ApprovalStore.for_workspace(ws),
-                    scratch_dirs=(Path("/tmp"),) if sandbox else ())
+                    scratch_dirs=(Path("/tmp"),) if sandbox else (),
+                    work=UserWork() if throwaway else None)
     runner = HookRunner(hooks, cwd=ws) if hooks else None
     audit = AuditLog(audit_path(ws))
     gate = Gate(policy, asker=asker, hooks=runner, audit=audit)
