@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from openk2.agent.guard import unmark
 from openk2.agent.llm.scripted import ChatCall, Reply, call
 
 CLI = [sys.executable, "-c", "from openk2.cli import main; main()", "code"]
@@ -137,7 +138,7 @@ async def test_kill_9_mid_tool_call_then_continue(fake_llm, tmp_path: Path) -> N
     assert json.loads(out)["result"] == "recovered"
     sent = server.requests[-1]["messages"]
     assert [m["role"] for m in sent[1:]] == ["user", "assistant", "tool", "assistant", "tool"]
-    assert sent[3]["content"] == "(no output)" and "interrupted" in sent[5]["content"]
+    assert unmark(sent[3]["content"]) == "(no output)" and "interrupted" in sent[5]["content"]
     assert (ws / "ran.txt").read_text() == "once\n"
     assert (ws / "marker").read_text() == "started\n"
 
@@ -339,7 +340,8 @@ async def test_allow_host_opens_only_that_host(fake_llm, tmp_path: Path) -> None
     sink.close()
     assert code == 0, err
     results = [m["content"] for m in server.requests[-1]["messages"] if m["role"] == "tool"]
-    assert results[0].startswith("hello") and "Traceback" not in results[0] and len(hits) == 1
+    assert unmark(results[0]).startswith("hello") and "Traceback" not in results[0]
+    assert len(hits) == 1
     assert "not in the network allowlist" in results[1]
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Protocol, TypeAlias
 
+from openk2.agent.guard.untrusted import Source, mark_untrusted
 from openk2.agent.llm.message import ToolCall
 from openk2.agent.tools.base import (
     ModelRetry,
@@ -49,6 +50,11 @@ class Action:
     """For `tool`: the tool says it changes nothing (MCP `readOnlyHint`)."""
     replaces: bool = False
     """For `write`: the call replaces whole files (WriteFile overwrite), not edits them."""
+    output: Source | None = None
+    """Where the result's text comes from when the harness cannot vouch for it (file, shell,
+    web, mcp, subagent): `GatedToolset` marks it as untrusted data before the model sees it."""
+    origin: str = ""
+    """What that data is (a path, a command, a URL), named in the untrusted-data notice."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,6 +177,7 @@ class GatedToolset(Toolset):
         except OSError as exc:  # the file system said no (permissions, a full disk, ...)
             return ToolError(f"{action.summary} failed: {exc}", brief="os error")
         note = await self.gate.after(action, params.model_dump(), result.output)
+        result = as_data(result, action)
         return _with_note(result, note) if note else result
 
     async def _settle(self, action: Action, verdict: Verdict) -> Verdict:
@@ -180,6 +187,22 @@ class GatedToolset(Toolset):
             return Verdict("allow", f"approved: {verdict.reason}", verdict.rule)
         return Verdict("deny", f"needs approval and was not approved ({verdict.reason})",
                        verdict.rule)
+
+
+def as_data(result: ToolResult, action: Action) -> ToolResult:
+    """The one place tool output is marked untrusted (layer 6): text from files, commands,
+    the web, MCP servers and sub-agents reaches the model as data inside nonce-tagged
+    markers. Harness notes (hooks, the repeat guard, restored work) are added after, outside
+    the markers. Nothing in the guard reads this text, so it cannot change a rule or add an
+    approval whatever it says."""
+    if action.output is None:
+        return result
+    origin = " ".join(action.origin.split())[:160]
+    if isinstance(result, ToolError):
+        return ToolError(mark_untrusted(result.message, source=action.output, origin=origin),
+                         result.brief)
+    return ToolOk(mark_untrusted(result.output, source=action.output, origin=origin),
+                  result.brief)
 
 
 def _with_note(result: ToolResult, note: str) -> ToolResult:

@@ -52,7 +52,7 @@ from openk2.agent.guard.sandbox import (
 )
 from openk2.agent.guard.shell_parse import ParsedShell, Redirect, SimpleCommand, parse_shell
 from openk2.agent.guard.snapshots import Snapshot, SnapshotError, SnapshotStore
-from openk2.agent.guard.untrusted import is_marked, mark_untrusted
+from openk2.agent.guard.untrusted import is_marked, mark_untrusted, unmark
 from openk2.agent.guard.work import DESTROYS_WORK, UserWork, WorkRule, lost_since
 
 __all__ = [
@@ -113,4 +113,5 @@ __all__ = [
     "state_dir",
     "strictest",
     "suggest_prefix",
+    "unmark",
 ]
