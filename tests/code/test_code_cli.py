@@ -179,6 +179,19 @@ async def test_positional_task_without_a_terminal_runs_headless(fake_llm, tmp_pa
     assert code == 0, err
     assert json.loads(out)["result"] == "read it."
     assert server.requests[0]["messages"][1] == {"role": "user", "content": "Read calc.py"}
+    assert "thinking" not in server.requests[0]  # the endpoint's default unless asked
+
+
+async def test_no_thinking_flag_reaches_the_endpoint(fake_llm, tmp_path: Path) -> None:
+    ws = _workspace(tmp_path)
+    server = await fake_llm(_by_step(Reply(text="instant.")))
+    proc = await _cli("-p", "hi", "--base-url", server.base_url, "--model", "fake",
+                      "-w", str(ws), "--no-thinking", "--output-format", "json")
+    code, _, err = await _finish(proc)
+    assert code == 0, err
+    body = server.requests[0]
+    assert body["thinking"] == {"type": "disabled"}
+    assert body["chat_template_kwargs"] == {"thinking": False}
 
 
 async def test_positional_task_and_prompt_together_are_refused(tmp_path: Path) -> None:

@@ -9,16 +9,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import signal
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from rich.console import Console
 
+from openk2.agent.llm.message import Usage
 from openk2.code.app import CodeSession
+from openk2.code.config import CodeSettings
 from openk2.code.sessions import SessionStore
 from openk2.code.ui import commands
+from openk2.code.ui.status import apply_settings, status_line
 
 ASYNC_COMMANDS = {"/compact": commands.compact, "/sessions": commands.sessions,
                   "/model": commands.model, "/approvals": commands.approvals}
@@ -26,14 +30,16 @@ ASYNC_COMMANDS = {"/compact": commands.compact, "/sessions": commands.sessions,
 HELP = """\
 /help            this list
 /clear           start a new session (the old one stays resumable)
-/cost            tokens used in this session so far
+/cost            tokens, context use and cost of this session so far
 /mode [MODE]     show or set the approval mode: manual, auto or yolo
+/thinking [on|off]  show or set thinking for the next calls
 /undo            restore the files to the snapshot before the last edit or command
 /compact         summarise the older steps now, to free context
 /sessions        this workspace's sessions (ids for --resume)
 /model [NAME]    show or switch the model
 /approvals [remove N]  list or withdraw this project's approved command prefixes
-/exit            leave (Ctrl-D works too)"""
+/exit            leave (Ctrl-D works too)
+Esc then Enter (or Alt+Enter) starts a new line; pasted text keeps its lines."""
 
 
 @dataclass(slots=True)
@@ -45,6 +51,10 @@ class ShellState:
     tokens: int = 0
     store: SessionStore | None = None
     workspace: Path | None = None
+    settings: CodeSettings | None = None
+    """The run's settings (model tables, price, thinking); None in tests that need none."""
+    usage: Usage = field(default_factory=Usage)
+    """Tokens of this session's turns so far (status line, /cost)."""
 
 
 class InteractiveShell:
@@ -60,6 +70,7 @@ class InteractiveShell:
         """Until /exit or end of input."""
         self.console.print(f"[bold]openk2 code[/] session {self.state.session.log.id} - "
                            "/help for commands")
+        self._status()
         while True:
             try:
                 line = (await self.read_line("> ")).strip()
@@ -72,6 +83,10 @@ class InteractiveShell:
                     break
                 continue
             await self.turn(line)
+            self._status()
+
+    def _status(self) -> None:
+        self.console.print(f"[dim]{status_line(self.state)}[/]", highlight=False)
 
     async def turn(self, text: str) -> None:
         """One user message and the agent's work on it; Ctrl-C stops the work, not the shell."""
@@ -90,12 +105,14 @@ class InteractiveShell:
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.remove_signal_handler(signal.SIGINT)
         self.state.tokens += summary.usage.total_tokens
+        self.state.usage = self.state.usage + summary.usage
 
     async def command(self, line: str) -> bool:
         """Run a slash command; False means leave."""
         name, _, arg = line.partition(" ")
         handler = {"/help": self._help, "/clear": self._clear, "/cost": self._cost,
-                   "/mode": self._mode, "/undo": self._undo}.get(name)
+                   "/mode": self._mode, "/undo": self._undo,
+                   "/thinking": self._thinking}.get(name)
         if name in ("/exit", "/quit"):
             return False
         if name in ASYNC_COMMANDS:
@@ -112,16 +129,37 @@ class InteractiveShell:
     def _clear(self, _: str) -> None:
         self.state.session.log.close()
         self.state.session = self.state.new_session()
-        self.state.tokens = 0
+        self.state.tokens, self.state.usage = 0, Usage()
+        if self.state.settings is not None:
+            apply_settings(self.state, self.state.settings)
         self.console.print(f"new session {self.state.session.log.id}")
 
     def _cost(self, _: str) -> None:
         s = self.state.session
         c = s.parts.compactor
         size = c.size(s.parts.history, s.last_usage)
-        self.console.print(f"{self.state.tokens} tokens in this session "
-                           f"({s.tool_calls} tool calls); context {size} of {c.window} tokens "
-                           f"({size / c.window:.0%})")
+        u = self.state.usage
+        self.console.print(f"{self.state.tokens} tokens in this session ({u.prompt_tokens} "
+                           f"prompt, {u.cached_tokens} of them cached, {u.completion_tokens} "
+                           f"completion; {s.tool_calls} tool calls); context {size} of "
+                           f"{c.window} tokens ({size / c.window:.0%})")
+        cost = self.state.settings.cost(u) if self.state.settings is not None else None
+        self.console.print(f"cost: ${cost:.4f}" if cost is not None else
+                           "cost: not known (set `price` for this model in code.toml)")
+
+    def _thinking(self, arg: str) -> None:
+        settings = self.state.settings
+        if settings is None:
+            self.console.print("this session has no settings to change")
+            return
+        if arg:
+            if arg not in ("on", "off"):
+                self.console.print("usage: /thinking on|off")
+                return
+            apply_settings(self.state, dataclasses.replace(settings, thinking=arg == "on"))
+            self.state.session.log.append("thinking", thinking=arg == "on")
+        now = self.state.settings.thinking if self.state.settings else None
+        self.console.print(f"thinking: {'the endpoint default' if now is None else now}")
 
     def _mode(self, arg: str) -> None:
         policy = self.state.session.parts.toolset.gate.gate.policy  # type: ignore[attr-defined]
