@@ -55,11 +55,19 @@ async def test_approve_then_undo_and_commands(tmp_path: Path) -> None:
     assert "tokens in this session" in text and "unknown command /bogus" in text
     assert not (ws_dir / "other.txt").exists()
     assert "never read" not in asked
+    # /undo took the whole turn back: the next turn's call no longer holds it
+    assert [m.role for m in provider.calls[2].messages] == ["system", "user"]
+    assert provider.calls[2].messages[1].content == "write another"
+    assert "undid the turn 'update the notes'" in text
     rejected = [m for m in provider.calls[3].messages if m.role == "tool"][-1]
     assert "rejected" in rejected.content and "leave it" in rejected.content
     sid = store.last(ws.root)
     kinds = [r["kind"] for r in read_records(store.root / "sessions" / f"{sid}.jsonl")]
-    assert kinds.count("end") == 2 and "mode" in kinds
+    assert kinds.count("end") == 2 and "mode" in kinds and "rewind" in kinds
+    from openk2.code.sessions import restore
+
+    resumed = restore(store.root / "sessions" / f"{sid}.jsonl").history
+    assert not any(m.content == "update the notes" for m in resumed)  # a resume sees the undo
 
 
 async def test_ctrl_c_stops_the_run_and_the_session_goes_on(tmp_path: Path) -> None:

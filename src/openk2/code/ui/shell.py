@@ -2,7 +2,9 @@
 
 The same `CodeSession` as headless runs, with a terminal asker: calls that need approval are
 asked here (approve once, approve a command prefix for the project, or reject with feedback
-for the model). `/undo` puts the files back to the snapshot taken before the last change.
+for the model). `/undo` takes back the last turn: the files go back to the snapshot taken
+before its first change, and the conversation to before its user message (logged as a
+`rewind` record, so a resume sees the same).
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ HELP = """\
 /cost            tokens, context use and cost of this session so far
 /mode [MODE]     show or set the approval mode: manual, auto or yolo
 /thinking [on|off]  show or set thinking for the next calls
-/undo            restore the files to the snapshot before the last edit or command
+/undo            undo the last turn: files and conversation back to before it
 /compact         summarise the older steps now, to free context
 /sessions        this workspace's sessions (ids for --resume)
 /model [NAME]    show or switch the model
@@ -55,6 +57,8 @@ class ShellState:
     """The run's settings (model tables, price, thinking); None in tests that need none."""
     usage: Usage = field(default_factory=Usage)
     """Tokens of this session's turns so far (status line, /cost)."""
+    turns: list[int] = field(default_factory=list)
+    """For each turn of this shell: how many snapshots the gate had taken when it began."""
 
 
 class InteractiveShell:
@@ -90,6 +94,8 @@ class InteractiveShell:
 
     async def turn(self, text: str) -> None:
         """One user message and the agent's work on it; Ctrl-C stops the work, not the shell."""
+        self.state.turns.append(len(getattr(self.state.session.parts.toolset.gate,
+                                            "snapshot_ids", [])))
         self.state.session.add_user(text)
         task = asyncio.ensure_future(self.state.session.run())
         loop = asyncio.get_running_loop()
@@ -172,13 +178,32 @@ class InteractiveShell:
         self.console.print(f"mode: {policy.mode}")
 
     def _undo(self, _: str) -> None:
-        gate = self.state.session.parts.toolset.gate
-        ids = getattr(gate, "snapshot_ids", [])
-        if not ids or gate.snapshots is None:  # type: ignore[attr-defined]
+        """The last turn taken back: its first snapshot restored, the conversation cut."""
+        session = self.state.session
+        history = session.parts.history
+        cut = next((i for i in range(len(history) - 1, -1, -1) if history[i].role == "user"),
+                   None)
+        if not self.state.turns or cut is None:
             self.console.print("nothing to undo in this session")
             return
-        target = ids.pop()
-        gate.snapshots.restore(target)  # type: ignore[attr-defined]
-        self.state.session.add_user("[note from the harness] The user undid your last change: "
-                                    "the files are back as they were before it.")
-        self.console.print(f"files restored to snapshot {target[:12]}")
+        first = self.state.turns.pop()
+        restored = self._restore_turn(first)
+        prompt = (str(history[cut].content or "").splitlines() or [""])[0][:60]
+        history[:] = history[:cut]
+        session.last_usage = None
+        session.log.append("rewind", snapshot=restored, messages=[m.to_openai() for m in history])
+        files = f"files restored to snapshot {restored[:12]}" if restored else "no file changed"
+        self.console.print(f"undid the turn {prompt!r}: {files}; the conversation is back to "
+                           "before it")
+
+    def _restore_turn(self, first: int) -> str | None:
+        """Restore the snapshot taken before the turn's first change, if it made one."""
+        gate = self.state.session.parts.toolset.gate
+        ids: list[str] = getattr(gate, "snapshot_ids", [])
+        store = getattr(gate, "snapshots", None)
+        if store is None or len(ids) <= first:
+            return None
+        target = ids[first]
+        del ids[first:]
+        store.restore(target)
+        return target
