@@ -70,6 +70,15 @@ class Verdict:
     """What the model is told when denied (default: built from `reason`)."""
 
 
+@dataclass(frozen=True, slots=True)
+class Undone:
+    """What `ToolGate.after` returns when it took back a call's effects after it ran (work a
+    script deleted, put back): the note for the model and the verdict that counts as a denial."""
+
+    note: str
+    verdict: Verdict
+
+
 class ToolGate(Protocol):
     """Decides whether an action may run, and sees the final decision before it runs."""
 
@@ -81,8 +90,10 @@ class ToolGate(Protocol):
         """The final decision, after any approval: audit it; snapshot before a change runs."""
         ...
 
-    async def after(self, action: Action, tool_input: dict[str, Any], output: str) -> str | None:
-        """After the call ran (what it did, PostToolUse hooks): a note for the model, if any."""
+    async def after(self, action: Action, tool_input: dict[str, Any], output: str
+                    ) -> str | Undone | None:
+        """After the call ran (what it did, PostToolUse hooks): a note for the model, if any;
+        `Undone` when its effects were taken back (the call then counts as denied)."""
         ...
 
     async def stop(self) -> str | None:
@@ -178,6 +189,11 @@ class GatedToolset(Toolset):
             return ToolError(f"{action.summary} failed: {exc}", brief="os error")
         note = await self.gate.after(action, params.model_dump(), result.output)
         result = as_data(result, action)
+        if isinstance(note, Undone):
+            self.denials.append(Denial(call, action, note.verdict))
+            if self.on_verdict is not None:
+                self.on_verdict(call, action, note.verdict)
+            note = note.note
         return _with_note(result, note) if note else result
 
     async def _settle(self, action: Action, verdict: Verdict) -> Verdict:

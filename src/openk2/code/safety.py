@@ -38,7 +38,7 @@ from openk2.agent.guard import (
 from openk2.agent.guard.snapshots import SnapshotError
 from openk2.code.build import Safety
 from openk2.code.config import CodeSettings, ConfigError
-from openk2.code.gate import Action, DenyAsks, Verdict
+from openk2.code.gate import Action, DenyAsks, Undone, Verdict
 from openk2.code.workspace import Workspace
 
 
@@ -95,11 +95,15 @@ class GuardGate:
         if self.on_snapshot is not None:
             self.on_snapshot(snap)
 
-    async def after(self, action: Action, tool_input: dict[str, Any], output: str) -> str | None:
+    async def after(self, action: Action, tool_input: dict[str, Any], output: str
+                    ) -> str | Undone | None:
         """Notes for the model after a call ran: work a shell command threw away unnamed (put
-        back), then what PostToolUse hooks objected."""
-        notes = [await self._lost_work(action), await self._post_hooks(action, tool_input, output)]
-        return "\n".join(n for n in notes if n) or None
+        back: `Undone`, a denial), then what PostToolUse hooks objected."""
+        lost = await self._lost_work(action)
+        hooks = await self._post_hooks(action, tool_input, output)
+        if isinstance(lost, Undone):
+            return Undone("\n".join(n for n in (lost.note, hooks) if n), lost.verdict)
+        return "\n".join(n for n in (lost, hooks) if n) or None
 
     async def _post_hooks(self, action: Action, tool_input: dict[str, Any], output: str
                           ) -> str | None:
@@ -110,7 +114,7 @@ class GuardGate:
         text = "\n".join(n for n in said if n)
         return f"[PostToolUse hook] {text}" if text else None
 
-    async def _lost_work(self, action: Action) -> str | None:
+    async def _lost_work(self, action: Action) -> str | Undone | None:
         """`destroys-work` on what a command did: work it deleted or emptied is put back from
         the snapshot taken before it, unless the user (never a headless run) keeps the loss."""
         snap = self._before.pop(id(action), None)
@@ -126,9 +130,11 @@ class GuardGate:
         if result.allowed:
             return f"[harness] the user kept the deletion of {shown}."
         await asyncio.to_thread(store.restore_paths, snap, lost)
-        return (f"[harness] this command deleted or emptied {shown}, which held work git "
+        d = result.decision
+        note = (f"[harness] this command deleted or emptied {shown}, which held work git "
                 "cannot give back; the harness put them back from the snapshot taken before "
-                f"it ({result.decision.rule}). Do not delete them another way; ask the user.")
+                f"it ({d.rule}). Do not delete them another way; ask the user.")
+        return Undone(note, Verdict("deny", d.reason, d.rule, message=note))
 
     async def stop(self) -> str | None:
         """Stop hooks: a deny means "not done yet", with the reason for the model."""
