@@ -51,8 +51,9 @@ class GuardGate:
         self.workspace = workspace
         self.snapshots = snapshots
         self.snapshot_ids: list[str] = []
-        self._before: dict[int, str] = {}
-        """Shell action (by identity) -> the snapshot taken before it, for `_lost_work`."""
+        self._before: dict[int, tuple[Action, str]] = {}
+        """Shell action (by identity; kept alive so its id stays unique) -> the snapshot taken
+        before it, for `_lost_work`."""
         self.on_snapshot: Callable[[str], None] | None = None
         """Told each new snapshot id (the session logs it, for `--rewind`)."""
 
@@ -91,7 +92,7 @@ class GuardGate:
         snap = await asyncio.to_thread(self.snapshots.snapshot, label)
         self.snapshot_ids.append(snap)
         if action.kind == "exec" and verdict.rule != DESTROYS_WORK.name:
-            self._before[id(action)] = snap  # an approved destroys-work ask was consent
+            self._before[id(action)] = (action, snap)  # an approved destroys-work ask: consent
         if self.on_snapshot is not None:
             self.on_snapshot(snap)
 
@@ -117,7 +118,8 @@ class GuardGate:
     async def _lost_work(self, action: Action) -> str | Undone | None:
         """`destroys-work` on what a command did: work it deleted or emptied is put back from
         the snapshot taken before it, unless the user (never a headless run) keeps the loss."""
-        snap = self._before.pop(id(action), None)
+        entry = self._before.pop(id(action), None)
+        snap = entry[1] if entry is not None and entry[0] is action else None
         work = self.gate.policy.work
         if snap is None or self.snapshots is None or work is None or action.command is None:
             return None
