@@ -180,3 +180,17 @@ async def test_confirm_loss_is_denied_headless(repo: Path) -> None:
     result = await gate.confirm_loss("Shell", "bash tidy.sh", [repo / "work.txt"])
     assert not result.allowed
     assert gate.denied and gate.denied[-1].rule == DESTROYS_WORK.name
+
+
+def test_workspace_below_the_git_root(repo: Path) -> None:
+    policy = Policy(repo / "sub", mode="yolo", scratch_dirs=())
+    assert policy.check_shell("rm draft.py").rule == DESTROYS_WORK.name
+    assert policy.check_shell("rm kept.py").verdict == "allow"
+
+
+def test_workspace_ignored_by_the_repo_above_counts_as_no_git(repo: Path) -> None:
+    (repo / ".gitignore").write_text("*.log\nscratch/\n")
+    (repo / "scratch").mkdir()
+    (repo / "scratch" / "notes.txt").write_text("mine\n")
+    work = UserWork.scan([repo / "scratch"])
+    assert work.at_risk(repo / "scratch" / "notes.txt") == work_module.NO_GIT
