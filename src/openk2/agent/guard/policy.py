@@ -2,7 +2,8 @@
 
 Order of authority for one simple command, strictest first: the built-in always-deny checks
 (credential stores read or written, writes outside the writable roots, writes to `.git/hooks`,
-`.git/config` or `.openk2/`), configured deny rules, the built-in always-ask set, configured ask
+`.git/config` or `.openk2/`), configured deny rules, the built-in always-ask set (with
+`work.DESTROYS_WORK`: deleting or replacing work git cannot give back), configured ask
 rules; then a persisted prefix approval or a configured allow rule allows; otherwise the mode
 decides. A command line's verdict is the strictest over all its simple commands, so
 `git status && rm -rf ~` is denied even though `git status` alone is allowed.
