@@ -194,3 +194,18 @@ def test_workspace_ignored_by_the_repo_above_counts_as_no_git(repo: Path) -> Non
     (repo / "scratch" / "notes.txt").write_text("mine\n")
     work = UserWork.scan([repo / "scratch"])
     assert work.at_risk(repo / "scratch" / "notes.txt") == work_module.NO_GIT
+
+
+def test_a_glob_asks_however_far_it_was_expanded(repo: Path) -> None:
+    """The policy expands at most 256 glob matches; the rule matches the pattern against the
+    work files themselves, so a work file past the limit (here: no expansion at all) counts."""
+    work = UserWork.scan([repo])
+
+    def unexpanded(word: str, cwd: Path) -> list[Path]:
+        return [cwd / word]
+
+    cmd = parse_shell("rm -f *.txt sub/*.py").commands[0]
+    found = DESTROYS_WORK.at_risk(cmd, repo, work, (repo,), unexpanded)
+    assert sorted(p.name for p, _ in found) == ["draft.py", "work.txt"]
+    clean = parse_shell("rm -f clean*").commands[0]
+    assert DESTROYS_WORK.at_risk(clean, repo, work, (repo,), unexpanded) == []

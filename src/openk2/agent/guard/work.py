@@ -24,7 +24,7 @@ import os
 import subprocess
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from openk2.agent.guard.commands import destroy_targets
 from openk2.agent.guard.paths import resolve, within
@@ -64,6 +64,14 @@ class UserWork:
             else:
                 files.update(found)
         return cls(files, tuple(unchecked))
+
+    def matching(self, pattern: str) -> list[Path]:
+        """Work files a resolved glob (`/ws/src/*.py`) names, however many files it matches:
+        the rule does not depend on how far a glob expansion was taken."""
+        found = [f for f in self.files if PurePosixPath(f).match(pattern)]
+        if within(Path(pattern), self.unchecked):
+            found.append(Path(pattern))
+        return found
 
     def at_risk(self, path: Path) -> str | None:
         """Why throwing `path` away loses work (a directory: work under it), else None."""
@@ -127,6 +135,8 @@ def _walk(root: Path) -> dict[Path, str] | None:
 
 # ---- the rule ---------------------------------------------------------------------------
 
+_GLOB_CHARS = frozenset("*?[")
+
 Expand = Callable[[str, Path], list[Path]]
 """A shell word, from a cwd -> the real paths it names (globs expanded)."""
 
@@ -152,7 +162,9 @@ class WorkRule:
         roots = tuple(roots)
         found: list[tuple[Path, str]] = []
         for word in destroy_targets(cmd, lambda w: any(p.is_dir() for p in expand(w, cwd))):
-            for path in expand(word, cwd):
+            paths = expand(word, cwd)
+            globs = [str(p) for p in paths if _GLOB_CHARS & set(str(p))]
+            for path in [*paths, *(f for g in globs for f in work.matching(g))]:
                 if within(path, roots) and (why := work.at_risk(path)) is not None:
                     found.append((path, why))
         return found
