@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from openk2.agent.guard import unmark
 from openk2.agent.llm.scripted import ChatCall, Reply, call
 
 CLI = [sys.executable, "-c", "from openk2.cli import main; main()", "code"]
@@ -137,7 +138,7 @@ async def test_kill_9_mid_tool_call_then_continue(fake_llm, tmp_path: Path) -> N
     assert json.loads(out)["result"] == "recovered"
     sent = server.requests[-1]["messages"]
     assert [m["role"] for m in sent[1:]] == ["user", "assistant", "tool", "assistant", "tool"]
-    assert sent[3]["content"] == "(no output)" and "interrupted" in sent[5]["content"]
+    assert unmark(sent[3]["content"]) == "(no output)" and "interrupted" in sent[5]["content"]
     assert (ws / "ran.txt").read_text() == "once\n"
     assert (ws / "marker").read_text() == "started\n"
 
@@ -178,6 +179,19 @@ async def test_positional_task_without_a_terminal_runs_headless(fake_llm, tmp_pa
     assert code == 0, err
     assert json.loads(out)["result"] == "read it."
     assert server.requests[0]["messages"][1] == {"role": "user", "content": "Read calc.py"}
+    assert "thinking" not in server.requests[0]  # the endpoint's default unless asked
+
+
+async def test_no_thinking_flag_reaches_the_endpoint(fake_llm, tmp_path: Path) -> None:
+    ws = _workspace(tmp_path)
+    server = await fake_llm(_by_step(Reply(text="instant.")))
+    proc = await _cli("-p", "hi", "--base-url", server.base_url, "--model", "fake",
+                      "-w", str(ws), "--no-thinking", "--output-format", "json")
+    code, _, err = await _finish(proc)
+    assert code == 0, err
+    body = server.requests[0]
+    assert body["thinking"] == {"type": "disabled"}
+    assert body["chat_template_kwargs"] == {"thinking": False}
 
 
 async def test_positional_task_and_prompt_together_are_refused(tmp_path: Path) -> None:
@@ -339,7 +353,8 @@ async def test_allow_host_opens_only_that_host(fake_llm, tmp_path: Path) -> None
     sink.close()
     assert code == 0, err
     results = [m["content"] for m in server.requests[-1]["messages"] if m["role"] == "tool"]
-    assert results[0].startswith("hello") and "Traceback" not in results[0] and len(hits) == 1
+    assert unmark(results[0]).startswith("hello") and "Traceback" not in results[0]
+    assert len(hits) == 1
     assert "not in the network allowlist" in results[1]
 
 

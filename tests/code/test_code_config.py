@@ -74,3 +74,52 @@ def test_token_counter_uses_the_tokenizer_when_given() -> None:
     assert token_counter(CodeSettings())(text) == len(text) // 4 + 1
     with pytest.raises(ConfigError, match="no tokenizer vocabulary"):
         token_counter(CodeSettings(tokenizer="/nonexistent"))
+
+
+USER_TOML = """model = "kimi-k2.6"
+context_window = 131072
+price = { input = 0.6, output = 2.5, cached_input = 0.15 }
+
+[models."kimi-k2.6"]
+context_window = 262144
+thinking = false
+
+[models.small]
+context_window = 32768
+thinking = true
+price = { input = 0.1, output = 0.4 }
+"""
+
+
+def test_per_model_tables_apply_below_flags(tmp_path: Path, monkeypatch) -> None:
+    from openk2.agent.llm import Usage
+
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "cfg"))
+    (tmp_path / "cfg" / "openk2").mkdir(parents=True)
+    (tmp_path / "cfg" / "openk2" / "code.toml").write_text(USER_TOML)
+    s = load_settings({}, tmp_path, env={})
+    assert (s.model, s.context_window, s.thinking) == ("kimi-k2.6", 262144, False)
+    assert s.generation().extra_body == {"thinking": {"type": "disabled"},
+                                         "chat_template_kwargs": {"thinking": False}}
+    assert s.cost(Usage(2_000_000, 1_000_000, 1_000_000)) == pytest.approx(3.25)
+    small = load_settings({"model": "small", "context_window": 16384}, tmp_path, env={})
+    assert (small.context_window, small.thinking) == (16384, True)  # the flag wins
+    assert small.price == {"input": 0.1, "output": 0.4}
+    other = load_settings({"model": "other"}, tmp_path, env={})
+    assert (other.context_window, other.thinking) == (131072, None)
+    assert other.generation().extra_body == {}
+
+
+@pytest.mark.parametrize("toml, error", [
+    ('[models.m]\nwindow = 5\n', "unknown key"),
+    ('price = { input = -1 }\n', "non-negative"),
+    ('price = { inpt = 1 }\n', "unknown key"),
+    ('thinking = "yes"\n', "true or false"),
+])
+def test_bad_model_settings_say_what_is_wrong(tmp_path: Path, monkeypatch, toml: str,
+                                              error: str) -> None:
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "cfg"))
+    (tmp_path / "cfg" / "openk2").mkdir(parents=True)
+    (tmp_path / "cfg" / "openk2" / "code.toml").write_text(toml)
+    with pytest.raises(ConfigError, match=error):
+        load_settings({}, tmp_path, env={})

@@ -15,6 +15,7 @@ from openk2.agent.guard.untrusted import is_marked
 from openk2.agent.llm.scripted import Reply, call
 from openk2.agent.tools.base import ToolError, ToolOk
 from openk2.code.config import ConfigError, load_settings
+from openk2.code.gate import as_data
 from openk2.code.tools.fetch_url import FetchURL, Params
 
 PAGE = ("<html><head><title>t</title><script>steal()</script></head><body><h1>Docs</h1>"
@@ -71,11 +72,13 @@ def servers() -> Iterator[tuple[_Server, _Server]]:
 async def test_allowlisted_page_comes_back_as_marked_text(servers) -> None:
     allowed, _ = servers
     tool = FetchURL([f"127.0.0.1:{allowed.port}"])
-    result = await tool.run(Params(url=f"{allowed.base}/docs"))
-    assert isinstance(result, ToolOk) and is_marked(result.output)
+    params = Params(url=f"{allowed.base}/docs")
+    result = await tool.run(params)
+    assert isinstance(result, ToolOk) and tool.action(params).output == "web"  # marked by the gate
     assert "use pathlib" in result.output and "Docs" in result.output
     assert "steal()" not in result.output and "<p>" not in result.output
-    assert "untrusted data from web http://127.0.0.1" in result.output
+    marked = as_data(result, tool.action(params)).output
+    assert is_marked(marked) and "untrusted data from web http://127.0.0.1" in marked
     missing = await tool.run(Params(url=f"{allowed.base}/missing"))
     assert isinstance(missing, ToolError) and "HTTP 404" in missing.output
 

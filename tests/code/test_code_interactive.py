@@ -55,11 +55,19 @@ async def test_approve_then_undo_and_commands(tmp_path: Path) -> None:
     assert "tokens in this session" in text and "unknown command /bogus" in text
     assert not (ws_dir / "other.txt").exists()
     assert "never read" not in asked
+    # /undo took the whole turn back: the next turn's call no longer holds it
+    assert [m.role for m in provider.calls[2].messages] == ["system", "user"]
+    assert provider.calls[2].messages[1].content == "write another"
+    assert "undid the turn 'update the notes'" in text
     rejected = [m for m in provider.calls[3].messages if m.role == "tool"][-1]
     assert "rejected" in rejected.content and "leave it" in rejected.content
     sid = store.last(ws.root)
     kinds = [r["kind"] for r in read_records(store.root / "sessions" / f"{sid}.jsonl")]
-    assert kinds.count("end") == 2 and "mode" in kinds
+    assert kinds.count("end") == 2 and "mode" in kinds and "rewind" in kinds
+    from openk2.code.sessions import restore
+
+    resumed = restore(store.root / "sessions" / f"{sid}.jsonl").history
+    assert not any(m.content == "update the notes" for m in resumed)  # a resume sees the undo
 
 
 async def test_ctrl_c_stops_the_run_and_the_session_goes_on(tmp_path: Path) -> None:
@@ -146,3 +154,44 @@ async def test_compact_with_nothing_to_cut(tmp_path: Path) -> None:
     assert "nothing to compact yet" in text and len(provider.calls) == 1
     assert "1 sessions in this workspace" in text and "hello" in text
     assert "this session keeps no approvals" in text
+
+
+async def test_prompt_keeps_pasted_and_typed_lines(tmp_path: Path) -> None:
+    from prompt_toolkit.input import create_pipe_input
+    from prompt_toolkit.output import DummyOutput
+
+    from openk2.code.ui.prompt_input import prompt_session
+
+    with create_pipe_input() as pipe:
+        prompt = prompt_session(tmp_path / "history", input=pipe, output=DummyOutput())
+        pipe.send_text("\x1b[200~def f():\r\n    return 1\x1b[201~\r")  # a bracketed paste
+        assert await prompt.prompt_async("> ") == "def f():\n    return 1"
+        pipe.send_text("first line\x1b\rsecond line\r")  # Esc Enter, then Enter
+        assert await prompt.prompt_async("> ") == "first line\nsecond line"
+    assert (tmp_path / "history").is_file()
+
+
+async def test_status_line_thinking_and_per_model_settings(tmp_path: Path) -> None:
+    from code_doubles import session
+
+    from openk2.agent.llm import Usage
+    from openk2.code.ui.shell import InteractiveShell, ShellState
+
+    s, provider, _ = session(tmp_path, [Reply(text="hi", usage=Usage(2000, 500, 1000))])
+    settings = CodeSettings(
+        model="scripted", price={"input": 1.0, "output": 4.0, "cached_input": 0.5},
+        models={"big": {"context_window": 200_000, "thinking": True,
+                        "price": {"input": 2.0, "output": 8.0}}})
+    state = ShellState(s, lambda: s, settings=settings)
+    provider.model = "scripted"  # type: ignore[attr-defined]  # switchable, as HTTP ones are
+    read_line, _ = _lines("hello", "/thinking off", "/cost", "/model big", "/cost", "/exit")
+    out = io.StringIO()
+    await InteractiveShell(state, Console(file=out, width=200), read_line).run()
+    text = out.getvalue()
+    # 1000 fresh prompt tokens at $1/M, 1000 cached at $0.5/M, 500 completion at $4/M
+    assert "scripted | 2500 tokens | context" in text and "$0.0035" in text
+    assert "thinking: False" in text and "scripted | 2500 tokens" in text
+    assert s.parts.settings is not None
+    assert s.parts.compactor.window == 200_000 and "of 200000 tokens" in text
+    assert s.parts.settings.extra_body["thinking"] == {"type": "enabled"}  # from [models.big]
+    assert "cost: $0.0080" in text  # big's price; no cached_input price: cached at input

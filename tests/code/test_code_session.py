@@ -7,6 +7,7 @@ from pathlib import Path
 
 from code_doubles import FixedGate, session
 
+from openk2.agent.guard import is_marked, unmark
 from openk2.agent.llm import Message, Usage, tool_result
 from openk2.agent.llm.scripted import Reply, call
 from openk2.code.gate import Verdict
@@ -37,7 +38,7 @@ async def test_read_edit_shell_answer(tmp_path: Path) -> None:
     assert (ws.root / "calc.py").read_text() == "def add(a, b):\n    return a + b\n"
     tool_msgs = [m for m in provider.calls[3].messages if m.role == "tool"]
     assert "     2\t    return a - b" in tool_msgs[0].content
-    assert tool_msgs[2].content.strip() == "5"
+    assert is_marked(tool_msgs[2].content) and unmark(tool_msgs[2].content).strip() == "5"
     kinds = [e["type"] for e in events]
     assert kinds[0] == "session" and kinds[-1] == "result" and kinds.count("tool_result") == 3
     assert all(e["v"] == 1 for e in events)

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from code_doubles import session
 
+from openk2.agent.guard import is_marked, unmark
 from openk2.agent.llm import Usage
 from openk2.agent.llm.scripted import Reply, ScriptedProvider, call
 from openk2.code.build import open_session
@@ -45,7 +46,8 @@ async def test_explore_cannot_write_and_returns_a_summary(tmp_path: Path) -> Non
     assert provider.calls[2].messages[1].content == "Where is add()?"  # its own context
     parent_sees = provider.calls[4].messages
     assert [m.role for m in parent_sees] == ["system", "user", "assistant", "tool"]
-    assert parent_sees[-1].content == "add() is defined in calc.py line 1."
+    assert is_marked(parent_sees[-1].content)  # a sub-agent's summary is data, like a file
+    assert unmark(parent_sees[-1].content) == "add() is defined in calc.py line 1."
     assert summary.usage == Usage(480, 48)
     nested = _records(tmp_path, summary.session_id, "subagent")
     assert [r["event"] for r in nested] == ["start", "message", "tool_result", "tool_result",
@@ -95,7 +97,7 @@ async def test_coder_edit_goes_through_the_gate(tmp_path: Path) -> None:
     assert "needs" in told and "headless, so it was denied" in told
     assert summary.status == "denied" and summary.exit_code == 3
     assert summary.denied[0]["tool"] == "WriteFile"
-    assert provider.calls[3].messages[-1].content == "I could not write ok.txt: denied."
+    assert unmark(provider.calls[3].messages[-1].content) == "I could not write ok.txt: denied."
     verdicts = [r for r in _records(tmp_path, summary.session_id, "subagent")
                 if r["event"] == "verdict"]
     assert verdicts[0]["decision"] == "deny" and verdicts[0]["agent"].startswith("coder-1-")
@@ -113,7 +115,9 @@ async def test_rewind_of_a_coder_edit_cuts_before_the_task_call(tmp_path: Path) 
         Reply(tool_calls=[call("Glob", 0, pattern="*.txt")]),
         Reply(tool_calls=[call("Task", 1, description="edit", prompt="Set notes to v2",
                                subagent_type="coder")]),
-        Reply(tool_calls=[call("WriteFile", 0, path="notes.txt", content="v2\n")]),
+        # an edit: replacing the whole of notes.txt (untracked work, no git) would ask
+        Reply(tool_calls=[call("StrReplaceFile", 0, path="notes.txt",
+                               edit={"old": "v1", "new": "v2"})]),
         Reply(text="notes.txt now says v2"),
         Reply(text="Done."),
     ])

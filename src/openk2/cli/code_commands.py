@@ -76,6 +76,9 @@ def code_command(
                                                 "workspace's last session.")] = False,
     context_window: Annotated[int | None, typer.Option(help="Model context window in "
                                                        "tokens.")] = None,
+    thinking: Annotated[bool | None, typer.Option("--thinking/--no-thinking", help="Ask for "
+                                                  "thinking on or off (default: the "
+                                                  "endpoint's).")] = None,
     tokenizer: Annotated[str | None, typer.Option(help="tiktoken.model (or its directory) to "
                                                   "count tokens exactly.")] = None,
     allow_host: Annotated[list[str] | None, typer.Option(help="Host shell commands may reach "
@@ -138,7 +141,8 @@ def _prepare(opts: dict[str, Any]) -> dict[str, Any]:
     if opts["output_format"] not in FORMATS:
         raise ConfigError(f"--output-format must be one of {', '.join(FORMATS)}")
     ws = Workspace.open(opts["workspace"] or Path.cwd(), tuple(opts["add_dir"] or ()))
-    keys = ("base_url", "model", "api_key", "mode", "max_steps", "context_window", "tokenizer")
+    keys = ("base_url", "model", "api_key", "mode", "max_steps", "context_window", "tokenizer",
+            "thinking")
     flags = {k: opts[k] for k in keys} | {"allowed_hosts": opts["allow_host"] or None,
                                           "swarm": opts["swarm"] or None}
     settings = load_settings(flags, ws.root)
@@ -223,15 +227,12 @@ async def _mcp(job: dict[str, Any]) -> AsyncIterator[list[Any]]:
 
 async def _interactive(job: dict[str, Any], settings: Any, provider: Any,
                        make_safety: Any, extra: list[Any]) -> None:
-    from prompt_toolkit import PromptSession
-    from prompt_toolkit.history import FileHistory
     from rich.console import Console
 
     from openk2.code.interactive import run_interactive
+    from openk2.code.ui.prompt_input import prompt_session
 
-    history = job["store"].root / "prompt_history"
-    history.parent.mkdir(parents=True, exist_ok=True)
-    prompt: PromptSession[str] = PromptSession(history=FileHistory(str(history)))
+    prompt = prompt_session(job["store"].root / "prompt_history")
     read_line = _first_line(job["task"], prompt.prompt_async)
     await run_interactive(settings, job["workspace"], provider=provider, make_safety=make_safety,
                           store=job["store"], resume=job["resume"], console=Console(),

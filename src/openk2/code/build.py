@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from openk2.agent.llm.message import Message, system
-from openk2.agent.llm.provider import ChatProvider, GenerationSettings
+from openk2.agent.llm.provider import ChatProvider
 from openk2.code.app import CodeSession, Emit, SessionParts
 from openk2.code.code_swarm import SessionSwarm
 from openk2.code.compaction import Compactor, TokenCount, approx_tokens
@@ -51,7 +51,7 @@ def open_session(
     """A fresh session (system prompt logged), or `resume`'s with its conversation restored."""
     todos = TodoBoard()
     log, history = _log_and_history(settings, workspace, store, resume, todos, safety)
-    gen = GenerationSettings(temperature=settings.temperature, max_tokens=settings.max_tokens)
+    gen = settings.generation()
     host = SubagentHost(provider=provider, workspace=workspace, launcher=safety.launcher,
                         gate=safety.gate, approver=safety.approver, log=log, settings=gen,
                         max_steps=settings.max_steps)

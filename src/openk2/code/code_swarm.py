@@ -71,7 +71,8 @@ class OrchestratorTool(CodeTool[BaseModel]):
         self.Params = inner.Params  # type: ignore[misc]
 
     def action(self, params: BaseModel) -> Action:
-        return Action(self.name, "state", f"swarm: {self.name}")
+        return Action(self.name, "state", f"swarm: {self.name}", output="subagent",
+                      origin=f"swarm {self.name}")  # workers read files: their words are data
 
     async def run(self, params: BaseModel) -> ToolResult:
         """The swarm's own tool (it reads the step and call id from the loop)."""

@@ -10,12 +10,17 @@ to switch itself to yolo, send your key elsewhere, start programs or open the ne
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Literal, TypeAlias
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias
+
+if TYPE_CHECKING:  # the CLI reads settings before it needs the provider layer
+    from openk2.agent.llm.message import Usage
+    from openk2.agent.llm.provider import GenerationSettings
 
 Mode: TypeAlias = Literal["manual", "auto", "yolo"]
 MODES: tuple[Mode, ...] = ("manual", "auto", "yolo")
@@ -70,6 +75,16 @@ class CodeSettings:
     fetch: dict[str, Any] = field(default_factory=dict)
     """`[fetch]`: `allow = ["docs.python.org", "127.0.0.1:8000"]` turns FetchURL on for those
     hosts (user file only; default: no FetchURL tool)."""
+    thinking: bool | None = None
+    """Thinking on (true) or instant answers (false); None leaves the endpoint's default. Sent
+    as K2.6's `thinking: {type}` and as `chat_template_kwargs.thinking` (vLLM, SGLang)."""
+    price: dict[str, float] = field(default_factory=dict)
+    """USD per million tokens, `input`, `output` and `cached_input`, for the cost in the status
+    line and `/cost` (empty: no cost shown)."""
+    models: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """`[models.NAME]` tables: `context_window`, `thinking`, `tokenizer`, `temperature`,
+    `max_tokens` and `price` of that model. They apply when NAME is the model in use (also
+    after `/model NAME`), over the top-level values; flags still win."""
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -78,6 +93,58 @@ class CodeSettings:
             raise ConfigError("max_steps must be at least 1")
         if self.context_window < 256:
             raise ConfigError("context_window must be at least 256 tokens")
+        if self.thinking is not None and not isinstance(self.thinking, bool):
+            raise ConfigError(f"thinking must be true or false, not {self.thinking!r}")
+        _check_price(self.price)
+        for name, table in self.models.items():
+            if bad := sorted(set(table) - set(MODEL_KEYS)):
+                raise ConfigError(f"[models.{name}]: unknown key(s) {', '.join(bad)}; known: "
+                                  f"{', '.join(MODEL_KEYS)}")
+
+    def for_model(self, name: str, *, keep: frozenset[str] = frozenset()) -> CodeSettings:
+        """These settings with `model = name` and its `[models.NAME]` table applied (keys in
+        `keep` were given as flags and stay)."""
+        table = {k: v for k, v in self.models.get(name, {}).items() if k not in keep}
+        try:
+            return dataclasses.replace(self, model=name, **table)
+        except TypeError as exc:
+            raise ConfigError(f"[models.{name}]: {exc}") from exc
+
+    def generation(self) -> GenerationSettings:
+        """Per-call sampling options for the provider, thinking included."""
+        from openk2.agent.llm.provider import GenerationSettings
+
+        extra: dict[str, Any] = {}
+        if self.thinking is not None:
+            extra = {"thinking": {"type": "enabled" if self.thinking else "disabled"},
+                     "chat_template_kwargs": {"thinking": self.thinking}}
+        return GenerationSettings(temperature=self.temperature, max_tokens=self.max_tokens,
+                                  extra_body=extra)
+
+    def cost(self, usage: Usage) -> float | None:
+        """USD for `usage` at `price`, or None when no price is configured."""
+        if not self.price:
+            return None
+        cached = usage.cached_tokens
+        fresh = usage.prompt_tokens - cached
+        per_m = (fresh * self.price.get("input", 0.0)
+                 + cached * self.price.get("cached_input", self.price.get("input", 0.0))
+                 + usage.completion_tokens * self.price.get("output", 0.0))
+        return per_m / 1e6
+
+
+MODEL_KEYS = ("context_window", "thinking", "tokenizer", "temperature", "max_tokens", "price")
+"""What a `[models.NAME]` table may set."""
+PRICE_KEYS = ("input", "output", "cached_input")
+
+
+def _check_price(price: Mapping[str, Any]) -> None:
+    if bad := sorted(set(price) - set(PRICE_KEYS)):
+        raise ConfigError(f"price: unknown key(s) {', '.join(bad)}; known: {', '.join(PRICE_KEYS)}")
+    for key, value in price.items():
+        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+            raise ConfigError(f"price.{key} must be a non-negative number (USD per million "
+                              f"tokens), not {value!r}")
 
 
 def user_config_path() -> Path:
@@ -105,9 +172,13 @@ def load_settings(
         raise ConfigError(f"unknown setting(s) {', '.join(unknown)}; "
                           f"known: {', '.join(sorted(known))}")
     try:
-        return CodeSettings(**merged)
+        settings = CodeSettings(**merged)
     except TypeError as exc:
         raise ConfigError(str(exc)) from exc
+    if settings.model is None or settings.model not in settings.models:
+        return settings
+    given = frozenset(k for k, v in flags.items() if v is not None)
+    return settings.for_model(settings.model, keep=given)
 
 
 def _project_rules(project: Mapping[str, Any], workspace: Path) -> list[Any]:

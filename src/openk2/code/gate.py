@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Protocol, TypeAlias
 
+from openk2.agent.guard.untrusted import Source, mark_untrusted
 from openk2.agent.llm.message import ToolCall
 from openk2.agent.tools.base import (
     ModelRetry,
@@ -47,6 +48,13 @@ class Action:
     """The call's arguments, for `tool` (MCP tools: hooks and the audit log see them)."""
     read_only: bool = False
     """For `tool`: the tool says it changes nothing (MCP `readOnlyHint`)."""
+    replaces: bool = False
+    """For `write`: the call replaces whole files (WriteFile overwrite), not edits them."""
+    output: Source | None = None
+    """Where the result's text comes from when the harness cannot vouch for it (file, shell,
+    web, mcp, subagent): `GatedToolset` marks it as untrusted data before the model sees it."""
+    origin: str = ""
+    """What that data is (a path, a command, a URL), named in the untrusted-data notice."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +70,15 @@ class Verdict:
     """What the model is told when denied (default: built from `reason`)."""
 
 
+@dataclass(frozen=True, slots=True)
+class Undone:
+    """What `ToolGate.after` returns when it took back a call's effects after it ran (work a
+    script deleted, put back): the note for the model and the verdict that counts as a denial."""
+
+    note: str
+    verdict: Verdict
+
+
 class ToolGate(Protocol):
     """Decides whether an action may run, and sees the final decision before it runs."""
 
@@ -73,8 +90,10 @@ class ToolGate(Protocol):
         """The final decision, after any approval: audit it; snapshot before a change runs."""
         ...
 
-    async def after(self, action: Action, tool_input: dict[str, Any], output: str) -> str | None:
-        """After the call ran (PostToolUse): feedback for the model, if any."""
+    async def after(self, action: Action, tool_input: dict[str, Any], output: str
+                    ) -> str | Undone | None:
+        """After the call ran (what it did, PostToolUse hooks): a note for the model, if any;
+        `Undone` when its effects were taken back (the call then counts as denied)."""
         ...
 
     async def stop(self) -> str | None:
@@ -168,8 +187,14 @@ class GatedToolset(Toolset):
             return ToolError(str(exc), brief="retry")
         except OSError as exc:  # the file system said no (permissions, a full disk, ...)
             return ToolError(f"{action.summary} failed: {exc}", brief="os error")
-        feedback = await self.gate.after(action, params.model_dump(), result.output)
-        return _with_note(result, f"[PostToolUse hook] {feedback}") if feedback else result
+        note = await self.gate.after(action, params.model_dump(), result.output)
+        result = as_data(result, action)
+        if isinstance(note, Undone):
+            self.denials.append(Denial(call, action, note.verdict))
+            if self.on_verdict is not None:
+                self.on_verdict(call, action, note.verdict)
+            note = note.note
+        return _with_note(result, note) if note else result
 
     async def _settle(self, action: Action, verdict: Verdict) -> Verdict:
         if verdict.decision != "ask":
@@ -178,6 +203,22 @@ class GatedToolset(Toolset):
             return Verdict("allow", f"approved: {verdict.reason}", verdict.rule)
         return Verdict("deny", f"needs approval and was not approved ({verdict.reason})",
                        verdict.rule)
+
+
+def as_data(result: ToolResult, action: Action) -> ToolResult:
+    """The one place tool output is marked untrusted (layer 6): text from files, commands,
+    the web, MCP servers and sub-agents reaches the model as data inside nonce-tagged
+    markers. Harness notes (hooks, the repeat guard, restored work) are added after, outside
+    the markers. Nothing in the guard reads this text, so it cannot change a rule or add an
+    approval whatever it says."""
+    if action.output is None:
+        return result
+    origin = " ".join(action.origin.split())[:160]
+    if isinstance(result, ToolError):
+        return ToolError(mark_untrusted(result.message, source=action.output, origin=origin),
+                         result.brief)
+    return ToolOk(mark_untrusted(result.output, source=action.output, origin=origin),
+                  result.brief)
 
 
 def _with_note(result: ToolResult, note: str) -> ToolResult:

@@ -44,7 +44,7 @@ async def run_interactive(
                             stream=True)
 
     state = ShellState(session=new_session(resume), new_session=new_session, store=store,
-                       workspace=workspace.root)
+                       workspace=workspace.root, settings=settings)
     try:
         await InteractiveShell(state, console, read_line).run()
     finally:

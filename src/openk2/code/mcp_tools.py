@@ -6,7 +6,7 @@ cloned repository start commands or send its tokens anywhere). Stdio servers run
 sandbox, like any program the user starts; HTTP servers are reached at their `url` with the
 configured `headers`. Every call of their tools goes through the gate: a tool that declares
 `readOnlyHint` runs, any other asks (yolo: runs). What a tool returns is marked as untrusted
-data before the model sees it.
+data (by the gate, `code.gate.as_data`) before the model sees it.
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from openk2.agent.guard import mark_untrusted
 from openk2.agent.llm.message import ToolSpec
 from openk2.agent.tools.base import ToolError, ToolOk, ToolResult
 from openk2.code.config import ConfigError
@@ -119,7 +118,8 @@ class McpTool(CodeTool[_Arguments]):
 
     def action(self, params: _Arguments) -> Action:
         return Action(self.name, "tool", f"call MCP tool {self.server}.{self.remote_name}",
-                      arguments=params.model_dump(), read_only=self.read_only)
+                      arguments=params.model_dump(), read_only=self.read_only, output="mcp",
+                      origin=f"{self.server}.{self.remote_name}")
 
     async def run(self, params: _Arguments) -> ToolResult:
         try:
@@ -127,11 +127,9 @@ class McpTool(CodeTool[_Arguments]):
         except Exception as exc:  # the server died or broke the protocol: tell the model
             return ToolError(f"MCP server {self.server} failed: {exc}", brief="mcp error")
         text = "\n".join(getattr(c, "text", f"[{c.type} content]") for c in result.content)
-        origin = f"{self.server}.{self.remote_name}"
-        marked = mark_untrusted(clip(text), source="mcp", origin=origin)
         if result.is_error:
-            return ToolError(marked, brief="mcp tool error")
-        return ToolOk(marked, brief=f"{self.server}.{self.remote_name}")
+            return ToolError(clip(text), brief="mcp tool error")
+        return ToolOk(clip(text), brief=f"{self.server}.{self.remote_name}")
 
 
 @contextlib.asynccontextmanager

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from openk2.agent.guard import (
+    DESTROYS_WORK,
     ApprovalStore,
     Asker,
     AuditLog,
@@ -27,15 +28,17 @@ from openk2.agent.guard import (
     SandboxConfig,
     SandboxUnavailable,
     SnapshotStore,
+    UserWork,
     audit_path,
     load_hooks,
     load_rules,
+    lost_since,
     open_sandbox,
 )
 from openk2.agent.guard.snapshots import SnapshotError
 from openk2.code.build import Safety
 from openk2.code.config import CodeSettings, ConfigError
-from openk2.code.gate import Action, DenyAsks, Verdict
+from openk2.code.gate import Action, DenyAsks, Undone, Verdict
 from openk2.code.workspace import Workspace
 
 
@@ -48,6 +51,9 @@ class GuardGate:
         self.workspace = workspace
         self.snapshots = snapshots
         self.snapshot_ids: list[str] = []
+        self._before: dict[int, tuple[Action, str]] = {}
+        """Shell action (by identity; kept alive so its id stays unique) -> the snapshot taken
+        before it, for `_lost_work`."""
         self.on_snapshot: Callable[[str], None] | None = None
         """Told each new snapshot id (the session logs it, for `--rewind`)."""
 
@@ -69,7 +75,8 @@ class GuardGate:
         access = "write" if action.kind == "write" else "read"
         result: GateResult | None = None
         for path in action.paths:
-            result = await self.gate.path(path, access, tool=action.tool)
+            result = await self.gate.path(path, access, tool=action.tool,
+                                          replaces=action.replaces)
             if not result.allowed:
                 break
         assert result is not None, f"{action.tool} named no path"
@@ -84,17 +91,52 @@ class GuardGate:
         label = f"before {action.summary}"[:120]
         snap = await asyncio.to_thread(self.snapshots.snapshot, label)
         self.snapshot_ids.append(snap)
+        if action.kind == "exec" and verdict.rule != DESTROYS_WORK.name:
+            self._before[id(action)] = (action, snap)  # an approved destroys-work ask: consent
         if self.on_snapshot is not None:
             self.on_snapshot(snap)
 
-    async def after(self, action: Action, tool_input: dict[str, Any], output: str) -> str | None:
-        """PostToolUse hooks: their objection goes back to the model with the result."""
+    async def after(self, action: Action, tool_input: dict[str, Any], output: str
+                    ) -> str | Undone | None:
+        """Notes for the model after a call ran: work a shell command threw away unnamed (put
+        back: `Undone`, a denial), then what PostToolUse hooks objected."""
+        lost = await self._lost_work(action)
+        hooks = await self._post_hooks(action, tool_input, output)
+        if isinstance(lost, Undone):
+            return Undone("\n".join(n for n in (lost.note, hooks) if n), lost.verdict)
+        return "\n".join(n for n in (lost, hooks) if n) or None
+
+    async def _post_hooks(self, action: Action, tool_input: dict[str, Any], output: str
+                          ) -> str | None:
         if self.gate.hooks is None:
             return None
         outcome = await self.gate.post_tool(action.tool, tool_input, output)
-        notes = [*outcome.context, outcome.reason] if outcome.verdict != "allow" else [
-            *outcome.context]
-        return "\n".join(n for n in notes if n) or None
+        said = [*outcome.context, outcome.reason if outcome.verdict != "allow" else ""]
+        text = "\n".join(n for n in said if n)
+        return f"[PostToolUse hook] {text}" if text else None
+
+    async def _lost_work(self, action: Action) -> str | Undone | None:
+        """`destroys-work` on what a command did: work it deleted or emptied is put back from
+        the snapshot taken before it, unless the user (never a headless run) keeps the loss."""
+        entry = self._before.pop(id(action), None)
+        snap = entry[1] if entry is not None and entry[0] is action else None
+        work = self.gate.policy.work
+        if snap is None or self.snapshots is None or work is None or action.command is None:
+            return None
+        store = self.snapshots
+        lost = await asyncio.to_thread(lost_since, store, snap, work)
+        if not lost:
+            return None
+        result = await self.gate.confirm_loss(action.tool, action.command, lost)
+        shown = ", ".join(self.workspace.display(p) for p in lost)
+        if result.allowed:
+            return f"[harness] the user kept the deletion of {shown}."
+        await asyncio.to_thread(store.restore_paths, snap, lost)
+        d = result.decision
+        note = (f"[harness] this command deleted or emptied {shown}, which held work git "
+                "cannot give back; the harness put them back from the snapshot taken before "
+                f"it ({d.rule}). Do not delete them another way; ask the user.")
+        return Undone(note, Verdict("deny", d.reason, d.rule, message=note))
 
     async def stop(self) -> str | None:
         """Stop hooks: a deny means "not done yet", with the reason for the model."""
@@ -144,10 +186,13 @@ class SandboxLauncher:
 def build_safety(
     settings: CodeSettings, workspace: Workspace, *, sandbox: bool = True,
     asker: Asker | None = None, readable: Sequence[Path] = (), snapshots: bool = True,
+    throwaway: bool = False,
 ) -> Safety:
     """Policy in `settings.mode`, approvals, audit log, sandbox and snapshots for a session.
 
     `asker=None` is headless: every call that would ask is denied and the model is told.
+    `throwaway`: the workspace is a scratch copy (a bench task), so nothing in it is the
+    user's work and `destroys-work` has nothing to protect.
     """
     ws = workspace.root
     # The sandbox gives commands a private /tmp; without it /tmp is the host's, shared with
@@ -158,7 +203,8 @@ def build_safety(
         raise ConfigError(str(exc)) from exc
     policy = Policy(ws, mode=settings.mode, added_dirs=list(workspace.extra), rules=rules,
                     approvals=ApprovalStore.for_workspace(ws),
-                    scratch_dirs=(Path("/tmp"),) if sandbox else ())
+                    scratch_dirs=(Path("/tmp"),) if sandbox else (),
+                    work=UserWork() if throwaway else None)
     runner = HookRunner(hooks, cwd=ws) if hooks else None
     audit = AuditLog(audit_path(ws))
     gate = Gate(policy, asker=asker, hooks=runner, audit=audit)

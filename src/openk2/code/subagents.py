@@ -23,7 +23,7 @@ from openk2.agent.llm.provider import ChatProvider, GenerationSettings, Provider
 from openk2.agent.loop.runner import AgentRunner, MaxStepsReachedError, RunHooks
 from openk2.agent.loop.step import current_tool_call
 from openk2.agent.tools.base import ToolError, ToolOk, ToolResult
-from openk2.code.gate import Action, Approver, DenyAsks, GatedToolset, ToolGate, Verdict
+from openk2.code.gate import Action, Approver, DenyAsks, GatedToolset, ToolGate, Undone, Verdict
 from openk2.code.sessions import SessionLog
 from openk2.code.tools.base import CodeTool, ShellLauncher, TodoBoard
 from openk2.code.workspace import Workspace
@@ -52,8 +52,9 @@ class ReadOnlyGate:
         """Reads take no snapshot; the inner gate audits."""
         await self.inner.settled(action, verdict)
 
-    async def after(self, action: Action, tool_input: dict[str, Any], output: str) -> str | None:
-        """The inner gate's PostToolUse hooks."""
+    async def after(self, action: Action, tool_input: dict[str, Any], output: str
+                    ) -> str | Undone | None:
+        """The inner gate's post-run checks and PostToolUse hooks."""
         return await self.inner.after(action, tool_input, output)
 
     async def stop(self) -> str | None:

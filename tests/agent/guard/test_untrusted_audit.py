@@ -19,7 +19,15 @@ def test_content_cannot_close_the_block() -> None:
     body = text.split("\n", 2)[2]
     assert "</untrusted-data id=" not in body.rsplit("\n", 1)[0]
     assert is_marked(text)
-    assert mark_untrusted("a", source="mcp") != mark_untrusted("a", source="mcp")  # fresh nonce
+    # the nonce is a keyed hash: stable for the same block (the loop guard sees repeats),
+    # different for any other text or origin
+    assert mark_untrusted("a", source="mcp") == mark_untrusted("a", source="mcp")
+    assert _nonce(mark_untrusted("a", source="mcp")) != _nonce(mark_untrusted("b", source="mcp"))
+    assert _nonce(mark_untrusted("a", source="mcp")) != _nonce(mark_untrusted("a", source="web"))
+
+
+def _nonce(text: str) -> str:
+    return text.split('id="', 1)[1][:12]
 
 
 def test_audit_jsonl(tmp_path: Path) -> None:

@@ -5,7 +5,8 @@ policy (`Policy`, `Decision`, modes), shell parsing (`parse_shell`), rules (`Rul
 `load_rules`, the built-in sets), prefix approvals (`ApprovalStore`), the bubblewrap sandbox
 (`Sandbox`, `open_sandbox`, `SandboxUnavailable`), fail-closed hooks (`HookRunner`), the
 JSONL audit log (`AuditLog`), workspace snapshots (`SnapshotStore`), untrusted-output marking
-(`mark_untrusted`) and the `Gate` that chains them for one session.
+(`mark_untrusted`), the work git cannot give back (`UserWork`, `DESTROYS_WORK`) and the
+`Gate` that chains them for one session.
 """
 
 from openk2.agent.guard.approvals import (
@@ -51,12 +52,14 @@ from openk2.agent.guard.sandbox import (
 )
 from openk2.agent.guard.shell_parse import ParsedShell, Redirect, SimpleCommand, parse_shell
 from openk2.agent.guard.snapshots import Snapshot, SnapshotError, SnapshotStore
-from openk2.agent.guard.untrusted import is_marked, mark_untrusted
+from openk2.agent.guard.untrusted import is_marked, mark_untrusted, unmark
+from openk2.agent.guard.work import DESTROYS_WORK, UserWork, WorkRule, lost_since
 
 __all__ = [
     "ALWAYS_ASK",
     "ALWAYS_DENY",
     "BUILTIN_RULES",
+    "DESTROYS_WORK",
     "MODES",
     "Access",
     "Answer",
@@ -88,7 +91,9 @@ __all__ = [
     "SnapshotStore",
     "ToolRule",
     "Unsandboxed",
+    "UserWork",
     "Verdict",
+    "WorkRule",
     "approvals_path",
     "audit_path",
     "bwrap_argv",
@@ -96,6 +101,7 @@ __all__ = [
     "is_marked",
     "load_hooks",
     "load_rules",
+    "lost_since",
     "mark_untrusted",
     "open_sandbox",
     "parse_shell",
@@ -107,4 +113,5 @@ __all__ = [
     "state_dir",
     "strictest",
     "suggest_prefix",
+    "unmark",
 ]

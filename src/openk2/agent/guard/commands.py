@@ -7,7 +7,9 @@ kept here, as data, in one place.
 
 from __future__ import annotations
 
+import os
 import re
+from collections.abc import Callable
 
 from openk2.agent.guard.shell_parse import SimpleCommand
 
@@ -357,3 +359,58 @@ def _option_values(cmd: SimpleCommand, names: tuple[str, ...]) -> list[str]:
 
 
 _HARMLESS_SINKS = frozenset({"/dev/null", "/dev/stdout", "/dev/stderr", "/dev/tty", "-"})
+
+
+DELETES_OPERANDS = frozenset({"rm", "unlink", "shred", "truncate"})
+"""Programs that throw away the content of every path operand (delete or truncate)."""
+
+REPLACES_DESTINATION = frozenset({"cp", "mv", "install", "ln", "rsync"})
+"""Programs that replace their destination (last operand; inside it when it is a directory)."""
+
+REPLACING_REDIRECTS = frozenset({">", ">|", "&>"})
+"""Redirections that truncate their target (`>>` appends, `<>` opens without truncating)."""
+
+_OPERAND_VALUES = {"truncate": ("-s", "--size", "-r", "--reference")}
+"""Options of a deleting program whose value is the next word, not a path operand."""
+
+
+def destroy_targets(cmd: SimpleCommand, is_dir: Callable[[str], bool] = os.path.isdir) -> list[str]:
+    """Paths whose current content `cmd` throws away: deleted, truncated or replaced whole.
+
+    Edits in place (`sed -i`, a formatter) and appends are not listed: the file keeps what it
+    had. A move keeps the content too, at its new path; only the path it lands on is replaced.
+    `is_dir` says whether a destination word names a directory (from the command's cwd).
+    """
+    targets = [r.target for r in cmd.redirects if r.op in REPLACING_REDIRECTS and r.target]
+    prog, operands = cmd.program, _operands_without_values(cmd)
+    if prog in DELETES_OPERANDS:
+        targets += operands
+    elif prog in REPLACES_DESTINATION and len(operands) >= 2:
+        targets += _destinations(operands, is_dir)
+    elif prog == "tee" and not any(a in ("-a", "--append") for a in cmd.args):
+        targets += operands
+    elif prog == "git" and (sub := git_argv(cmd))[:1] == ("rm",) and _git_rm_destroys(sub):
+        targets += [a for a in sub[1:] if not a.startswith("-")]
+    return [t for t in targets if t not in _HARMLESS_SINKS]
+
+
+def _operands_without_values(cmd: SimpleCommand) -> list[str]:
+    names = _OPERAND_VALUES.get(cmd.program, ())
+    skip = {i + 1 for i, a in enumerate(cmd.args) if a in names}
+    values = {cmd.args[i] for i in skip if i < len(cmd.args)}
+    return [o for o in path_operands(cmd) if o not in values]
+
+
+def _destinations(operands: list[str], is_dir: Callable[[str], bool]) -> list[str]:
+    """`cp a b dir/` replaces `dir/a` and `dir/b`; `cp a b` replaces `b`."""
+    dest, sources = operands[-1], operands[:-1]
+    if dest.endswith("/") or is_dir(dest):
+        return [os.path.join(dest, os.path.basename(s.rstrip("/"))) for s in sources]
+    return [dest]
+
+
+def _git_rm_destroys(sub: tuple[str, ...]) -> bool:
+    """`git rm -f` removes a file with uncommitted changes; plain `git rm` refuses to."""
+    flags = [a for a in sub[1:] if a.startswith("-")]
+    forced = any(a == "--force" or (not a.startswith("--") and "f" in a) for a in flags)
+    return forced and "--cached" not in flags

@@ -13,7 +13,7 @@ offered prefixes; always-ask commands can be approved once, never persisted.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TypeAlias
@@ -23,6 +23,7 @@ from openk2.agent.guard.audit import AuditLog
 from openk2.agent.guard.hooks import HookOutcome, HookRunner
 from openk2.agent.guard.policy import Decision, Policy
 from openk2.agent.guard.rules import Access
+from openk2.agent.guard.work import DESTROYS_WORK
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,8 +97,9 @@ class Gate:
         *,
         tool: str,
         tool_input: Mapping[str, Any] | None = None,
+        replaces: bool = False,
     ) -> GateResult:
-        decision = self.policy.check_path(path, access)
+        decision = self.policy.check_path(path, access, replaces=replaces)
         summary = f"{access} {path}"
         return await self._authorize(tool, tool_input or {"path": str(path)}, summary, decision)
 
@@ -106,6 +108,19 @@ class Gate:
     ) -> GateResult:
         decision = self.policy.check_tool(name, read_only=read_only)
         return await self._authorize(name, tool_input, name, decision)
+
+    async def confirm_loss(self, tool: str, command: str, lost: Sequence[Path]) -> GateResult:
+        """After a command ran: it threw away work it never named (a script, a build step).
+
+        The same `destroys-work` rule, applied to what happened: the user is asked whether to
+        keep the loss (headless: denied, so the run exits non-zero); on a deny the caller
+        puts the files back from the snapshot taken before the command."""
+        shown = ", ".join(str(p) for p in lost[:5])
+        shown += f" and {len(lost) - 5} more" if len(lost) > 5 else ""
+        reason = f"the command deleted or emptied {shown}, which held work git cannot give back"
+        decision = Decision("ask", DESTROYS_WORK.name, reason, command)
+        summary = f"keep what `{command}` threw away ({shown})?"
+        return await self._ask(tool, summary, decision, ())
 
     async def post_tool(
         self, tool: str, tool_input: Mapping[str, Any], response: Any

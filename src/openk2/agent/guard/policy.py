@@ -2,7 +2,8 @@
 
 Order of authority for one simple command, strictest first: the built-in always-deny checks
 (credential stores read or written, writes outside the writable roots, writes to `.git/hooks`,
-`.git/config` or `.openk2/`), configured deny rules, the built-in always-ask set, configured ask
+`.git/config` or `.openk2/`), configured deny rules, the built-in always-ask set (with
+`work.DESTROYS_WORK`: deleting or replacing work git cannot give back), configured ask
 rules; then a persisted prefix approval or a configured allow rule allows; otherwise the mode
 decides. A command line's verdict is the strictest over all its simple commands, so
 `git status && rm -rf ~` is denied even though `git status` alone is allowed.
@@ -43,6 +44,7 @@ from openk2.agent.guard.rules import (
     Verdict,
 )
 from openk2.agent.guard.shell_parse import SimpleCommand, parse_shell
+from openk2.agent.guard.work import DESTROYS_WORK, UserWork
 
 Mode: TypeAlias = Literal["manual", "auto", "yolo"]
 MODES: tuple[Mode, ...] = ("manual", "auto", "yolo")
@@ -96,6 +98,9 @@ class Policy:
     scratch_dirs: Sequence[Path] = (Path("/tmp"),)
     """Extra roots shell commands may write because the sandbox makes them private (/tmp).
     Pass `()` when running with `--no-sandbox`: then /tmp is the real one."""
+    work: UserWork | None = None
+    """Files holding work git cannot give back, as of session start (`work.py`); None: scan
+    the writable roots now, when the policy is built."""
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -107,6 +112,8 @@ class Policy:
         for root in self.writable_roots:
             if root != self.home and within(self.home, (root,)):
                 raise ValueError(f"refusing writable root {root}: it contains $HOME ({self.home})")
+        if self.work is None:
+            self.work = UserWork.scan(self.writable_roots)
 
     @property
     def writable_roots(self) -> tuple[Path, ...]:
@@ -153,6 +160,7 @@ class Policy:
     def _forced(self, cmd: SimpleCommand, where: _Cwds) -> list[Decision]:
         """Decisions no approval or allow rule can lift: always-deny/ask and deny/ask rules."""
         found = self._read_checks(cmd, where) + self._write_checks(cmd, where)
+        found += self._work_checks(cmd, where)
         for rule in (*ALWAYS_DENY, *self._shell_rules(), *ALWAYS_ASK):
             if rule.verdict != "allow" and rule.matcher(cmd):
                 found.append(Decision(rule.verdict, rule.name, rule.reason, cmd.text))
@@ -206,6 +214,17 @@ class Policy:
                     found.append(d)
         return found
 
+    def _work_checks(self, cmd: SimpleCommand, where: _Cwds) -> list[Decision]:
+        """`always-ask:destroys-work`: the command deletes or replaces uncommitted work."""
+        assert self.work is not None
+        found: list[Decision] = []
+        for cwd in where.dirs:
+            for path, why in DESTROYS_WORK.at_risk(
+                cmd, cwd, self.work, self.writable_roots, self._expand_word
+            ):
+                found.append(_destroys_work(path, why, cmd.text))
+        return found
+
     def _write_target(self, path: Path, cmd: SimpleCommand) -> Decision | None:
         if not self._shell_may_write(path):
             why = f"{path} is outside the writable roots"
@@ -256,10 +275,15 @@ class Policy:
         """The path `check_path` judges: file tools should act on exactly this one."""
         return resolve(path, self.workspace, self.home)
 
-    def check_path(self, path: str | os.PathLike[str], access: Access) -> Decision:
-        """Decide a file tool's read or write of `path` (resolved first)."""
+    def check_path(
+        self, path: str | os.PathLike[str], access: Access, *, replaces: bool = False
+    ) -> Decision:
+        """Decide a file tool's read or write of `path` (resolved first); `replaces`: the
+        write replaces the whole file (WriteFile overwrite), so `destroys-work` applies."""
         resolved = resolve(path, self.workspace, self.home)
         found = self._path_forced(resolved, access)
+        if replaces:
+            found += self._replaces_work(resolved, f"{access} {resolved}")
         text = f"{access} {resolved}"
         rules = [
             r
@@ -275,6 +299,14 @@ class Policy:
         if allow is not None:
             return Decision("allow", allow.name, allow.reason, text)
         return self._mode_path(resolved, access, text)
+
+    def _replaces_work(self, path: Path, text: str) -> list[Decision]:
+        """`always-ask:destroys-work` for a file tool that replaces a whole file."""
+        assert self.work is not None
+        if not os.path.isfile(path) or not within(path, self.writable_roots):
+            return []
+        why = self.work.at_risk(path)
+        return [] if why is None else [_destroys_work(path, why, text)]
 
     def _path_forced(self, path: Path, access: Access) -> list[Decision]:
         text = f"{access} {path}"
@@ -350,6 +382,14 @@ def _deny_credential(store: str, text: str) -> Decision:
     return Decision(
         "deny", "always-deny:credential-store", f"touches a credential store ({store})", text
     )
+
+
+def _destroys_work(path: Path, why: str, text: str) -> Decision:
+    reason = (
+        f"throws away {path}, which {why} (a snapshot is kept, but deleting or replacing "
+        "work git cannot give back needs the user's approval in every mode)"
+    )
+    return Decision("ask", DESTROYS_WORK.name, reason, text)
 
 
 def _path_words(cmd: SimpleCommand) -> list[str]:

@@ -92,6 +92,15 @@ class SnapshotStore:
             self._git("restore", f"--source={target}", "--staged", "--worktree", "--", ".")
         return safety
 
+    def restore_paths(self, snapshot_id: str, paths: Sequence[Path]) -> None:
+        """Put back only `paths` (inside the workspace) as they were in `snapshot_id`."""
+        target = self.resolve(snapshot_id)
+        rels = [str(Path(os.path.realpath(p)).relative_to(self.workspace)) for p in paths]
+        if not rels:
+            return
+        with self._locked():
+            self._git("restore", f"--source={target}", "--staged", "--worktree", "--", *rels)
+
     def changed_files(self, snapshot_id: str) -> list[str]:
         """Workspace paths that differ between `snapshot_id` and the work tree now."""
         target = self.resolve(snapshot_id)

@@ -36,11 +36,13 @@ SafetyFactory = Callable[[CodeSettings, Workspace], Safety]
 def guarded(*, sandbox: bool = True) -> SafetyFactory:
     """The CLI's safety for each run: the real guard in the run's mode, shell commands and the
     grader in the sandbox. This interpreter (which has pytest) is readable there, because the
-    graders run `{python}`; no snapshots, since the workspace is a throwaway copy."""
+    graders run `{python}`; no snapshots and no user work to protect, since the workspace is
+    a throwaway copy."""
     python_dirs = [Path(sys.prefix), Path(sys.base_prefix)]
 
     def make(settings: CodeSettings, ws: Workspace) -> Safety:
-        return build_safety(settings, ws, sandbox=sandbox, snapshots=False, readable=python_dirs)
+        return build_safety(settings, ws, sandbox=sandbox, snapshots=False, readable=python_dirs,
+                            throwaway=True)
 
     return make
 

@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING
 
 from rich.console import Console
 
+from openk2.code.ui.status import apply_settings
+
 if TYPE_CHECKING:
     from openk2.agent.guard import ApprovalStore
     from openk2.code.ui.shell import ShellState
@@ -51,6 +53,8 @@ async def model(state: ShellState, console: Console, arg: str) -> None:
             return
         provider.model = arg  # type: ignore[attr-defined]
         state.session.log.append("model", model=arg)
+        if state.settings is not None:  # its [models.NAME] table: window, thinking, price
+            apply_settings(state, state.settings.for_model(arg))
     console.print(f"model: {provider.model_name}")
 
 

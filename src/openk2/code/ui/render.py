@@ -10,7 +10,7 @@ from rich.live import Live
 from rich.markdown import Markdown
 from rich.markup import escape
 
-from openk2.agent.guard import Answer, ApprovalRequest
+from openk2.agent.guard import Answer, ApprovalRequest, unmark
 
 Ask = Callable[[str], Awaitable[str]]
 """Reads one line of the user's answer after showing a question."""
@@ -56,7 +56,8 @@ class Renderer:
 
     def _on_tool_result(self, e: dict[str, Any]) -> None:
         style = "green" if e["ok"] else "red"
-        brief = e["brief"] or ("ok" if e["ok"] else e["output"].splitlines()[0][:160])
+        shown = unmark(e["output"]).splitlines() or [""]
+        brief = e["brief"] or ("ok" if e["ok"] else shown[0][:160])
         self.console.print(f"  [{style}]{escape(brief)}[/]")
 
     def _on_verdict(self, e: dict[str, Any]) -> None:

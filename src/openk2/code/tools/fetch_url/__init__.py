@@ -2,7 +2,8 @@
 
 Off unless the user's config names hosts (a project file cannot: it may be hostile). Every hop
 of a redirect is checked against the list before it is requested, the body is read up to a
-limit, HTML is reduced to text, and the result is wrapped by the guard's `mark_untrusted` so
+limit, HTML is reduced to text, and the action says its output is web data, which the gate
+marks with the guard's `mark_untrusted` (`code.gate.as_data`) so
 the model treats it as data, not instructions.
 """
 
@@ -14,7 +15,6 @@ from urllib.parse import urljoin, urlsplit
 import httpx
 from pydantic import BaseModel, Field
 
-from openk2.agent.guard import mark_untrusted
 from openk2.agent.guard.netproxy import HostRule
 from openk2.agent.tools.base import ToolError, ToolOk, ToolResult
 from openk2.code.gate import Action
@@ -44,7 +44,8 @@ class FetchURL(CodeTool[Params]):
 
     def action(self, params: Params) -> Action:
         return Action(self.name, "tool", f"fetch {params.url}"[:120],
-                      arguments={"url": params.url}, read_only=True)
+                      arguments={"url": params.url}, read_only=True, output="web",
+                      origin=params.url)
 
     def refusal(self, url: str) -> str | None:
         """Why `url` may not be fetched, or None."""
@@ -91,8 +92,7 @@ async def _get(client: httpx.AsyncClient, url: str) -> tuple[httpx.Response, str
 def _result(url: str, response: httpx.Response, body: str) -> ToolResult:
     kind = response.headers.get("content-type", "")
     text = html_to_text(body) if "html" in kind else body
-    marked = mark_untrusted(clip(text), source="web", origin=url)
     if response.status_code >= 400:
-        return ToolError(f"HTTP {response.status_code} from {url}\n{marked}",
+        return ToolError(f"HTTP {response.status_code} from {url}\n{clip(text)}",
                          brief=f"HTTP {response.status_code}")
-    return ToolOk(marked, brief=f"{len(text)} characters")
+    return ToolOk(clip(text), brief=f"{len(text)} characters")

@@ -36,7 +36,8 @@ class Glob(CodeTool[Params]):
 
     def action(self, params: Params) -> Action:
         d = self._dir(params)
-        return Action(self.name, "read", f"list {d}/{params.pattern}", paths=(d,))
+        return Action(self.name, "read", f"list {d}/{params.pattern}", paths=(d,),
+                      output="file", origin=f"file names under {d}")
 
     async def run(self, params: Params) -> ToolResult:
         d = self._dir(params)

@@ -52,7 +52,8 @@ class Grep(CodeTool[Params]):
 
     def action(self, params: Params) -> Action:
         path = self.workspace.resolve(params.path)
-        return Action(self.name, "read", f"search {path}", paths=(path,))
+        return Action(self.name, "read", f"search {path}", paths=(path,),
+                      output="file", origin=f"grep {params.pattern!r} in {path}")
 
     async def run(self, params: Params) -> ToolResult:
         target = self.workspace.resolve(params.path)

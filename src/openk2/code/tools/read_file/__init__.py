@@ -33,7 +33,8 @@ class ReadFile(CodeTool[Params]):
 
     def action(self, params: Params) -> Action:
         path = self.workspace.resolve(params.path)
-        return Action(self.name, "read", f"read file {path}", paths=(path,))
+        return Action(self.name, "read", f"read file {path}", paths=(path,),
+                      output="file", origin=str(path))
 
     async def run(self, params: Params) -> ToolResult:
         path = self.workspace.resolve(params.path)

@@ -37,7 +37,7 @@ class Shell(CodeTool[Params]):
 
     def action(self, params: Params) -> Action:
         return Action(self.name, "exec", f"run command `{params.command}`",
-                      command=params.command)
+                      command=params.command, output="shell", origin=f"`{params.command}`")
 
     async def run(self, params: Params) -> ToolResult:
         if not params.command.strip():

@@ -30,7 +30,8 @@ class Task(CodeTool[Params]):
 
     def action(self, params: Params) -> Action:
         return Action(self.name, "state",
-                      f"start {params.subagent_type} sub-agent: {params.description}"[:120])
+                      f"start {params.subagent_type} sub-agent: {params.description}"[:120],
+                      output="subagent", origin=f"{params.subagent_type} sub-agent")
 
     async def run(self, params: Params) -> ToolResult:
         return await self.host.run(params.subagent_type, params.description, params.prompt)

@@ -32,7 +32,8 @@ class WriteFile(CodeTool[Params]):
     def action(self, params: Params) -> Action:
         path = self.workspace.resolve(params.path)
         verb = "append to" if params.mode == "append" else "write"
-        return Action(self.name, "write", f"{verb} file {path}", paths=(path,))
+        return Action(self.name, "write", f"{verb} file {path}", paths=(path,),
+                      replaces=params.mode == "overwrite")
 
     async def run(self, params: Params) -> ToolResult:
         path = self.workspace.resolve(params.path)
