@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+from collections.abc import Sequence as Seq
 from dataclasses import replace
 from typing import Any
 
@@ -20,6 +21,7 @@ from openk2.engine.cache import PagedLatentCache
 from openk2.engine.config import EngineConfig
 from openk2.engine.detokenizer import EngineTokenizer, StopStringDetokenizer
 from openk2.engine.isolation import describe, forward_isolating, sample_isolating
+from openk2.engine.media import MediaSpan, locate_media
 from openk2.engine.memory import context_limit, default_cache_bytes
 from openk2.engine.outputs import EngineStats, RequestOutput
 from openk2.engine.runner import CausalLM, ModelRunner
@@ -28,6 +30,7 @@ from openk2.engine.sampling_params import SamplingParams
 from openk2.engine.scheduler import Scheduler
 from openk2.engine.sequence import FinishReason, Sequence, TokenLogprob
 from openk2.model.layers.linear import enable_packed_gemms
+from openk2.model.vision.processor import MediaItem
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +61,10 @@ class LLMEngine:
         self.scheduler = Scheduler(
             self.block_manager, self.config.max_num_seqs, self.config.max_num_batched_tokens
         )
-        self.runner = ModelRunner(model, self.cache)
+        self.runner = ModelRunner(model, self.cache, self.config.encoder_cache_tokens)
+        self.media_pad_id: int | None = (
+            int(model.media_pad_token_id) if self.runner.multimodal else None  # type: ignore[attr-defined]
+        )
         if self.config.packed_gemms and isinstance(model, nn.Module):
             enable_packed_gemms(model)
         self.max_model_len, self.limited_by = context_limit(
@@ -76,16 +82,23 @@ class LLMEngine:
         prompt_token_ids: list[int],
         params: SamplingParams | None = None,
         request_id: str | None = None,
+        media: Seq[MediaItem] = (),
     ) -> str:
-        """Queue a request (n sequences); raises ValueError for prompts that cannot run."""
+        """Queue a request (n sequences); raises ValueError for prompts that cannot run.
+
+        `media`: the encoder inputs of a multimodal prompt, in prompt order; `prompt_token_ids`
+        holds their expanded `<|media_pad|>` runs (`processor.expand_media_pads`).
+        """
         params = params or SamplingParams()
         request_id = request_id or f"req-{next(self._ids)}"
         if request_id in self._requests:
             raise ValueError(f"request id {request_id!r} is already in use")
         self._check_prompt(prompt_token_ids)
+        spans = self._locate_media(prompt_token_ids, media)
         max_tokens = self.resolve_max_tokens(len(prompt_token_ids), params.max_tokens)
         seqs = [
-            Sequence(request_id, i, prompt_token_ids, params, max_tokens) for i in range(params.n)
+            Sequence(request_id, i, prompt_token_ids, params, max_tokens, media=spans)
+            for i in range(params.n)
         ]
         for seq in seqs:
             seq.detokenizer = self._detokenizer(params)
@@ -261,6 +274,15 @@ class LLMEngine:
         bad = [t for t in prompt_token_ids if not 0 <= t < self.vocab_size]
         if bad:
             raise ValueError(f"token ids out of range [0, {self.vocab_size}): {bad[:5]}")
+
+    def _locate_media(
+        self, prompt_token_ids: list[int], media: Seq[MediaItem]
+    ) -> tuple[MediaSpan, ...]:
+        if self.media_pad_id is None:
+            if media:
+                raise ValueError("this model reads text only; it has no vision tower")
+            return ()
+        return locate_media(prompt_token_ids, media, self.media_pad_id)
 
     def _forget_if_done(self, request_id: str) -> None:
         seqs = self._requests.get(request_id, [])

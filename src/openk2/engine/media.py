@@ -1,0 +1,113 @@
+"""Media in the engine: where each image or video chunk sits in a prompt, and its embeddings.
+
+A multimodal request carries its encoder inputs (`MediaItem`s, in prompt order) beside prompt
+ids whose `<|media_pad|>` runs were already expanded. `locate_media` pins every item to the run
+of pads it replaces (`MediaSpan`) and keys it by a hash of its pixels. The vision tower runs
+once per item: its projected embeddings go to an `EncoderCache` (LRU by content key), so a
+prefill chunk that ends inside a span, the next chunk, a preempted sequence's recompute and a
+repeated image in a later request all reuse them. The prefix cache folds the keys of the spans a
+page overlaps into that page's hash (`BlockManager`), so equal text with different images never
+shares pages.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import torch
+
+from openk2.model.vision.processor import MediaItem
+
+DEFAULT_ENCODER_CACHE_TOKENS = 16_384
+"""Media embeddings (LM tokens) the encoder cache keeps by default (`EngineConfig`)."""
+
+
+@dataclass(frozen=True, slots=True)
+class MediaSpan:
+    """One media item and the prompt positions [offset, offset + item.num_tokens) it fills."""
+
+    item: MediaItem
+    offset: int
+    key: bytes
+    """Content hash of the pixels and grid: equal keys mean equal embeddings."""
+
+    @property
+    def end(self) -> int:
+        return self.offset + self.item.num_tokens
+
+
+def content_key(item: MediaItem) -> bytes:
+    """A 16-byte BLAKE2b digest of the item's grid and float32 pixels."""
+    digest = hashlib.blake2b(digest_size=16)
+    digest.update(repr(item.grid_thw).encode())
+    digest.update(item.pixels.detach().to(torch.float32).contiguous().numpy().tobytes())
+    return digest.digest()
+
+
+def locate_media(
+    prompt_ids: Sequence[int], items: Sequence[MediaItem], pad_id: int
+) -> tuple[MediaSpan, ...]:
+    """The span of every item: the k-th item takes the next `num_tokens` pads, which must be
+    consecutive; every pad of the prompt must belong to an item (ValueError otherwise)."""
+    pads = [i for i, token in enumerate(prompt_ids) if token == pad_id]
+    wanted = sum(item.num_tokens for item in items)
+    if len(pads) != wanted:
+        raise ValueError(
+            f"the prompt has {len(pads)} media placeholder tokens but its {len(items)} media "
+            f"items need {wanted}"
+        )
+    spans, taken = [], 0
+    for item in items:
+        offset = pads[taken]
+        if pads[taken + item.num_tokens - 1] != offset + item.num_tokens - 1:
+            raise ValueError(f"the placeholder run at position {offset} is not contiguous")
+        spans.append(MediaSpan(item=item, offset=offset, key=content_key(item)))
+        taken += item.num_tokens
+    return tuple(spans)
+
+
+def span_keys(spans: Sequence[MediaSpan], start: int, end: int) -> tuple[bytes, ...]:
+    """Keys of the spans overlapping positions [start, end) (for a page's prefix hash)."""
+    return tuple(s.key for s in spans if s.offset < end and start < s.end)
+
+
+Encode = Callable[[MediaItem], torch.Tensor]
+
+
+class EncoderCache:
+    """LRU of media embeddings [num_tokens, D] by content key, bounded in LM tokens.
+
+    The newest entry is always kept, so an item larger than the budget is still encoded once
+    for all of its prefill chunks.
+    """
+
+    def __init__(self, encode: Encode, max_tokens: int = DEFAULT_ENCODER_CACHE_TOKENS) -> None:
+        self._encode = encode
+        self.max_tokens = max_tokens
+        self._entries: OrderedDict[bytes, torch.Tensor] = OrderedDict()
+        self._tokens = 0
+        self.num_encoded = 0
+        """Items the vision tower actually ran for (hits do not count)."""
+
+    def get(self, span: MediaSpan) -> torch.Tensor:
+        """The item's embeddings, encoding it on a miss."""
+        cached = self._entries.get(span.key)
+        if cached is not None:
+            self._entries.move_to_end(span.key)
+            return cached
+        embeds = self._encode(span.item)
+        if embeds.shape[0] != span.item.num_tokens:
+            raise ValueError(
+                f"the vision tower gave {embeds.shape[0]} embeddings for an item of "
+                f"{span.item.num_tokens} tokens"
+            )
+        self.num_encoded += 1
+        self._entries[span.key] = embeds
+        self._tokens += span.item.num_tokens
+        while self._tokens > self.max_tokens and len(self._entries) > 1:
+            _, old = self._entries.popitem(last=False)
+            self._tokens -= old.shape[0]
+        return embeds
