@@ -139,7 +139,7 @@ def _preset(cfg: ServeConfig) -> tuple[Any, Any, str]:
         )
     dtype = torch_dtype(cfg.dtype)
     if cfg.vision is not None:
-        return _random_multimodal(cfg, config, tokenizer), tokenizer, f"{cfg.model}-{cfg.vision}"
+        return _random_multimodal(cfg, config, tokenizer), tokenizer, f"{cfg.model}-vl"
     model = build_model(config, device=cfg.device, dtype=dtype, seed=cfg.seed)
     return model.eval(), tokenizer, cfg.model
 
