@@ -255,3 +255,10 @@ def test_a_checkpoint_whose_pad_is_not_the_tokenizers_is_refused(
     shutil.copy(default_tokenizer_path() / "tiktoken.model", tmp_path / "tiktoken.model")
     with pytest.raises(ValueError, match="media_placeholder_token_id is 7"):
         load_model_and_tokenizer(ServeConfig(model=str(tmp_path)))
+
+
+def test_a_raw_completion_with_a_stray_media_pad_is_a_400(vl_server: LiveServer) -> None:
+    body = {"model": NAME, "prompt": "look: <|media_pad|>", "max_tokens": 2}
+    response = httpx.post(vl_server.url + "/v1/completions", json=body, timeout=60)
+    assert response.status_code == 400
+    assert "media placeholder tokens" in response.json()["error"]["message"]
