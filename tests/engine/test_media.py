@@ -149,3 +149,22 @@ def test_a_text_only_model_refuses_media() -> None:
     item = image((200, 30, 30))
     with pytest.raises(ValueError, match="text only"):
         engine.add_request(prompt([item]), GREEDY, media=[item])
+
+
+def test_text_and_media_requests_batch_together_unchanged(model) -> None:  # noqa: ANN001
+    """A text-only row and two image rows in the same steps (16-token budget, chunks of all
+    three interleaved) give exactly what each gives alone."""
+    red, blue = image((200, 30, 30)), image((20, 90, 220), (120, 90))
+    requests = [(prompt([red]), [red]), (list(range(30, 70)), []), (prompt([blue]), [blue])]
+    solo = [[o.token_ids for o in run(engine_for(model), ids, items)] for ids, items in requests]
+    engine = engine_for(model, max_num_batched_tokens=24)
+    ids = [engine.add_request(p, GREEDY, media=items) for p, items in requests]
+    tokens: dict[str, list[list[int]]] = {i: [] for i in ids}
+    mixed_steps = 0
+    while engine.has_unfinished_requests():
+        outputs = engine.step()
+        mixed_steps += len({o.request_id for o in outputs}) > 1
+        for out in outputs:
+            tokens[out.request_id].append(out.token_ids)
+    assert [tokens[i] for i in ids] == solo
+    assert mixed_steps > 0

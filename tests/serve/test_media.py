@@ -155,6 +155,8 @@ def _part(kind: str, url: str) -> list[dict]:
          "more than the 8 allowed"),
         (_part("video_url", data_url("image/png", png_bytes(RED))), "unsupported_media_type",
          "video/mp4"),
+        (_part("video_url", data_url("video/mp4", b"\0\0\0 ftypisom broken")), "invalid_media",
+         "cannot use this video"),
         (image_messages(png_bytes(RED)) * 2 + _part("image_url", data_url("image/png", b"x"))
          * 2, "too_many_media", "at most 3"),
         ([{"role": "user", "content": [{"type": "input_audio",
