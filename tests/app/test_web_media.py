@@ -105,3 +105,22 @@ def test_a_text_only_model_disables_attach_and_says_why(
     attach = page.locator("#attach")  # type: ignore[attr-defined]
     assert attach.is_disabled()
     assert "reads text only" in (attach.get_attribute("title") or "")
+
+
+def test_an_edited_message_keeps_its_image(vl_live: AppServer, browser: object) -> None:  # noqa: F811
+    page = new_page(browser)
+    bodies = _chat_bodies(page)
+    _open(page, vl_live)
+    page.set_input_files("#attach-file", files=[  # type: ignore[attr-defined]
+        {"name": "blue.png", "mimeType": "image/png", "buffer": png_bytes((30, 60, 220))}])
+    page.locator("#attachments .attachment").wait_for()  # type: ignore[attr-defined]
+    finished(submit(page, "First try")).locator(".meta").filter(has_text="finish").wait_for()
+    page.locator("article.message.user").nth(0).get_by_role(  # type: ignore[attr-defined]
+        "button", name="Edit and resend").click()
+    page.fill(".edit-box", "Second try")  # type: ignore[attr-defined]
+    page.get_by_role("button", name="Send the edited message").click()  # type: ignore[attr-defined]
+    reply = finished(page.locator("article.message.assistant").nth(0))  # type: ignore[attr-defined]
+    reply.locator(".meta").filter(has_text="finish").wait_for()
+    content = bodies[-1]["messages"][-1]["content"]
+    assert [p["type"] for p in content] == ["image_url", "text"]
+    assert content[1]["text"] == "Second try"

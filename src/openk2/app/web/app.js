@@ -229,13 +229,13 @@ function finished(item) {
 
 // ---- sending -----------------------------------------------------------------------------
 
-function submitText(text) {
+function submitText(text, kept = null) {
   if (!text || ui.controller) return;
-  if (Media.count && mode() !== "chat") {
+  if ((Media.count || (kept && kept.length)) && mode() !== "chat") {
     setStatus("Images and videos go to the model in Chat mode; switch to Chat to send them.", true);
     return;
   }
-  const media = Media.take();
+  const media = kept || Media.take();
   Media.drawPending($("attachments"));
   ui.conv.items.push(media.length ? { kind: "user", text, media } : { kind: "user", text });
   reply();
@@ -432,8 +432,10 @@ function editMessage(view, index) {
   Render.actionButton(view, "Send", () => {
     const text = box.value.trim();
     if (!text) return;
+    const media = ui.conv.items[index].media || [];
+    if (media.length && mode() !== "chat") { submitText(text, media); return; } // says why
     ui.conv.items = ui.conv.items.slice(0, index);
-    submitText(text);
+    submitText(text, media); // an edited message keeps its attachments
   }, "Send the edited message");
   Render.actionButton(view, "Cancel", renderConversation, "Cancel editing");
   box.focus();
