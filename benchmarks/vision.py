@@ -16,8 +16,9 @@ The prompt is `--text` text tokens around one image of `--side` x `--side` patch
   with packed GEMMs as `openk2 serve` runs it; new pixels per repeat and prefix caching off,
   so neither the encoder cache nor the prefix cache can hit.
 
-Best of `--repeats` per side; ratios are openk2 / transformers (< 1 is faster). The first tokens
-of all three must agree, and the direct logits' max |diff| to transformers is printed.
+Best of `--repeats` per side, the sides taking turns each repeat; ratios are openk2 /
+transformers (< 1 is faster). The first tokens of all three must agree, and the direct logits'
+max |diff| to transformers is printed.
 """
 
 from __future__ import annotations
@@ -48,15 +49,17 @@ from openk2.model.vision.processor import MediaItem  # noqa: E402
 Run = Callable[[], object]
 
 
-def best_of(run: Run, repeats: int) -> tuple[float, object]:
-    """(best seconds, last result) after one warm-up call."""
-    out = run()
-    best = float("inf")
+def interleaved(runs: dict[str, Run], repeats: int) -> tuple[dict[str, float], dict[str, object]]:
+    """Best seconds and last result per side; one warm-up each, then the sides take turns
+    every repeat, so a load change on a shared machine hits all of them alike."""
+    outputs = {name: run() for name, run in runs.items()}
+    best = dict.fromkeys(runs, float("inf"))
     for _ in range(repeats):
-        start = time.perf_counter()
-        out = run()
-        best = min(best, time.perf_counter() - start)
-    return best, out
+        for name, run in runs.items():
+            start = time.perf_counter()
+            outputs[name] = run()
+            best[name] = min(best[name], time.perf_counter() - start)
+    return best, outputs
 
 
 def image_prompt(side: int, text: int) -> tuple[list[int], MediaItem]:
@@ -68,55 +71,58 @@ def image_prompt(side: int, text: int) -> tuple[list[int], MediaItem]:
     return head + [PAD_ID] * item.num_tokens + tail, item
 
 
-def engine_ttft(model: torch.nn.Module, ids: list[int], item: MediaItem, repeats: int):  # noqa: ANN201
-    """(best seconds, first token): one engine as `openk2 serve` builds it (packed GEMMs on),
-    prefix caching off and new pixels per repeat, so no cache can hit (the first token is
-    checked on the benchmark's own pixels, on the last call)."""
+def engine_run(model: torch.nn.Module, ids: list[int], item: MediaItem, repeats: int) -> Run:
+    # called 1 + repeats times by `interleaved`: `repeats` fresh images, then the real one
+    """One request to first token on one engine as `openk2 serve` builds it (packed GEMMs on),
+    prefix caching off and new pixels per call, so no cache can hit; the last call uses the
+    benchmark's own pixels (its first token is checked against the other sides)."""
     config = EngineConfig(num_blocks=len(ids) // 16 + 4, enable_prefix_caching=False)
     engine = LLMEngine(model, ByteTokenizer(vocab_size=512), config)
     greedy = SamplingParams(temperature=0.0, max_tokens=1)
-    best, token = float("inf"), -1
-    for i in range(repeats + 2):
-        media = item if i == repeats + 1 else replace(item, pixels=torch.randn_like(item.pixels))
-        start = time.perf_counter()
-        engine.add_request(ids, greedy, media=[media])
-        outputs = []
-        while not outputs:
-            outputs = [out for out in engine.step() if out.token_ids]
-        if 0 < i <= repeats:
-            best = min(best, time.perf_counter() - start)
-        token = outputs[0].token_ids[0]
-    return best, token
+    fresh = [replace(item, pixels=torch.randn_like(item.pixels)) for _ in range(repeats)]
+    queue = [*fresh, item]
+
+    def first_token() -> int:
+        engine.add_request(ids, greedy, media=[queue.pop(0)])
+        while True:
+            for out in engine.step():
+                if out.token_ids:
+                    return out.token_ids[0]
+
+    return first_token
 
 
 def encoder_throughput(hf: object, ours: object, args: argparse.Namespace) -> None:
     grids = [(1, args.side, args.side)] * 2
     pixels = torch.randn(2 * args.side**2, 3, 14, 14)
-    hf_s, expected = best_of(lambda: torch.cat(hf.get_image_features(  # type: ignore[attr-defined]
-        pixels, torch.tensor(grids)).pooler_output), args.repeats)  # fmt: skip
-    ours_s, actual = best_of(lambda: ours.media_embeddings(pixels, grids), args.repeats)  # type: ignore[attr-defined]
+    best, out = interleaved({
+        "hf": lambda: torch.cat(hf.get_image_features(  # type: ignore[attr-defined]
+            pixels, torch.tensor(grids)).pooler_output),
+        "ours": lambda: ours.media_embeddings(pixels, grids),  # type: ignore[attr-defined]
+    }, args.repeats)  # fmt: skip
     patches = pixels.shape[0]
     print(f"encoder, 2 images of {args.side}x{args.side} patches: transformers "
-          f"{patches / hf_s:,.0f} patches/s, openk2 {patches / ours_s:,.0f} patches/s, "
-          f"time ratio {ours_s / hf_s:.2f}, max |diff| "
-          f"{(actual - expected).abs().max().item():.1e}")  # type: ignore[operator]  # fmt: skip
+          f"{patches / best['hf']:,.0f} patches/s, openk2 {patches / best['ours']:,.0f} "
+          f"patches/s, time ratio {best['ours'] / best['hf']:.2f}, max |diff| "
+          f"{(out['ours'] - out['hf']).abs().max().item():.1e}")  # type: ignore[operator]  # fmt: skip
 
 
 def time_to_first_token(hf: object, ours: object, args: argparse.Namespace) -> None:
     ids, item = image_prompt(args.side, args.text)
     ids_BT, grids = torch.tensor([ids]), [item.grid_thw]
-    hf_s, hf_logits = best_of(lambda: hf(input_ids=ids_BT, pixel_values=item.pixels,  # type: ignore[operator]
-                                         image_grid_thw=torch.tensor(grids)).logits[0, -1],
-                              args.repeats)  # fmt: skip
-    direct_s, logits = best_of(lambda: ours(ids_BT, item.pixels, grids,  # type: ignore[operator]
-                                            logits_to_keep=1)[0, -1], args.repeats)  # fmt: skip
-    engine_s, token = engine_ttft(ours, ids, item, args.repeats)  # type: ignore[arg-type]
-    firsts = {int(hf_logits.argmax()), int(logits.argmax()), token}  # type: ignore[attr-defined]
+    best, out = interleaved({
+        "hf": lambda: hf(input_ids=ids_BT, pixel_values=item.pixels,  # type: ignore[operator]
+                         image_grid_thw=torch.tensor(grids)).logits[0, -1],
+        "direct": lambda: ours(ids_BT, item.pixels, grids, logits_to_keep=1)[0, -1],  # type: ignore[operator]
+        "engine": engine_run(ours, ids, item, args.repeats),  # type: ignore[arg-type]
+    }, args.repeats)  # fmt: skip
+    firsts = {int(out["hf"].argmax()), int(out["direct"].argmax()), out["engine"]}  # type: ignore[attr-defined]
+    hf_s = best["hf"]
     print(f"TTFT, {len(ids)}-token prompt ({item.num_tokens} image tokens): transformers "
-          f"{hf_s * 1e3:.1f} ms, openk2 direct {direct_s * 1e3:.1f} ms "
-          f"(ratio {direct_s / hf_s:.2f}), openk2 engine {engine_s * 1e3:.1f} ms "
-          f"(ratio {engine_s / hf_s:.2f}); first tokens agree: {len(firsts) == 1}; "
-          f"max |diff| logits {(logits - hf_logits).abs().max().item():.1e}")  # type: ignore[operator]  # fmt: skip
+          f"{hf_s * 1e3:.1f} ms, openk2 direct {best['direct'] * 1e3:.1f} ms "
+          f"(ratio {best['direct'] / hf_s:.2f}), openk2 engine {best['engine'] * 1e3:.1f} ms "
+          f"(ratio {best['engine'] / hf_s:.2f}); first tokens agree: {len(firsts) == 1}; "
+          f"max |diff| logits {(out['direct'] - out['hf']).abs().max().item():.1e}")  # type: ignore[operator]  # fmt: skip
 
 
 def main() -> None:
