@@ -4,6 +4,7 @@ logits through the engine, no prefix-cache crossover between images, and clear 4
 from __future__ import annotations
 
 import http.server
+import io
 import shutil
 import threading
 from collections.abc import Iterator
@@ -14,6 +15,7 @@ import openai
 import pytest
 import torch
 from openai import OpenAI
+from PIL import Image
 
 from openk2.engine.config import EngineConfig
 from openk2.model.vision.checkpoint import save_multimodal
@@ -264,3 +266,45 @@ def test_a_raw_completion_with_a_stray_media_pad_is_a_400(vl_server: LiveServer)
     response = httpx.post(vl_server.url + "/v1/completions", json=body, timeout=60)
     assert response.status_code == 400
     assert "media placeholder tokens" in response.json()["error"]["message"]
+
+
+def test_an_image_the_tower_fails_on_fails_only_its_own_request() -> None:
+    """A tower that raises on all-white pixels: that request gets its 500 (generation_failed),
+    the image request sent at the same time gets the same answer as when served alone."""
+    model, tokenizer = load_model_and_tokenizer(ServeConfig(model="debug", vision="debug"))[:2]
+    tower = model.vision_tower.forward
+
+    def fragile(pixels: torch.Tensor, grid_thw: object) -> torch.Tensor:
+        if bool((pixels > 0.99).all()):
+            raise RuntimeError("the tower cannot take this image")
+        return tower(pixels, grid_thw)
+
+    model.vision_tower.forward = fragile
+    with serving(model, tokenizer, name=NAME, engine=ENGINE) as live:
+        client = OpenAI(base_url=live.url + "/v1", api_key="x", max_retries=0, timeout=120)
+        alone = ask(client, image_messages(png_bytes(RED), "Alone?"))
+        results: dict[str, object] = {}
+
+        def send(key: str, png: bytes) -> None:
+            try:
+                results[key] = ask(client, image_messages(png, "Alone?"))
+            except openai.APIStatusError as exc:
+                results[key] = exc
+
+        white = _flat_png((255, 255, 255))
+        threads = [threading.Thread(target=send, args=(k, p))
+                   for k, p in (("bad", white), ("good", png_bytes(RED)))]  # fmt: skip
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(120)
+    bad, good = results["bad"], results["good"]
+    assert isinstance(bad, openai.InternalServerError) and "cannot take" in str(bad.body)
+    assert [e.logprob for e in good.choices[0].logprobs.content] == pytest.approx(  # type: ignore[union-attr]
+        [e.logprob for e in alone.choices[0].logprobs.content], abs=1e-5)
+
+
+def _flat_png(color: tuple[int, int, int]) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (112, 84), color).save(buffer, format="PNG")
+    return buffer.getvalue()
