@@ -12,7 +12,7 @@ from PIL import Image
 from engine.fakes import ByteTokenizer
 from openk2.engine.config import EngineConfig
 from openk2.engine.llm_engine import LLMEngine
-from openk2.engine.media import locate_media
+from openk2.engine.media import content_key, locate_media
 from openk2.engine.sampling_params import SamplingParams
 from openk2.model import build_model, get_preset
 from openk2.model.vision import KimiK25ForConditionalGeneration, build_multimodal, get_vision_preset
@@ -137,6 +137,10 @@ def test_placeholders_and_items_must_agree(model) -> None:  # noqa: ANN001
         engine.add_request(ids, GREEDY, media=[item, item])
     with pytest.raises(ValueError, match="placeholder tokens"):
         engine.add_request(ids, GREEDY)
+    with pytest.raises(ValueError, match="2 media keys for 1 media items"):
+        engine.add_request(ids, GREEDY, media=[item], media_keys=[b"a", b"b"])
+    (span,) = locate_media(ids, [item], PAD, [content_key(item)])
+    assert span.key == content_key(item) == locate_media(ids, [item], PAD)[0].key
     broken = ids[:]
     broken[ids.index(PAD) + 3] = 99
     with pytest.raises(ValueError, match="not contiguous"):

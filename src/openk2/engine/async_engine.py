@@ -87,6 +87,7 @@ class AsyncLLMEngine:
         params: SamplingParams,
         request_id: str,
         media: Sequence[MediaItem] = (),
+        media_keys: Sequence[bytes] | None = None,
     ) -> AsyncIterator[RequestOutput]:
         """Yield deltas of every choice of one request until all of them finished (`media`:
         the prompt's images / video chunks, as `LLMEngine.add_request` takes them)."""
@@ -97,7 +98,7 @@ class AsyncLLMEngine:
             if request_id in self._streams:
                 raise ValueError(f"request id {request_id!r} is already in use")
             self._streams[request_id] = stream
-        self._send("add", (request_id, prompt_token_ids, params, tuple(media)))
+        self._send("add", (request_id, prompt_token_ids, params, tuple(media), media_keys))
         remaining = params.n
         try:
             while remaining:
@@ -155,9 +156,9 @@ class AsyncLLMEngine:
                 self._add(payload)
 
     def _add(self, payload: object) -> None:
-        request_id, prompt, params, media = payload  # type: ignore[misc]
+        request_id, prompt, params, media, keys = payload  # type: ignore[misc]
         try:
-            self.engine.add_request(prompt, params, request_id, media)
+            self.engine.add_request(prompt, params, request_id, media, keys)
         except Exception as exc:
             self._deliver(request_id, exc)
 

@@ -83,18 +83,20 @@ class LLMEngine:
         params: SamplingParams | None = None,
         request_id: str | None = None,
         media: Seq[MediaItem] = (),
+        media_keys: Seq[bytes] | None = None,
     ) -> str:
         """Queue a request (n sequences); raises ValueError for prompts that cannot run.
 
         `media`: the encoder inputs of a multimodal prompt, in prompt order; `prompt_token_ids`
-        holds their expanded `<|media_pad|>` runs (`processor.expand_media_pads`).
+        holds their expanded `<|media_pad|>` runs (`processor.expand_media_pads`);
+        `media_keys` their `media.content_key`s if already computed.
         """
         params = params or SamplingParams()
         request_id = request_id or f"req-{next(self._ids)}"
         if request_id in self._requests:
             raise ValueError(f"request id {request_id!r} is already in use")
         self._check_prompt(prompt_token_ids)
-        spans = self._locate_media(prompt_token_ids, media)
+        spans = self._locate_media(prompt_token_ids, media, media_keys)
         max_tokens = self.resolve_max_tokens(len(prompt_token_ids), params.max_tokens)
         seqs = [
             Sequence(request_id, i, prompt_token_ids, params, max_tokens, media=spans)
@@ -276,13 +278,13 @@ class LLMEngine:
             raise ValueError(f"token ids out of range [0, {self.vocab_size}): {bad[:5]}")
 
     def _locate_media(
-        self, prompt_token_ids: list[int], media: Seq[MediaItem]
+        self, prompt_token_ids: list[int], media: Seq[MediaItem], keys: Seq[bytes] | None
     ) -> tuple[MediaSpan, ...]:
         if self.media_pad_id is None:
             if media:
                 raise ValueError("this model reads text only; it has no vision tower")
             return ()
-        return locate_media(prompt_token_ids, media, self.media_pad_id)
+        return locate_media(prompt_token_ids, media, self.media_pad_id, keys)
 
     def _forget_if_done(self, request_id: str) -> None:
         seqs = self._requests.get(request_id, [])

@@ -48,10 +48,18 @@ def content_key(item: MediaItem) -> bytes:
 
 
 def locate_media(
-    prompt_ids: Sequence[int], items: Sequence[MediaItem], pad_id: int
+    prompt_ids: Sequence[int],
+    items: Sequence[MediaItem],
+    pad_id: int,
+    keys: Sequence[bytes] | None = None,
 ) -> tuple[MediaSpan, ...]:
     """The span of every item: the k-th item takes the next `num_tokens` pads, which must be
-    consecutive; every pad of the prompt must belong to an item (ValueError otherwise)."""
+    consecutive; every pad of the prompt must belong to an item (ValueError otherwise).
+
+    `keys`: the items' `content_key`s when the caller hashed them already (the server does,
+    off the engine thread: hashing a full-size image takes tens of milliseconds)."""
+    if keys is not None and len(keys) != len(items):
+        raise ValueError(f"{len(keys)} media keys for {len(items)} media items")
     pads = [i for i, token in enumerate(prompt_ids) if token == pad_id]
     wanted = sum(item.num_tokens for item in items)
     if len(pads) != wanted:
@@ -64,7 +72,8 @@ def locate_media(
         offset = pads[taken]
         if pads[taken + item.num_tokens - 1] != offset + item.num_tokens - 1:
             raise ValueError(f"the placeholder run at position {offset} is not contiguous")
-        spans.append(MediaSpan(item=item, offset=offset, key=content_key(item)))
+        key = content_key(item) if keys is None else keys[len(spans)]
+        spans.append(MediaSpan(item=item, offset=offset, key=key))
         taken += item.num_tokens
     return tuple(spans)
 

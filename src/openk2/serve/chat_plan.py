@@ -44,6 +44,8 @@ class ChatPlan:
     logprobs: bool
     media: list[MediaItem] = field(default_factory=list)
     """Encoder inputs (images, video chunks) in prompt order; their pads are in `prompt_ids`."""
+    media_keys: list[bytes] = field(default_factory=list)
+    """Their content hashes, in the same order."""
 
 
 def message_dicts(req: ChatCompletionRequest) -> list[dict[str, Any]]:
@@ -83,6 +85,7 @@ def build_chat_plan(
         include_usage=bool(req.stream_options and req.stream_options.include_usage),
         logprobs=req.logprobs,
         media=[item for part in media or [] for item in part.items],
+        media_keys=[key for part in media or [] for key in part.keys],
     )
 
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from openk2.engine.media import content_key
 from openk2.model.vision.processor import (
     MediaError,
     MediaItem,
@@ -82,6 +83,13 @@ class LoadedMedia:
     kind: MediaKind
     items: list[MediaItem]
     video: list[VideoChunk] = field(default_factory=list)
+    keys: list[bytes] = field(default_factory=list)
+    """The items' content hashes (prefix- and encoder-cache keys), computed here, off the
+    engine thread."""
+
+    def __post_init__(self) -> None:
+        if not self.keys:
+            self.keys = [content_key(item) for item in self.items]
 
 
 def media_parts(messages: list[dict[str, Any]]) -> list[MediaPartRef]:

@@ -190,7 +190,9 @@ async def _generate(
 ) -> AsyncIterator[RequestOutput]:
     """Engine outputs; engine failures become API errors (the request is already aborted)."""
     try:
-        stream = state.engine.generate(plan.prompt_ids, plan.params, request_id, plan.media)
+        stream = state.engine.generate(
+            plan.prompt_ids, plan.params, request_id, plan.media, plan.media_keys
+        )
         async with aclosing(stream):
             async for out in stream:
                 yield out
