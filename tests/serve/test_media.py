@@ -201,6 +201,14 @@ def media_site(tmp_path: Path) -> Iterator[str]:
         def log_message(self, *args: object) -> None:
             pass
 
+        def do_GET(self) -> None:  # noqa: N802
+            if self.path == "/to-file":  # a redirect out of http(s) must not be followed
+                self.send_response(302)
+                self.send_header("Location", "ftp://127.0.0.1/etc/hostname")
+                self.end_headers()
+                return
+            super().do_GET()
+
     site = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Quiet)
     thread = threading.Thread(target=site.serve_forever, daemon=True)
     thread.start()
@@ -219,6 +227,7 @@ def test_http_and_file_urls_work_where_the_server_allows_them(
             answer = ask(client, _part("image_url", url))
             assert answer.usage.completion_tokens == 4
         refused = [(f"{media_site}/big.png", "more than"), (f"{media_site}/missing.png", "404"),
+                   (f"{media_site}/to-file", "non-http"),
                    ("file:///etc/hostname", "no such file under the media root")]
         for url, says in refused:
             with pytest.raises(openai.BadRequestError, match=says):

@@ -13,6 +13,7 @@ import base64
 import binascii
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -224,10 +225,29 @@ def _file_url(ref: MediaPartRef, limit: int, root: Path | None) -> bytes:
     return path.read_bytes()
 
 
+class _HttpOnlyRedirects(urllib.request.HTTPRedirectHandler):
+    """Follow redirects to http(s) only (urllib's default also follows ftp)."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):  # type: ignore[no-untyped-def]  # noqa: ANN001, ANN201, PLR0913
+        if urllib.parse.urlsplit(newurl).scheme not in ("http", "https"):
+            raise urllib.error.URLError(f"redirect to a non-http(s) URL refused: {newurl}")
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
+_HTTP = urllib.request.OpenerDirector()
+for _handler in (urllib.request.HTTPHandler(), urllib.request.HTTPSHandler(),
+                 _HttpOnlyRedirects(), urllib.request.HTTPErrorProcessor(),
+                 urllib.request.HTTPDefaultErrorHandler()):  # fmt: skip
+    _HTTP.add_handler(_handler)
+
+
 def _http_url(ref: MediaPartRef, limit: int, timeout_s: float) -> bytes:
     deadline = time.monotonic() + timeout_s
     try:
-        with urllib.request.urlopen(ref.url, timeout=timeout_s) as response:  # noqa: S310
+        with _HTTP.open(ref.url, timeout=timeout_s) as response:
+            declared = int(response.headers.get("Content-Length") or 0)
+            if declared > limit:
+                raise _too_large(ref, declared, limit)
             data = bytearray()
             while chunk := response.read(64 * 1024):
                 data += chunk
