@@ -172,3 +172,29 @@ def test_text_and_media_requests_batch_together_unchanged(model) -> None:  # noq
             tokens[out.request_id].append(out.token_ids)
     assert [tokens[i] for i in ids] == solo
     assert mixed_steps > 0
+
+
+def test_the_items_of_one_chunk_are_encoded_in_one_packed_tower_call(model) -> None:  # noqa: ANN001
+    """Two images and a repeat of the first inside one 256-token chunk: one tower call over
+    the two distinct items, and the same tokens and logprobs as the model's own forward."""
+    red, blue = image((200, 30, 30)), image((20, 90, 220), (100, 180))
+    items = [red, blue, red]
+    ids = prompt(items)
+    engine = engine_for(model, max_num_batched_tokens=256)
+    calls = []
+    tower = model.vision_tower.forward
+
+    def counted(pixels: torch.Tensor, grid: list) -> torch.Tensor:
+        calls.append(list(grid))
+        return tower(pixels, grid)
+
+    model.vision_tower.forward = counted
+    try:
+        outputs = run(engine, ids, items)
+    finally:
+        del model.vision_tower.forward  # back to the class's method
+    assert calls == [[red.grid_thw, blue.grid_thw]] and engine.runner.encoder.num_encoded == 2
+    tokens, steps = reference(model, ids, items)
+    assert [o.token_ids[0] for o in outputs] == tokens
+    for out, logprobs in zip(outputs, steps, strict=True):
+        assert abs(out.logprobs[0].logprob - float(logprobs[out.token_ids[0]])) <= 2e-6

@@ -83,14 +83,15 @@ def span_keys(spans: Sequence[MediaSpan], start: int, end: int) -> tuple[bytes, 
     return tuple(s.key for s in spans if s.offset < end and start < s.end)
 
 
-Encode = Callable[[MediaItem], torch.Tensor]
+Encode = Callable[[Sequence[MediaItem]], list[torch.Tensor]]
+"""Items -> their embeddings [num_tokens, D] each (one packed tower call for all of them)."""
 
 
 class EncoderCache:
     """LRU of media embeddings [num_tokens, D] by content key, bounded in LM tokens.
 
-    The newest entry is always kept, so an item larger than the budget is still encoded once
-    for all of its prefill chunks.
+    The entries of the latest encode are always kept, so an item larger than the budget is
+    still encoded once for all of its prefill chunks.
     """
 
     def __init__(self, encode: Encode, max_tokens: int = DEFAULT_ENCODER_CACHE_TOKENS) -> None:
@@ -101,22 +102,34 @@ class EncoderCache:
         self.num_encoded = 0
         """Items the vision tower actually ran for (hits do not count)."""
 
+    def prefetch(self, spans: Sequence[MediaSpan]) -> None:
+        """Encode every missing item of `spans` in one tower call (a step's images and video
+        chunks, packed), so `get` finds them; equal keys are encoded once."""
+        missing = {s.key: s for s in spans if s.key not in self._entries}
+        if missing:
+            self._store(list(missing.values()))
+
     def get(self, span: MediaSpan) -> torch.Tensor:
         """The item's embeddings, encoding it on a miss."""
         cached = self._entries.get(span.key)
-        if cached is not None:
-            self._entries.move_to_end(span.key)
-            return cached
-        embeds = self._encode(span.item)
-        if embeds.shape[0] != span.item.num_tokens:
-            raise ValueError(
-                f"the vision tower gave {embeds.shape[0]} embeddings for an item of "
-                f"{span.item.num_tokens} tokens"
-            )
-        self.num_encoded += 1
-        self._entries[span.key] = embeds
-        self._tokens += span.item.num_tokens
-        while self._tokens > self.max_tokens and len(self._entries) > 1:
+        if cached is None:
+            return self._store([span])[0]
+        self._entries.move_to_end(span.key)
+        return cached
+
+    def _store(self, spans: list[MediaSpan]) -> list[torch.Tensor]:
+        embeds = self._encode([s.item for s in spans])
+        for span, item_embeds in zip(spans, embeds, strict=True):
+            if item_embeds.shape[0] != span.item.num_tokens:
+                raise ValueError(
+                    f"the vision tower gave {item_embeds.shape[0]} embeddings for an item of "
+                    f"{span.item.num_tokens} tokens"
+                )
+        self.num_encoded += len(spans)
+        for span, item_embeds in zip(spans, embeds, strict=True):
+            self._entries[span.key] = item_embeds
+            self._tokens += span.item.num_tokens
+        while self._tokens > self.max_tokens and len(self._entries) > len(spans):
             _, old = self._entries.popitem(last=False)
             self._tokens -= old.shape[0]
         return embeds

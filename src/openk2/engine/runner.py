@@ -21,7 +21,7 @@ from openk2.engine.cache import PagedLatentCache
 from openk2.engine.media import DEFAULT_ENCODER_CACHE_TOKENS, EncoderCache, MediaSpan
 from openk2.engine.scheduler import ScheduledSeq
 from openk2.model.cache import LatentCache
-from openk2.model.vision.processor import MediaItem
+from openk2.model.vision.processor import MediaItem, pack_items
 
 
 class CausalLM(Protocol):
@@ -94,6 +94,7 @@ class ModelRunner:
         touched = [(b, s) for b, s in enumerate(group) if _chunk_spans(s)]
         if not touched:
             return None
+        self.encoder.prefetch([span for _, s in touched for span, _, _ in _chunk_spans(s)])
         embed = self.model.language_model.model.embed_tokens  # type: ignore[attr-defined]
         embeds_BTD = embed(input_ids_BT)
         T = input_ids_BT.shape[1]
@@ -106,11 +107,14 @@ class ModelRunner:
                 ].to(embeds_BTD.dtype)
         return embeds_BTD
 
-    def _encode(self, item: MediaItem) -> torch.Tensor:
-        """[num_tokens, D] projected embeddings of one image or video chunk."""
+    def _encode(self, items: Seq[MediaItem]) -> list[torch.Tensor]:
+        """[num_tokens, D] projected embeddings of each image or video chunk: one packed tower
+        call (attention stays within each item)."""
         param = next(self.model.vision_tower.parameters())  # type: ignore[attr-defined]
-        pixels = item.pixels.to(device=param.device, dtype=param.dtype)
-        return self.model.media_embeddings(pixels, [item.grid_thw])  # type: ignore[attr-defined]
+        pixels, grids = pack_items(items)
+        pixels = pixels.to(device=param.device, dtype=param.dtype)
+        embeds_ND = self.model.media_embeddings(pixels, grids)  # type: ignore[attr-defined]
+        return list(embeds_ND.split([item.num_tokens for item in items]))
 
 
 def is_multimodal(model: object) -> bool:
