@@ -22,6 +22,7 @@ from openk2.model.vision.checkpoint import save_multimodal
 from openk2.model.vision.processor import expand_media_pads, load_image, preprocess_image
 from openk2.serve.launch import ServeConfig, build_state, load_model_and_tokenizer
 from openk2.serve.media import MediaConfig
+from openk2.serve.metrics import parse_metrics
 from openk2.tokenizer.chat import encode_chat
 from openk2.tokenizer.specials import MEDIA_PAD
 from openk2.tokenizer.tokenizer import default_tokenizer_path
@@ -111,7 +112,7 @@ def test_served_logprobs_of_an_image_prompt_equal_the_direct_model(
 
 
 def test_same_text_with_two_images_differs_and_shares_no_image_pages(
-    vl_client: OpenAI, vl_model: tuple
+    vl_client: OpenAI, vl_model: tuple, vl_server: LiveServer
 ) -> None:
     _, tokenizer = vl_model
     red = ask(vl_client, image_messages(png_bytes(RED), "Describe it, please."))
@@ -126,6 +127,8 @@ def test_same_text_with_two_images_differs_and_shares_no_image_pages(
     again = ask(vl_client, image_messages(png_bytes(RED), "Describe it, please."))
     assert again.usage.prompt_tokens_details.cached_tokens >= first_pad + 48 - 16
     assert [e.logprob for e in again.choices[0].logprobs.content] == pytest.approx(red_lp, abs=1e-5)
+    counts = parse_metrics(httpx.get(vl_server.url + "/metrics").text)
+    assert counts["openk2_media_items_encoded_total"] < counts["openk2_media_items_total"]
 
 
 def test_a_streamed_image_request_streams(vl_client: OpenAI) -> None:

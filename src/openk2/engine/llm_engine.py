@@ -108,6 +108,7 @@ class LLMEngine:
         self._requests[request_id] = seqs
         self.stats.prompt_tokens += len(prompt_token_ids)
         self.stats.sequences_added += len(seqs)
+        self.stats.media_items += len(spans)
         return request_id
 
     def resolve_max_tokens(self, prompt_len: int, max_tokens: int | None) -> int:
@@ -302,6 +303,7 @@ class LLMEngine:
         s.prefix_hit_tokens = self.block_manager.prefix_hit_tokens
         s.prefix_query_tokens = self.block_manager.prefix_query_tokens
         s.preemptions = self.scheduler.num_preemptions
+        s.media_items_encoded = self.runner.encoder.num_encoded
 
     def snapshot(self) -> EngineStats:
         """A copy of the current stats, safe to hand to another thread."""
