@@ -84,6 +84,10 @@ def test_an_attached_image_and_video_are_previewed_and_sent_as_data_urls(
     assert prompt_tokens > 48 + 6  # the image's 48 tokens and the clip's chunk are counted
     assert page.locator("#attachments").is_hidden()  # type: ignore[attr-defined]
     assert page.locator("article.message.user img").count() == 1  # type: ignore[attr-defined]
+    page.reload()  # type: ignore[attr-defined]  # the conversation and its picture are kept
+    page.locator("#status").filter(has_text="Ready").wait_for()  # type: ignore[attr-defined]
+    assert page.locator("article.message.user img").count() == 1  # type: ignore[attr-defined]
+    assert page.locator("article.message.user figcaption").inner_text() == "▶ clip.mp4"  # type: ignore[attr-defined]
 
 
 def test_dropping_a_non_media_file_is_refused_with_a_reason(
@@ -124,3 +128,28 @@ def test_an_edited_message_keeps_its_image(vl_live: AppServer, browser: object) 
     content = bodies[-1]["messages"][-1]["content"]
     assert [p["type"] for p in content] == ["image_url", "text"]
     assert content[1]["text"] == "Second try"
+
+
+def test_attachments_too_large_for_storage_are_dropped_from_it_not_from_the_chat(
+    vl_live: AppServer, browser: object  # noqa: F811
+) -> None:
+    """A tiny storage quota (1,500 characters): the chat is still saved, without the files'
+    data, and after a reload the user message names the files it no longer holds."""
+    page = new_page(browser)
+    page.add_init_script("""(() => {
+      const setItem = Storage.prototype.setItem;
+      Storage.prototype.setItem = function (key, value) {
+        if (String(value).length > 1500) throw new DOMException("full", "QuotaExceededError");
+        return setItem.call(this, key, value);
+      };
+    })();""")  # type: ignore[attr-defined]
+    _open(page, vl_live)
+    page.set_input_files("#attach-file", files=[  # type: ignore[attr-defined]
+        {"name": "clip.mp4", "mimeType": "video/mp4", "buffer": mp4_bytes()}])
+    page.locator("#attachments .attachment").wait_for()  # type: ignore[attr-defined]
+    finished(submit(page, "Keep it?")).locator(".meta").filter(has_text="finish").wait_for()
+    assert "storage is full" not in page.inner_text("#status")  # type: ignore[attr-defined]
+    page.reload()  # type: ignore[attr-defined]
+    page.locator("#status").filter(has_text="Ready").wait_for()  # type: ignore[attr-defined]
+    user = page.locator("article.message.user").first  # type: ignore[attr-defined]
+    assert "video clip.mp4 (not kept" in user.inner_text() and "Keep it?" in user.inner_text()

@@ -80,13 +80,21 @@ const Media = (() => {
   function drawSent(container, media) {
     const strip = document.createElement("div");
     strip.className = "attachments sent";
-    strip.append(...media.map(preview));
+    strip.append(...media.map((m) => (m.url ? preview(m) : missing(m))));
     container.prepend(strip);
   }
 
+  function missing(attachment) {
+    const note = document.createElement("span");
+    note.className = "muted";
+    note.textContent = `${attachment.kind} ${attachment.name} (not kept: too large for the browser's storage)`;
+    return note;
+  }
+
   function contentOf(text, media) {
-    if (!media || !media.length) return text;
-    const parts = media.map((m) => (m.kind === "image"
+    const kept = (media || []).filter((m) => m.url); // a reload may have dropped large files
+    if (!kept.length) return text;
+    const parts = kept.map((m) => (m.kind === "image"
       ? { type: "image_url", image_url: { url: m.url } }
       : { type: "video_url", video_url: { url: m.url } }));
     return [...parts, { type: "text", text }];
