@@ -24,6 +24,7 @@ from openk2.engine.config import EngineConfig
 from openk2.engine.llm_engine import LLMEngine
 from openk2.model.cache import LatentCache
 from openk2.serve.api import create_app
+from openk2.serve.media import MediaConfig
 from openk2.serve.state import ConcurrencyLimiter, ServerState
 
 
@@ -69,6 +70,7 @@ def serving(
     api_keys: list[str] | None = None,
     max_concurrency: int | None = None,
     engine: EngineConfig | None = None,
+    media: MediaConfig | None = None,
 ) -> Iterator[LiveServer]:
     """Serve `model` for the duration of a `with` block."""
     config = engine or EngineConfig(
@@ -80,6 +82,7 @@ def serving(
         served_model_names=[name],
         api_keys=api_keys or [],
         limiter=ConcurrencyLimiter(max_concurrency),
+        media=media or MediaConfig(),
     )
     server = LiveServer(state).start()
     try:

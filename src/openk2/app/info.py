@@ -52,5 +52,6 @@ def app_info(state: ServerState, tool_names: list[str], files: list[str]) -> dic
         "tools": tool_names,
         "workspace_files": files,
         "agent_mode": True,
-        "images": False,
+        "images": state.multimodal,
+        "video": state.multimodal,
     }

@@ -57,12 +57,27 @@ def serve(
         "(requests pick it by `model`; repeatable, batched together, as vLLM does).")] = None,
     runs_dir: Annotated[Path, typer.Option(
         "--runs-dir", help="Where the page's agent-mode swarm runs are kept.")] = Path("runs"),
+    vision: Annotated[str | None, typer.Option(
+        "--vision", help="With a preset: add a random vision tower of this vision preset "
+        "(debug, kimi-k2.6) so the server takes images and video.")] = None,
+    allow_media_urls: Annotated[bool, typer.Option(
+        help="Fetch http(s) image_url / video_url URLs (the server reaches out; off: data: "
+        "URLs only).")] = False,
+    media_root: Annotated[Path | None, typer.Option(
+        help="Serve file:// media URLs under this directory (off unless given).")] = None,
+    max_media_items: Annotated[int, typer.Option(
+        min=1, help="Images plus videos per request.")] = 8,
+    max_video_frames: Annotated[int, typer.Option(
+        min=1, help="Frames sampled (2 fps) from one video.")] = 64,
+    max_image_mb: Annotated[int, typer.Option(min=1, help="Encoded size of one image.")] = 20,
+    max_video_mb: Annotated[int, typer.Option(min=1, help="Encoded size of one video.")] = 64,
 ) -> None:
     """Serve /v1/chat/completions, /v1/completions, /v1/models, /metrics and the chat page."""
     from openk2.app import AppConfig, mount_app, parse_tools_option
     from openk2.cli.workspace import workspace_toolset
     from openk2.engine.config import EngineConfig
     from openk2.serve.launch import ServeConfig, parse_lora_options, run
+    from openk2.serve.media import MediaConfig, MiB
 
     try:
         app_config = AppConfig(workspace=parse_tools_option(tools), runs_dir=runs_dir,
@@ -80,6 +95,12 @@ def serve(
             seed=seed, dtype=dtype, tokenizer=tokenizer, device=device, engine=engine,
             rope_factor=rope_factor, max_position_embeddings=max_position_embeddings,
             lora=parse_lora_options(lora or []),
+            vision=vision,
+            media=MediaConfig(
+                max_items=max_media_items, max_image_bytes=max_image_mb * MiB,
+                max_video_bytes=max_video_mb * MiB, max_video_frames=max_video_frames,
+                allow_http=allow_media_urls, file_root=media_root,
+            ),
         )  # fmt: skip
         run(cfg, extend=lambda asgi: mount_app(asgi, app_config))
     except (ValueError, FileNotFoundError) as exc:

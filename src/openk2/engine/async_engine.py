@@ -12,12 +12,13 @@ import asyncio
 import logging
 import queue
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 
 from openk2.engine.llm_engine import LLMEngine
 from openk2.engine.outputs import EngineStats, RequestOutput
 from openk2.engine.sampling_params import SamplingParams
+from openk2.model.vision.processor import MediaItem
 
 log = logging.getLogger(__name__)
 
@@ -81,9 +82,15 @@ class AsyncLLMEngine:
     # ---- requests ---------------------------------------------------------------------------
 
     async def generate(
-        self, prompt_token_ids: list[int], params: SamplingParams, request_id: str
+        self,
+        prompt_token_ids: list[int],
+        params: SamplingParams,
+        request_id: str,
+        media: Sequence[MediaItem] = (),
+        media_keys: Sequence[bytes] | None = None,
     ) -> AsyncIterator[RequestOutput]:
-        """Yield deltas of every choice of one request until all of them finished."""
+        """Yield deltas of every choice of one request until all of them finished (`media`:
+        the prompt's images / video chunks, as `LLMEngine.add_request` takes them)."""
         if not self.is_running:
             raise EngineDeadError("the engine is not running")
         stream = _Stream(asyncio.get_running_loop(), asyncio.Queue())
@@ -91,7 +98,7 @@ class AsyncLLMEngine:
             if request_id in self._streams:
                 raise ValueError(f"request id {request_id!r} is already in use")
             self._streams[request_id] = stream
-        self._send("add", (request_id, prompt_token_ids, params))
+        self._send("add", (request_id, prompt_token_ids, params, tuple(media), media_keys))
         remaining = params.n
         try:
             while remaining:
@@ -149,9 +156,9 @@ class AsyncLLMEngine:
                 self._add(payload)
 
     def _add(self, payload: object) -> None:
-        request_id, prompt, params = payload  # type: ignore[misc]
+        request_id, prompt, params, media, keys = payload  # type: ignore[misc]
         try:
-            self.engine.add_request(prompt, params, request_id)
+            self.engine.add_request(prompt, params, request_id, media, keys)
         except Exception as exc:
             self._deliver(request_id, exc)
 

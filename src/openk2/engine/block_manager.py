@@ -4,8 +4,9 @@ The cache is cut into `num_blocks` pages of `block_size` tokens. A sequence's `b
 lists its pages in order. A page that is full and whose latents are computed gets a hash chained
 over every token before it; another sequence whose prompt starts with the same tokens reuses the
 page instead of recomputing it (shared system prompts, `n > 1`, multi-turn chats, recompute after
-preemption). Shared pages are never written: the only page a sequence writes is its last,
-partial, private one.
+preemption). The hash also covers the content keys of the media whose pads lie in the page, so
+the same text with another image is another prefix. Shared pages are never written: the only
+page a sequence writes is its last, partial, private one.
 
 The chain starts from the sequence's LoRA adapter name (None on the base model), so pages are
 never shared across adapters: the same tokens have other latents under another adapter.
@@ -18,6 +19,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from dataclasses import dataclass
 
+from openk2.engine.media import span_keys
 from openk2.engine.sequence import Sequence
 
 
@@ -29,6 +31,8 @@ class Block:
     ref_count: int = 0
     hash: int | None = None
     token_ids: tuple[int, ...] = ()
+    media_keys: tuple[bytes, ...] = ()
+    """Content keys of the media items whose pads lie in this page."""
 
 
 class BlockManager:
@@ -67,14 +71,24 @@ class BlockManager:
             return []
         hits: list[int] = []
         parent: int | str | None = seq.params.adapter
-        for start in range(0, len(seq) - 1 - self.block_size + 1, self.block_size):
-            tokens = tuple(seq.token_ids[start : start + self.block_size])
-            parent = hash((parent, tokens))
+        for index in range((len(seq) - 1) // self.block_size):
+            tokens, media = self._page_content(seq, index)
+            parent = hash((parent, tokens, media))
             block_id = self._by_hash.get(parent)
-            if block_id is None or self.blocks[block_id].token_ids != tokens:
+            if block_id is None or not self._holds(block_id, tokens, media):
                 break
             hits.append(block_id)
         return hits
+
+    def _holds(self, block_id: int, tokens: tuple[int, ...], media: tuple[bytes, ...]) -> bool:
+        """Whether a hash hit really holds this content (guards against hash collisions)."""
+        block = self.blocks[block_id]
+        return block.token_ids == tokens and block.media_keys == media
+
+    def _page_content(self, seq: Sequence, index: int) -> tuple[tuple[int, ...], tuple[bytes, ...]]:
+        """(token ids, overlapping media keys) of page `index` of `seq`: what its hash covers."""
+        start, end = index * self.block_size, (index + 1) * self.block_size
+        return tuple(seq.token_ids[start:end]), span_keys(seq.media, start, end)
 
     def allocate(self, seq: Sequence, cached: list[int], num_tokens: int) -> bool:
         """Give a new sequence the `cached` prefix pages plus fresh pages up to `num_tokens`.
@@ -121,16 +135,19 @@ class BlockManager:
         num_full = seq.num_computed_tokens // self.block_size
         for i in range(len(seq.block_hashes), num_full):
             parent = seq.block_hashes[-1] if seq.block_hashes else seq.params.adapter
-            tokens = tuple(seq.token_ids[i * self.block_size : (i + 1) * self.block_size])
-            block_hash = hash((parent, tokens))
+            tokens, media = self._page_content(seq, i)
+            block_hash = hash((parent, tokens, media))
             seq.block_hashes.append(block_hash)
-            self._register(self.blocks[seq.block_table[i]], block_hash, tokens)
+            self._register(self.blocks[seq.block_table[i]], block_hash, tokens, media)
 
-    def _register(self, block: Block, block_hash: int, tokens: tuple[int, ...]) -> None:
+    def _register(
+        self, block: Block, block_hash: int, tokens: tuple[int, ...], media: tuple[bytes, ...]
+    ) -> None:
         if block.hash is not None or block_hash in self._by_hash:
             return  # already registered, or the same content lives in another page
         block.hash = block_hash
         block.token_ids = tokens
+        block.media_keys = media
         self._by_hash[block_hash] = block.block_id
 
     def _append_fresh(self, seq: Sequence, count: int) -> None:
@@ -151,3 +168,4 @@ class BlockManager:
             del self._by_hash[block.hash]
         block.hash = None
         block.token_ids = ()
+        block.media_keys = ()

@@ -28,6 +28,9 @@ class EngineConfig:
     packed_gemms: bool = True
     """On CPU, run the model's GEMMs on oneDNN-packed weight copies (`enable_packed_gemms`):
     1.3-2x faster batched steps for twice the weight memory."""
+    encoder_cache_tokens: int = 16_384
+    """Media embeddings (in LM tokens) kept by content hash, so an image is encoded once for all
+    its prefill chunks and for later requests that repeat it (multimodal models only)."""
 
     def __post_init__(self) -> None:
         positive = {
@@ -36,6 +39,7 @@ class EngineConfig:
             "max_num_batched_tokens": self.max_num_batched_tokens,
             "block_size": self.block_size,
             "cache_memory_bytes": self.cache_memory_bytes,
+            "encoder_cache_tokens": self.encoder_cache_tokens,
         }
         for name, value in positive.items():
             if value is not None and value < 1:

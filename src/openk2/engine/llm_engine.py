@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+from collections.abc import Sequence as Seq
 from dataclasses import replace
 from typing import Any
 
@@ -21,6 +22,7 @@ from openk2.engine.config import EngineConfig
 from openk2.engine.detokenizer import EngineTokenizer, StopStringDetokenizer
 from openk2.engine.isolation import describe, forward_isolating, sample_isolating
 from openk2.engine.lora import AdapterSet
+from openk2.engine.media import MediaSpan, locate_media
 from openk2.engine.memory import context_limit, default_cache_bytes
 from openk2.engine.outputs import EngineStats, RequestOutput
 from openk2.engine.runner import CausalLM, ModelRunner
@@ -29,6 +31,7 @@ from openk2.engine.sampling_params import SamplingParams
 from openk2.engine.scheduler import Scheduler
 from openk2.engine.sequence import FinishReason, Sequence, TokenLogprob
 from openk2.model.layers.linear import enable_packed_gemms
+from openk2.model.vision.processor import MediaItem
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +70,12 @@ class LLMEngine:
             self.block_manager, self.config.max_num_seqs, self.config.max_num_batched_tokens
         )
         self.adapters = adapters
-        self.runner = ModelRunner(model, self.cache, adapters)
+        self.runner = ModelRunner(
+            model, self.cache, adapters, encoder_cache_tokens=self.config.encoder_cache_tokens
+        )
+        self.media_pad_id: int | None = (
+            int(model.media_pad_token_id) if self.runner.multimodal else None  # type: ignore[attr-defined]
+        )
         if self.config.packed_gemms and isinstance(model, nn.Module):
             enable_packed_gemms(model)
         self.max_model_len, self.limited_by = context_limit(
@@ -85,17 +93,26 @@ class LLMEngine:
         prompt_token_ids: list[int],
         params: SamplingParams | None = None,
         request_id: str | None = None,
+        media: Seq[MediaItem] = (),
+        media_keys: Seq[bytes] | None = None,
     ) -> str:
-        """Queue a request (n sequences); raises ValueError for prompts that cannot run."""
+        """Queue a request (n sequences); raises ValueError for prompts that cannot run.
+
+        `media`: the encoder inputs of a multimodal prompt, in prompt order; `prompt_token_ids`
+        holds their expanded `<|media_pad|>` runs (`processor.expand_media_pads`);
+        `media_keys` their `media.content_key`s if already computed.
+        """
         params = params or SamplingParams()
         request_id = request_id or f"req-{next(self._ids)}"
         if request_id in self._requests:
             raise ValueError(f"request id {request_id!r} is already in use")
         self._check_prompt(prompt_token_ids)
         self._check_adapter(params.adapter)
+        spans = self._locate_media(prompt_token_ids, media, media_keys)
         max_tokens = self.resolve_max_tokens(len(prompt_token_ids), params.max_tokens)
         seqs = [
-            Sequence(request_id, i, prompt_token_ids, params, max_tokens) for i in range(params.n)
+            Sequence(request_id, i, prompt_token_ids, params, max_tokens, media=spans)
+            for i in range(params.n)
         ]
         for seq in seqs:
             seq.detokenizer = self._detokenizer(params)
@@ -103,6 +120,7 @@ class LLMEngine:
         self._requests[request_id] = seqs
         self.stats.prompt_tokens += len(prompt_token_ids)
         self.stats.sequences_added += len(seqs)
+        self.stats.media_items += len(spans)
         return request_id
 
     def _check_adapter(self, name: str | None) -> None:
@@ -277,6 +295,15 @@ class LLMEngine:
         if bad:
             raise ValueError(f"token ids out of range [0, {self.vocab_size}): {bad[:5]}")
 
+    def _locate_media(
+        self, prompt_token_ids: list[int], media: Seq[MediaItem], keys: Seq[bytes] | None
+    ) -> tuple[MediaSpan, ...]:
+        if self.media_pad_id is None:
+            if media:
+                raise ValueError("this model reads text only; it has no vision tower")
+            return ()
+        return locate_media(prompt_token_ids, media, self.media_pad_id, keys)
+
     def _forget_if_done(self, request_id: str) -> None:
         seqs = self._requests.get(request_id, [])
         if all(s.is_finished for s in seqs):
@@ -293,6 +320,7 @@ class LLMEngine:
         s.prefix_hit_tokens = self.block_manager.prefix_hit_tokens
         s.prefix_query_tokens = self.block_manager.prefix_query_tokens
         s.preemptions = self.scheduler.num_preemptions
+        s.media_items_encoded = self.runner.encoder.num_encoded
 
     def snapshot(self) -> EngineStats:
         """A copy of the current stats, safe to hand to another thread."""

@@ -43,6 +43,10 @@ class EngineStats:
     prefix_query_tokens: int = 0
     preemptions: int = 0
     sequences_added: int = 0
+    media_items: int = 0
+    """Images and video chunks received (per request, not per choice)."""
+    media_items_encoded: int = 0
+    """Of those, the ones the vision tower ran for (the rest were encoder-cache hits)."""
     finished: dict[str, int] = field(default_factory=dict)
 
     @property

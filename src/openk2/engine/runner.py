@@ -4,6 +4,10 @@ Rows are left-padded so every row's last token sits in the last column and the m
 keep the last position's logits. A step that mixes decode rows (1 token) with prefill chunks
 (many tokens) runs as two forward calls, one per group: padding 31 decode rows up to a 256-token
 chunk would multiply the work, while a second call costs one more pass over the weights.
+
+A multimodal model (`KimiK25ForConditionalGeneration`) runs through its text model: a chunk that
+covers media pads gets input embeddings whose pad rows are the media embeddings for exactly
+those positions (`engine/media.py`), so a chunk may start or end anywhere inside a span.
 """
 
 from __future__ import annotations
@@ -15,8 +19,10 @@ import torch
 
 from openk2.engine.cache import PagedLatentCache
 from openk2.engine.lora import AdapterSet
+from openk2.engine.media import DEFAULT_ENCODER_CACHE_TOKENS, EncoderCache, MediaSpan
 from openk2.engine.scheduler import ScheduledSeq
 from openk2.model.cache import LatentCache
+from openk2.model.vision.processor import MediaItem, pack_items
 
 
 class CausalLM(Protocol):
@@ -36,13 +42,20 @@ class ModelRunner:
     """Prepares padded inputs, slot mappings and masks; runs the model without autograd."""
 
     def __init__(
-        self, model: CausalLM, cache: PagedLatentCache, adapters: AdapterSet | None = None
+        self,
+        model: CausalLM,
+        cache: PagedLatentCache,
+        adapters: AdapterSet | None = None,
+        encoder_cache_tokens: int = DEFAULT_ENCODER_CACHE_TOKENS,
     ) -> None:
         self.model = model
         self.cache = cache
         self.device = cache.device
         self.adapters = adapters
         """LoRA adapters the rows of a call choose between (None: base model only)."""
+        self.multimodal = is_multimodal(model)
+        self.text_model: CausalLM = model.language_model if self.multimodal else model  # type: ignore[attr-defined]
+        self.encoder = EncoderCache(self._encode, encoder_cache_tokens)
 
     @torch.inference_mode()
     def run(self, scheduled: Seq[ScheduledSeq]) -> tuple[list[ScheduledSeq], torch.Tensor]:
@@ -69,8 +82,60 @@ class ModelRunner:
         if self.adapters is not None:
             self.adapters.select([s.seq.params.adapter for s in group])
         step_cache = self.cache.step(batch.slots_BT, batch.context_BS, batch.mask_BTS)
-        out = self.model(batch.input_ids_BT, batch.positions_BT, step_cache, logits_to_keep=1)
+        embeds_BTD = self._media_inputs(group, batch.input_ids_BT) if self.multimodal else None
+        if embeds_BTD is None:
+            out = self.text_model(
+                batch.input_ids_BT, batch.positions_BT, step_cache, logits_to_keep=1
+            )
+        else:
+            out = self.text_model(  # type: ignore[call-arg]
+                None, batch.positions_BT, step_cache, inputs_embeds=embeds_BTD, logits_to_keep=1
+            )
         return out[:, -1, :]
+
+    def _media_inputs(
+        self, group: list[ScheduledSeq], input_ids_BT: torch.Tensor
+    ) -> torch.Tensor | None:
+        """Input embeddings with this step's media positions filled; None: no media in it."""
+        touched = [(b, s) for b, s in enumerate(group) if _chunk_spans(s)]
+        if not touched:
+            return None
+        self.encoder.prefetch([span for _, s in touched for span, _, _ in _chunk_spans(s)])
+        embed = self.model.language_model.model.embed_tokens  # type: ignore[attr-defined]
+        embeds_BTD = embed(input_ids_BT)
+        T = input_ids_BT.shape[1]
+        for b, s in touched:
+            column0 = T - s.num_new_tokens - s.start  # column of sequence position 0
+            for span, lo, hi in _chunk_spans(s):
+                media_ND = self.encoder.get(span)
+                embeds_BTD[b, column0 + lo : column0 + hi] = media_ND[
+                    lo - span.offset : hi - span.offset
+                ].to(embeds_BTD.dtype)
+        return embeds_BTD
+
+    def _encode(self, items: Seq[MediaItem]) -> list[torch.Tensor]:
+        """[num_tokens, D] projected embeddings of each image or video chunk: one packed tower
+        call (attention stays within each item)."""
+        param = next(self.model.vision_tower.parameters())  # type: ignore[attr-defined]
+        pixels, grids = pack_items(items)
+        pixels = pixels.to(device=param.device, dtype=param.dtype)
+        embeds_ND = self.model.media_embeddings(pixels, grids)  # type: ignore[attr-defined]
+        return list(embeds_ND.split([item.num_tokens for item in items]))
+
+
+def is_multimodal(model: object) -> bool:
+    """Whether `model` has a vision tower in front of a text model (K2.5 / K2.6 layout)."""
+    return all(hasattr(model, a) for a in ("language_model", "vision_tower", "media_embeddings"))
+
+
+def _chunk_spans(s: ScheduledSeq) -> list[tuple[MediaSpan, int, int]]:
+    """(span, first, end) sequence positions of each media span inside this row's chunk."""
+    end = s.start + s.num_new_tokens
+    return [
+        (span, max(span.offset, s.start), min(span.end, end))
+        for span in s.seq.media
+        if span.offset < end and s.start < span.end
+    ]
 
 
 class Batch:

@@ -20,6 +20,7 @@ from openk2.engine.sampling_params import SamplingParams
 if TYPE_CHECKING:
     from openk2.engine.detokenizer import StopStringDetokenizer
     from openk2.engine.guided import TokenGuide
+    from openk2.engine.media import MediaSpan
 
 _seq_counter = count()
 
@@ -63,6 +64,7 @@ class Sequence:
         params: SamplingParams,
         max_tokens: int,
         arrival_time: float | None = None,
+        media: tuple[MediaSpan, ...] = (),
     ) -> None:
         self.seq_id = next(_seq_counter)
         self.request_id = request_id
@@ -71,6 +73,8 @@ class Sequence:
         self.max_tokens = max_tokens
         self.token_ids = list(prompt_token_ids)
         self.num_prompt_tokens = len(prompt_token_ids)
+        self.media = media
+        """Images / video chunks of the prompt and the pad positions they fill."""
         self.num_computed_tokens = 0
         self.num_cached_tokens = 0
         self.block_table: list[int] = []

@@ -6,15 +6,18 @@ All request checks that need the tokenizer or the model live here, so every clie
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from openk2.engine.grammar import Grammar, GrammarError
 from openk2.engine.llm_engine import ContextLengthError
 from openk2.engine.sampling_params import SamplingParamError, SamplingParams
+from openk2.model.vision.processor import MediaItem
 from openk2.serve import tool_choice as tc
 from openk2.serve.errors import BadRequestError
-from openk2.serve.protocol import ChatCompletionRequest, MediaPart, SamplingFields
+from openk2.serve.media import LoadedMedia
+from openk2.serve.prompt_media import encode_multimodal
+from openk2.serve.protocol import ChatCompletionRequest, SamplingFields
 from openk2.serve.state import ServerState
 from openk2.serve.structured import USER_GRAMMAR, OutputConstraint, requested_constraint
 from openk2.tokenizer.chat import encode_chat
@@ -39,19 +42,35 @@ class ChatPlan:
     """The declared tools the output parser resolves calls against; None: tool calls are off."""
     include_usage: bool
     logprobs: bool
+    media: list[MediaItem] = field(default_factory=list)
+    """Encoder inputs (images, video chunks) in prompt order; their pads are in `prompt_ids`."""
+    media_keys: list[bytes] = field(default_factory=list)
+    """Their content hashes, in the same order."""
 
 
-def build_chat_plan(state: ServerState, req: ChatCompletionRequest) -> ChatPlan:
-    """Validate and translate a chat request; raises BadRequestError with the reason."""
+def message_dicts(req: ChatCompletionRequest) -> list[dict[str, Any]]:
+    """The template's message dicts of a request (media parts kept as parts)."""
+    return [_message_dict(m) for m in req.messages]
+
+
+def build_chat_plan(
+    state: ServerState, req: ChatCompletionRequest, media: list[LoadedMedia] | None = None
+) -> ChatPlan:
+    """Validate and translate a chat request; raises BadRequestError with the reason.
+
+    `media`: the request's decoded image / video parts in order (`serve/media.py`); a
+    multimodal model gets its placeholders expanded, a text-only model gets none."""
     state.check_model(req.model)
-    messages = [_message_dict(m, i) for i, m in enumerate(req.messages)]
+    messages = message_dicts(req)
     tools = [t.model_dump(exclude_none=True) for t in req.tools or []]
     choice = _tool_choice(req)
     thinking, preserve = _thinking_mode(req)
+    flags = dict(thinking=thinking, preserve_thinking=preserve)
     try:
-        prompt_ids = encode_chat(
-            state.tokenizer, messages, tools or None, thinking=thinking, preserve_thinking=preserve
-        )
+        if state.multimodal:
+            prompt_ids = encode_multimodal(state, messages, tools or None, media or [], flags)
+        else:
+            prompt_ids = encode_chat(state.tokenizer, messages, tools or None, **flags)
     except (ValueError, TypeError, KeyError) as exc:
         raise BadRequestError(f"Cannot render the conversation: {exc}", param="messages") from exc
     max_tokens = _max_tokens(state, req, len(prompt_ids))
@@ -65,6 +84,8 @@ def build_chat_plan(state: ServerState, req: ChatCompletionRequest) -> ChatPlan:
         tools=ToolCatalog.from_openai(tools) if tools and choice != "none" else None,
         include_usage=bool(req.stream_options and req.stream_options.include_usage),
         logprobs=req.logprobs,
+        media=[item for part in media or [] for item in part.items],
+        media_keys=[key for part in media or [] for key in part.keys],
     )
 
 
@@ -113,14 +134,8 @@ def _max_tokens(state: ServerState, req: ChatCompletionRequest, prompt_len: int)
     return check_length(state, prompt_len, wanted, "messages")
 
 
-def _message_dict(message: Any, index: int) -> dict[str, Any]:
-    """The template's message dict; media parts are refused (the served model reads text)."""
-    if isinstance(message.content, list) and any(isinstance(p, MediaPart) for p in message.content):
-        raise BadRequestError(
-            "This server's model accepts text only; remove image/audio/video parts.",
-            param=f"messages.{index}.content",
-            code="unsupported_content",
-        )
+def _message_dict(message: Any) -> dict[str, Any]:
+    """The template's message dict (media parts were checked by `serving.request_media`)."""
     data = message.model_dump(exclude_none=True)
     if "reasoning" in data:
         data.setdefault("reasoning_content", data.pop("reasoning"))

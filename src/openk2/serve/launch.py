@@ -2,8 +2,10 @@
 
 A preset name serves a randomly initialised model (seeded, so every run is the same) with the
 bundled 8192-id tokenizer; the preset's vocabulary is resized to the tokenizer's. That lets the
-whole stack run with no weights at all. A checkpoint directory serves with its own tokenizer
-files (`openk2.tokenizer.resolve`: the one rule every command uses), or `--tokenizer`.
+whole stack run with no weights at all; `vision` adds a random MoonViT-3D tower of that preset.
+A checkpoint directory serves with its own tokenizer files (`openk2.tokenizer.resolve`: the one
+rule every command uses), or `--tokenizer`; one whose config.json has a `vision_config` (the
+K2.5 / K2.6 layout) loads as the multimodal model and takes images and video.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from openk2.engine.config import EngineConfig
 from openk2.engine.llm_engine import LLMEngine
 from openk2.engine.lora import AdapterSet
 from openk2.serve.api import create_app
+from openk2.serve.media import MediaConfig
 from openk2.serve.state import ConcurrencyLimiter, ServerState
 
 log = logging.getLogger(__name__)
@@ -61,6 +64,10 @@ class ServeConfig:
     """Research override of the model's position limit (lets --max-model-len go higher)."""
     lora: dict[str, str] = field(default_factory=dict)
     """LoRA adapters (PEFT folders) served over the base, by the name requests send as `model`."""
+    vision: str | None = None
+    """With a preset: add a random vision tower of this vision preset (`debug`, `kimi-k2.6`)."""
+    media: MediaConfig = field(default_factory=MediaConfig)
+    """Image / video request limits and sources (multimodal models)."""
 
 
 def load_model_and_tokenizer(cfg: ServeConfig) -> tuple[Any, Any, str]:
@@ -70,6 +77,9 @@ def load_model_and_tokenizer(cfg: ServeConfig) -> tuple[Any, Any, str]:
 
     if cfg.model in PRESETS:
         return _preset(cfg)
+    if cfg.vision is not None:
+        raise ValueError("--vision adds a random tower to a preset; a checkpoint directory "
+                         "brings its own vision_config")
     path = Path(resolve_model(cfg.model))
     if not path.is_dir():
         raise ValueError(f"--model {cfg.model!r} is neither {EMBEDDED!r}, a preset "
@@ -80,10 +90,34 @@ def load_model_and_tokenizer(cfg: ServeConfig) -> tuple[Any, Any, str]:
     from openk2.tokenizer.resolve import check_vocab_fits
 
     tokenizer = load_tokenizer(path, cfg.tokenizer)  # before the weights: fail fast
-    model = load_model(path, dtype=torch_dtype(cfg.dtype), device=cfg.device).eval()
+    if _has_vision(path):
+        from openk2.model.vision.checkpoint import load_multimodal
+
+        model = load_multimodal(path, dtype=torch_dtype(cfg.dtype), device=cfg.device)
+        check_media_pad(model.media_pad_token_id, tokenizer)
+    else:
+        model = load_model(path, dtype=torch_dtype(cfg.dtype), device=cfg.device).eval()
     check_vocab_fits(tokenizer.vocab_size, model.config.vocab_size,
                      fix=f"pass the --tokenizer {path} was trained with")
     return model, tokenizer, path.resolve().name
+
+
+def _has_vision(path: Path) -> bool:
+    """Whether a checkpoint's config.json describes the K2.5 / K2.6 multimodal model."""
+    from openk2.model.safetensors_io import read_config
+
+    return isinstance(read_config(path).get("vision_config"), dict)
+
+
+def check_media_pad(pad_id: int, tokenizer: Any) -> None:
+    """The checkpoint's media placeholder id must be the tokenizer's `<|media_pad|>`."""
+    from openk2.tokenizer.specials import MEDIA_PAD
+
+    if tokenizer.token_id(MEDIA_PAD) != pad_id:
+        raise ValueError(
+            f"the checkpoint's media_placeholder_token_id is {pad_id} but the tokenizer's "
+            f"{MEDIA_PAD} is {tokenizer.token_id(MEDIA_PAD)}; pass the matching --tokenizer"
+        )
 
 
 def _preset(cfg: ServeConfig) -> tuple[Any, Any, str]:
@@ -106,8 +140,28 @@ def _preset(cfg: ServeConfig) -> tuple[Any, Any, str]:
             f"preset {cfg.model!r} is too large to serve with random weights; "
             "pass a checkpoint directory instead"
         )
-    model = build_model(config, device=cfg.device, dtype=torch_dtype(cfg.dtype), seed=cfg.seed)
+    dtype = torch_dtype(cfg.dtype)
+    if cfg.vision is not None:
+        return _random_multimodal(cfg, config, tokenizer), tokenizer, f"{cfg.model}-vl"
+    model = build_model(config, device=cfg.device, dtype=dtype, seed=cfg.seed)
     return model.eval(), tokenizer, cfg.model
+
+
+def _random_multimodal(cfg: ServeConfig, config: Any, tokenizer: Any) -> Any:
+    """A preset text model behind a random vision tower, placeholders on the tokenizer's pad."""
+    from openk2.model.dtypes import torch_dtype
+    from openk2.model.vision import build_multimodal, get_vision_preset
+    from openk2.tokenizer.specials import MEDIA_PAD
+
+    try:
+        vision = get_vision_preset(cfg.vision or "", text_hidden_size=config.hidden_size)
+    except KeyError as exc:
+        raise ValueError(str(exc.args[0])) from None
+    model = build_multimodal(
+        config, vision, device=cfg.device, dtype=torch_dtype(cfg.dtype), seed=cfg.seed
+    )
+    model.media_pad_token_id = tokenizer.token_id(MEDIA_PAD)
+    return model.eval()
 
 
 def build_state(cfg: ServeConfig) -> ServerState:
@@ -135,6 +189,7 @@ def build_state(cfg: ServeConfig) -> ServerState:
         adapter_names=adapters.names if adapters else [],
         api_keys=list(cfg.api_keys),
         limiter=ConcurrencyLimiter(cfg.max_concurrency),
+        media=cfg.media,
     )
 
 

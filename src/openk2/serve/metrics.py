@@ -91,6 +91,11 @@ def _engine_lines(s: EngineStats) -> list[str]:
         "openk2_preemptions_total": ("Sequences preempted for pages", s.preemptions),
         "openk2_engine_steps_total": ("Engine steps run", s.steps),
         "openk2_sequences_added_total": ("Sequences queued", s.sequences_added),
+        "openk2_media_items_total": ("Images and video chunks received", s.media_items),
+        "openk2_media_items_encoded_total": (
+            "Media items the vision tower ran for (the rest hit the encoder cache)",
+            s.media_items_encoded,
+        ),
     }
     for name, (help_text, value) in counters.items():
         lines += _header(name, "counter", help_text) + [f"{name} {value}"]

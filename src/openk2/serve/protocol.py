@@ -83,10 +83,21 @@ class TextPart(_Request):
     text: str
 
 
+class MediaURL(_Request):
+    """`{"url": "data:...|https://...|file://...", "detail": ...}` (`detail` is accepted and
+    ignored: K2.6 always reads an image at its native resolution, up to the patch limits)."""
+
+    url: str
+    detail: str | None = None
+
+
 class MediaPart(_Request):
-    """Images, audio, video: parsed so that the error can say they are not supported."""
+    """OpenAI `image_url`, vLLM / Kimi `video_url`; `input_audio` and `file` are parsed so the
+    error can say why they are refused (`serve/media.py`)."""
 
     type: Literal["image_url", "input_audio", "video_url", "file"]
+    image_url: MediaURL | str | None = None
+    video_url: MediaURL | str | None = None
 
 
 class ChatMessage(_Request):

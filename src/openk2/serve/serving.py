@@ -12,6 +12,7 @@ Both are logged as warnings.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 import uuid
@@ -24,8 +25,9 @@ from fastapi.responses import JSONResponse, Response
 
 from openk2.engine.outputs import RequestOutput
 from openk2.engine.sequence import TokenLogprob
-from openk2.serve.chat_plan import ChatPlan, build_chat_plan
-from openk2.serve.errors import UnavailableError, from_engine, in_stream
+from openk2.serve.chat_plan import ChatPlan, build_chat_plan, message_dicts
+from openk2.serve.errors import BadRequestError, UnavailableError, from_engine, in_stream
+from openk2.serve.media import LoadedMedia, check_count, load_part, media_parts
 from openk2.serve.protocol import (
     AssistantMessage,
     ChatChoice,
@@ -99,7 +101,7 @@ async def create_chat_completion(
     state: ServerState, req: ChatCompletionRequest, raw: Request
 ) -> Response:
     """POST /v1/chat/completions."""
-    plan = build_chat_plan(state, req)
+    plan = build_chat_plan(state, req, await request_media(state, req))
     _check_engine(state)
     slot = state.limiter.acquire()
     request_id = f"chatcmpl-{uuid.uuid4().hex}"
@@ -188,12 +190,31 @@ async def _generate(
 ) -> AsyncIterator[RequestOutput]:
     """Engine outputs; engine failures become API errors (the request is already aborted)."""
     try:
-        stream = state.engine.generate(plan.prompt_ids, plan.params, request_id)
+        stream = state.engine.generate(
+            plan.prompt_ids, plan.params, request_id, plan.media, plan.media_keys
+        )
         async with aclosing(stream):
             async for out in stream:
                 yield out
     except Exception as exc:
         raise from_engine(exc) from exc
+
+
+async def request_media(state: ServerState, req: ChatCompletionRequest) -> list[LoadedMedia]:
+    """The request's images and videos, decoded off the event loop; the cheap checks (audio,
+    a text-only model, the item count) answer their 400 before anything is read."""
+    refs = media_parts(message_dicts(req))
+    if not refs:
+        return []
+    if not state.multimodal:
+        raise BadRequestError(
+            f"The served model `{state.model_name}` reads text only (it has no vision tower), "
+            f"so it cannot take the {refs[0].kind} in part {refs[0].index}; remove image_url / "
+            "video_url parts, or serve a K2.5 / K2.6 multimodal checkpoint.",
+            param=refs[0].where, code="unsupported_content",
+        )  # fmt: skip
+    check_count(refs, state.media)
+    return await asyncio.to_thread(lambda: [load_part(ref, state.media) for ref in refs])
 
 
 def _check_engine(state: ServerState) -> None:

@@ -10,6 +10,7 @@ from typing import Any
 from openk2.engine.async_engine import AsyncLLMEngine
 from openk2.engine.grammar import GrammarCompiler
 from openk2.serve.errors import AuthenticationError, NotFoundError, OverloadedError
+from openk2.serve.media import MediaConfig
 from openk2.serve.metrics import ServerMetrics
 
 
@@ -59,10 +60,24 @@ class ServerState:
     api_keys: list[str] = field(default_factory=list)
     limiter: ConcurrencyLimiter = field(default_factory=lambda: ConcurrencyLimiter(None))
     metrics: ServerMetrics = field(default_factory=ServerMetrics)
+    media: MediaConfig = field(default_factory=MediaConfig)
+    """Image / video limits and sources (used only when the model is multimodal)."""
 
     @property
     def model_name(self) -> str:
         return self.served_model_names[0]
+
+    @property
+    def multimodal(self) -> bool:
+        """Whether the served model has a vision tower (takes image_url / video_url parts)."""
+        return self.engine.engine.media_pad_id is not None
+
+    @property
+    def media_pad_id(self) -> int:
+        pad_id = self.engine.engine.media_pad_id
+        if pad_id is None:
+            raise RuntimeError("the served model is text-only")
+        return pad_id
 
     @property
     def max_model_len(self) -> int:

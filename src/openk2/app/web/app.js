@@ -93,8 +93,29 @@ function showInfo(info) {
   $("mode-tools").disabled = !info.tools.length;
   $("mode-tools-label").classList.toggle("disabled", !info.tools.length);
   if (info.tools.length && info.embedded) setMode("tools");
+  showAttach(info);
   const examples = $("examples");
   examples.replaceChildren(...info.examples.map(exampleButton));
+}
+
+function showAttach(info) {
+  const attach = $("attach");
+  attach.disabled = !info.images;
+  attach.title = info.images
+    ? "Attach an image or a video (or drop one on the message box); sent in Chat mode"
+    : `${info.model} reads text only (it has no vision tower), so it cannot take images or ` +
+      "video; serve a multimodal checkpoint to attach them";
+  Media.setEnabled(Boolean(info.images), () => Media.drawPending($("attachments")));
+}
+
+async function attachFiles(files) {
+  if (!ui.info || !ui.info.images) {
+    setStatus(`${ui.info ? ui.info.model : "This model"} reads text only; it cannot take images.`, true);
+    return;
+  }
+  const refused = await Media.add([...files]);
+  if (refused.length) setStatus(`Not an image or a video: ${refused.join(", ")}`, true);
+  else setStatus(`${Media.count} attachment${Media.count === 1 ? "" : "s"} ready`);
 }
 
 function exampleButton(example) {
@@ -183,6 +204,7 @@ function drawItem(item, index) {
   if (item.kind === "user") {
     const view = Render.messageView(main, "user", "You");
     view.content.textContent = item.text;
+    if (item.media && item.media.length) Media.drawSent(view.root.querySelector(".content"), item.media);
     Render.actionButton(view, "Edit", () => editMessage(view, index), "Edit and resend");
     return view;
   }
@@ -207,9 +229,15 @@ function finished(item) {
 
 // ---- sending -----------------------------------------------------------------------------
 
-function submitText(text) {
+function submitText(text, kept = null) {
   if (!text || ui.controller) return;
-  ui.conv.items.push({ kind: "user", text });
+  if ((Media.count || (kept && kept.length)) && mode() !== "chat") {
+    setStatus("Images and videos go to the model in Chat mode; switch to Chat to send them.", true);
+    return;
+  }
+  const media = kept || Media.take();
+  Media.drawPending($("attachments"));
+  ui.conv.items.push(media.length ? { kind: "user", text, media } : { kind: "user", text });
   reply();
 }
 
@@ -282,7 +310,7 @@ function generation() {
 function history(upto) {
   const out = [];
   for (const item of ui.conv.items.slice(0, upto)) {
-    if (item.kind === "user") out.push({ role: "user", content: item.text });
+    if (item.kind === "user") out.push({ role: "user", content: Media.contentOf(item.text, item.media) });
     else if (item.kind === "assistant" && item.mode === "tools" && mode() === "tools"
              && item.messages.length) out.push(...item.messages);
     else if (item.kind === "assistant") out.push({ role: "assistant", content: item.content || "" });
@@ -404,8 +432,10 @@ function editMessage(view, index) {
   Render.actionButton(view, "Send", () => {
     const text = box.value.trim();
     if (!text) return;
+    const media = ui.conv.items[index].media || [];
+    if (media.length && mode() !== "chat") { submitText(text, media); return; } // says why
     ui.conv.items = ui.conv.items.slice(0, index);
-    submitText(text);
+    submitText(text, media); // an edited message keeps its attachments
   }, "Send the edited message");
   Render.actionButton(view, "Cancel", renderConversation, "Cancel editing");
   box.focus();
@@ -439,8 +469,21 @@ function init() {
     e.preventDefault();
     const text = $("input").value.trim();
     if (!text || ui.controller) return;
+    if (Media.count && mode() !== "chat") { submitText(text); return; } // says why, keeps the text
     $("input").value = "";
     submitText(text);
+  });
+  $("attach").addEventListener("click", () => $("attach-file").click());
+  $("attach-file").addEventListener("change", async () => {
+    await attachFiles($("attach-file").files);
+    $("attach-file").value = "";
+  });
+  $("composer").addEventListener("dragover", (e) => { e.preventDefault(); $("composer").classList.add("dropping"); });
+  $("composer").addEventListener("dragleave", () => $("composer").classList.remove("dropping"));
+  $("composer").addEventListener("drop", (e) => {
+    e.preventDefault();
+    $("composer").classList.remove("dropping");
+    attachFiles(e.dataTransfer.files);
   });
   $("input").addEventListener("keydown", (e) => {
     if (e.key === "Enter" && !e.shiftKey) { e.preventDefault(); $("composer").requestSubmit(); }

@@ -16,13 +16,18 @@ const Store = (() => {
   }
 
   function save(list) {
-    try {
-      // `view` is the item's DOM view, rebuilt on load
-      localStorage.setItem(KEY, JSON.stringify(list, (k, v) => (k === "view" ? undefined : v)));
-      return true;
-    } catch {
-      return false; // quota exceeded: the page keeps working, the caller says so
+    // `view` is the item's DOM view, rebuilt on load; attachments' data URLs are large, so
+    // when the quota is hit they are dropped from storage (names kept), not from the page
+    const without = (drop) => (k, v) => (k === "view" || (drop && k === "url") ? undefined : v);
+    for (const drop of [false, true]) {
+      try {
+        localStorage.setItem(KEY, JSON.stringify(list, without(drop)));
+        return true;
+      } catch {
+        // quota exceeded: try again without the attachments, then give up
+      }
     }
+    return false; // the page keeps working, the caller says so
   }
 
   function create() {
@@ -38,11 +43,16 @@ const Store = (() => {
   function toMarkdown(conv) {
     const parts = [`# ${conv.title}`];
     for (const item of conv.items) {
-      if (item.kind === "user") parts.push(`## You\n\n${item.text}`);
+      if (item.kind === "user") parts.push(`## You\n\n${item.text}${attachmentNote(item)}`);
       else if (item.kind === "assistant") parts.push(assistantMarkdown(item));
       else if (item.kind === "agent") parts.push(agentMarkdown(item));
     }
     return parts.join("\n\n") + "\n";
+  }
+
+  function attachmentNote(item) {
+    const media = item.media || [];
+    return media.length ? `\n\n_attached: ${media.map((m) => `${m.kind} ${m.name}`).join(", ")}_` : "";
   }
 
   function assistantMarkdown(item) {

@@ -76,9 +76,13 @@ def timestamp(frame_index: int, native_fps: Fraction) -> str:
 
 
 def video_chunks(
-    source: bytes | str | os.PathLike[str], config: ProcessorConfig | None = None
+    source: bytes | str | os.PathLike[str],
+    config: ProcessorConfig | None = None,
+    *,
+    max_frames: int | None = None,
 ) -> list[VideoChunk]:
-    """Decode a video (bytes or path), sample it and cut it into encoder-ready chunks."""
+    """Decode a video (bytes or path), sample it and cut it into encoder-ready chunks;
+    `max_frames` refuses, before decoding any frame, a video that samples more frames."""
     config = config or ProcessorConfig()
     with _open(source) as container:
         stream = _video_stream(container)
@@ -87,6 +91,11 @@ def video_chunks(
         if num_frames > MAX_VIDEO_FRAMES:
             raise MediaError(f"the video has {num_frames} frames, more than {MAX_VIDEO_FRAMES}")
         indices = sample_indices(num_frames, float(fps), config.sample_fps)
+        if max_frames is not None and len(indices) > max_frames:
+            raise MediaError(
+                f"the video samples {len(indices)} frames, more than the {max_frames} "
+                "allowed; send a shorter clip"
+            )
         frames = _decode_frames(container, stream, set(indices))
     kept = [i for i in indices if i in frames]  # a container may hold fewer frames than claimed
     if not kept:
