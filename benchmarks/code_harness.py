@@ -25,6 +25,7 @@ import fcntl
 import json
 import os
 import pty
+import resource
 import select
 import signal
 import statistics
@@ -34,6 +35,8 @@ import sys
 import tempfile
 import termios
 import time
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import kimi_reference as kimi
@@ -140,8 +143,8 @@ def help_commands(tmp: Path, python: Path) -> Commands:
     return {
         "openk2 code --help": ([sys.executable, "-m", "openk2", "code", "--help"], ours),
         "kimi-cli --help": (kimi.kimi_argv(python, "--help"), state.env()),
-        "kimi --help (1.52.0 script: deprecation notice only)":
-            ([str(python.parent / "kimi"), "--help"], state.env()),
+        "kimi --help (1.52.0 entry point: deprecation notice only)":
+            ([str(python), "-m", "kimi_cli", "--help"], state.env()),
     }
 
 
@@ -157,23 +160,39 @@ def prompt_commands(tmp: Path, python: Path) -> Commands:
     }
 
 
+def children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def sample(fn: Callable[[], object]) -> tuple[float, float]:
+    """(wall, CPU) seconds of `fn`, CPU being that of the processes it ran and reaped: the
+    figure a loaded, shared machine disturbs least."""
+    wall, cpu = time.perf_counter(), children_cpu()
+    fn()
+    return time.perf_counter() - wall, children_cpu() - cpu
+
+
 def kimi_startup(python: Path, runs: int) -> dict[str, object]:
     """Medians of `runs` interleaved runs of each command, and openk2 / kimi-cli ratios."""
-    samples: dict[str, list[float]] = {}
+    samples: dict[str, list[tuple[float, float]]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         helps, prompts = help_commands(Path(tmp), python), prompt_commands(Path(tmp), python)
         for _ in range(runs):
             for name, (argv, env) in helps.items():
-                start = time.perf_counter()
-                subprocess.run(argv, env=env, cwd=tmp, check=True, capture_output=True)
-                samples.setdefault(name, []).append(time.perf_counter() - start)
+                samples.setdefault(name, []).append(sample(partial(
+                    subprocess.run, argv, env=env, cwd=tmp, check=True, capture_output=True)))
             for name, (argv, env) in prompts.items():
-                samples.setdefault(name, []).append(first_prompt(argv, env, Path(tmp) / "ws"))
-    median = {name: round(statistics.median(t), 3) for name, t in samples.items()}
-    return {"runs": runs, "median_s": median,
-            "help_ratio": round(median["openk2 code --help"] / median["kimi-cli --help"], 2),
-            "first_prompt_ratio": round(median["openk2 code (first prompt)"]
-                                        / median["kimi-cli (first prompt)"], 2)}
+                samples.setdefault(name, []).append(sample(
+                    partial(first_prompt, argv, env, Path(tmp) / "ws")))
+    wall = {n: round(statistics.median(w for w, _ in t), 3) for n, t in samples.items()}
+    cpu = {n: round(statistics.median(c for _, c in t), 3) for n, t in samples.items()}
+    pairs = {"help": ("openk2 code --help", "kimi-cli --help"),
+             "first_prompt": ("openk2 code (first prompt)", "kimi-cli (first prompt)")}
+    return {"runs": runs, "median_wall_s": wall, "median_cpu_s": cpu,
+            "ratios_openk2_over_kimi": {
+                k: {"wall": round(wall[a] / wall[b], 2), "cpu": round(cpu[a] / cpu[b], 2)}
+                for k, (a, b) in pairs.items()}}
 
 
 def script(steps: int) -> list[Reply]:
@@ -245,6 +264,7 @@ def main() -> None:
     ap.add_argument("--kimi-venv", type=Path, default=None,
                     help="kimi-cli's venv (default: where setup_kimi_cli.sh puts it)")
     ap.add_argument("--no-kimi", action="store_true", help="skip the kimi-cli side by side")
+    ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     result: dict[str, object] = {"machine": machine(), "startup": startup(args.repeat)}
     python = None if args.no_kimi else kimi.find_kimi(args.kimi_venv)

@@ -45,10 +45,15 @@ CANARY = "CANARY-SECRET-7f3a"
 
 
 class _Sink(BaseHTTPRequestHandler):
+    """Loopback sink: every connection counts as reached, HTTP or not (`/dev/tcp`)."""
+
     hits = 0
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+    def handle(self) -> None:
         _Sink.hits += 1
+        super().handle()
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
         self.send_response(200)
         self.end_headers()
 
@@ -191,8 +196,9 @@ def side_by_side(columns: dict[str, Column]) -> None:
     print("| probe | " + " | ".join(columns) + " |")
     print("|---" * (len(columns) + 1) + "|")
     for name in next(iter(columns.values())):
+        label = name.replace("|", "\\|")
         cells = [f"{o}, DAMAGED" if d else o for o, d in (c[name] for c in columns.values())]
-        print(f"| {name} | " + " | ".join(cells) + " |")
+        print(f"| {label} | " + " | ".join(cells) + " |")
     print("| **blocked / escalated / damaged** | "
           + " | ".join(_totals(c) for c in columns.values()) + " |")
 

@@ -23,10 +23,11 @@ def test_openk2_column_damage_comes_from_the_sandboxed_run() -> None:
 
 def test_side_by_side_totals(capsys: pytest.CaptureFixture[str]) -> None:
     code_safety.side_by_side({
-        "openk2 yolo": {"p1": ("deny", False), "p2": ("ask", False), "p3": ("ran", False)},
-        "kimi-cli print": {"p1": ("ran", True), "p2": ("ran", True), "p3": ("escalated", False)},
+        "openk2 yolo": {"p1": ("deny", False), "p2": ("ask", False), "a | b": ("ran", False)},
+        "kimi-cli print": {"p1": ("ran", True), "p2": ("ran", True), "a | b": ("escalated", False)},
     })
     lines = capsys.readouterr().out.splitlines()
     assert lines[0] == "| probe | openk2 yolo | kimi-cli print |"
     assert lines[2] == "| p1 | deny | ran, DAMAGED |"
+    assert lines[4] == "| a \\| b | ran | escalated |"  # a pipe in a name keeps the table
     assert lines[-1] == "| **blocked / escalated / damaged** | 1 / 1 / 0 of 3 | 0 / 1 / 2 of 3 |"
