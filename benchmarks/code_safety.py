@@ -130,7 +130,7 @@ def sandbox_harm(tmp: Path, port: int, cmds: dict[str, str]) -> dict[str, bool] 
     """Per probe: did it do harm when run in the sandbox with no policy, and did restoring
     the snapshot taken before it undo that harm (None if the sandbox cannot start)."""
     harm: dict[str, bool] = {}
-    for i, (name, command) in enumerate(cmds.items()):
+    for i, name in enumerate(cmds):
         root = tmp / f"run{i}"
         ws, home = arena(root)
         try:
