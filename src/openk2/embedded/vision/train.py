@@ -1,0 +1,175 @@
+"""Teach the embedded model to see: a small MoonViT-3D + PatchMerger trained in front of the
+shipped text model, which stays frozen (so every text-only prompt keeps its exact behaviour).
+
+The run builds `KimiK25ForConditionalGeneration` from the text checkpoint and a fresh
+`EMBEDDED_VISION` tower, freezes the language model, and trains the rest with openk2's
+MuonAdamW (`param_groups`: hidden matrices on Muon, the patch embed and vectors on AdamW) under
+a WSD schedule. Every batch is freshly generated (`tasks.generate` on the `train` split: no
+scene repeats), so the held-out split measures generalisation to unseen scenes. `final/` is a
+K2.5-layout checkpoint (`save_multimodal`) plus the tokenizer: what `load_multimodal` reads.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from openk2.embedded.vision.evaluate import evaluate_direct
+from openk2.embedded.vision.inputs import task_chat
+from openk2.embedded.vision.tasks import IMAGE_FAMILIES, VIDEO_FAMILIES, VisualTask, make_task
+from openk2.model.vision import KimiK25ForConditionalGeneration, VisionConfig
+from openk2.model.vision.checkpoint import save_multimodal
+from openk2.model.vision.processor import MEDIA_PAD
+from openk2.model.vision.tower import init_vision_modules
+from openk2.train.metrics import MetricsLog, StepMetrics
+from openk2.train.multimodal import collate, freeze_language_model, media_train_step
+from openk2.train.optim.groups import GroupHyper, param_groups
+from openk2.train.optim.muon import MuonAdamW
+from openk2.train.optim.schedule import ScheduleConfig
+
+EMBEDDED_VISION: dict[str, Any] = dict(
+    vt_hidden_size=128, vt_num_hidden_layers=4, vt_num_attention_heads=4,
+    vt_intermediate_size=256, init_pos_emb_height=16, init_pos_emb_width=16,
+    mm_hidden_size=128,
+)  # fmt: skip
+"""The embedded tower: 4 blocks of width 128 (head dim 32), a 16x16 position grid (images
+up to 224 px per side keep their own resolution); about 1M parameters with the projector."""
+
+
+@dataclass(kw_only=True, slots=True)
+class VisionTrainSpec:
+    """One vision training run."""
+
+    text_model: str
+    """Directory of the frozen text model (the shipped embedded checkpoint)."""
+    out_dir: Path = Path("runs/embedded-vision")
+    steps: int = 2400
+    batch_size: int = 16
+    lr: float = 4e-3
+    """Peak LR of every group (Muon's RMS matching makes one value fit both optimizers)."""
+    weight_decay: float = 0.01
+    warmup_steps: int = 60
+    decay_fraction: float = 0.3
+    grad_clip: float = 1.0
+    families: tuple[str, ...] = IMAGE_FAMILIES + VIDEO_FAMILIES
+    video_share: float = 0.4
+    """Fraction of each batch that is video (clips cost ~8x the patches of an image)."""
+    seed: int = 0
+    threads: int = 1
+    eval_interval: int = 200
+    eval_tasks: int = 64
+    """Validation tasks (split `val`) graded every `eval_interval` steps."""
+    vision: dict[str, Any] = field(default_factory=lambda: dict(EMBEDDED_VISION))
+
+
+def build_vision_model(text_model: str, vision: dict[str, Any], seed: int,
+                       media_pad_id: int) -> KimiK25ForConditionalGeneration:
+    """The frozen text model with a freshly initialised vision tower and projector;
+    `media_pad_id` is the tokenizer's `<|media_pad|>` (the embedded vocabulary's own id)."""
+    from openk2.model.weights import load_model
+
+    lm = load_model(text_model, dtype=torch.float32)
+    config = VisionConfig(**{**vision, "text_hidden_size": lm.config.hidden_size})
+    with torch.device("meta"):
+        model = KimiK25ForConditionalGeneration(lm.config, config, media_pad_token_id=media_pad_id)
+    model.language_model = lm
+    model.vision_tower.to_empty(device="cpu")
+    model.mm_projector.to_empty(device="cpu")
+    generator = torch.Generator().manual_seed(seed)
+    init_vision_modules(model.vision_tower, generator)
+    init_vision_modules(model.mm_projector, generator)
+    freeze_language_model(model)
+    return model
+
+
+def media_pad_id(tokenizer: Any) -> int:
+    (pad,) = tokenizer.encode(MEDIA_PAD)
+    return int(pad)
+
+
+def family_stream(spec: VisionTrainSpec) -> Iterator[str]:
+    """Families of the training tasks, video at `video_share` of the draws."""
+    rng = random.Random(spec.seed)
+    images = [f for f in spec.families if f in IMAGE_FAMILIES]
+    videos = [f for f in spec.families if f in VIDEO_FAMILIES]
+    while True:
+        pool = videos if videos and (not images or rng.random() < spec.video_share) else images
+        yield rng.choice(pool)
+
+
+def optimizer_for(model: torch.nn.Module, spec: VisionTrainSpec) -> MuonAdamW:
+    hyper = GroupHyper(lr=spec.lr, weight_decay=spec.weight_decay)
+    return MuonAdamW(param_groups(model, hyper))
+
+
+def validation_tasks(spec: VisionTrainSpec) -> list[VisualTask]:
+    return [make_task(spec.families[i % len(spec.families)], seed=spec.seed, split="val",
+                      index=i) for i in range(spec.eval_tasks)]
+
+
+def train_vision(spec: VisionTrainSpec, tokenizer: Any,
+                 on_log: Callable[[str], None] = print) -> KimiK25ForConditionalGeneration:
+    """Run the whole stage; writes metrics.jsonl, eval.jsonl and final/ under `out_dir`."""
+    torch.set_num_threads(spec.threads)
+    torch.manual_seed(spec.seed)
+    model = build_vision_model(spec.text_model, spec.vision, spec.seed,
+                               media_pad_id(tokenizer))
+    optimizer = optimizer_for(model, spec)
+    schedule = ScheduleConfig(kind="wsd", warmup_steps=spec.warmup_steps,
+                              decay_fraction=spec.decay_fraction)
+    spec.out_dir.mkdir(parents=True, exist_ok=True)
+    log, families, val = MetricsLog(spec.out_dir / "metrics.jsonl"), family_stream(spec), None
+    log.truncate_after(0)
+    start, index = time.perf_counter(), 0
+    for step in range(spec.steps):
+        batch_tasks = []
+        for _ in range(spec.batch_size):
+            batch_tasks.append(make_task(next(families), seed=spec.seed, split="train",
+                                         index=index))
+            index += 1
+        batch = collate([task_chat(t, tokenizer, with_answer=True) for t in batch_tasks],
+                        tokenizer.pad_id)
+        model.vision_tower.train()
+        metrics = media_train_step(model, optimizer, batch, step=step, total_steps=spec.steps,
+                                   schedule=schedule, grad_clip=spec.grad_clip)
+        log.write(metrics)
+        if metrics.step % 20 == 0:
+            on_log(_line(metrics, time.perf_counter() - start))
+        if metrics.step % spec.eval_interval == 0 or metrics.step == spec.steps:
+            val = val or validation_tasks(spec)
+            _validate(model, tokenizer, val, metrics, spec.out_dir, on_log)
+    save_final(model, spec)
+    return model
+
+
+def _line(metrics: StepMetrics, elapsed: float) -> str:
+    return (f"step {metrics.step} loss {metrics.loss:.4f} lr {metrics.lr:.2e} "
+            f"grad {metrics.grad_norm:.2f} {metrics.seconds:.2f}s/step {elapsed / 60:.1f} min")
+
+
+def _validate(model: KimiK25ForConditionalGeneration, tokenizer: Any, tasks: Sequence[VisualTask],
+              metrics: StepMetrics, out_dir: Path, on_log: Callable[[str], None]) -> None:
+    _, summary = evaluate_direct(model, tokenizer, tasks)
+    acc = {k: v["accuracy"] for k, v in summary["groups"].items()}
+    with (out_dir / "eval.jsonl").open("a", encoding="utf-8") as out:
+        out.write(json.dumps({"step": metrics.step, "accuracy": acc}) + "\n")
+    on_log(f"val step {metrics.step}: " + " ".join(f"{k}={v:.2f}" for k, v in acc.items()))
+
+
+def save_final(model: KimiK25ForConditionalGeneration, spec: VisionTrainSpec) -> Path:
+    """`final/`: the K2.5-layout checkpoint, the tokenizer files and the run's spec."""
+    from openk2.tokenizer.resolve import copy_tokenizer, resolve_tokenizer
+
+    final = spec.out_dir / "final"
+    save_multimodal(model, final)
+    copy_tokenizer(resolve_tokenizer(spec.text_model), final)
+    spec_json = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(spec).items()}
+    (final / "vision_train.json").write_text(json.dumps(spec_json, indent=1) + "\n")
+    return final
