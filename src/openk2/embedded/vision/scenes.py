@@ -86,7 +86,7 @@ def _outline(shape: str, box: Box) -> list[tuple[float, float]]:
 
 
 def place_boxes(rng: random.Random, width: int, height: int, sides: Sequence[float],
-                *, gap: float = 4.0, tries: int = 200) -> list[Box]:
+                *, gap: float = 4.0, tries: int = 1000) -> list[Box]:
     """Non-overlapping boxes of the given sides inside the canvas (rejection sampling)."""
     for _ in range(tries):
         boxes: list[Box] = []

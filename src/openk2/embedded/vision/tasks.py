@@ -44,9 +44,9 @@ IMAGE_FAMILIES = ("colour", "shape", "count", "position", "word")
 VIDEO_FAMILIES = ("direction", "mover", "appear")
 DIRECTIONS = ("left", "right", "up", "down")
 STEP: dict[str, tuple[int, int]] = {"left": (-1, 0), "right": (1, 0), "up": (0, -1), "down": (0, 1)}
-IMAGE_SIDES = (84, 140)
-"""Smallest and largest image side in pixels (navit keeps them: 9 to 25 LM tokens)."""
-VIDEO_SIDES = (84, 112)
+IMAGE_SIDES = (70, 112)
+"""Smallest and largest image side in pixels (navit keeps them: 9 to 16 LM tokens)."""
+VIDEO_SIDES = (56, 84)
 """Smallest and largest clip side (even: H.264 4:2:0 needs it)."""
 VIDEO_FRAMES, VIDEO_FPS = 8, 2
 """Frames per clip and their rate: the processor keeps all 8 (two 4-frame chunks)."""
@@ -116,7 +116,7 @@ def _distinct(rng: random.Random, pool: Sequence[str], k: int) -> list[str]:
     return rng.sample(list(pool), k)
 
 
-def _scene(rng: random.Random, n: int, side: tuple[int, int] = (18, 30)) -> tuple[
+def _scene(rng: random.Random, n: int, side: tuple[int, int] = (16, 26)) -> tuple[
         Image.Image, list[str], list[str], list[Box]]:
     width, height = rng.randint(*IMAGE_SIDES), rng.randint(*IMAGE_SIDES)
     shapes, colours = _distinct(rng, SHAPES, n), _distinct(rng, COLOURS, n)
@@ -140,11 +140,11 @@ def shape_task(rng: random.Random) -> tuple[str, str, Image.Image]:
 
 
 def count_task(rng: random.Random) -> tuple[str, str, Image.Image]:
-    width, height = rng.randint(*IMAGE_SIDES), rng.randint(*IMAGE_SIDES)
+    width, height = rng.randint(84, IMAGE_SIDES[1]), rng.randint(84, IMAGE_SIDES[1])
     target, count = rng.choice(SHAPES), rng.randint(1, 4)
     others = [rng.choice([s for s in SHAPES if s != target]) for _ in range(rng.randint(0, 2))]
     kinds = [target] * count + others
-    boxes = place_boxes(rng, width, height, [rng.uniform(12, 20) for _ in kinds], gap=3)
+    boxes = place_boxes(rng, width, height, [rng.uniform(11, 17) for _ in kinds], gap=3)
     image = canvas(width, height, background(rng))
     for shape, box in zip(kinds, boxes, strict=True):
         draw_shape(image, shape, box, rng.choice(list(COLOURS)))
@@ -162,7 +162,7 @@ def position_task(rng: random.Random) -> tuple[str, str, Image.Image]:
 
 
 def word_task(rng: random.Random) -> tuple[str, str, Image.Image]:
-    width, height = rng.randint(*IMAGE_SIDES), rng.randint(*IMAGE_SIDES)
+    width, height = rng.randint(84, IMAGE_SIDES[1]), rng.randint(*IMAGE_SIDES)
     image, word = canvas(width, height, background(rng)), rng.choice(WORDS)
     draw_word(image, rng, word)
     return "What word is written?", word, image
@@ -210,7 +210,7 @@ def _render(width: int, height: int, fill: tuple[int, int, int],
 def direction_task(rng: random.Random) -> tuple[str, str, list[Image.Image]]:
     width, height = _clip_size(rng)
     shape, colour, direction = rng.choice(SHAPES), rng.choice(list(COLOURS)), rng.choice(DIRECTIONS)
-    boxes: list[Box | None] = list(_track(rng, width, height, rng.uniform(16, 24), direction))
+    boxes: list[Box | None] = list(_track(rng, width, height, rng.uniform(12, 18), direction))
     frames = _render(width, height, background(rng), [(shape, colour, boxes)])
     return f"Which way does the {shape} move?", direction, frames
 
@@ -222,7 +222,7 @@ def mover_task(rng: random.Random) -> tuple[str, str, list[Image.Image]]:
     other = rng.choice([None, *(d for d in DIRECTIONS if d != direction)])
     layers: list[tuple[str, str, list[Box | None]]] = []
     for shape, colour, way in zip(shapes, colours, (direction, other), strict=True):
-        layers.append((shape, colour, list(_track(rng, width, height, rng.uniform(14, 20), way))))
+        layers.append((shape, colour, list(_track(rng, width, height, rng.uniform(10, 16), way))))
     rng.shuffle(layers)
     frames = _render(width, height, background(rng), layers)
     return f"Which shape moves {direction}?", shapes[0], frames
@@ -231,7 +231,7 @@ def mover_task(rng: random.Random) -> tuple[str, str, list[Image.Image]]:
 def appear_task(rng: random.Random) -> tuple[str, str, list[Image.Image]]:
     width, height = _clip_size(rng)
     shapes, colours = _distinct(rng, SHAPES, 3), _distinct(rng, COLOURS, 3)
-    boxes = place_boxes(rng, width, height, [rng.uniform(16, 22) for _ in range(3)])
+    boxes = place_boxes(rng, width, height, [rng.uniform(12, 16) for _ in range(3)])
     starts = (0, rng.randint(2, 3), rng.randint(5, 6))
     layers: list[tuple[str, str, list[Box | None]]] = [
         (shape, colour, [box if f >= start else None for f in range(VIDEO_FRAMES)])
