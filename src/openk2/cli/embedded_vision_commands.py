@@ -38,9 +38,9 @@ def vision_train_command(
     = "embedded",
     out_dir: Annotated[Path, typer.Option(help="Run directory (final/ is written here).")]
     = Path("runs/embedded-vision"),
-    steps: Annotated[int, typer.Option(min=1, help="Optimizer steps.")] = 360,
+    steps: Annotated[int, typer.Option(min=1, help="Optimizer steps.")] = 480,
     batch_size: Annotated[int, typer.Option(min=1, help="Tasks per step.")] = 16,
-    lr: Annotated[float, typer.Option(help="Peak learning rate.")] = 3e-3,
+    lr: Annotated[float, typer.Option(help="Peak LR of the vision tower.")] = 3e-3,
     threads: Annotated[int, typer.Option(min=1, help="torch threads.")] = 1,
     seed: Annotated[int, typer.Option(help="Run seed (init, task stream).")] = 0,
     freeze_text: Annotated[bool, typer.Option(help="Keep the text model frozen.")] = False,

@@ -1,12 +1,15 @@
-"""Teach the embedded model to see: a small MoonViT-3D + PatchMerger trained in front of the
-shipped text model, which stays frozen (so every text-only prompt keeps its exact behaviour).
+"""Teach the embedded model to see: a small MoonViT-3D + PatchMerger trained with the shipped
+text model on the seeded visual tasks, giving the `embedded-vl` sibling.
 
 The run builds `KimiK25ForConditionalGeneration` from the text checkpoint and a fresh
-`EMBEDDED_VISION` tower, freezes the language model, and trains the rest with openk2's
-MuonAdamW (`param_groups`: hidden matrices on Muon, the patch embed and vectors on AdamW) under
-a WSD schedule. Every batch is freshly generated (`tasks.generate` on the `train` split: no
-scene repeats), so the held-out split measures generalisation to unseen scenes. `final/` is a
-K2.5-layout checkpoint (`save_multimodal`) plus the tokenizer: what `load_multimodal` reads.
+`EMBEDDED_VISION` tower and trains it all (or, `train_text=False`, the vision side alone in
+front of a frozen text model) with openk2's MuonAdamW (`param_groups`: hidden matrices on
+Muon, the patch embed, embeddings, head and vectors on AdamW) under a WSD schedule. Frozen
+was tried first: the text model's prior for a tool call after a user turn costs ~20 nats
+against a plain one-word answer, and 100 steps moved no held-out answer. Every batch is
+freshly generated (`tasks.make_task` on the `train` split: no scene repeats), so held-out
+accuracy measures unseen scenes. `final/` is a K2.5-layout checkpoint (`save_multimodal`)
+plus the tokenizer, rewritten at every validation: what `load_multimodal` reads.
 """
 
 from __future__ import annotations
@@ -50,12 +53,19 @@ class VisionTrainSpec:
     text_model: str
     """Directory of the frozen text model (the shipped embedded checkpoint)."""
     out_dir: Path = Path("runs/embedded-vision")
-    steps: int = 2400
+    steps: int = 480
     batch_size: int = 16
-    lr: float = 4e-3
-    """Peak LR of every group (Muon's RMS matching makes one value fit both optimizers)."""
+    lr: float = 3e-3
+    """Peak LR of the vision tower (Muon's RMS matching makes one value fit both optimizers)."""
+    text_lr: float = 1e-3
+    """Peak LR of the text model when it trains."""
+    projector_lr: float = 1e-3
+    """Peak AdamW LR of the projector."""
+    projector_out_std: float = 0.002
+    """Init std of the projector's last Linear: media tokens start near the text embeddings'
+    scale instead of ~5x above it."""
     weight_decay: float = 0.01
-    warmup_steps: int = 60
+    warmup_steps: int = 30
     decay_fraction: float = 0.3
     grad_clip: float = 1.0
     families: tuple[str, ...] = IMAGE_FAMILIES + VIDEO_FAMILIES
@@ -63,18 +73,17 @@ class VisionTrainSpec:
     """Fraction of each batch that is video (clips cost ~8x the patches of an image)."""
     seed: int = 0
     threads: int = 1
-    eval_interval: int = 200
-    eval_tasks: int = 64
+    eval_interval: int = 60
+    eval_tasks: int = 32
     """Validation tasks (split `val`) graded every `eval_interval` steps."""
     vision: dict[str, Any] = field(default_factory=lambda: dict(EMBEDDED_VISION))
     train_text: bool = True
-    """Fine-tune the text model with the tower. Frozen (False), the shipped text model's
-    strong tool-call prior (~20 nats against a plain answer) barely moves in a CPU budget."""
+    """Fine-tune the text model with the tower (False: train the vision side only)."""
 
 
 def build_vision_model(text_model: str, vision: dict[str, Any], seed: int,
                        media_pad_id: int, *, train_text: bool = False,
-                       ) -> KimiK25ForConditionalGeneration:
+                       projector_out_std: float = 0.02) -> KimiK25ForConditionalGeneration:
     """The frozen text model with a freshly initialised vision tower and projector;
     `media_pad_id` is the tokenizer's `<|media_pad|>` (the embedded vocabulary's own id)."""
     from openk2.model.weights import load_model
@@ -89,6 +98,8 @@ def build_vision_model(text_model: str, vision: dict[str, Any], seed: int,
     generator = torch.Generator().manual_seed(seed)
     init_vision_modules(model.vision_tower, generator)
     init_vision_modules(model.mm_projector, generator)
+    torch.nn.init.normal_(model.mm_projector.proj[2].weight, std=projector_out_std,
+                          generator=generator)
     if not train_text:
         freeze_language_model(model)
     return model
@@ -109,9 +120,18 @@ def family_stream(spec: VisionTrainSpec) -> Iterator[str]:
         yield rng.choice(pool)
 
 
-def optimizer_for(model: torch.nn.Module, spec: VisionTrainSpec) -> MuonAdamW:
-    hyper = GroupHyper(lr=spec.lr, weight_decay=spec.weight_decay)
-    return MuonAdamW(param_groups(model, hyper))
+def optimizer_for(model: KimiK25ForConditionalGeneration, spec: VisionTrainSpec) -> MuonAdamW:
+    """Muon + AdamW for the tower and the text model (`param_groups`), plain AdamW at
+    `projector_lr` for the projector: Muon's fixed-RMS steps grew its outputs to ~100x the
+    norm of the text embeddings (0.3), drowning what differs between media tokens."""
+    groups = []
+    for part, lr, muon in ((model.vision_tower, spec.lr, True),
+                           (model.language_model, spec.text_lr, True),
+                           (model.mm_projector, spec.projector_lr, False)):
+        if any(p.requires_grad for p in part.parameters()):
+            hyper = GroupHyper(lr=lr, weight_decay=spec.weight_decay, use_muon=muon)
+            groups += param_groups(part, hyper)
+    return MuonAdamW(groups)
 
 
 def validation_tasks(spec: VisionTrainSpec) -> list[VisualTask]:
@@ -125,7 +145,8 @@ def train_vision(spec: VisionTrainSpec, tokenizer: Any,
     torch.set_num_threads(spec.threads)
     torch.manual_seed(spec.seed)
     model = build_vision_model(spec.text_model, spec.vision, spec.seed,
-                               media_pad_id(tokenizer), train_text=spec.train_text)
+                               media_pad_id(tokenizer), train_text=spec.train_text,
+                               projector_out_std=spec.projector_out_std)
     optimizer = optimizer_for(model, spec)
     schedule = ScheduleConfig(kind="wsd", warmup_steps=spec.warmup_steps,
                               decay_fraction=spec.decay_fraction)
@@ -162,9 +183,26 @@ def _validate(model: KimiK25ForConditionalGeneration, tokenizer: Any, tasks: Seq
               metrics: StepMetrics, out_dir: Path, on_log: Callable[[str], None]) -> None:
     _, summary = evaluate_direct(model, tokenizer, tasks)
     acc = {k: v["accuracy"] for k, v in summary["groups"].items()}
+    scale = media_scale(model, tokenizer, tasks[0])
     with (out_dir / "eval.jsonl").open("a", encoding="utf-8") as out:
-        out.write(json.dumps({"step": metrics.step, "accuracy": acc}) + "\n")
-    on_log(f"val step {metrics.step}: " + " ".join(f"{k}={v:.2f}" for k, v in acc.items()))
+        out.write(json.dumps({"step": metrics.step, "accuracy": acc, **scale}) + "\n")
+    on_log(f"val step {metrics.step}: " + " ".join(f"{k}={v:.2f}" for k, v in acc.items())
+           + " | " + " ".join(f"{k}={v:.3f}" for k, v in scale.items()))
+
+
+@torch.no_grad()
+def media_scale(model: KimiK25ForConditionalGeneration, tokenizer: Any,
+                task: VisualTask) -> dict[str, float]:
+    """Mean norm of one item's media tokens, their spread across tokens, and the mean norm
+    of the text embeddings: the health check of the projector."""
+    from openk2.model.vision.processor import pack_items
+
+    pixels, grid = pack_items(task_chat(task, tokenizer, with_answer=False).items)
+    media_ND = model.media_embeddings(pixels, grid)
+    table = model.language_model.model.embed_tokens.weight
+    return {"media_norm": float(media_ND.norm(dim=-1).mean()),
+            "media_spread": float((media_ND - media_ND.mean(0)).norm(dim=-1).mean()),
+            "text_norm": float(table.norm(dim=-1).mean())}
 
 
 def save_final(model: KimiK25ForConditionalGeneration, spec: VisionTrainSpec) -> Path:
