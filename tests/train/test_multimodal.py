@@ -85,3 +85,13 @@ def test_the_model_learns_to_tell_two_images_apart() -> None:
         logits = model(batch.inputs_BT, batch.pixels, batch.grid_thw)
     answer_pos = len(_chat(0, 40).chat.ids) - 3
     assert logits[:, answer_pos].argmax(-1).tolist() == [40, 41]
+
+
+def test_scale_penalty_is_zero_for_centred_tokens_at_the_target_norm_and_grows_with_a_shared_part(
+) -> None:
+    from openk2.train.multimodal import scale_penalty
+
+    centred = torch.tensor([[0.3, 0.0], [-0.3, 0.0], [0.0, 0.3], [0.0, -0.3]])
+    assert float(scale_penalty(centred, 0.3)) < 1e-10
+    shared = centred + torch.tensor([3.0, 3.0])
+    assert float(scale_penalty(shared, 0.3)) > 100 * float(scale_penalty(centred * 2, 0.3))

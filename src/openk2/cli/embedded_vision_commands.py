@@ -38,7 +38,7 @@ def vision_train_command(
     = "embedded",
     out_dir: Annotated[Path, typer.Option(help="Run directory (final/ is written here).")]
     = Path("runs/embedded-vision"),
-    steps: Annotated[int, typer.Option(min=1, help="Optimizer steps.")] = 480,
+    steps: Annotated[int, typer.Option(min=1, help="Optimizer steps.")] = 400,
     batch_size: Annotated[int, typer.Option(min=1, help="Tasks per step.")] = 16,
     lr: Annotated[float, typer.Option(help="Peak LR of the vision tower.")] = 3e-3,
     threads: Annotated[int, typer.Option(min=1, help="torch threads.")] = 1,

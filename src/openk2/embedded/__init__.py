@@ -46,8 +46,9 @@ def resolve_model(name: str) -> str:
     """
     if name not in (EMBEDDED, EMBEDDED_VL):
         return name
-    path = model_dir() if name == EMBEDDED else vision_model_dir()
+    path, target = ((model_dir(), "embedded-model") if name == EMBEDDED
+                    else (vision_model_dir(), "embedded-vision"))
     if not (path / "model.safetensors").is_file():
-        raise FileNotFoundError(f"the embedded model's weights are missing from {path}; "
-                                "rebuild them with `make embedded-model`")
+        raise FileNotFoundError(f"the {name} model's weights are missing from {path}; "
+                                f"rebuild them with `make {target}`")
     return str(path)

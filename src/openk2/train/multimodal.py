@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from openk2.model.vision import KimiK25ForConditionalGeneration
+from openk2.model.vision.merge import scatter_media
 from openk2.model.vision.processor import MediaItem, pack_items
 from openk2.train.data import IGNORE, EncodedChat, chat_labels
 from openk2.train.metrics import StepMetrics
@@ -64,12 +65,34 @@ def collate(chats: Sequence[MediaChat], pad_id: int) -> MediaBatch:
 
 def media_loss_sum(model: KimiK25ForConditionalGeneration, batch: MediaBatch) -> torch.Tensor:
     """Summed next-token cross-entropy over the batch's target tokens."""
-    embeds_BTD = model.input_embeddings(batch.inputs_BT, batch.pixels, batch.grid_thw)
+    return _loss_and_media(model, batch)[0]
+
+
+def scale_penalty(media_ND: torch.Tensor, target_norm: float) -> torch.Tensor:
+    """Keeps media tokens at the text embeddings' scale and centred: (|m|/t - 1)^2 per token
+    plus (|mean m|/t)^2. Without it the tower learns one large shared vector (an attention
+    sink the text model can ignore) and what differs between tokens drowns in it."""
+    norms = media_ND.float().norm(dim=-1) / target_norm
+    centre = media_ND.float().mean(dim=0).norm() / target_norm
+    return ((norms - 1) ** 2).mean() + centre**2
+
+
+def _loss_and_media(model: KimiK25ForConditionalGeneration,
+                    batch: MediaBatch) -> tuple[torch.Tensor, torch.Tensor | None]:
+    embed = model.language_model.model.embed_tokens
+    is_pad = batch.inputs_BT == model.media_pad_token_id
+    embeds_BTD = embed(batch.inputs_BT.masked_fill(is_pad, 0))
+    media_ND = None
+    if batch.pixels is not None and batch.grid_thw is not None:
+        media_ND = model.media_embeddings(batch.pixels, batch.grid_thw)
+        embeds_BTD = scatter_media(embeds_BTD, batch.inputs_BT, media_ND,
+                                   model.media_pad_token_id)
     keep_N = (batch.labels_BT != IGNORE).flatten()
     lm = model.language_model
     hidden_ND = lm.model(None, inputs_embeds=embeds_BTD).flatten(0, 1)[keep_N]
     logits_NV = lm.lm_head(hidden_ND)
-    return F.cross_entropy(logits_NV.float(), batch.labels_BT.flatten()[keep_N], reduction="sum")
+    loss = F.cross_entropy(logits_NV.float(), batch.labels_BT.flatten()[keep_N], reduction="sum")
+    return loss, media_ND
 
 
 def freeze_language_model(model: KimiK25ForConditionalGeneration) -> None:
@@ -82,12 +105,18 @@ def freeze_language_model(model: KimiK25ForConditionalGeneration) -> None:
 def media_train_step(
     model: KimiK25ForConditionalGeneration, optimizer: torch.optim.Optimizer, batch: MediaBatch,
     *, step: int, total_steps: int, schedule: ScheduleConfig, grad_clip: float | None,
+    scale_weight: float = 0.0, target_norm: float = 1.0,
 ) -> StepMetrics:  # fmt: skip
-    """One optimizer step on one batch (`step` = steps done before it); its metrics."""
+    """One optimizer step on one batch (`step` = steps done before it); its metrics.
+    `scale_weight` > 0 adds `scale_penalty` (not part of the reported loss)."""
     start = time.perf_counter()
     targets = int((batch.labels_BT != IGNORE).sum())
-    loss = media_loss_sum(model, batch) / max(1, targets)
-    loss.backward()
+    loss_sum, media_ND = _loss_and_media(model, batch)
+    loss = loss_sum / max(1, targets)
+    total = loss
+    if scale_weight > 0 and media_ND is not None:
+        total = loss + scale_weight * scale_penalty(media_ND, target_norm)
+    total.backward()
     params = [p for p in model.parameters() if p.grad is not None]
     norm = nn.utils.clip_grad_norm_(params, grad_clip if grad_clip is not None else math.inf)
     lr = apply_lr(optimizer, lr_factor(step, total_steps, schedule))

@@ -53,7 +53,7 @@ class VisionTrainSpec:
     text_model: str
     """Directory of the frozen text model (the shipped embedded checkpoint)."""
     out_dir: Path = Path("runs/embedded-vision")
-    steps: int = 480
+    steps: int = 400
     batch_size: int = 16
     lr: float = 3e-3
     """Peak LR of the vision tower (Muon's RMS matching makes one value fit both optimizers)."""
@@ -61,6 +61,8 @@ class VisionTrainSpec:
     """Peak LR of the text model when it trains."""
     projector_lr: float = 1e-3
     """Peak AdamW LR of the projector."""
+    scale_weight: float = 0.1
+    """Weight of `train.multimodal.scale_penalty` (media tokens at the text-embedding norm)."""
     projector_out_std: float = 0.002
     """Init std of the projector's last Linear: media tokens start near the text embeddings'
     scale instead of ~5x above it."""
@@ -154,6 +156,7 @@ def train_vision(spec: VisionTrainSpec, tokenizer: Any,
     log, families, val = MetricsLog(spec.out_dir / "metrics.jsonl"), family_stream(spec), None
     log.truncate_after(0)
     start, index = time.perf_counter(), 0
+    target = float(model.language_model.model.embed_tokens.weight.detach().norm(dim=-1).mean())
     for step in range(spec.steps):
         batch_tasks = []
         for _ in range(spec.batch_size):
@@ -163,7 +166,8 @@ def train_vision(spec: VisionTrainSpec, tokenizer: Any,
         batch = collate([task_chat(t, tokenizer, with_answer=True) for t in batch_tasks],
                         tokenizer.pad_id)
         metrics = media_train_step(model, optimizer, batch, step=step, total_steps=spec.steps,
-                                   schedule=schedule, grad_clip=spec.grad_clip)
+                                   schedule=schedule, grad_clip=spec.grad_clip,
+                                   scale_weight=spec.scale_weight, target_norm=target)
         log.write(metrics)
         if metrics.step % 20 == 0:
             on_log(_line(metrics, time.perf_counter() - start))
