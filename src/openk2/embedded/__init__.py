@@ -7,8 +7,9 @@ training mixture and held-out tasks), `export`, `evaluate`, `server` (a local `o
 tools (`agent.tools.workspace`); the terminal chat is `cli/chat.py`.
 
 `embedded-vl` is its sibling that sees: the same text model fine-tuned behind a small
-MoonViT-3D tower + projector (`vision/`), shipped in the K2.5 layout (`load_multimodal`).
-The text-only default stays byte-for-byte what it was, so tool use and the demo are untouched.
+MoonViT-3D tower + projector (`vision/`, `make embedded-vision`), in the K2.5 layout
+(`load_multimodal`). It is not shipped until a run passes its held-out bar (README); the
+text-only default is untouched either way, so tool use and the demo do not change.
 """
 
 from __future__ import annotations

@@ -43,3 +43,18 @@ def test_summary_reports_accuracy_interval_and_chance_per_family_and_kind() -> N
     assert group["chance"] == 0.5 and group["blind"] == 0.5
     assert group["ci95"][0] < 0.75 < group["ci95"][1]
     assert group["majority"] == majority_baseline(tasks) >= 0.5
+
+
+def test_the_vision_sibling_name_resolves_or_says_how_to_build_it(
+    tmp_path: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import openk2.embedded as embedded
+
+    missing = tmp_path / "openk2-embedded-vl"  # type: ignore[operator]
+    monkeypatch.setattr(embedded, "vision_model_dir", lambda: missing)
+    with pytest.raises(FileNotFoundError, match="make embedded-vision"):
+        embedded.resolve_model("embedded-vl")
+    missing.mkdir()
+    (missing / "model.safetensors").write_bytes(b"")
+    assert embedded.resolve_model("embedded-vl") == str(missing)
+    assert embedded.resolve_model("some/dir") == "some/dir"
