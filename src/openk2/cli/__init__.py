@@ -34,6 +34,7 @@ def _register_commands() -> None:
         code_commands,
         deploy_commands,
         embedded_commands,
+        embedded_vision_commands,
         eval_commands,
         media_commands,
         model_commands,
