@@ -41,7 +41,10 @@ class MLP(nn.Module):
         return self._down(swiglu(self._gate_up(x, path)), path)
 
     def packed_gemm_weights(self) -> list[tuple[PackedGemm, tuple[torch.Tensor, ...]]]:
-        """Each packed GEMM with the weights it packs (see `enable_packed_gemms`)."""
+        """Each packed GEMM with the weights it packs (see `enable_packed_gemms`); none when
+        a projection is not a plain linear (hooked or quantized)."""
+        if swiglu_weights(self) is None:
+            return []
         gate_up = (self.gate_proj.weight, self.up_proj.weight)
         return [(self._packs[0], gate_up), (self._packs[1], (self.down_proj.weight,))]
 
@@ -60,13 +63,13 @@ class MLP(nn.Module):
 
     def _fast_path(self, x: torch.Tensor) -> FastPath | None:
         """Which derived weights a forward on x uses, if any."""
-        if torch.is_grad_enabled():
-            return None
+        if torch.is_grad_enabled() or swiglu_weights(self) is None:
+            return None  # also when a projection is quantized (`QuantLinear`)
         if x.numel() == x.shape[-1]:
             path: FastPath | None = "table" if self._tables else None
         else:
             path = "packed" if use_packed(self.packed_gemms, x, self.down_proj.weight) else None
-        return path if path is not None and swiglu_weights(self) is not None else None
+        return path
 
     def _gate_up(self, x: torch.Tensor, path: FastPath) -> torch.Tensor:
         weights = (self.gate_proj.weight, self.up_proj.weight)
