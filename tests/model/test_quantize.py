@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 
 import pytest
 import torch
@@ -14,6 +15,7 @@ from openk2.model.layers.linear import enable_packed_gemms
 from openk2.model.layers.quant_linear import QuantLinear
 from openk2.model.quant.packed import packed_kernels_available
 from openk2.model.quantize import quantize_model, weight_bytes
+from openk2.model.weights import load_model, save_model
 
 pytestmark = pytest.mark.skipif(
     not packed_kernels_available(), reason="torch build lacks the packed CPU kernels"
@@ -114,3 +116,28 @@ def test_bad_format_fails_before_touching_the_model(model: KimiK2ForCausalLM) ->
     with pytest.raises(ValueError, match="weight format"):
         quantize_model(target, "int3")  # type: ignore[arg-type]
     assert not any(isinstance(m, QuantLinear) for m in target.modules())
+
+
+def test_int4_checkpoint_loads_packed_without_float_experts(tmp_path: Path) -> None:
+    """A K2.6-style checkpoint (INT4 routed experts) runs in INT4: the experts are QuantLinears
+    holding the stored codes (no bf16 copy), 0.625 bytes per weight in the kernel's layout, and
+    the model computes what the dequantized load computes."""
+    model = build_model(get_preset("debug"), dtype=torch.bfloat16, seed=0).eval()
+    save_model(model, tmp_path, int4_experts=True)
+    packed = load_model(tmp_path, int4="packed")
+    experts = packed.model.layers[1].mlp.experts
+    assert all(isinstance(m, QuantLinear) for e in experts for m in e.children())
+    assert not [n for n, _ in packed.named_parameters() if ".experts." in n]
+    expert_bytes, weights = weight_bytes(packed, "model.layers.1.mlp.experts")
+    assert expert_bytes / weights == pytest.approx(0.625)
+    assert packed.model.layers[1].mlp.shared_experts.down_proj.weight.dtype == torch.bfloat16
+    ids = torch.randint(0, model.config.vocab_size, (1, 6))
+    reference = _logits(load_model(tmp_path), ids)
+    assert _relative_error(_logits(packed, ids), reference) < 0.02
+
+
+def test_int4_packed_loading_checks_its_options(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="int4 must be one of"):
+        load_model(tmp_path, int4="keep")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="CPU only"):
+        load_model(tmp_path, int4="packed", device="meta")
