@@ -13,6 +13,8 @@ is then read at half of fp32's bytes. Inference only (no gradients through `Quan
 
 from __future__ import annotations
 
+from typing import Literal
+
 import torch
 from torch import nn
 
@@ -25,6 +27,8 @@ from openk2.model.quant.packed import (
     packed_kernels_available,
 )
 
+QUANT_CHOICES = ("none", *WEIGHT_FORMATS)
+"""What a `--quant` option accepts: none (the model dtype) or a weight format."""
 KEEP_FLOAT = ("kv_b_proj",)
 """Linear layers read as weights by the model (not called as modules), so never quantized."""
 
@@ -76,3 +80,17 @@ def weight_bytes(model: nn.Module, prefix: str = "") -> tuple[int, int]:
             total_bytes += module.weight.numel() * module.weight.element_size()
             total_weights += module.weight.numel()
     return total_bytes, total_weights
+
+
+def apply_quant(model: nn.Module, quant: str) -> int:
+    """`quantize_model` for a `--quant` value ("none" leaves the model alone); returns the count
+    of layers replaced. Layers already quantized (a checkpoint's packed INT4) are kept."""
+    if quant not in QUANT_CHOICES:
+        raise ValueError(f"--quant must be one of {', '.join(QUANT_CHOICES)}, got {quant!r}")
+    return 0 if quant == "none" else quantize_model(model, quant)  # type: ignore[arg-type]
+
+
+def int4_loading(quant: str) -> Literal["dequantize", "packed"]:
+    """How `load_model` should hold a checkpoint's INT4 weights under `--quant quant`: packed
+    for int4 (no float copy ever exists), decoded otherwise."""
+    return "packed" if quant == "int4" else "dequantize"

@@ -52,8 +52,8 @@ class QuantLinear(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x_MI = x.reshape(-1, self.in_features)
-        if x_MI.dtype != COMPUTE_DTYPE:
-            x_MI = x_MI.to(COMPUTE_DTYPE)
+        if x_MI.dtype != COMPUTE_DTYPE or not x_MI.is_contiguous():  # the kernels need both
+            x_MI = x_MI.to(COMPUTE_DTYPE, memory_format=torch.contiguous_format)
         if self.fmt == "int8":
             out = torch._weight_int8pack_mm(x_MI, self.qweight, self.qscales)
         else:

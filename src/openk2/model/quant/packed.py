@@ -122,7 +122,7 @@ def pack_int4_weight(weight: Int4Weight) -> PackedWeight:
 def packed_matmul(x_MI: torch.Tensor, weight: PackedWeight) -> torch.Tensor:
     """x [M, I] @ W.T -> [M, O] in bf16 (x is cast to bf16 first; the kernels accumulate in
     fp32)."""
-    x = x_MI if x_MI.dtype == COMPUTE_DTYPE else x_MI.to(COMPUTE_DTYPE)
+    x = x_MI.to(COMPUTE_DTYPE).contiguous()
     if weight.fmt == "int8":
         return torch._weight_int8pack_mm(x, weight.data, weight.scales)
     return torch._weight_int4pack_mm_for_cpu(x, weight.data, weight.group_size, weight.scales)
