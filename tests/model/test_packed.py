@@ -88,3 +88,24 @@ def test_unsupported_shapes_and_formats_fail_clearly() -> None:
         pack_int4_weight(quantize_int4(torch.randn(16, 64), group_size=8))
     with pytest.raises(ValueError, match="weight format"):
         pack_weight(torch.randn(16, 64), "int2")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("fmt", ["int8", "int4"])
+def test_fused_layers_equal_the_packing_of_the_joined_weight(fmt: str) -> None:
+    from openk2.model.layers.quant_linear import QuantLinear
+
+    gate, up = torch.randn(64, 64), torch.randn(128, 64)  # int4 rows pack in blocks of 64
+    fused = QuantLinear.concat([QuantLinear(pack_weight(w, fmt)) for w in (gate, up)])
+    joined = pack_weight(torch.cat([gate, up]), fmt)
+    assert torch.equal(fused.qweight, joined.data) and torch.equal(fused.qscales, joined.scales)
+    x = torch.randn(3, 64).bfloat16()
+    assert torch.equal(fused(x), packed_matmul(x, joined))
+    with pytest.raises(ValueError, match="cannot fuse"):
+        QuantLinear.concat([fused, QuantLinear(pack_weight(torch.randn(16, 32), fmt))])
+
+
+def test_int4_layers_of_other_widths_are_not_fused() -> None:
+    from openk2.model.layers.quant_linear import QuantLinear
+
+    parts = [QuantLinear(pack_weight(torch.randn(32, 64), "int4")) for _ in range(2)]
+    assert not QuantLinear.can_concat(parts)  # 32-row blocks would interleave wrongly

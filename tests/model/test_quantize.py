@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch import nn
 
-from openk2.model import KimiK2ForCausalLM, build_model, get_preset
+from openk2.model import KimiK2ForCausalLM, build_model, get_preset, quantize
 from openk2.model.generate import generate
 from openk2.model.layers.linear import enable_packed_gemms
 from openk2.model.layers.quant_linear import QuantLinear
@@ -141,3 +141,16 @@ def test_int4_packed_loading_checks_its_options(tmp_path: Path) -> None:
         load_model(tmp_path, int4="keep")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="CPU only"):
         load_model(tmp_path, int4="packed", device="meta")
+
+
+def test_fused_gate_up_computes_what_separate_layers_do(
+    model: KimiK2ForCausalLM, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fused = _quantized(model, "int8")
+    mlp = fused.model.layers[1].mlp.experts[0]
+    assert isinstance(mlp.gate_up_proj, QuantLinear) and mlp.gate_proj is None
+    monkeypatch.setattr(quantize, "fuse_quantized_mlps", lambda module: 0)
+    separate = _quantized(model, "int8")
+    assert separate.model.layers[1].mlp.experts[0].gate_up_proj is None
+    ids = torch.randint(0, model.config.vocab_size, (1, 5))
+    assert torch.equal(_logits(fused, ids), _logits(separate, ids))

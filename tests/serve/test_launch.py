@@ -110,4 +110,4 @@ def test_an_int4_checkpoint_serves_with_packed_experts(tmp_path: Path) -> None:
     cfg = ServeConfig(model=str(folder), tokenizer=str(default_tokenizer_path()),
                       dtype="bfloat16", quant="int4")
     loaded, _, _ = load_model_and_tokenizer(cfg)
-    assert isinstance(loaded.model.layers[1].mlp.experts[0].gate_proj, QuantLinear)
+    assert isinstance(loaded.model.layers[1].mlp.experts[0].gate_proj, QuantLinear)  # 32 wide

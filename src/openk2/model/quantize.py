@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from openk2.model.layers.decode_tables import is_plain_linear
+from openk2.model.layers.mlp import MLP
 from openk2.model.layers.quant_linear import QuantLinear
 from openk2.model.quant.packed import (
     INT4_ROW_MULTIPLE,
@@ -45,7 +46,13 @@ def quantize_model(model: nn.Module, fmt: WeightFormat) -> int:
     with torch.no_grad():
         for parent, name, child in targets:
             setattr(parent, name, QuantLinear.from_linear(child, fmt))
+    fuse_quantized_mlps(model)
     return len(targets)
+
+
+def fuse_quantized_mlps(model: nn.Module) -> int:
+    """Fuse every MLP's quantized gate and up projections (see `MLP.fuse_quantized`)."""
+    return sum(m.fuse_quantized() for m in model.modules() if isinstance(m, MLP))
 
 
 def check_quantizable(model: nn.Module, fmt: str) -> None:

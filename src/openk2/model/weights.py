@@ -33,6 +33,7 @@ from openk2.model.errors import CheckpointError
 from openk2.model.layers.quant_linear import QuantLinear
 from openk2.model.model import KimiK2ForCausalLM
 from openk2.model.quant.int4 import Int4Weight, int4_quantization_config, quantize_int4
+from openk2.model.quantize import fuse_quantized_mlps
 from openk2.model.safetensors_io import CheckpointReader, read_config
 from openk2.model.safetensors_writer import ShardedWriter
 from openk2.model.weight_check import ExpectedTensor, check_structure, validate_plan
@@ -184,6 +185,8 @@ def _fill(
         tensor = read_source(reader, src, quant=quant, dtype=target, device=device)
         _assign(model, name, tensor)
     _check_materialised(model)
+    if int4 == "packed":
+        fuse_quantized_mlps(model)
 
 
 def _plan(reader: CheckpointReader) -> CheckpointPlan:

@@ -1,6 +1,7 @@
 """Which GGML type each tensor gets, and the quantization itself (gguf-py's `quants`).
 
-`f32` is lossless (the reference for speed comparisons); `bf16` is lossless for bf16 checkpoints; `f16` rounds bf16 values below f16's normal range
+`f32` is lossless (the reference of speed comparisons); `bf16` is lossless for bf16
+checkpoints; `f16` rounds bf16 values below f16's normal range
 (~6e-5) to its subnormal steps and refuses values beyond its range (65504).
 Rules follow llama.cpp's converter: 1-D tensors (norms, the router bias) and the router
 (`ffn_gate_inp`) stay float32; the other weights take the file's type when their rows (GGUF

@@ -25,6 +25,9 @@ from openk2.model.quant.packed import (
     pack_weight,
 )
 
+INT4_CONCAT_ROWS = 64
+"""Row block of the int4 CPU layout: packed int4 layers of such widths concatenate exactly."""
+
 
 class QuantLinear(nn.Module):
     """y = x W^T with W stored as `qweight` + `qscales` in the kernel layout of `fmt`."""
@@ -49,6 +52,37 @@ class QuantLinear(nn.Module):
     def from_int4(cls, weight: Int4Weight) -> QuantLinear:
         """A compressed-tensors INT4 weight as stored in a checkpoint, without re-rounding."""
         return cls(pack_int4_weight(weight))
+
+    @classmethod
+    def concat(cls, layers: list[QuantLinear]) -> QuantLinear:
+        """One layer computing `layers` side by side ([y_0 ; y_1 ; ...] along the output axis)
+        on the same input, exact (no re-rounding): int8 rows concatenate as they are; the int4
+        CPU layout packs rows in blocks of 64, so int4 layers join only when each part's width
+        is a multiple of 64 (see `can_concat`)."""
+        if not cls.can_concat(layers):
+            raise ValueError(
+                "cannot fuse these layers: formats or inputs differ, or an int4 width is not a "
+                f"multiple of {INT4_CONCAT_ROWS}"
+            )
+        first = layers[0]
+        scale_axis = 0 if first.fmt == "int8" else 1  # int4 scales are [G, O, 2]
+        packed = PackedWeight(
+            first.fmt,
+            torch.cat([q.qweight for q in layers]),
+            torch.cat([q.qscales for q in layers], dim=scale_axis),
+            sum(q.out_features for q in layers),
+            first.in_features,
+            first.group_size,
+        )
+        return cls(packed)
+
+    @staticmethod
+    def can_concat(layers: list[QuantLinear]) -> bool:
+        """Whether `concat` can join these layers exactly."""
+        if len({(q.fmt, q.in_features, q.group_size) for q in layers}) != 1:
+            return False
+        widths = [q.out_features for q in layers]
+        return layers[0].fmt == "int8" or all(w % INT4_CONCAT_ROWS == 0 for w in widths)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x_MI = x.reshape(-1, self.in_features)
