@@ -36,6 +36,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import shutil
 import statistics
 import subprocess
@@ -49,7 +50,7 @@ import torch
 
 from openk2.embedded import model_dir as embedded_dir
 from openk2.export.gguf import export_gguf
-from openk2.model import KimiK2ForCausalLM, build_model, get_preset
+from openk2.model import KimiK2ForCausalLM, ModelConfig, build_model, get_preset
 from openk2.model.layers.moe import MoE
 from openk2.model.params import total_and_active
 from openk2.model.quantize import apply_quant, weight_bytes
@@ -59,6 +60,15 @@ from openk2.tokenizer import default_tokenizer_path
 LLAMA_BINARIES = ("llama-bench", "llama-cli", "llama-quantize")
 CPU_FLAGS = ("avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512_vnni", "avx512_bf16",
              "avx_vnni", "amx_bf16", "amx_int8")
+
+
+@dataclass(frozen=True)
+class Rate:
+    """Tokens per second by wall clock and by the CPU time the decoder itself used (the second
+    is what a process gets from a shared, oversubscribed machine's core when it runs)."""
+
+    wall: float
+    cpu: float
 
 
 @dataclass(frozen=True)
@@ -160,25 +170,41 @@ def gguf_bytes_per_token(path: Path, top_k: int, experts: int) -> float:
     return total
 
 
-def openk2_tps(model: KimiK2ForCausalLM, prompt: torch.Tensor, new: int) -> tuple[float, list[int]]:
-    """(decode tokens/s by wall clock, greedy tokens) after prefilling `prompt`."""
+def openk2_tps(
+    model: KimiK2ForCausalLM, prompt: torch.Tensor, new: int
+) -> tuple[Rate, list[int]]:
+    """(decode tokens/s by wall clock and by CPU time, greedy tokens) after prefilling."""
     with torch.inference_mode():
         cache = model.new_cache(1, prompt.shape[1] + new + 1)
         token = model(prompt, cache=cache, logits_to_keep=1)[:, -1].argmax(-1, keepdim=True)
         tokens = []
-        start = time.perf_counter()
+        wall, cpu = time.perf_counter(), time.process_time()
         for _ in range(new):
             token = model(token, cache=cache, logits_to_keep=1)[:, -1].argmax(-1, keepdim=True)
             tokens.append(int(token))
-        return new / (time.perf_counter() - start), tokens
+        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+        return Rate(new / wall, new / cpu), tokens
 
 
-def llama_tps(bin_dir: Path, gguf_path: Path, prompt: int, new: int) -> float:
-    """llama-bench's tokens/s generating `new` tokens after `prompt` of context, 1 thread."""
+def llama_tps(bin_dir: Path, gguf_path: Path, prompt: int, new: int) -> Rate:
+    """llama-bench generating `new` tokens after `prompt` of context, 1 thread, no warm-up.
+
+    Wall: llama-bench's own tokens/s. CPU: the children's CPU seconds of that run minus those
+    of a 1-token run (same load, same prefill), over the `new - 1` tokens in between.
+    """
+    wall, cpu_full = _llama_bench(bin_dir, gguf_path, prompt, new)
+    _, cpu_one = _llama_bench(bin_dir, gguf_path, prompt, 1)
+    return Rate(wall, (new - 1) / max(cpu_full - cpu_one, 1e-9))
+
+
+def _llama_bench(bin_dir: Path, gguf_path: Path, prompt: int, new: int) -> tuple[float, float]:
     cmd = [str(bin_dir / "llama-bench"), "-m", str(gguf_path), "-t", "1", "-p", "0",
-           "-n", str(new), "-d", str(prompt), "-r", "1", "-o", "json"]
+           "-n", str(new), "-d", str(prompt), "-r", "1", "--no-warmup", "-o", "json"]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
-    return float(json.loads(out)[0]["avg_ts"])
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    return float(json.loads(out)[0]["avg_ts"]), cpu
 
 
 def export_all(checkpoint: Path, out_dir: Path, formats: list[Format], bin_dir: Path) -> dict:
@@ -206,8 +232,8 @@ def measure(args: argparse.Namespace, work: Path) -> None:
     bandwidth = read_bandwidth()
     for model in models.values():  # warm-up (decode tables, allocator), untimed
         openk2_tps(model, prompt, 4)
-    ours: dict[str, list[float]] = {n: [] for n in models}
-    theirs: dict[str, list[float]] = {n: [] for n in models}
+    ours: dict[str, list[Rate]] = {n: [] for n in models}
+    theirs: dict[str, list[Rate]] = {n: [] for n in models}
     for _ in range(args.rounds):
         for name, model in models.items():
             ours[name].append(openk2_tps(model, prompt, args.new_tokens)[0])
@@ -215,27 +241,34 @@ def measure(args: argparse.Namespace, work: Path) -> None:
                                           args.new_tokens))
     load_after = os.getloadavg()
     print(f"read bandwidth {bandwidth / 1e9:.1f} GB/s; load average {load_before[0]:.1f} before,"
-          f" {load_after[0]:.1f} after ({os.cpu_count()} CPUs); {args.rounds} interleaved rounds")
+          f" {load_after[0]:.1f} after ({os.cpu_count()} CPUs); {args.rounds} interleaved rounds;"
+          " medians; tok/s by wall clock [by CPU time]")
     print("| format | openk2 tok/s | llama.cpp tok/s | openk2 / llama.cpp | openk2 MB/token "
           "(roofline tok/s) | llama.cpp MB/token (roofline tok/s) |")
     print("|---|---:|---:|---:|---:|---:|")
     for fmt in formats:
-        name = fmt.name
-        mine = openk2_bytes_per_token(models[name])
-        other = gguf_bytes_per_token(ggufs[name], config.num_experts_per_tok,
-                                     config.n_routed_experts)
-        a, b = statistics.median(ours[name]), statistics.median(theirs[name])
-        print(f"| {name} ({fmt.quant} / {fmt.gguf}) | {a:.1f} | {b:.1f} | {a / b:.2f} | "
-              f"{mine / 1e6:.1f} ({bandwidth / mine:.0f}) | {other / 1e6:.1f} "
-              f"({bandwidth / other:.0f}) |")
-    print("rounds (openk2 / llama.cpp): " + "; ".join(
-        f"{n}: " + ", ".join(f"{a:.0f}/{b:.0f}" for a, b in zip(ours[n], theirs[n], strict=True))
+        print_row(fmt, models[fmt.name], ggufs[fmt.name], ours[fmt.name], theirs[fmt.name],
+                  bandwidth, config)
+    print("rounds, wall (openk2 / llama.cpp): " + "; ".join(
+        f"{n}: " + ", ".join(f"{a.wall:.0f}/{b.wall:.0f}" for a, b in zip(ours[n], theirs[n],
+                                                                         strict=True))
         for n in ours))
     if args.quality:
         print_quality(models, prompt, args.new_tokens, "this model")
         embedded = {f.name: openk2_model(embedded_dir(), f) for f in formats}
         print_quality(embedded, prompt % embedded["fp32"].config.vocab_size, args.new_tokens,
                       "embedded model")
+
+
+def print_row(fmt: Format, model: KimiK2ForCausalLM, gguf_path: Path, ours: list[Rate],
+              theirs: list[Rate], bandwidth: float, config: ModelConfig) -> None:
+    mine = openk2_bytes_per_token(model)
+    other = gguf_bytes_per_token(gguf_path, config.num_experts_per_tok, config.n_routed_experts)
+    a_wall, b_wall = (statistics.median(r.wall for r in rates) for rates in (ours, theirs))
+    a_cpu, b_cpu = (statistics.median(r.cpu for r in rates) for rates in (ours, theirs))
+    print(f"| {fmt.name} ({fmt.quant} / {fmt.gguf}) | {a_wall:.1f} [{a_cpu:.1f}] | {b_wall:.1f} "
+          f"[{b_cpu:.1f}] | {a_wall / b_wall:.2f} [{a_cpu / b_cpu:.2f}] | {mine / 1e6:.1f} "
+          f"({bandwidth / mine:.0f}) | {other / 1e6:.1f} ({bandwidth / other:.0f}) |")
 
 
 def print_quality(models: dict[str, KimiK2ForCausalLM], prompt: torch.Tensor, new: int,
