@@ -16,7 +16,7 @@ One seeded preset model is saved as a checkpoint and exported with openk2's own 
 llama.cpp is found (never vendored) as `build/bin/llama-bench` under `--llama-dir`
 (default `$LLAMA_CPP_DIR`, else /work/opt/llama.cpp), an optimised build of a llama.cpp tree:
     cmake -B build -DGGML_NATIVE=ON -DCMAKE_BUILD_TYPE=Release
-    cmake --build build -j2 --target llama-bench llama-cli llama-quantize
+    cmake --build build -j2 --target llama-bench --target llama-quantize
 (`--build` runs those two commands). `llama-bench -t 1 -p 0 -n NEW -d PROMPT` times NEW tokens
 generated after PROMPT tokens of context; openk2 prefills a PROMPT-token prompt and times NEW
 greedy steps. Both run one thread, interleaved round by round, so contention from other jobs on
@@ -57,7 +57,7 @@ from openk2.model.quantize import apply_quant, weight_bytes
 from openk2.model.weights import load_model, save_model
 from openk2.tokenizer import default_tokenizer_path
 
-LLAMA_BINARIES = ("llama-bench", "llama-cli", "llama-quantize")
+LLAMA_BINARIES = ("llama-bench", "llama-quantize")
 CPU_FLAGS = ("avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512_vnni", "avx512_bf16",
              "avx_vnni", "amx_bf16", "amx_int8")
 
@@ -99,7 +99,7 @@ def llama_tools(root: Path, build: bool) -> Path:
         targets = [arg for b in LLAMA_BINARIES for arg in ("--target", b)]
         subprocess.run(["nice", "cmake", "--build", "build", "-j2", *targets], cwd=root,
                        check=True)
-    missing = [b for b in ("llama-bench", "llama-quantize") if not (bin_dir / b).is_file()]
+    missing = [b for b in LLAMA_BINARIES if not (bin_dir / b).is_file()]
     if missing:
         sys.exit(f"no {', '.join(missing)} in {bin_dir}: build llama.cpp there (--build, or see "
                  "this script's docstring) or pass --llama-dir")
@@ -254,10 +254,10 @@ def measure(args: argparse.Namespace, work: Path) -> None:
                                                                          strict=True))
         for n in ours))
     if args.quality:
-        print_quality(models, prompt, args.new_tokens, "this model")
+        print_quality(models, prompt, args.new_tokens, f"seeded {args.preset}")
         embedded = {f.name: openk2_model(embedded_dir(), f) for f in formats}
         print_quality(embedded, prompt % embedded["fp32"].config.vocab_size, args.new_tokens,
-                      "embedded model")
+                      "embedded (trained) model")
 
 
 def print_row(fmt: Format, model: KimiK2ForCausalLM, gguf_path: Path, ours: list[Rate],
@@ -279,7 +279,7 @@ def print_quality(models: dict[str, KimiK2ForCausalLM], prompt: torch.Tensor, ne
     sequence = torch.cat([prompt, torch.tensor([ref_tokens])], dim=1)
     with torch.inference_mode():
         ref_logits = reference(sequence)[0, prompt.shape[1] - 1 :].float()
-    print(f"quality vs fp32 on the {label} ({new} tokens):")
+    print(f"quality vs fp32, {label} ({new} tokens):")
     for name, model in models.items():
         _, tokens = openk2_tps(model, prompt, new)
         with torch.inference_mode():
