@@ -12,6 +12,7 @@ range over runs (shared machines swing by tens of percent between runs).
 
     .venv/bin/python benchmarks/serve.py [--model small] [--tokens 64] [--levels 1,8,32]
                                          [--repeat 3] [--device cpu] [--dtype float32]
+                                         [--quant none|int8|int4]
 """
 
 from __future__ import annotations
@@ -71,6 +72,7 @@ def start_server(args: argparse.Namespace, port: int) -> subprocess.Popen[bytes]
     cmd = [sys.executable, "-c", "from openk2.cli import main; main()", "serve",
            "--model", args.model, "--port", str(port), "--max-num-seqs", "64",
            "--max-model-len", "2048", "--device", args.device, "--dtype", args.dtype,
+           "--quant", args.quant,
            "--served-model-name", "bench"]  # fmt: skip
     return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
@@ -159,7 +161,8 @@ def report(runs: dict[int, list[Level]], args: argparse.Namespace) -> None:
     best = {n: max(levels, key=lambda lv: lv.tokens_per_s) for n, levels in runs.items()}
     best_cpu = {n: max(levels, key=lambda lv: lv.tokens_per_cpu_s) for n, levels in runs.items()}
     base, base_cpu = (d[args.levels[0]] for d in (best, best_cpu))
-    print(f"model={args.model} dtype={args.dtype} tokens/stream={args.tokens} device={args.device} "
+    print(f"model={args.model} dtype={args.dtype} quant={args.quant} "
+          f"tokens/stream={args.tokens} device={args.device} "
           f"cpus={os.cpu_count()} repeat={args.repeat} load={os.getloadavg()[0]:.1f}")  # fmt: skip
     print("| streams | aggregate tok/s, best (range) | ratio to 1 stream "
           "| tok per server CPU-s, best | ratio | TTFT median / max ms |")  # fmt: skip
@@ -181,6 +184,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--levels", default="1,8,32", help="comma-separated stream counts")
     parser.add_argument("--device", default="cpu", help="torch device for the server")
     parser.add_argument("--dtype", default="float32", help="float32, bfloat16 or float16")
+    parser.add_argument("--quant", default="none", help="none, int8 or int4 (with bfloat16)")
     parser.add_argument("--repeat", type=int, default=3, help="interleaved runs per level")
     args = parser.parse_args()
     args.levels = [int(x) for x in args.levels.split(",")]

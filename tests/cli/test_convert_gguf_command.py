@@ -44,7 +44,7 @@ def test_embedded_to_q8_0(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("args", "message"), [
-    (["--quant", "q3"], "use one of f16, bf16, q8_0, q4_0, q4_k_m"),
+    (["--quant", "q3"], "use one of f32, f16, bf16, q8_0, q4_0, q4_k_m"),
     (["--to", "onnx"], "use safetensors or gguf"),
     (["--dtype", "fp32"], "a GGUF's tensor types come from --quant"),
 ])

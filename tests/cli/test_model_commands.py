@@ -85,6 +85,23 @@ def test_generate_with_int8_decode_tables() -> None:
     assert len(result.stdout.strip().splitlines()[0].split(",")) == 4
 
 
+@pytest.mark.parametrize("quant", ["int8", "int4"])
+def test_generate_with_quantized_weights(quant: str) -> None:
+    from openk2.model.quant.packed import packed_kernels_available
+
+    if not packed_kernels_available():
+        pytest.skip("torch build lacks the packed CPU kernels")
+    args = ["generate", "--model", "debug", "--prompt-ids", "1,2,3", "--max-new-tokens", "4"]
+    result = runner.invoke(app, [*args, "--dtype", "bfloat16", "--quant", quant])
+    assert result.exit_code == 0, result.output
+    assert len(result.stdout.strip().splitlines()[0].split(",")) == 4
+
+
+def test_generate_rejects_an_unknown_quant() -> None:
+    args = ["generate", "--model", "debug", "--prompt-ids", "1,2", "--quant", "int3"]
+    assert "--quant" in runner.invoke(app, args).output
+
+
 def test_generate_from_text_decodes_with_the_bundled_tokenizer() -> None:
     from openk2.tokenizer import default_tokenizer
 

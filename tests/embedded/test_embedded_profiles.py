@@ -15,7 +15,7 @@ from openk2.agent.llm.scripted import ChatCall, Reply, ScriptedProvider
 from openk2.agent.swarm import Swarm, SwarmConfig
 from openk2.agent.tools.workspace import world_tools
 from openk2.embedded.corpus import client_tasks, swarm_tasks
-from openk2.serve.chat_plan import _message_dict
+from openk2.serve.chat_plan import message_dicts
 from openk2.serve.protocol import ChatCompletionRequest
 from openk2.tokenizer import default_tokenizer
 from openk2.tokenizer.chat import encode_chat
@@ -27,7 +27,7 @@ def _server_prompt(call: ChatCall) -> list[int]:
     body = {"model": "m", "messages": [m.to_openai() for m in call.messages],
             "tools": [t.to_openai() for t in call.tools] or None}
     req = ChatCompletionRequest.model_validate(body)
-    messages = [_message_dict(m, i) for i, m in enumerate(req.messages)]
+    messages = message_dicts(req)
     tools = [t.model_dump(exclude_none=True) for t in req.tools or []]
     return encode_chat(default_tokenizer(), messages, tools or None)
 

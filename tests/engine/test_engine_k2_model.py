@@ -59,3 +59,27 @@ def test_packed_gemms_give_the_same_batched_greedy_output() -> None:
         outputs.append([out.token_ids for (out,) in engine.generate(prompts, params)])
         enable_packed_gemms(model, False)
     assert outputs[0] == outputs[1]
+
+
+@pytest.mark.parametrize("fmt", ["int8", "int4"])
+def test_quantized_model_serves_batches_like_one_request_at_a_time(fmt: str) -> None:
+    """int8/int4 QuantLinears in the batched engine path (the kernels take any number of rows,
+    strided ones too): four prompts batched start as each does alone. Later tokens may part:
+    bf16 sums round differently with the batch's shape (the bf16 model's do too)."""
+    from openk2.model.quant.packed import packed_kernels_available
+    from openk2.model.quantize import quantize_model
+
+    if not packed_kernels_available():
+        pytest.skip("torch build lacks the packed CPU kernels")
+    model = build_model(get_preset("debug").replace(initializer_range=0.1), seed=2)
+    model = model.to(torch.bfloat16).eval()
+    quantize_model(model, fmt)  # type: ignore[arg-type]
+    prompts = [list(range(30, 30 + n)) for n in (3, 17, 9, 26)]
+    params = SamplingParams(temperature=0.0, max_tokens=6, ignore_eos=True)
+    config = EngineConfig(block_size=8, num_blocks=24, max_num_seqs=4)
+    engine = LLMEngine(model, ByteTokenizer(vocab_size=512), config)
+    batched = [out.token_ids for (out,) in engine.generate(prompts, params)]
+    alone = [engine.generate([p], params)[0][0].token_ids for p in prompts]
+    assert [t[0] for t in batched] == [t[0] for t in alone]
+    assert all(len(t) == 6 for t in batched)
+    assert engine.block_manager.num_free_blocks == engine.block_manager.num_blocks

@@ -83,3 +83,31 @@ def test_position_override_lets_a_longer_context_in() -> None:
     cfg = ServeConfig(model="debug", engine=engine, max_position_embeddings=131_072)
     state = build_state(cfg)
     assert state.max_model_len == 100_000
+
+
+def test_quant_option_quantizes_the_served_model() -> None:
+    from openk2.model.layers.quant_linear import QuantLinear
+    from openk2.model.quant.packed import packed_kernels_available
+
+    with pytest.raises(ValueError, match="--quant must be one of none, int8, int4"):
+        build_state(ServeConfig(model="debug", quant="int2"))
+    if not packed_kernels_available():
+        pytest.skip("torch build lacks the packed CPU kernels")
+    state = build_state(ServeConfig(model="debug", dtype="bfloat16", quant="int8"))
+    model = state.engine.engine.runner.model
+    assert isinstance(model.lm_head, QuantLinear) and model.lm_head.fmt == "int8"
+
+
+def test_an_int4_checkpoint_serves_with_packed_experts(tmp_path: Path) -> None:
+    from openk2.model.layers.quant_linear import QuantLinear
+    from openk2.model.quant.packed import packed_kernels_available
+
+    if not packed_kernels_available():
+        pytest.skip("torch build lacks the packed CPU kernels")
+    folder = tmp_path / "int4"
+    model = build_model(get_preset("debug").replace(vocab_size=8192), dtype=torch.bfloat16, seed=0)
+    save_model(model, folder, int4_experts=True)
+    cfg = ServeConfig(model=str(folder), tokenizer=str(default_tokenizer_path()),
+                      dtype="bfloat16", quant="int4")
+    loaded, _, _ = load_model_and_tokenizer(cfg)
+    assert isinstance(loaded.model.layers[1].mlp.experts[0].gate_proj, QuantLinear)  # 32 wide

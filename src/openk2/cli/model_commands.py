@@ -188,20 +188,32 @@ def generate_command(
     decode_format: Annotated[
         str, typer.Option(help="decode weight tables: native (the dtype's) or int8 (CPU)")
     ] = "native",
+    quant: Annotated[
+        str,
+        typer.Option(help="weight-only quantization (CPU packed kernels): none, int8 or int4; "
+                          "use with --dtype bfloat16"),
+    ] = "none",
 ) -> None:
     """Generate from token ids or text (greedy or sampled), with the latent cache."""
     import torch
 
     from openk2.model.generate import stream_generate
+    from openk2.model.quantize import QUANT_CHOICES, apply_quant
 
     if (prompt_ids is None) == (prompt is None):
         raise typer.BadParameter("give exactly one of --prompt-ids or --prompt")
+    if quant not in QUANT_CHOICES:
+        raise typer.BadParameter(f"one of {', '.join(QUANT_CHOICES)}", param_hint="--quant")
     torch.set_num_threads(threads)
-    network = _load(model, dtype, seed)
+    network = _load(model, dtype, seed, quant)
     try:
         network.set_decode_format(decode_format)  # type: ignore[arg-type]
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--decode-format") from exc
+    try:
+        apply_quant(network, quant)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--quant") from exc
     text_tokenizer = None
     if prompt is not None:
         text_tokenizer = _text_tokenizer(tokenizer, model, network.config.vocab_size)
@@ -260,8 +272,11 @@ def _parse_ids(text: str) -> list[int]:
     return ids
 
 
-def _load(name_or_path: str, dtype_name: str, seed: int) -> KimiK2ForCausalLM:
-    """A preset with seeded random weights, or a checkpoint directory."""
+def _load(
+    name_or_path: str, dtype_name: str, seed: int, quant: str = "none"
+) -> KimiK2ForCausalLM:
+    """A preset with seeded random weights, or a checkpoint directory (whose INT4 weights stay
+    INT4 under `--quant int4`)."""
     from openk2.embedded import resolve_model
     from openk2.model import PRESETS, build_model, get_preset
     from openk2.model.dtypes import torch_dtype
@@ -280,15 +295,16 @@ def _load(name_or_path: str, dtype_name: str, seed: int) -> KimiK2ForCausalLM:
     if not path.exists():
         raise typer.BadParameter(f"{name_or_path!r} is neither 'embedded', a preset "
                                  f"({', '.join(PRESETS)}) nor an existing path")
-    return _load_checkpoint(path, dtype)
+    return _load_checkpoint(path, dtype, quant)
 
 
-def _load_checkpoint(path: Path, dtype: object) -> KimiK2ForCausalLM:
+def _load_checkpoint(path: Path, dtype: object, quant: str = "none") -> KimiK2ForCausalLM:
     """Load a checkpoint dir; a bad checkpoint becomes a CLI error naming file and tensor."""
+    from openk2.model.quantize import int4_loading
     from openk2.model.safetensors_io import CheckpointError
     from openk2.model.weights import load_model
 
     try:
-        return load_model(path, dtype=dtype).eval()
+        return load_model(path, dtype=dtype, int4=int4_loading(quant)).eval()
     except CheckpointError as exc:
         raise typer.BadParameter(str(exc)) from exc

@@ -35,6 +35,9 @@ def serve(
                         "default: one max-model-len request, at most half of free memory."
                         )] = None,
     dtype: Annotated[str, typer.Option(help="float32, bfloat16 or float16.")] = "float32",
+    quant: Annotated[str, typer.Option(
+        help="Weight-only quantization (CPU): none, int8 or int4 (use with --dtype bfloat16; "
+             "a checkpoint's INT4 experts stay INT4).")] = "none",
     tokenizer: Annotated[str | None, typer.Option(
         help="Tokenizer dir (or tiktoken.model); default: the checkpoint's own files, the "
              "bundled vocabulary for a preset.")] = None,
@@ -92,7 +95,7 @@ def serve(
         cfg = ServeConfig(
             model=model, host=host, port=port, api_keys=api_key or [],
             served_model_name=served_model_name, max_concurrency=max_concurrency,
-            seed=seed, dtype=dtype, tokenizer=tokenizer, device=device, engine=engine,
+            seed=seed, dtype=dtype, quant=quant, tokenizer=tokenizer, device=device, engine=engine,
             rope_factor=rope_factor, max_position_embeddings=max_position_embeddings,
             lora=parse_lora_options(lora or []),
             vision=vision,

@@ -1,8 +1,8 @@
 """`openk2 convert`: write a Hugging Face checkpoint (or a llama.cpp GGUF) from a checkpoint.
 
 `--to gguf` writes one GGUF file for llama.cpp / ollama (`openk2.export.gguf`): tensors in
-f16, bf16, q8_0, q4_0 or q4_k_m, the tokenizer and the K2.6 chat template. Otherwise, converting
-re-lays a checkpoint (K2.5/K2.6 `language_model.` names, transformers' fused experts,
+f32, f16, bf16, q8_0, q4_0 or q4_k_m, the tokenizer and the K2.6 chat template. Otherwise,
+converting re-lays a checkpoint (K2.5/K2.6 `language_model.` names, transformers' fused experts,
 INT4 or FP8 weights) into openk2's layout, optionally in another dtype or with INT4 routed
 experts. A preset name writes a seeded random model: a real, loadable checkpoint for tests and
 demos.
@@ -33,7 +33,7 @@ def convert(
         "safetensors"
     ),
     quant: Annotated[
-        str, typer.Option(help="gguf: f16, bf16, q8_0, q4_0 or q4_k_m (llama.cpp quantizer).")
+        str, typer.Option(help="gguf: f32, f16, bf16, q8_0, q4_0 or q4_k_m (llama.cpp quantizer).")
     ] = "f16",
     int4_experts: Annotated[
         bool, typer.Option("--int4-experts", help="Store routed experts as INT4 pack-quantized.")

@@ -27,7 +27,7 @@ def stream_generate(
     """
     _check_prompt(model, prompt_ids, max_new_tokens)
     stops = _stop_ids(model, stop_ids)
-    device = model.lm_head.weight.device
+    device = model.anchor_weight.device
     generator = torch.Generator(device=device)
     if seed is not None:
         generator.manual_seed(seed)

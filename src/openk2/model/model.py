@@ -131,9 +131,9 @@ class KimiK2ForCausalLM(nn.Module):
     def _head(self, hidden_BTD: torch.Tensor) -> torch.Tensor:
         """lm_head; without autograd on a derived copy of its weight: the decode table for one
         token, the packed GEMM for several rows (when enabled)."""
-        weight = self.lm_head.weight
         if torch.is_grad_enabled() or not is_plain_linear(self.lm_head):
-            return self.lm_head(hidden_BTD)
+            return self.lm_head(hidden_BTD)  # also a quantized head (`quantize.py`)
+        weight = self.lm_head.weight
         if hidden_BTD.numel() == hidden_BTD.shape[-1]:
             return table_linear(self._head_table, hidden_BTD, (weight,), self.decode_format)
         if use_packed(self.packed_gemms, hidden_BTD, weight):
@@ -141,7 +141,10 @@ class KimiK2ForCausalLM(nn.Module):
         return self.lm_head(hidden_BTD)
 
     def packed_gemm_weights(self) -> list[tuple[PackedGemm, tuple[torch.Tensor, ...]]]:
-        """The packed `lm_head` GEMM with its weight (see `enable_packed_gemms`)."""
+        """The packed `lm_head` GEMM with its weight (see `enable_packed_gemms`); none for a
+        hooked or quantized head."""
+        if not is_plain_linear(self.lm_head):
+            return []
         return [(self._packed_head, (self.lm_head.weight,))]
 
     @torch.no_grad()
@@ -176,15 +179,21 @@ class KimiK2ForCausalLM(nn.Module):
         """
         if fmt not in DECODE_FORMATS:
             raise ValueError(f"decode format must be one of {DECODE_FORMATS}, got {fmt!r}")
-        if fmt == "int8" and self.lm_head.weight.device.type != "cpu":
+        if fmt == "int8" and self.anchor_weight.device.type != "cpu":
             raise ValueError("the int8 decode format runs on the CPU only")
         for module in self.modules():
             if hasattr(module, "decode_format"):
                 module.decode_format = fmt
 
+    @property
+    def anchor_weight(self) -> torch.Tensor:
+        """The token embedding: the tensor whose dtype and device are the model's (it is never
+        quantized, where `lm_head` may be a `QuantLinear` without a float weight)."""
+        return self.model.embed_tokens.weight
+
     def new_cache(self, batch_size: int, max_len: int) -> ContiguousLatentCache:
         """An empty contiguous latent cache matching this model's layers, dtype and device."""
-        weight = self.lm_head.weight
+        weight = self.anchor_weight
         return ContiguousLatentCache(
             self.config.num_hidden_layers,
             batch_size,

@@ -17,7 +17,7 @@ from typing import Any, Literal
 import torch
 
 from openk2.model.quant.fp8 import FP8_DTYPE, dequantize_fp8_block, fp8_block_size
-from openk2.model.quant.int4 import dequantize_int4, int4_group_size
+from openk2.model.quant.int4 import Int4Weight, dequantize_int4, int4_group_size
 from openk2.model.safetensors_io import CheckpointError, CheckpointReader
 
 SourceKind = Literal["plain", "int4", "fp8"]
@@ -281,6 +281,14 @@ def _check_fp8(
 
 def _fail(info: Any, problem: str) -> None:
     raise CheckpointError(problem, file=info.file, tensor=info.name)
+
+
+def read_int4(reader: CheckpointReader, src: TensorSource) -> Int4Weight:
+    """The stored (packed, scale, shape) tensors of one INT4 weight, undecoded, on the CPU."""
+    packed, scale, shape = (
+        reader.get(key, src.index if i == 0 else None) for i, key in enumerate(src.keys)
+    )
+    return Int4Weight(weight_packed=packed, weight_scale=scale, weight_shape=shape)
 
 
 def read_source(

@@ -29,16 +29,28 @@ import torch
 from torch import nn
 
 from openk2.model.config import CONFIG_NAME, load_config
+from openk2.model.errors import CheckpointError
+from openk2.model.layers.quant_linear import QuantLinear
 from openk2.model.model import KimiK2ForCausalLM
-from openk2.model.quant.int4 import int4_quantization_config, quantize_int4
+from openk2.model.quant.int4 import Int4Weight, int4_quantization_config, quantize_int4
+from openk2.model.quantize import fuse_quantized_mlps
 from openk2.model.safetensors_io import CheckpointReader, read_config
 from openk2.model.safetensors_writer import ShardedWriter
 from openk2.model.weight_check import ExpectedTensor, check_structure, validate_plan
-from openk2.model.weight_plan import CheckpointPlan, QuantSettings, plan_checkpoint, read_source
+from openk2.model.weight_plan import (
+    CheckpointPlan,
+    QuantSettings,
+    plan_checkpoint,
+    read_int4,
+    read_source,
+)
 
 log = logging.getLogger(__name__)
 
 Layout = Literal["k2", "k25"]
+Int4Loading = Literal["dequantize", "packed"]
+INT4_LOADINGS: tuple[Int4Loading, ...] = ("dequantize", "packed")
+"""How `load_model` holds INT4 checkpoint weights: decoded to floats, or packed (`QuantLinear`)."""
 
 # Checkpoint name -> model name. Ordered: the first rule whose pattern matches applies.
 RENAME_RULES: tuple[tuple[re.Pattern[str], str], ...] = (
@@ -105,6 +117,7 @@ def load_model(
     *,
     dtype: torch.dtype | None = None,
     device: torch.device | str = "cpu",
+    int4: Int4Loading = "dequantize",
 ) -> KimiK2ForCausalLM:
     """Build the model from `path`/config.json on the meta device and fill it from the weights.
 
@@ -117,6 +130,10 @@ def load_model(
     `dtype` None means config.json's `dtype` (or `torch_dtype`), else each tensor's stored
     dtype (bf16 for quantized weights); the router's `e_score_correction_bias` stays float32.
     """
+    if int4 not in INT4_LOADINGS:
+        raise ValueError(f"int4 must be one of {INT4_LOADINGS}, got {int4!r}")
+    if int4 == "packed" and torch.device(device).type != "cpu":
+        raise ValueError("int4='packed' runs on the CPU only")
     config = load_config(path)
     dtype = dtype or _config_dtype(read_config(path))
     if dtype is not None:
@@ -127,7 +144,9 @@ def load_model(
         check_structure(reader, plan, config)  # before building: a bad config fails in ms
         with torch.device("meta"):
             model = KimiK2ForCausalLM(config)
-        _fill(model, reader, plan, config, quant, dtype=dtype, device=torch.device(device))
+        _fill(
+            model, reader, plan, config, quant, dtype=dtype, device=torch.device(device), int4=int4
+        )
     return model.eval()
 
 
@@ -151,6 +170,7 @@ def _fill(
     *,
     dtype: torch.dtype | None,
     device: torch.device,
+    int4: Int4Loading = "dequantize",
 ) -> None:
     """Validate the checkpoint against `model`, then load every tensor into it."""
     expected = {
@@ -158,10 +178,15 @@ def _fill(
     }
     validate_plan(reader, plan, expected, config, quant)
     for name, src in plan.sources.items():
+        if src.kind == "int4" and int4 == "packed":
+            _assign_int4(model, name, read_int4(reader, src))
+            continue
         target = _target_dtype(name, dtype)
         tensor = read_source(reader, src, quant=quant, dtype=target, device=device)
         _assign(model, name, tensor)
     _check_materialised(model)
+    if int4 == "packed":
+        fuse_quantized_mlps(model)
 
 
 def _plan(reader: CheckpointReader) -> CheckpointPlan:
@@ -202,6 +227,15 @@ def _assign(model: nn.Module, name: str, tensor: torch.Tensor) -> None:
         module._parameters[leaf] = nn.Parameter(tensor, requires_grad=requires_grad)
     else:
         module._buffers[leaf] = tensor
+
+
+def _assign_int4(model: nn.Module, name: str, weight: Int4Weight) -> None:
+    """Replace the (meta) linear owning weight `name` by a QuantLinear of the stored INT4."""
+    module_name, _, leaf = name.rpartition(".")
+    if leaf != "weight":
+        raise CheckpointError(f"INT4 tensor {name!r} is not a linear weight", tensor=name)
+    parent_name, _, child = module_name.rpartition(".")
+    setattr(model.get_submodule(parent_name), child, QuantLinear.from_int4(weight))
 
 
 def _check_materialised(model: nn.Module) -> None:

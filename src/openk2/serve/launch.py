@@ -52,6 +52,9 @@ class ServeConfig:
     """Seed of a preset's random weights."""
     dtype: str = "float32"
     """Weights dtype: float32, bfloat16 or float16 (`openk2.model.dtypes`)."""
+    quant: str = "none"
+    """Weight-only quantization of the linear layers: none, int8 or int4 (`model.quantize`;
+    CPU; a checkpoint's INT4 experts then load packed, never as floats)."""
     tokenizer: str | None = None
     """Tokenizer directory or file; default: the checkpoint's own, the bundled one for presets."""
     device: str = "cpu"
@@ -96,7 +99,11 @@ def load_model_and_tokenizer(cfg: ServeConfig) -> tuple[Any, Any, str]:
         model = load_multimodal(path, dtype=torch_dtype(cfg.dtype), device=cfg.device)
         check_media_pad(model.media_pad_token_id, tokenizer)
     else:
-        model = load_model(path, dtype=torch_dtype(cfg.dtype), device=cfg.device).eval()
+        from openk2.model.quantize import int4_loading
+
+        model = load_model(
+            path, dtype=torch_dtype(cfg.dtype), device=cfg.device, int4=int4_loading(cfg.quant)
+        ).eval()
     check_vocab_fits(tokenizer.vocab_size, model.config.vocab_size,
                      fix=f"pass the --tokenizer {path} was trained with")
     return model, tokenizer, path.resolve().name
@@ -168,7 +175,13 @@ def build_state(cfg: ServeConfig) -> ServerState:
     from openk2.model.dtypes import canonical_dtype
 
     cfg.dtype = canonical_dtype(cfg.dtype, what="--dtype")  # bad input fails before any loading
+    from openk2.model.quantize import QUANT_CHOICES, apply_quant
+
+    if cfg.quant not in QUANT_CHOICES:
+        raise ValueError(f"--quant must be one of {', '.join(QUANT_CHOICES)}, got {cfg.quant!r}")
     model, tokenizer, name = load_model_and_tokenizer(cfg)
+    if cfg.quant != "none":
+        log.info("%s weights: %d linear layers quantized", cfg.quant, apply_quant(model, cfg.quant))
     if cfg.rope_factor is not None or cfg.max_position_embeddings is not None:
         from openk2.model.context_overrides import override_context
 

@@ -69,8 +69,9 @@ def test_every_tensor_present_with_its_shape(embedded_gguf, quant: str) -> None:
         assert tuple(reversed(tensors[name].shape.tolist())) == shape, name
 
 
-@pytest.mark.parametrize(("quant", "weight_type"), [("f16", Q.F16), ("bf16", Q.BF16),
-                                                    ("q8_0", Q.Q8_0), ("q4_0", Q.Q4_0)])
+@pytest.mark.parametrize(("quant", "weight_type"), [("f32", Q.F32), ("f16", Q.F16),
+                                                    ("bf16", Q.BF16), ("q8_0", Q.Q8_0),
+                                                    ("q4_0", Q.Q4_0)])
 def test_tensor_types_follow_the_quant(embedded_gguf, quant: str, weight_type: Q) -> None:
     tensors = _tensors(embedded_gguf(quant))
     for name, t in tensors.items():
@@ -82,11 +83,12 @@ def test_tensor_types_follow_the_quant(embedded_gguf, quant: str, weight_type: Q
             assert t.tensor_type == weight_type, name
 
 
-@pytest.mark.parametrize("quant", ["f16", "bf16"])
+@pytest.mark.parametrize("quant", ["f32", "f16", "bf16"])
 def test_float_values_match_the_checkpoint(embedded_gguf, quant: str) -> None:
-    """bf16 is exact; f16 differs only where bf16 values fall below f16's normal range."""
+    """f32 and bf16 are exact; f16 differs only where bf16 values fall below f16's normal range."""
     tensors = _tensors(embedded_gguf(quant))
-    tolerance = {"atol": 0.0, "rtol": 0.0} if quant == "bf16" else {"atol": 6e-8, "rtol": 1e-3}
+    exact = quant in ("f32", "bf16")
+    tolerance = {"atol": 0.0, "rtol": 0.0} if exact else {"atol": 6e-8, "rtol": 1e-3}
     pairs = {"token_embd.weight": "model.embed_tokens.weight", "output.weight": "lm_head.weight",
              "blk.2.exp_probs_b.bias": "model.layers.2.mlp.gate.e_score_correction_bias",
              "blk.1.attn_q_b.weight": "model.layers.1.self_attn.q_b_proj.weight"}

@@ -1,6 +1,7 @@
 """Which GGML type each tensor gets, and the quantization itself (gguf-py's `quants`).
 
-`bf16` is lossless for bf16 checkpoints; `f16` rounds bf16 values below f16's normal range
+`f32` is lossless (the reference of speed comparisons); `bf16` is lossless for bf16
+checkpoints; `f16` rounds bf16 values below f16's normal range
 (~6e-5) to its subnormal steps and refuses values beyond its range (65504).
 Rules follow llama.cpp's converter: 1-D tensors (norms, the router bias) and the router
 (`ffn_gate_inp`) stay float32; the other weights take the file's type when their rows (GGUF
@@ -18,6 +19,7 @@ import numpy as np
 Q = gguf.GGMLQuantizationType
 
 FILE_TYPES: dict[str, gguf.LlamaFileType] = {
+    "f32": gguf.LlamaFileType.ALL_F32,
     "f16": gguf.LlamaFileType.MOSTLY_F16,
     "bf16": gguf.LlamaFileType.MOSTLY_BF16,
     "q8_0": gguf.LlamaFileType.MOSTLY_Q8_0,
@@ -28,7 +30,7 @@ FILE_TYPES: dict[str, gguf.LlamaFileType] = {
 
 QUANTS = tuple(FILE_TYPES)
 
-NATIVE: dict[str, Q] = {"f16": Q.F16, "bf16": Q.BF16, "q8_0": Q.Q8_0, "q4_0": Q.Q4_0}
+NATIVE: dict[str, Q] = {"f32": Q.F32, "f16": Q.F16, "bf16": Q.BF16, "q8_0": Q.Q8_0, "q4_0": Q.Q4_0}
 """The quants written directly; q4_k_m goes through `llama-quantize` from an f16 file."""
 
 _KEEP_F32 = (".ffn_gate_inp.weight",)

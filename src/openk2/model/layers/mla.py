@@ -115,7 +115,10 @@ class MLA(nn.Module):
         return self._derived("o", path, out_BTX, self.o_proj.weight)
 
     def packed_gemm_weights(self) -> list[tuple[PackedGemm, tuple[torch.Tensor, ...]]]:
-        """Each packed GEMM with the weights it packs (see `enable_packed_gemms`)."""
+        """Each packed GEMM with the weights it packs (see `enable_packed_gemms`); none when
+        a projection is not a plain linear (hooked or quantized)."""
+        if not self._plain():
+            return []
         q_first = self.q_proj if hasattr(self, "q_proj") else self.q_a_proj
         pairs = [(self._packs["in"], (q_first.weight, self.kv_a_proj_with_mqa.weight))]
         if hasattr(self, "q_b_proj"):

@@ -13,6 +13,7 @@ from openk2.model.layers.decode_tables import (
     table_linear,
 )
 from openk2.model.layers.linear import FastPath, PackedGemm, use_packed
+from openk2.model.layers.quant_linear import QuantLinear
 
 
 class MLP(nn.Module):
@@ -33,24 +34,44 @@ class MLP(nn.Module):
         self.decode_format: DecodeFormat = "native"
         self.packed_gemms = False
         self._packs = (PackedGemm(), PackedGemm())
+        self.gate_up_proj: QuantLinear | None = None
+        """gate and up fused into one quantized layer (`fuse_quantized`); they are then None."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.gate_up_proj is not None:
+            return self.down_proj(swiglu(self.gate_up_proj(x)))
         path = self._fast_path(x)
         if path is None:
             return self.down_proj(F.silu(self.gate_proj(x)) * self.up_proj(x))
         return self._down(swiglu(self._gate_up(x, path)), path)
 
     def packed_gemm_weights(self) -> list[tuple[PackedGemm, tuple[torch.Tensor, ...]]]:
-        """Each packed GEMM with the weights it packs (see `enable_packed_gemms`)."""
+        """Each packed GEMM with the weights it packs (see `enable_packed_gemms`); none when
+        a projection is not a plain linear (hooked or quantized)."""
+        if swiglu_weights(self) is None:
+            return []
         gate_up = (self.gate_proj.weight, self.up_proj.weight)
         return [(self._packs[0], gate_up), (self._packs[1], (self.down_proj.weight,))]
 
     def gate_up(self, x: torch.Tensor) -> torch.Tensor:
         """[gate(x) ; up(x)] along the last axis, as one packed GEMM where that applies (the
         MoE's batch path runs every expert's activation in one op between these two calls)."""
+        if self.gate_up_proj is not None:
+            return self.gate_up_proj(x)
         if self._fast_path(x) == "packed":
             return self._gate_up(x, "packed")
         return torch.cat([self.gate_proj(x), self.up_proj(x)], dim=-1)
+
+    def fuse_quantized(self) -> bool:
+        """Fuse quantized gate and up projections into `gate_up_proj` (one kernel call per token
+        instead of two, the same numbers); whether this MLP is now fused."""
+        gate, up = self._modules.get("gate_proj"), self._modules.get("up_proj")
+        if isinstance(gate, QuantLinear) and isinstance(up, QuantLinear):
+            if not QuantLinear.can_concat([gate, up]):
+                return False
+            self.gate_up_proj = QuantLinear.concat([gate, up])
+            self.gate_proj = self.up_proj = None
+        return self.gate_up_proj is not None
 
     def down(self, hidden: torch.Tensor) -> torch.Tensor:
         """down_proj(hidden), on the packed weight where that applies."""
@@ -60,13 +81,13 @@ class MLP(nn.Module):
 
     def _fast_path(self, x: torch.Tensor) -> FastPath | None:
         """Which derived weights a forward on x uses, if any."""
-        if torch.is_grad_enabled():
-            return None
+        if torch.is_grad_enabled() or swiglu_weights(self) is None:
+            return None  # also when a projection is quantized (`QuantLinear`)
         if x.numel() == x.shape[-1]:
             path: FastPath | None = "table" if self._tables else None
         else:
             path = "packed" if use_packed(self.packed_gemms, x, self.down_proj.weight) else None
-        return path if path is not None and swiglu_weights(self) is not None else None
+        return path
 
     def _gate_up(self, x: torch.Tensor, path: FastPath) -> torch.Tensor:
         weights = (self.gate_proj.weight, self.up_proj.weight)
