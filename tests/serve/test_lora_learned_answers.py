@@ -100,7 +100,8 @@ def test_each_adapter_answers_what_it_learned_in_one_batch(served: LiveServer) -
             ) for name in names
         ))  # fmt: skip
         assert [r.model for r in replies] == names
-        return {n: (r.choices[0].message.content or "") for n, r in zip(names, replies, strict=True)}
+        contents = [r.choices[0].message.content or "" for r in replies]
+        return dict(zip(names, contents, strict=True))
 
     answers = asyncio.run(ask_all())
     assert {name: answers[name].strip() for name in ANSWERS} == ANSWERS
