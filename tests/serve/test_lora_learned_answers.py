@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 from pathlib import Path
 
@@ -19,6 +20,7 @@ import openai
 import pytest
 
 from openk2.embedded import resolve_model
+from openk2.model.peft_lora import recorded_base_differs
 from openk2.serve.launch import ServeConfig, build_state
 from openk2.train.finetune import FinetuneOptions, run_finetune
 
@@ -108,3 +110,16 @@ def test_each_adapter_answers_what_it_learned_in_one_batch(served: LiveServer) -
     assert not any(learned in answers[BASE] for learned in ANSWERS.values()), answers[BASE]
     mixed = [rows for rows in calls if {None, *ANSWERS} <= set(rows)]
     assert mixed, f"no forward call mixed the base and both adapters: {calls}"
+
+
+def test_an_adapter_for_another_base_of_the_same_shape_is_warned_about(
+    learned_adapters: dict[str, Path], caplog: pytest.LogCaptureFixture
+) -> None:
+    """The `tiny` preset has the embedded model's shapes, so only the adapter's recorded base
+    (`base_model_name_or_path`) can tell that it was not trained on it."""
+    adapter = learned_adapters["alpha"]
+    assert recorded_base_differs(adapter, Path(resolve_model("embedded"))) is None
+    with caplog.at_level(logging.WARNING, logger="openk2.serve.launch"):
+        build_state(ServeConfig(model="tiny", lora={"alpha": str(adapter)}))
+    warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert any("alpha was trained on" in m and "openk2-embedded" in m for m in warned), warned

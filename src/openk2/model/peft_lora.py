@@ -58,6 +58,19 @@ def read_peft_config(adapter_dir: Path) -> dict[str, Any]:
     return config
 
 
+def recorded_base_differs(adapter_dir: Path, model_dir: Path) -> str | None:
+    """The adapter's `base_model_name_or_path` when it names another local model directory.
+
+    Shapes catch most wrong pairings, but two models of one architecture size (a preset and
+    the embedded model) accept each other's adapters and would serve nonsense silently."""
+    recorded = read_peft_config(adapter_dir).get("base_model_name_or_path")
+    if not isinstance(recorded, str) or not Path(recorded).is_dir():
+        return None  # trained on a preset, or a hub id: nothing local to compare
+    if model_dir.is_dir() and Path(recorded).resolve() == model_dir.resolve():
+        return None
+    return recorded
+
+
 def read_peft_lora(adapter_dir: Path) -> PeftLoRA:
     """The adapter folder's config and tensors, paired per module (nothing attached yet)."""
     from safetensors.torch import load_file
@@ -106,5 +119,5 @@ def _check(
     if a_RI.shape != (rank, in_f) or b_OR.shape != (out_f, rank):
         raise ValueError(
             f"{name}: adapter A {tuple(a_RI.shape)} / B {tuple(b_OR.shape)}, model expects "
-            f"A {(rank, in_f)} / B {(out_f, rank)}"
+            f"A {(rank, in_f)} / B {(out_f, rank)}: the adapter was trained on another base model"
         )
