@@ -42,6 +42,8 @@ def test_finetune_trains_lora_and_reports_held_out_eval(tmp_path: Path) -> None:
     assert set(report["after"]) == {"loss", "token_accuracy", "exact_match"}
     assert (out / "final" / "adapter" / "adapter_config.json").is_file()
     assert (out / "final" / "tiktoken.model").is_file()
+    adapter = out / "final" / "adapter"
+    assert f"serve it: openk2 serve --model {base} --lora chats={adapter}" in result.output
 
 
 def test_finetune_names_the_bad_line(tmp_path: Path) -> None:

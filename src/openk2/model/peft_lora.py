@@ -44,7 +44,7 @@ def read_peft_config(adapter_dir: Path) -> dict[str, Any]:
     """adapter_config.json, checked for the LoRA variants openk2 applies exactly."""
     path = adapter_dir / CONFIG_FILE
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: no PEFT adapter config")
+        raise FileNotFoundError(f"{path}: no PEFT adapter config{_nearby_adapter(adapter_dir)}")
     config = json.loads(path.read_text())
     if config.get("peft_type") != "LORA":
         raise ValueError(f"{path}: peft_type {config.get('peft_type')!r} is not LORA")
@@ -69,6 +69,14 @@ def recorded_base_differs(adapter_dir: Path, model_dir: Path) -> str | None:
     if model_dir.is_dir() and Path(recorded).resolve() == model_dir.resolve():
         return None
     return recorded
+
+
+def _nearby_adapter(path: Path) -> str:
+    """A hint when `path` is a training run or its `final/` model rather than the adapter."""
+    for inner in (path / "adapter", path / "final" / "adapter"):
+        if (inner / CONFIG_FILE).is_file():
+            return f" (the adapter of this run is {inner})"
+    return ""
 
 
 def read_peft_lora(adapter_dir: Path) -> PeftLoRA:
