@@ -1,7 +1,9 @@
 """`openk2 finetune`: one data file to a LoRA fine-tuned model, measured before and after.
 
 The run-file machinery (`TrainConfig`, `build_run`, `train`, `finish_run`) does the training; this
-module only decides the config from the data, holds out a seeded split, and evaluates on it:
+module only decides the config from the data (chat JSONL, OpenAI or ShareGPT: loss on the
+assistant's tokens; plain text, a .txt file of paragraphs or JSONL of `{"text": ...}` lines: loss
+on every token), holds out a seeded split, and evaluates on it:
 - loss: mean next-token cross-entropy over target tokens (assistant tokens for chats);
 - token_accuracy: the share of target tokens that are the model's argmax;
 - exact_match (chats): the share of held-out chats whose every assistant token is the argmax,
