@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -197,3 +198,6 @@ def finetune_command(
         raise typer.Exit(2) from exc
     for key, value in summary.items():
         typer.echo(f"{key}: {value}")
+    if "peft_adapter" in summary:
+        name = re.sub(r"[^A-Za-z0-9._-]+", "-", data.stem).strip("-.") or "adapter"
+        typer.echo(f"serve it: openk2 serve --model {base} --lora {name}={summary['peft_adapter']}")

@@ -44,7 +44,7 @@ def read_peft_config(adapter_dir: Path) -> dict[str, Any]:
     """adapter_config.json, checked for the LoRA variants openk2 applies exactly."""
     path = adapter_dir / CONFIG_FILE
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: no PEFT adapter config")
+        raise FileNotFoundError(f"{path}: no PEFT adapter config{_nearby_adapter(adapter_dir)}")
     config = json.loads(path.read_text())
     if config.get("peft_type") != "LORA":
         raise ValueError(f"{path}: peft_type {config.get('peft_type')!r} is not LORA")
@@ -56,6 +56,27 @@ def read_peft_config(adapter_dir: Path) -> dict[str, Any]:
     if config.get("rank_pattern") or config.get("alpha_pattern"):
         raise ValueError(f"{path}: per-module rank_pattern/alpha_pattern are not supported")
     return config
+
+
+def recorded_base_differs(adapter_dir: Path, model_dir: Path) -> str | None:
+    """The adapter's `base_model_name_or_path` when it names another local model directory.
+
+    Shapes catch most wrong pairings, but two models of one architecture size (a preset and
+    the embedded model) accept each other's adapters and would serve nonsense silently."""
+    recorded = read_peft_config(adapter_dir).get("base_model_name_or_path")
+    if not isinstance(recorded, str) or not Path(recorded).is_dir():
+        return None  # trained on a preset, or a hub id: nothing local to compare
+    if model_dir.is_dir() and Path(recorded).resolve() == model_dir.resolve():
+        return None
+    return recorded
+
+
+def _nearby_adapter(path: Path) -> str:
+    """A hint when `path` is a training run or its `final/` model rather than the adapter."""
+    for inner in (path / "adapter", path / "final" / "adapter"):
+        if (inner / CONFIG_FILE).is_file():
+            return f" (the adapter of this run is {inner})"
+    return ""
 
 
 def read_peft_lora(adapter_dir: Path) -> PeftLoRA:
@@ -106,5 +127,5 @@ def _check(
     if a_RI.shape != (rank, in_f) or b_OR.shape != (out_f, rank):
         raise ValueError(
             f"{name}: adapter A {tuple(a_RI.shape)} / B {tuple(b_OR.shape)}, model expects "
-            f"A {(rank, in_f)} / B {(out_f, rank)}"
+            f"A {(rank, in_f)} / B {(out_f, rank)}: the adapter was trained on another base model"
         )

@@ -189,7 +189,7 @@ def build_state(cfg: ServeConfig) -> ServerState:
             model, rope_factor=cfg.rope_factor, max_position_embeddings=cfg.max_position_embeddings
         )
     _check_max_model_len(cfg.engine, model.config.max_position_embeddings)
-    adapters = _load_adapters(model, cfg.lora, cfg.served_model_name or name)
+    adapters = _load_adapters(model, cfg.lora, cfg.served_model_name or name, cfg.model)
     engine = LLMEngine(model, tokenizer, cfg.engine, adapters=adapters)
     log.info(
         "engine ready: %d cache pages x %d tokens, max_model_len %d",
@@ -206,9 +206,15 @@ def build_state(cfg: ServeConfig) -> ServerState:
     )
 
 
-def _load_adapters(model: Any, lora: dict[str, str], base_name: str) -> AdapterSet | None:
+def _load_adapters(
+    model: Any, lora: dict[str, str], base_name: str, model_arg: str
+) -> AdapterSet | None:
     """Every `--lora NAME=PATH` read, checked against the model and attached, or a start-up
-    error naming the adapter (before the engine or any socket exists)."""
+    error naming the adapter (before the engine or any socket exists); a warning when the
+    adapter records another local base model than `--model`."""
+    from openk2.embedded import resolve_model
+    from openk2.model.peft_lora import recorded_base_differs
+
     if not lora:
         return None
     if base_name in lora:
@@ -216,6 +222,11 @@ def _load_adapters(model: Any, lora: dict[str, str], base_name: str) -> AdapterS
     adapters = AdapterSet(model)
     for adapter_name, path in lora.items():
         adapters.add(adapter_name, Path(path))
+        other = recorded_base_differs(Path(path), Path(resolve_model(model_arg)))
+        if other is not None:
+            log.warning("LoRA adapter %s was trained on %s, not on --model %s; its answers "
+                        "will be wrong unless that is the same model", adapter_name, other,
+                        model_arg)  # fmt: skip
         log.info("LoRA adapter %s ready from %s", adapter_name, path)
     return adapters
 

@@ -36,7 +36,8 @@ def chat_from_line(obj: dict[str, Any]) -> Chat:
         messages, tools = sharegpt_to_openai(obj)
     else:
         raise ValueError(
-            "SFT lines need 'messages' (OpenAI chat format) or 'conversations' (ShareGPT)"
+            "SFT lines need 'messages' (OpenAI chat format) or 'conversations' (ShareGPT); "
+            f"this one has {sorted(obj)} (a plain-text file has a 'text' on every line)"
         )
     if "functions" in obj or "function_call" in obj:
         raise ValueError("legacy 'functions'/'function_call' are not supported; use 'tools'")

@@ -99,11 +99,16 @@ class PackedText:
     def from_files(
         cls, paths: Iterable[Path], encode: Encode, eos_id: int, seq_len: int
     ) -> PackedText:
+        paths = list(paths)
         ids: list[int] = []
         for doc in iter_documents(paths):
             ids.extend(encode(doc))
             ids.append(eos_id)
-        return cls(torch.tensor(ids, dtype=torch.int32), seq_len)
+        try:
+            return cls(torch.tensor(ids, dtype=torch.int32), seq_len)
+        except ValueError as exc:
+            names = ", ".join(str(p) for p in paths)
+            raise ValueError(f"{names}: {exc}; add text or lower seq_len") from exc
 
     def __len__(self) -> int:
         return (self.tokens.numel() - 1) // self.seq_len

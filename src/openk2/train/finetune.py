@@ -1,7 +1,9 @@
 """`openk2 finetune`: one data file to a LoRA fine-tuned model, measured before and after.
 
 The run-file machinery (`TrainConfig`, `build_run`, `train`, `finish_run`) does the training; this
-module only decides the config from the data, holds out a seeded split, and evaluates on it:
+module only decides the config from the data (chat JSONL, OpenAI or ShareGPT: loss on the
+assistant's tokens; plain text, a .txt file of paragraphs or JSONL of `{"text": ...}` lines: loss
+on every token), holds out a seeded split, and evaluates on it:
 - loss: mean next-token cross-entropy over target tokens (assistant tokens for chats);
 - token_accuracy: the share of target tokens that are the model's argmax;
 - exact_match (chats): the share of held-out chats whose every assistant token is the argmax,
@@ -45,14 +47,44 @@ class FinetuneOptions:
 
 
 def data_kind(path: Path) -> Kind:
-    """'sft' for chat JSONL (OpenAI `messages` or ShareGPT `conversations`), else 'pretrain'."""
+    """'sft' for chat JSONL (OpenAI `messages` or ShareGPT `conversations`), 'pretrain' for
+    JSONL of `{"text": ...}` lines or any other file, read as plain text (the first line
+    decides, so a JSONL file holds one format)."""
+    if not path.is_file():
+        raise FileNotFoundError(f"data file not found: {path}")
     if path.suffix != ".jsonl":
+        _refuse_unmarked_jsonl(path)
         return "pretrain"
     for _, obj in iter_jsonl(path):
         if "text" in obj and not ({"messages", "conversations"} & set(obj)):
             return "pretrain"
         return "sft"
     raise ValueError(f"{path}: no data lines")
+
+
+def _refuse_unmarked_jsonl(path: Path) -> None:
+    """A plain-text file whose first line is a JSON object is JSONL under the wrong name:
+    training on its braces and keys as prose would be silent garbage."""
+    with path.open(encoding="utf-8") as f:
+        first = next((line for line in f if line.strip()), "")
+    try:
+        obj = json.loads(first)
+    except json.JSONDecodeError:
+        return
+    if isinstance(obj, dict):
+        raise ValueError(
+            f"{path}: looks like JSONL (line 1 is a JSON object) but is not named .jsonl; "
+            'rename it to .jsonl (chats or {"text": ...} lines) or give plain text'
+        )
+
+
+def check_base(base: str) -> None:
+    """The base must be a saved model directory (`embedded` is resolved before this)."""
+    if not (Path(base) / "config.json").is_file():
+        raise FileNotFoundError(
+            f"base model not found: {base} has no config.json; give `embedded` or a model "
+            "directory saved by openk2 (e.g. a run's final/)"
+        )
 
 
 def check_data(path: Path, kind: Kind) -> int:
@@ -148,6 +180,7 @@ def run_finetune(opts: FinetuneOptions) -> dict[str, Any]:
     kind = data_kind(opts.data)
     check_data(opts.data, kind)
     train_file, held_file = split_data(opts.data, opts.out_dir / "data", opts.held_out, opts.seed)
+    check_base(opts.base)
     cfg = finetune_config(opts, train_file, kind)
     run = build_run(cfg)
     held_cfg = DataConfig(kind=kind, train_files=[str(held_file)], seq_len=opts.seq_len,
