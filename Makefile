@@ -49,8 +49,9 @@ demo: setup
 web: setup
 	$(VENV)/bin/openk2 serve --tools demo
 
-# Rebuild the embedded model from scratch (~3.5 h on 2 quiet cores): corpora, four training
-# stages, export into the package, then its held-out task success through `openk2 serve`.
+# Rebuild the embedded model from scratch (~3.7 h on 2 quiet cores): corpora, five training
+# stages (the fifth teaches it small talk), export into the package, then its held-out task
+# success through `openk2 serve`.
 embedded-model: setup
 	$(VENV)/bin/openk2 embedded corpus --out data/embedded
 	$(VENV)/bin/openk2 embedded corpus --out data/embedded-echo --echo 30000
@@ -61,7 +62,11 @@ embedded-model: setup
 		--echo 10000 --heldout 1 --seed 3
 	$(VENV)/bin/openk2 train --config examples/embedded/stage4.yaml
 	$(VENV)/bin/openk2 embedded export runs/embedded-stage4/final
-	$(VENV)/bin/openk2 embedded eval --tasks data/embedded --report runs/embedded-stage4/eval.json
+	$(VENV)/bin/openk2 embedded corpus --out data/embedded-chat --client 1200 --swarm 300 \
+		--chat 4000 --echo 600 --heldout 1 --seed 5
+	$(VENV)/bin/openk2 train --config examples/embedded/stage5.yaml
+	$(VENV)/bin/openk2 embedded export runs/embedded-stage5/final
+	$(VENV)/bin/openk2 embedded eval --tasks data/embedded --report runs/embedded-stage5/eval.json
 
 clean:
 	rm -rf $(VENV)
