@@ -34,7 +34,7 @@ def test_exchanges_are_short_fixed_answers_and_never_the_heldout_prompts() -> No
     assert len({q for q, _ in pairs}) > 5000  # variety, not a few sentences repeated
     generated = {_norm(q) for q, _ in pairs}
     assert len(HELDOUT_PROMPTS) == 20 and set(FAST_PROMPTS) <= set(HELDOUT_PROMPTS)
-    assert generated & {_norm(p) for p in HELDOUT_PROMPTS} == {_norm(HELDOUT_PROMPTS[0])}
+    assert generated & {_norm(p) for p in HELDOUT_PROMPTS} <= {_norm(HELDOUT_PROMPTS[0])}
 
 
 def _chats(n: int, seed: int) -> list[dict]:

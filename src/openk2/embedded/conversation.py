@@ -197,7 +197,7 @@ HELDOUT_PROMPTS = [
     "football scores.", "Thank you, that was helpful.", "Can you order me a taxi?",
 ]
 """The 20 conversational prompts checked through the server. All but the first (the issue's own
-example, which the greeting + capabilities template also composes) are never generated:
+example, which the greeting + capabilities template can also compose) are never generated:
 `exchange` draws again when it composes one of them."""
 
 FAST_PROMPTS = ["hey, anyone there?", "Which tools can you use?", "Thanks so much!",
