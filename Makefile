@@ -49,8 +49,9 @@ demo: setup
 web: setup
 	$(VENV)/bin/openk2 serve --tools demo
 
-# Rebuild the embedded model from scratch (~3.5 h on 2 quiet cores): corpora, four training
-# stages, export into the package, then its held-out task success through `openk2 serve`.
+# Rebuild the embedded model from scratch (~4 h on 2 quiet cores): corpora, seven training
+# stages (the last three teach it small talk), export into the package, then its held-out task
+# success through `openk2 serve`.
 embedded-model: setup
 	$(VENV)/bin/openk2 embedded corpus --out data/embedded
 	$(VENV)/bin/openk2 embedded corpus --out data/embedded-echo --echo 30000
@@ -61,7 +62,17 @@ embedded-model: setup
 		--echo 10000 --heldout 1 --seed 3
 	$(VENV)/bin/openk2 train --config examples/embedded/stage4.yaml
 	$(VENV)/bin/openk2 embedded export runs/embedded-stage4/final
-	$(VENV)/bin/openk2 embedded eval --tasks data/embedded --report runs/embedded-stage4/eval.json
+	$(VENV)/bin/openk2 embedded corpus --out data/embedded-chat --client 1200 --swarm 300 \
+		--chat 4000 --echo 600 --heldout 1 --seed 5
+	$(VENV)/bin/openk2 train --config examples/embedded/stage5.yaml
+	$(VENV)/bin/openk2 embedded corpus --out data/embedded-chat2 --client 500 --swarm 700 \
+		--chat 1000 --echo 2000 --heldout 1 --seed 6
+	$(VENV)/bin/openk2 train --config examples/embedded/stage6.yaml
+	$(VENV)/bin/openk2 embedded corpus --out data/embedded-chat3 --client 300 --swarm 800 \
+		--chat 600 --echo 1500 --heldout 1 --seed 7
+	$(VENV)/bin/openk2 train --config examples/embedded/stage7.yaml
+	$(VENV)/bin/openk2 embedded export runs/embedded-stage7/final
+	$(VENV)/bin/openk2 embedded eval --tasks data/embedded --report runs/embedded-stage7/eval.json
 
 # Build the embedded model's multimodal sibling `embedded-vl` (~20 min on one busy core): a
 # MoonViT-3D tower + projector trained with the shipped text model on seeded synthetic images

@@ -1,6 +1,7 @@
 """Twenty conversational prompts through the server, as the page sends them in Tools mode
 (server-side tools declared) and in Chat mode (no tools): the embedded model answers each with
-a short sentence, never a tool call, a broken call or special-token markup."""
+a short sentence, never a tool call, a broken call, tool-call text or special-token markup.
+Six of them (`FAST_PROMPTS`) run in the default test run, the other fourteen are slow."""
 
 from __future__ import annotations
 
@@ -12,10 +13,42 @@ import httpx
 import pytest
 
 from app.live_app import AppServer, serving_app
-from openk2.embedded.conversation import HELDOUT_PROMPTS
+from openk2.embedded.conversation import (
+    ANSWERS,
+    CANNOT,
+    CAPABILITIES,
+    FAST_PROMPTS,
+    FINE,
+    GOODBYE,
+    GREETING,
+    HELDOUT_PROMPTS,
+    HELP,
+    MAKER,
+    UNKNOWN,
+    WELCOME,
+)
 from openk2.embedded.demo import demo_workspace
 
 MAX_ANSWER_CHARS = 300
+_GREET = {GREETING, CAPABILITIES, HELP}
+_DECLINE = {CANNOT, UNKNOWN, CAPABILITIES}
+FITTING = {
+    "Hello! What can you do?": _GREET, "hey, anyone there?": _GREET, "Morning!": _GREET,
+    "I need help": _GREET, "Which tools can you use?": _GREET,
+    "Are you able to read my emails?": _DECLINE, "Who made you?": {MAKER, CAPABILITIES},
+    "Which company built you?": {MAKER, CAPABILITIES}, "Thanks so much!": {WELCOME},
+    "Thank you, that was helpful.": {WELCOME}, "ok bye": {GOODBYE},
+    "How is your day going?": {FINE}, "Could you write me a haiku about spring?": _DECLINE,
+    "What is the weather like in Lisbon today?": _DECLINE, "Tell me something funny.": _DECLINE,
+    "Can you code a web server in Go?": _DECLINE, "Please translate 'cat' to Portuguese.": _DECLINE,
+    "Give me the latest football scores.": _DECLINE, "Can you order me a taxi?": _DECLINE,
+    "What is the tallest mountain in the world?": {UNKNOWN, CANNOT},
+}
+"""The answers that fit each prompt (a greeting gets a greeting or what it can do, thanks get
+"you're welcome", a request it cannot serve gets a refusal or what it can do)."""
+FITTING_FLOOR = 34
+"""Of the 40 answers (20 prompts, two modes), at least this many must fit their prompt: the
+model is small and sometimes answers a greeting with its self-description instead."""
 
 
 @pytest.fixture(scope="module")
@@ -43,23 +76,41 @@ def chat_mode_turn(server: AppServer, prompt: str) -> dict:
 
 
 def sensible(answer: str) -> bool:
-    return bool(answer.strip()) and len(answer) <= MAX_ANSWER_CHARS and "<|" not in answer
+    """Some text, short, with no special-token markup and no tool-call text in it, and not
+    garbled: one of the honest sentences the model was taught (`conversation.ANSWERS`)."""
+    return (bool(answer.strip()) and len(answer) <= MAX_ANSWER_CHARS and "<|" not in answer
+            and "functions." not in answer and answer in ANSWERS)
+
+
+def check_both_modes(server: AppServer, prompt: str) -> None:
+    events, answer = tool_mode_turn(server, prompt)
+    assert not [e for e in events if e["type"] == "tool_call"], (prompt, events)
+    assert sensible(answer), (prompt, answer)
+    choice = chat_mode_turn(server, prompt)
+    assert choice["finish_reason"] == "stop" and not choice["message"].get("tool_calls"), choice
+    assert sensible(choice["message"]["content"] or ""), (prompt, choice)
+
+
+@pytest.mark.parametrize("prompt", FAST_PROMPTS)
+def test_small_talk_gets_a_short_answer_and_no_tool_call(live: AppServer, prompt: str) -> None:
+    check_both_modes(live, prompt)
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="the shipped embedded model has had no conversational "
-                   "training yet (issue 18: stage 5, examples/embedded/stage5.yaml); remove "
-                   "this mark when the retrained model ships")
-@pytest.mark.parametrize("prompt", HELDOUT_PROMPTS)
+@pytest.mark.parametrize("prompt", sorted(set(HELDOUT_PROMPTS) - set(FAST_PROMPTS)))
 def test_a_conversational_prompt_gets_a_short_answer_and_no_tool_call(
     live: AppServer, prompt: str
 ) -> None:
-    events, answer = tool_mode_turn(live, prompt)
-    assert not [e for e in events if e["type"] == "tool_call"], (prompt, events)
-    assert sensible(answer), (prompt, answer)
-    choice = chat_mode_turn(live, prompt)
-    assert choice["finish_reason"] == "stop" and not choice["message"].get("tool_calls"), choice
-    assert sensible(choice["message"]["content"] or ""), (prompt, choice)
+    check_both_modes(live, prompt)
+
+
+@pytest.mark.slow
+def test_most_answers_fit_their_prompt(live: AppServer) -> None:
+    assert set(FITTING) == set(HELDOUT_PROMPTS)
+    answers = [(p, tool_mode_turn(live, p)[1]) for p in HELDOUT_PROMPTS]
+    answers += [(p, chat_mode_turn(live, p)["message"]["content"]) for p in HELDOUT_PROMPTS]
+    misfits = [(p, a) for p, a in answers if a not in FITTING[p]]
+    assert len(answers) - len(misfits) >= FITTING_FLOOR, misfits
 
 
 def test_the_tools_still_work_after_small_talk(live: AppServer) -> None:
