@@ -38,8 +38,9 @@ def _rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def run_openk2(length: int, chunk: int) -> dict[str, float]:
-    """One prompt of `length` tokens through LLMEngine (chunked prefill, 1 output token)."""
+def run_openk2(length: int, chunk: int, progress: Path | None = None) -> dict[str, float]:
+    """One prompt of `length` tokens through LLMEngine (chunked prefill, 1 output token);
+    with `progress`, one JSON line per engine step (tokens done, seconds, RSS growth)."""
     from engine.fakes import ByteTokenizer
     from openk2.engine.config import EngineConfig
     from openk2.engine.llm_engine import LLMEngine
@@ -51,8 +52,17 @@ def run_openk2(length: int, chunk: int) -> dict[str, float]:
     engine = LLMEngine(model, ByteTokenizer(vocab_size=config.vocab_size), engine_cfg)
     base = _rss_mib()
     prompt = [(7 * i) % 500 + 1 for i in range(length)]
+    engine.add_request(prompt, SamplingParams(temperature=0.0, max_tokens=1, ignore_eos=True))
     start = time.perf_counter()
-    engine.generate([prompt], SamplingParams(temperature=0.0, max_tokens=1, ignore_eos=True))
+    done = 0
+    while engine.has_unfinished_requests():
+        engine.step()
+        done = min(length, done + chunk)
+        if progress is not None:  # a long point's memory is readable before it ends
+            with progress.open("a") as out:
+                row = {"tokens": done, "seconds": time.perf_counter() - start,
+                       "growth_mib": _rss_mib() - base}  # fmt: skip
+                out.write(json.dumps(row) + "\n")
     return {"seconds": time.perf_counter() - start, "base_mib": base, "peak_mib": _rss_mib()}
 
 
@@ -71,18 +81,22 @@ def run_hf(length: int) -> dict[str, float]:
     return {"seconds": time.perf_counter() - start, "base_mib": base, "peak_mib": _rss_mib()}
 
 
-def _child(impl: str, length: int, chunk: int) -> None:
+def _child(impl: str, length: int, chunk: int, progress: Path | None) -> None:
     import torch
 
     sys.path.insert(0, str(ROOT / "tests"))  # hf_oracle (weights both ways), ByteTokenizer
     torch.set_num_threads(1)
-    result = run_openk2(length, chunk) if impl == "openk2" else run_hf(length)
+    result = run_openk2(length, chunk, progress) if impl == "openk2" else run_hf(length)
     print(json.dumps({"impl": impl, "length": length, **result}))
 
 
-def _measure(impl: str, length: int, chunk: int, timeout: float) -> dict | None:
+def _measure(
+    impl: str, length: int, chunk: int, timeout: float, progress: Path | None
+) -> dict | None:
     cmd = [sys.executable, __file__, "--child", impl, "--lengths", str(length),
            "--chunk", str(chunk)]  # fmt: skip
+    if progress is not None:
+        cmd += ["--progress", str(progress.with_suffix(f".{impl}-{length}.jsonl"))]
     try:
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=True)
     except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
@@ -148,15 +162,18 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=900)
     parser.add_argument("--merge", action="store_true",
                         help="keep earlier points of long_context.json not re-measured")
+    parser.add_argument("--progress", type=Path,
+                        help="per-step JSON lines of each openk2 point (PATH.openk2-N.jsonl)")
     parser.add_argument("--child", choices=("openk2", "hf"))
     args = parser.parse_args()
     lengths = [int(x) for x in args.lengths.split(",")]
     if args.child:
-        _child(args.child, lengths[0], args.chunk)
+        _child(args.child, lengths[0], args.chunk, args.progress)
         return
     plan = [("openk2", n) for n in lengths]
     plan += [("hf", int(x)) for x in args.hf_lengths.split(",") if x]
-    rows = [r for impl, n in plan if (r := _measure(impl, n, args.chunk, args.timeout))]
+    rows = [r for impl, n in plan
+            if (r := _measure(impl, n, args.chunk, args.timeout, args.progress))]  # fmt: skip
     rows = _save(rows, args.merge)
     print("| impl | tokens | prefill s | tok/s | peak RSS MiB | RSS growth MiB |")
     print("|---|---|---|---|---|---|")

@@ -37,10 +37,13 @@ class RecordingLM(nn.Module):
         return out[:, -max(logits_to_keep, 1) :]
 
 
-@pytest.fixture(scope="module")
-def model() -> KimiK2ForCausalLM:
-    # all-dense MLPs: the MoE router runs in fp32 by design (as HF), which would blur fp64 checks
-    cfg = get_preset("debug").replace(initializer_range=0.1, first_k_dense_replace=3)
+@pytest.fixture(scope="module", params=["dense", "moe"])
+def model(request: pytest.FixtureRequest) -> KimiK2ForCausalLM:
+    """fp64 debug model, all-dense MLPs or MoE in layers 1-2 (8 experts, top-2). The MoE routes
+    in fp64 for fp64 inputs, so its top-k and weights match to ~1e-15 whatever the chunking
+    (an fp32 router rounds differently for different row counts: ~1e-7 apart)."""
+    dense_layers = 3 if request.param == "dense" else 1
+    cfg = get_preset("debug").replace(initializer_range=0.1, first_k_dense_replace=dense_layers)
     model = build_model(cfg, dtype=torch.float64, seed=3).eval()
     for module in model.modules():
         if isinstance(module, MLA):

@@ -9,7 +9,13 @@ import torch
 import torch.nn.functional as F
 
 from openk2.model import build_model, enable_packed_gemms, get_preset
-from openk2.model.layers.linear import PackedGemm, packed_gemms_available, use_packed
+from openk2.model.layers.linear import (
+    TILE_ROWS,
+    PackedGemm,
+    packed_gemms_available,
+    row_tiles,
+    use_packed,
+)
 from openk2.model.layers.mlp import MLP
 
 pytestmark = pytest.mark.skipif(
@@ -24,6 +30,20 @@ def test_packed_gemm_equals_linear_on_the_concatenated_weights() -> None:
     out = gemm(x, a, b)
     assert out.shape == (2, 4, 8)
     torch.testing.assert_close(out, F.linear(x, torch.cat([a, b])), rtol=1e-5, atol=1e-5)
+
+
+def test_packed_gemm_calls_meet_a_bounded_set_of_row_counts() -> None:
+    """oneDNN keeps buffers per input shape for good: any row count maps onto 9 shapes."""
+    seen = {padded for rows in range(1, 3 * TILE_ROWS) for _, _, padded in row_tiles(rows)}
+    assert seen == {1 << k for k in range(TILE_ROWS.bit_length())}
+    tiles = row_tiles(2 * TILE_ROWS + 3)
+    assert [(a, b) for a, b, _ in tiles] == [(0, 256), (256, 512), (512, 515)]
+
+
+@pytest.mark.parametrize("rows", [3, TILE_ROWS, TILE_ROWS + 1, 2 * TILE_ROWS + 77])
+def test_tiled_packed_gemm_equals_linear_for_any_row_count(rows: int) -> None:
+    w, x = torch.randn(10, 16), torch.randn(rows, 16)
+    torch.testing.assert_close(PackedGemm()(x, w), F.linear(x, w), rtol=1e-5, atol=1e-5)
 
 
 def test_packed_gemm_repacks_when_a_weight_changes_in_place() -> None:

@@ -7,6 +7,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from openai import OpenAI
 
+from openk2.engine.config import EngineConfig
 from serve.live import LiveServer, serving
 
 USER = [{"role": "user", "content": "hi"}]
@@ -104,6 +105,31 @@ def test_over_long_prompt_is_400_with_the_limit(client: OpenAI) -> None:
         client.chat.completions.create(model="debug", messages=USER, max_tokens=5000)
     with pytest.raises(openai.BadRequestError, match="1024"):
         client.completions.create(model="debug", prompt=list(range(1100)))
+
+
+@pytest.mark.parametrize(
+    ("engine", "limit", "named"),
+    [
+        (EngineConfig(max_model_len=300, num_blocks=160, packed_gemms=False), 300,
+         "--max-model-len"),
+        (EngineConfig(num_blocks=20, block_size=16, packed_gemms=False), 320,
+         "memory of the latent cache"),
+    ],
+)  # fmt: skip
+def test_over_the_served_limit_is_400_naming_what_sets_it(
+    debug_model: tuple, engine: EngineConfig, limit: int, named: str
+) -> None:
+    """A request the server's limit (not the model's) cannot hold is refused before any work,
+    and the server keeps answering requests that fit."""
+    with serving(*debug_model, engine=engine) as live:
+        client = OpenAI(base_url=live.url + "/v1", api_key="x", max_retries=0)
+        with pytest.raises(openai.BadRequestError) as exc:
+            client.completions.create(model="debug", prompt=list(range(1, limit + 1)))
+        assert f"maximum context length is {limit} tokens" in exc.value.message
+        assert named in exc.value.message
+        assert exc.value.body["code"] == "context_length_exceeded"  # type: ignore[index]
+        ok = client.completions.create(model="debug", prompt=list(range(1, 40)), max_tokens=2)
+        assert ok.usage is not None and ok.usage.prompt_tokens == 39
 
 
 def test_api_keys_are_enforced_on_v1_only(debug_model: tuple) -> None:

@@ -59,8 +59,10 @@ class ExpertTables:
         """
         assert self.gate_up_XD_F is not None and self.down_XI_D is not None
         blocks = torch.tensor(ids + self.shared_ids, device=x_1D.device)
-        scale_n1 = torch.tensor(
-            weights + [1.0] * len(self.shared_ids), dtype=torch.float32, device=x_1D.device
+        scale_n1 = torch.tensor(  # fp32, fp64 for fp64 inputs (as the batch path)
+            weights + [1.0] * len(self.shared_ids),
+            dtype=torch.promote_types(x_1D.dtype, torch.float32),
+            device=x_1D.device,
         ).unsqueeze(1)
         n, dim = blocks.shape[0], x_1D.shape[-1]
         gate_up_nF = bag(

@@ -35,6 +35,12 @@ FastPath = Literal["table", "packed"]
 decode tables (`decode_tables.py`), several rows on packed GEMMs (here)."""
 MIN_ROWS = 2
 """Fewest rows that take the packed path: one row is a GEMV, which MKL runs as fast."""
+TILE_ROWS = 256
+"""Most rows of one oneDNN call. oneDNN (through ideep) keeps a primitive and its buffers for
+every input shape it meets, never freed below its 1,024-entry cache (about 2 MiB each at 2,048
+rows), so every new row count (each MoE expert's share of each prefill chunk) kept RSS growing:
+~5 KB per prompt token through a 128K prefill. Calls run on tiles of this many rows, the last one
+padded to a power of two, so one weight shape meets at most 9 row counts."""
 _ENABLE_ATTR = "packed_gemms"
 """Boolean attribute of every module that can take the packed path (off by default); such a
 module also has `packed_gemm_weights() -> [(PackedGemm, weights), ...]`."""
@@ -124,7 +130,7 @@ class PackedGemm:
         """[N, D] @ cat(weights [O_i, D]).T -> [N, sum O_i] (input of any leading shape)."""
         packed_OD = self.prepare(*weights_OD)
         x_2d = x_ND if x_ND.dim() == 2 else x_ND.reshape(-1, x_ND.shape[-1])
-        out = _linear_op()(x_2d, packed_OD, None, "none", [], "")
+        out = _tiled_linear(x_2d, packed_OD)
         return out if x_ND.dim() == 2 else out.view(*x_ND.shape[:-1], out.shape[-1])
 
     def prepare(self, *weights_OD: torch.Tensor) -> torch.Tensor:
@@ -142,6 +148,27 @@ class PackedGemm:
 
     def __deepcopy__(self, memo: dict[int, Any]) -> PackedGemm:
         return PackedGemm()
+
+
+def row_tiles(rows: int) -> list[tuple[int, int, int]]:
+    """(start, stop, rows padded) of each call for `rows` input rows (see `TILE_ROWS`)."""
+    full = rows // TILE_ROWS
+    tiles = [(i * TILE_ROWS, (i + 1) * TILE_ROWS, TILE_ROWS) for i in range(full)]
+    done = full * TILE_ROWS
+    if done < rows:
+        tiles.append((done, rows, 1 << (rows - done - 1).bit_length()))
+    return tiles
+
+
+def _tiled_linear(x_ND: torch.Tensor, packed_OD: torch.Tensor) -> torch.Tensor:
+    """x @ W.T in calls of the bounded set of row counts `row_tiles` gives."""
+    parts = []
+    for start, stop, padded in row_tiles(x_ND.shape[0]):
+        tile = x_ND[start:stop]
+        if padded != stop - start:
+            tile = torch.cat([tile, tile.new_zeros(padded - (stop - start), tile.shape[1])])
+        parts.append(_linear_op()(tile, packed_OD, None, "none", [], "")[: stop - start])
+    return parts[0] if len(parts) == 1 else torch.cat(parts)
 
 
 def _pack(weights_OD: tuple[torch.Tensor, ...]) -> torch.Tensor:

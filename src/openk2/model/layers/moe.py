@@ -3,8 +3,8 @@
 Shape legend: N tokens (batch and time flattened), D hidden, E routed experts, K experts per
 token, G expert groups.
 
-Router (fp32): scores = sigmoid(x W^T); experts are *selected* by top-k of scores +
-e_score_correction_bias (restricted to the best `topk_group` groups when n_group > 1), but
+Router (fp32, fp64 for fp64 inputs): scores = sigmoid(x W^T); experts are *selected* by top-k of
+scores + e_score_correction_bias (restricted to the best `topk_group` groups when n_group > 1), but
 *weighted* by the unbiased scores, renormalised when norm_topk_prob, times
 routed_scaling_factor. The bias is a fp32 buffer: it is in the state dict, never in
 `parameters()`, so no optimizer touches it (training updates it with a load-balancing hook).
@@ -46,7 +46,7 @@ class MoEGate(nn.Module):
         self._weight32 = DerivedTable()
 
     def forward(self, x_ND: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(weights_NK fp32, expert ids_NK int64) of the experts each token uses."""
+        """(weights_NK fp32 (fp64 for fp64 inputs), expert ids_NK int64) of each token."""
         scores_NE, ids_NK = self._select(x_ND)
         weights_NK = scores_NE.gather(1, ids_NK)
         if self.norm_topk_prob:
@@ -66,8 +66,15 @@ class MoEGate(nn.Module):
         return [(w * scale, e) for w, e in zip(weights, ids_1K[0].tolist(), strict=True)]
 
     def _select(self, x_ND: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(fp32 sigmoid scores_NE, chosen ids_NK) using the bias for selection only."""
-        scores_NE = F.linear(x_ND.float(), self._fp32_weight()).sigmoid()
+        """(sigmoid scores_NE, chosen ids_NK) using the bias for selection only.
+
+        Scores are fp32 for fp32/bf16 inputs (as HF) and fp64 for fp64 ones: an fp32 router's
+        GEMM rounds differently for different row counts, so fp64 checks of chunked prefill
+        against one-shot would otherwise see ~1e-7 differences in the routing weights.
+        """
+        work = torch.promote_types(x_ND.dtype, torch.float32)
+        weight = self.weight if self.weight.dtype == work else self._fp32_weight().to(work)
+        scores_NE = F.linear(x_ND.to(work), weight).sigmoid()
         choice_NE = scores_NE + self.e_score_correction_bias
         if self.n_group > 1:
             choice_NE = self._restrict_to_top_groups(choice_NE)
@@ -189,7 +196,9 @@ class MoE(nn.Module):
         else:
             outputs = torch.cat([expert(inputs[a:b]) for expert, a, b in spans])
         scale = weights_NK.flatten()[order].unsqueeze(-1)
-        weighted = (outputs.float() * scale).to(x_ND.dtype)
+        # fp32 at least (bf16 experts), fp64 kept: chunked prefill is checked against one-shot
+        work = torch.promote_types(outputs.dtype, torch.float32)
+        weighted = (outputs.to(work) * scale).to(x_ND.dtype)
         return torch.zeros_like(x_ND).index_add_(0, token_of, weighted)
 
 
