@@ -49,8 +49,8 @@ demo: setup
 web: setup
 	$(VENV)/bin/openk2 serve --tools demo
 
-# Rebuild the embedded model from scratch (~4 h on 2 quiet cores): corpora, seven training
-# stages (the last three teach it small talk), export into the package, then its held-out task
+# Rebuild the embedded model from scratch (~4 h on 2 quiet cores): corpora, eight training
+# stages (the last four teach it small talk), export into the package, then its held-out task
 # success through `openk2 serve`.
 embedded-model: setup
 	$(VENV)/bin/openk2 embedded corpus --out data/embedded
@@ -71,8 +71,11 @@ embedded-model: setup
 	$(VENV)/bin/openk2 embedded corpus --out data/embedded-chat3 --client 300 --swarm 800 \
 		--chat 600 --echo 1500 --heldout 1 --seed 7
 	$(VENV)/bin/openk2 train --config examples/embedded/stage7.yaml
-	$(VENV)/bin/openk2 embedded export runs/embedded-stage7/final
-	$(VENV)/bin/openk2 embedded eval --tasks data/embedded --report runs/embedded-stage7/eval.json
+	$(VENV)/bin/openk2 embedded corpus --out data/embedded-chat4 --client 300 --swarm 600 \
+		--chat 1200 --echo 1000 --heldout 1 --seed 8
+	$(VENV)/bin/openk2 train --config examples/embedded/stage8.yaml
+	$(VENV)/bin/openk2 embedded export runs/embedded-stage8/final
+	$(VENV)/bin/openk2 embedded eval --tasks data/embedded --report runs/embedded-stage8/eval.json
 
 # Build the embedded model's multimodal sibling `embedded-vl` (~20 min on one busy core): a
 # MoonViT-3D tower + projector trained with the shipped text model on seeded synthetic images

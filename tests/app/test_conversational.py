@@ -46,9 +46,10 @@ FITTING = {
 }
 """The answers that fit each prompt (a greeting gets a greeting or what it can do, thanks get
 "you're welcome", a request it cannot serve gets a refusal or what it can do)."""
-FITTING_FLOOR = 34
+FITTING_FLOOR = 36
 """Of the 40 answers (20 prompts, two modes), at least this many must fit their prompt: the
-model is small and sometimes answers a greeting with its self-description instead."""
+shipped model (stage 8) fits 37; it is small and sometimes picks a wrong known sentence
+("I need help" gets "You're welcome!" in Chat mode)."""
 
 
 @pytest.fixture(scope="module")

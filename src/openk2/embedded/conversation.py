@@ -23,7 +23,7 @@ from openk2.embedded.profiles import CLIENT_SYSTEM_PROMPT
 _CAN = "I can do arithmetic, read workspace files and use a key-value store."
 CAPABILITIES = "I'm openk2, a small demo model. " + _CAN
 GREETING = "Hello! " + CAPABILITIES
-HELP = "Sure. " + _CAN + " Try: What is 12*7?"
+HELP = _CAN + " Try: What is 12*7?"
 MAKER = "I was trained by the openk2 project. I'm a small demo model."
 SIZE = "I'm a small demo model of about 10 million parameters."
 CANNOT = "Sorry, I can't do that. " + _CAN.replace("I can", "I can only")
@@ -60,7 +60,15 @@ GREETINGS = ["Hello", "Hi", "Hey", "Hello there", "Hi there", "Good morning", "G
              "Good day", "Evening", "Afternoon", "Hey you", "Hola", "Bonjour", "Salut", "Ciao",
              "Hallo", "Hello friend", "Hi friend", "Hey buddy", "Hello world", "Anyone home?",
              "Is anybody here?", "Are you there?", "Hello?", "Is this thing on?",
-             "Are you awake?", "Anybody around?", "Hi, is someone there?", "Knock knock"]
+             "Are you awake?", "Anybody around?", "Hi, is someone there?", "Knock knock",
+             "Morning all", "Morning everyone", "Morning, openk2", "Good morning to you",
+             "Top of the morning", "Mornin'", "Morning there", "Good morning, friend", "gm",
+             "Afternoon all", "Good afternoon to you", "Afternoon, openk2", "Evening all",
+             "Good evening to you", "Evening, openk2", "Evening everyone", "Hey, good morning",
+             "Hi, good afternoon", "Hello, good evening", "Happy Monday", "Happy Friday",
+             "Morning, how are things", "Good morning sunshine", "Rise and shine", "Morning mate",
+             "Good morning!", "Morning to you", "Early morning hello", "Hey, morning",
+             "Hi, morning", "Morning folks", "Late evening hello", "Good afternoon, openk2"]
 ASK_CAPABILITIES = [
     "What can you do?", "What are you able to do?", "What do you do?", "Who are you?",
     "What are you?", "What tools do you have?", "How can you help me?", "What can I ask you?",
@@ -90,7 +98,12 @@ ASK_HELP = ["Help", "help", "Help me", "Help!", "I need some help", "Can you hel
             "Could you help me?", "Please help", "I have a question", "Can I ask you something?",
             "I'm stuck", "Where do I start?", "How does this work?", "How do I use you?",
             "What should I do?", "Any tips?", "Give me an example.", "What now?",
-            "I don't know what to ask.", "Show me an example."]
+            "I don't know what to ask.", "Show me an example.", "I need your help",
+            "I need assistance", "Need help", "I could use some help", "Help please",
+            "I need a hand", "Can you give me a hand?", "I want some help", "need help here",
+            "I need help with something", "I need some assistance", "Please, I need help",
+            "I require help", "Assist me", "I'm lost", "I'm confused", "Help me out",
+            "Some help please", "I need support", "Can you assist me?", "Get me started"]
 THANKS = ["Thanks", "Thanks!", "Thank you", "Thank you!", "Thank you very much.", "Thx",
           "Great, thanks!", "Perfect, thank you.", "Thanks a lot!", "Cool, thanks", "Nice, ty",
           "Many thanks", "Thanks a bunch", "Much appreciated", "Cheers", "Ty", "Thank u",
@@ -152,6 +165,15 @@ OUT_OF_SCOPE = [
     "Write my essay about {topic}.", "Buy me some shoes.", "Order groceries for me.",
     "Turn on the lights.", "Lock the front door.", "Play a game with me.",
     "Let's play chess.", "Can you see me?", "Can you hear me?", "Remember my birthday.",
+    "Could you write me a poem about {topic}?", "Could you write me a song about {topic}?",
+    "Would you write me a story about {topic}?", "Write a sonnet about {topic}.",
+    "Could you compose a verse about {topic}?", "Tell me something interesting.",
+    "Tell me something about {topic}.", "Say something funny.", "Tell me a pun.",
+    "Can you code {program} in {lang_code}?", "Could you code {program}?",
+    "Can you program {program} in {lang_code}?", "Code me {program} in {lang_code}.",
+    "Please write {program} in {lang_code}.", "Please translate '{word}' into {lang}.",
+    "Could you translate '{word}' to {lang}?", "Translate '{word}' to {lang}, please.",
+    "Can you translate {word} to {lang}?", "Please tell me a joke.",
 ]
 DISHES = ["lasagna", "soup", "a cake", "curry", "tacos", "sushi", "bread", "cookies", "pasta"]
 QUESTIONS = [
@@ -242,15 +264,15 @@ def _templated(pool: list[str]) -> Callable[[random.Random], str]:
 
 
 KINDS: list[tuple[int, Callable[[random.Random], str], str]] = [
-    (10, lambda rng: rng.choice(GREETINGS) + rng.choice(["", "!", "."]), GREETING),
+    (16, lambda rng: rng.choice(GREETINGS) + rng.choice(["", "!", "."]), GREETING),
     (12, _greeted(ASK_CAPABILITIES), CAPABILITIES),
     (5, _greeted(ASK_MAKER), MAKER),
     (4, _greeted(ASK_SIZE), SIZE),
-    (5, _greeted(ASK_HELP), HELP),
+    (12, _greeted(ASK_HELP), HELP),
     (9, lambda rng: rng.choice(THANKS), WELCOME),
     (7, lambda rng: rng.choice(BYES), GOODBYE),
     (6, _greeted(HOW_ARE_YOU), FINE),
-    (21, _templated(OUT_OF_SCOPE), CANNOT),
+    (24, _templated(OUT_OF_SCOPE), CANNOT),
     (21, _templated(QUESTIONS), UNKNOWN),
 ]
 """(weight, request maker, answer) of each kind of exchange."""
@@ -292,14 +314,14 @@ def conversation_chat(rng: random.Random, tools: list[dict[str, Any]],
     in the client context, after a finished tool task or before one."""
     turns = _turns(rng, rng.choice([1, 1, 2, 3]))
     roll = rng.random()
-    if roll < 0.3:
+    if roll < 0.42:
         return {"messages": turns}  # no system prompt, no tools
-    if roll < 0.38 and tool_chats:
+    if roll < 0.5 and tool_chats:
         return toolless_task(rng, tool_chats)
     head = [{"role": "system", "content": CLIENT_SYSTEM_PROMPT}]
-    if roll < 0.55 and tool_chats:  # a finished tool task, then the small talk
+    if roll < 0.62 and tool_chats:  # a finished tool task, then the small talk
         head = list(rng.choice(tool_chats)["messages"])
-    elif roll < 0.75 and tool_chats:  # small talk, then back to a tool task
+    elif roll < 0.8 and tool_chats:  # small talk, then back to a tool task
         task = rng.choice(tool_chats)["messages"]
         return {"messages": [task[0], *turns, *task[1:]], "tools": tools}
     return {"messages": [*head, *turns], "tools": tools}
