@@ -43,6 +43,8 @@ def vision_train_command(
     lr: Annotated[float, typer.Option(help="Peak LR of the vision tower.")] = 1e-3,
     families: Annotated[str, typer.Option(help="Comma-separated task families "
                                           "(default: all).")] = "",
+    scale_weight: Annotated[float, typer.Option(min=0.0, help="Weight of the media-token "
+                                                "scale penalty.")] = 0.0,
     threads: Annotated[int, typer.Option(min=1, help="torch threads.")] = 1,
     seed: Annotated[int, typer.Option(help="Run seed (init, task stream).")] = 0,
     freeze_text: Annotated[bool, typer.Option(help="Keep the text model frozen.")] = False,
@@ -59,7 +61,8 @@ def vision_train_command(
     path = resolve_model(text_model)
     spec = VisionTrainSpec(text_model=path, out_dir=out_dir, steps=steps, batch_size=batch_size,
                            lr=lr, threads=threads, seed=seed, train_text=not freeze_text,
-                           eval_interval=eval_interval, eval_tasks=eval_tasks)
+                           eval_interval=eval_interval, eval_tasks=eval_tasks,
+                           scale_weight=scale_weight)
     if families:
         spec.families = _families(families)
     train_vision(spec, load_tokenizer(path), on_log=typer.echo)
