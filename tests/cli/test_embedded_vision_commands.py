@@ -58,3 +58,10 @@ def test_vision_eval_refuses_a_text_only_model() -> None:
                                  "--heldout", "1"])
     assert result.exit_code != 0
     assert "vision_config" in result.output
+
+
+def test_vision_eval_and_train_refuse_an_unknown_family() -> None:
+    for command in (["vision-eval", "--model", "embedded-vl"], ["vision-train"]):
+        result = runner.invoke(app, ["embedded", *command, "--families", "colour,nope"])
+        assert result.exit_code != 0
+        assert "unknown families ['nope']" in result.output

@@ -40,7 +40,11 @@ def vision_train_command(
     = Path("runs/embedded-vision"),
     steps: Annotated[int, typer.Option(min=1, help="Optimizer steps.")] = 400,
     batch_size: Annotated[int, typer.Option(min=1, help="Tasks per step.")] = 16,
-    lr: Annotated[float, typer.Option(help="Peak LR of the vision tower.")] = 3e-3,
+    lr: Annotated[float, typer.Option(help="Peak LR of the vision tower.")] = 1e-3,
+    families: Annotated[str, typer.Option(help="Comma-separated task families "
+                                          "(default: all).")] = "",
+    scale_weight: Annotated[float, typer.Option(min=0.0, help="Weight of the media-token "
+                                                "scale penalty.")] = 0.0,
     threads: Annotated[int, typer.Option(min=1, help="torch threads.")] = 1,
     seed: Annotated[int, typer.Option(help="Run seed (init, task stream).")] = 0,
     freeze_text: Annotated[bool, typer.Option(help="Keep the text model frozen.")] = False,
@@ -57,7 +61,10 @@ def vision_train_command(
     path = resolve_model(text_model)
     spec = VisionTrainSpec(text_model=path, out_dir=out_dir, steps=steps, batch_size=batch_size,
                            lr=lr, threads=threads, seed=seed, train_text=not freeze_text,
-                           eval_interval=eval_interval, eval_tasks=eval_tasks)
+                           eval_interval=eval_interval, eval_tasks=eval_tasks,
+                           scale_weight=scale_weight)
+    if families:
+        spec.families = _families(families)
     train_vision(spec, load_tokenizer(path), on_log=typer.echo)
     typer.echo(f"final: {out_dir / 'final'} (ship it with `openk2 embedded export`)")
 
@@ -74,6 +81,8 @@ def vision_eval_command(
                                                    "generate them.")] = None,
     heldout: Annotated[int, typer.Option(min=1, help="Generated tasks of each kind.")] = 200,
     seed: Annotated[int, typer.Option(help="Seed of generated held-out tasks.")] = 1,
+    families: Annotated[str, typer.Option(help="Comma-separated families of generated "
+                                          "tasks (default: all).")] = "",
     threads: Annotated[int, typer.Option(min=1, help="torch threads (direct only).")] = 1,
     report: Annotated[Path | None, typer.Option(help="Write every answer as JSON.")] = None,
 ) -> None:
@@ -85,7 +94,7 @@ def vision_eval_command(
         tasks = [t for kind in ("image", "video")
                  for t in read_tasks(tasks_dir / f"heldout_{kind}.jsonl")]
     else:
-        tasks = _generated(heldout, seed)
+        tasks = _generated(heldout, seed, _families(families) if families else None)
     if base_url is not None:
         from openk2.embedded.vision.served import evaluate_served
 
@@ -98,11 +107,14 @@ def vision_eval_command(
     typer.echo(json.dumps(summary, indent=1))
 
 
-def _generated(heldout: int, seed: int) -> list[VisualTask]:
+def _generated(heldout: int, seed: int, families: tuple[str, ...] | None) -> list[VisualTask]:
+    """`heldout` tasks of each kind (image, video) over `families` (default: all)."""
     from openk2.embedded.vision.tasks import IMAGE_FAMILIES, VIDEO_FAMILIES, generate
 
-    return [t for families in (IMAGE_FAMILIES, VIDEO_FAMILIES)
-            for t in generate(heldout, seed=seed, split="heldout", families=families)]
+    kinds = [[f for f in kind if families is None or f in families]
+             for kind in (IMAGE_FAMILIES, VIDEO_FAMILIES)]
+    return [t for chosen in kinds if chosen
+            for t in generate(heldout, seed=seed, split="heldout", families=chosen)]
 
 
 def _direct(model: str, tasks: list[VisualTask],
@@ -121,3 +133,15 @@ def _direct(model: str, tasks: list[VisualTask],
     except (FileNotFoundError, ValueError) as exc:
         raise typer.BadParameter(str(exc), param_hint="--model") from exc
     return evaluate_direct(mm, load_tokenizer(path), tasks)
+
+
+def _families(text: str) -> tuple[str, ...]:
+    """The named families, each checked against the known ones."""
+    from openk2.embedded.vision.tasks import IMAGE_FAMILIES, VIDEO_FAMILIES
+
+    names = tuple(n.strip() for n in text.split(",") if n.strip())
+    unknown = [n for n in names if n not in IMAGE_FAMILIES + VIDEO_FAMILIES]
+    if unknown or not names:
+        raise typer.BadParameter(f"unknown families {unknown}; known: "
+                                 f"{', '.join(IMAGE_FAMILIES + VIDEO_FAMILIES)}")
+    return names
