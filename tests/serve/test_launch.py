@@ -111,3 +111,25 @@ def test_an_int4_checkpoint_serves_with_packed_experts(tmp_path: Path) -> None:
                       dtype="bfloat16", quant="int4")
     loaded, _, _ = load_model_and_tokenizer(cfg)
     assert isinstance(loaded.model.layers[1].mlp.experts[0].gate_proj, QuantLinear)  # 32 wide
+
+
+def test_generation_config_sets_the_sampling_defaults_a_request_leaves_open(tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from openk2.serve.chat_plan import THINKING_DEFAULTS, sampling_params
+    from openk2.serve.protocol import ChatCompletionRequest
+
+    assert launch.generation_defaults("embedded") == {"temperature": 0.0}  # the shipped file
+    assert launch.generation_defaults("debug") == {}
+    (tmp_path / "generation_config.json").write_text('{"temperature": 0.3, "top_k": 5}')
+    assert launch.generation_defaults(str(tmp_path)) == {"temperature": 0.3}
+    state = SimpleNamespace(generation_defaults={"temperature": 0.3}, adapter_for=lambda _: None)
+    hi = [{"role": "user", "content": "hi"}]
+    open_req = ChatCompletionRequest.model_validate({"model": "m", "messages": hi})
+    params = sampling_params(state, open_req, THINKING_DEFAULTS, 8)  # type: ignore[arg-type]
+    assert (params.temperature, params.top_p) == (0.3, THINKING_DEFAULTS[1])
+    set_req = open_req.model_copy(update={"temperature": 0.9})
+    assert sampling_params(state, set_req, THINKING_DEFAULTS, 8).temperature == 0.9  # type: ignore[arg-type]
+    (tmp_path / "generation_config.json").write_text('["not", "a", "dict"]')
+    with pytest.raises(ValueError, match="not a generation config"):
+        launch.generation_defaults(str(tmp_path))

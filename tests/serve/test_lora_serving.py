@@ -108,6 +108,13 @@ def test_a_bad_adapter_path_stops_the_start_with_its_name(tmp_path: Path) -> Non
         build_state(ServeConfig(model="debug", lora={"debug": str(tmp_path)}))
 
 
+def test_lora_is_refused_with_quant_or_a_vision_model(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="--lora cannot be combined with --quant"):
+        build_state(ServeConfig(model="debug", quant="int8", lora={"a": str(tmp_path)}))
+    with pytest.raises(ValueError, match="text models only"):
+        build_state(ServeConfig(model="debug", vision="debug", lora={"a": str(tmp_path)}))
+
+
 def test_cli_reports_bad_lora_options_before_serving(tmp_path: Path) -> None:
     from typer.testing import CliRunner
 

@@ -10,6 +10,7 @@ leaves a half-written model in the package.
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -20,6 +21,9 @@ from openk2.model.safetensors_io import read_config
 from openk2.model.weights import load_model, save_model
 from openk2.tokenizer.resolve import copy_tokenizer, resolve_tokenizer
 
+GENERATION_CONFIG = {"temperature": 0.0}
+"""Greedy by default: the demo model was trained and is evaluated on its argmax answers; at
+K2.6's temperature 1.0 its small talk comes out garbled (a request may still ask for more)."""
 MAX_SHIPPED_BYTES = 25 * 1024 * 1024
 """The package budget for the embedded model (weights + config + tokenizer)."""
 
@@ -33,6 +37,7 @@ def export_model(final: Path, out: Path | None = None) -> dict[str, int]:
     tokenizer = resolve_tokenizer(final)  # the one rule: a final/ carries its tokenizer
     _write_weights(final, staging)
     copy_tokenizer(tokenizer, staging)
+    (staging / "generation_config.json").write_text(json.dumps(GENERATION_CONFIG) + "\n")
     for file in staging.iterdir():
         file.chmod(0o644)  # package data: world-readable, whatever the writer's umask
     sizes = {p.name: p.stat().st_size for p in sorted(staging.iterdir())}

@@ -97,7 +97,8 @@ def sampling_params(
     **extra: Any,
 ) -> SamplingParams:
     """SamplingParams from the request; `defaults` = (temperature, top_p) when it sets none."""
-    temperature, top_p = defaults
+    temperature = state.generation_defaults.get("temperature", defaults[0])
+    top_p = state.generation_defaults.get("top_p", defaults[1])
     try:
         return SamplingParams(
             temperature=temperature if req.temperature is None else req.temperature,

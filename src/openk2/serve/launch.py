@@ -11,6 +11,7 @@ K2.5 / K2.6 layout) loads as the multimodal model and takes images and video.
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import os
 from collections.abc import Callable
@@ -179,6 +180,10 @@ def build_state(cfg: ServeConfig) -> ServerState:
 
     if cfg.quant not in QUANT_CHOICES:
         raise ValueError(f"--quant must be one of {', '.join(QUANT_CHOICES)}, got {cfg.quant!r}")
+    if cfg.lora and cfg.quant != "none":
+        raise ValueError("--lora cannot be combined with --quant: adapters add to float "
+                         "projections; fold the adapter in with `openk2 lora-merge` and serve "
+                         "the merged model with --quant")  # fmt: skip
     model, tokenizer, name = load_model_and_tokenizer(cfg)
     if cfg.quant != "none":
         log.info("%s weights: %d linear layers quantized", cfg.quant, apply_quant(model, cfg.quant))
@@ -203,7 +208,26 @@ def build_state(cfg: ServeConfig) -> ServerState:
         api_keys=list(cfg.api_keys),
         limiter=ConcurrencyLimiter(cfg.max_concurrency),
         media=cfg.media,
+        generation_defaults=generation_defaults(cfg.model),
     )
+
+
+def generation_defaults(model: str) -> dict[str, float]:
+    """`temperature` / `top_p` from the checkpoint's generation_config.json (none for a preset
+    or a checkpoint without one); a malformed file stops the start with its path."""
+    from openk2.embedded import resolve_model
+    from openk2.model import PRESETS
+
+    path = None if model in PRESETS else Path(resolve_model(model)) / "generation_config.json"
+    if path is None or not path.is_file():
+        return {}
+    try:
+        data = json.loads(path.read_text())
+        found = {k: float(data[k]) for k in ("temperature", "top_p") if data.get(k) is not None}
+    except (ValueError, TypeError, AttributeError) as exc:
+        raise ValueError(f"{path}: not a generation config ({exc})") from exc
+    log.info("sampling defaults from %s: %s", path, found)
+    return found
 
 
 def _load_adapters(
@@ -219,6 +243,9 @@ def _load_adapters(
         return None
     if base_name in lora:
         raise ValueError(f"--lora name {base_name!r} is the base model's served name")
+    if hasattr(model, "vision_tower"):
+        raise ValueError("--lora serves adapters over text models only; this model has a "
+                         "vision tower")  # fmt: skip
     adapters = AdapterSet(model)
     for adapter_name, path in lora.items():
         adapters.add(adapter_name, Path(path))

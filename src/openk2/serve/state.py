@@ -62,6 +62,9 @@ class ServerState:
     metrics: ServerMetrics = field(default_factory=ServerMetrics)
     media: MediaConfig = field(default_factory=MediaConfig)
     """Image / video limits and sources (used only when the model is multimodal)."""
+    generation_defaults: dict[str, float] = field(default_factory=dict)
+    """The model's own sampling defaults (`temperature`, `top_p` from its generation_config.json,
+    as vLLM's `--generation-config auto`): used where a request sets none, before K2.6's."""
 
     @property
     def model_name(self) -> str:
