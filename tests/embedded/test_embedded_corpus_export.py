@@ -43,8 +43,9 @@ def _final(tmp_path: Path) -> Path:
 def test_export_writes_bf16_weights_and_tokenizer(tmp_path: Path) -> None:
     out = tmp_path / "shipped"
     sizes = export_model(_final(tmp_path), out)
-    assert set(sizes) == {"config.json", "model.safetensors", "tiktoken.model",
-                          "tokenizer_config.json"}
+    assert set(sizes) == {"config.json", "generation_config.json", "model.safetensors",
+                          "tiktoken.model", "tokenizer_config.json"}
+    assert json.loads((out / "generation_config.json").read_text()) == {"temperature": 0.0}
     model = load_model(out)
     assert model.lm_head.weight.dtype == torch.bfloat16
     reference = load_model(tmp_path / "final")
